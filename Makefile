@@ -1,0 +1,20 @@
+# segclassics: the two commands of the README.
+#   make demo   set up .venv on a fresh machine (idempotent), then train + evaluate the demo
+#   make test   set up (idempotent), then run the test suite
+PYTHON := .venv/bin/python
+export OMP_NUM_THREADS ?= 2
+
+.PHONY: setup demo test clean-demo
+setup:
+	@bash scripts/setup_env.sh
+
+demo: setup
+	@echo "[demo] training configs/unet/unet_synthetic.py on the synthetic shapes (CPU, a few minutes)"
+	$(PYTHON) tools/demo.py
+
+test: setup
+	@echo "[test] running the test suite: $(PYTHON) -m pytest tests"
+	$(PYTHON) -m pytest tests -q -p no:cacheprovider
+
+clean-demo:
+	rm -rf work_dirs/demo

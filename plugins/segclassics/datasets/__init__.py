@@ -1,0 +1,1 @@
+"""Framework-free dataset helpers: the synthetic generator, path checks, converters' logic."""

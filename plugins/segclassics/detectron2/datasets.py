@@ -1,0 +1,94 @@
+"""Registering folder-based semantic-segmentation datasets in detectron2's catalogs.
+
+detectron2 keeps datasets as named functions returning lists of dicts
+(``DatasetCatalog``) plus metadata (``MetadataCatalog``). For semantic segmentation each
+dict holds ``file_name``, ``sem_seg_file_name``, ``height`` and ``width``; the metadata's
+``stuff_classes``, ``ignore_label`` and ``evaluator_type='sem_seg'`` drive
+``SemSegEvaluator``. The listing runs lazily when a dataloader first asks for the data, so
+a config that names a missing dataset fails there with a message that says where the data
+was expected and which converter makes it.
+"""
+from __future__ import annotations
+
+import os
+from typing import Callable, List, Optional, Sequence
+
+from detectron2.data import DatasetCatalog, MetadataCatalog
+
+from segclassics.datasets.paths import require_path
+
+
+def list_image_label_pairs(image_root: str, label_root: str, image_ext: str = ".png",
+                           label_ext: str = ".png", dataset: str = "dataset",
+                           how_to_get: str = "") -> List[dict]:
+    """Pair every ``image_root/<stem><image_ext>`` with ``label_root/<stem><label_ext>``.
+
+    Raises ``DatasetNotFoundError`` for a missing folder and ``FileNotFoundError`` naming
+    the first image whose label is missing.
+    """
+    require_path(image_root, dataset, how_to_get)
+    require_path(label_root, dataset, how_to_get)
+    stems = sorted(f[: -len(image_ext)] for f in os.listdir(image_root) if f.endswith(image_ext))
+    if not stems:
+        raise FileNotFoundError(f"no '*{image_ext}' images in {image_root!r} ({dataset})")
+    records = []
+    for stem in stems:
+        label = os.path.join(label_root, stem + label_ext)
+        if not os.path.isfile(label):
+            raise FileNotFoundError(f"{dataset}: image {os.path.join(image_root, stem + image_ext)!r} "
+                                    f"has no label {label!r}")
+        records.append({"file_name": os.path.join(image_root, stem + image_ext), "sem_seg_file_name": label})
+    return records
+
+
+def _with_sizes(records: List[dict]) -> List[dict]:
+    from PIL import Image
+    for r in records:
+        with Image.open(r["file_name"]) as im:
+            r["width"], r["height"] = im.size
+    return records
+
+
+def register_sem_seg_dataset(name: str, image_root: str, label_root: str, stuff_classes: Sequence[str], *,
+                             ignore_label: int = 255, image_ext: str = ".png", label_ext: str = ".png",
+                             stuff_colors: Optional[Sequence[Sequence[int]]] = None,
+                             prepare: Optional[Callable[[], None]] = None, how_to_get: str = "") -> str:
+    """Register (or re-register) a folder-pair semantic-segmentation dataset; returns ``name``.
+
+    Args:
+        name: catalog name, e.g. ``'camvid_sem_seg_train'``.
+        image_root / label_root: folders of images and of index-label PNGs with equal stems.
+        stuff_classes: class names, index i = label value i.
+        ignore_label: label value excluded from loss and metrics.
+        prepare: called before listing (e.g. to generate synthetic data on first use).
+        how_to_get: hint shown when the folders are missing (converter command, download).
+    """
+    def load() -> List[dict]:
+        if prepare is not None:
+            prepare()
+        return _with_sizes(list_image_label_pairs(image_root, label_root, image_ext, label_ext, name, how_to_get))
+
+    if name in DatasetCatalog.list():
+        DatasetCatalog.remove(name)
+        MetadataCatalog.remove(name)
+    DatasetCatalog.register(name, load)
+    meta = dict(stuff_classes=list(stuff_classes), ignore_label=ignore_label, evaluator_type="sem_seg",
+                image_root=image_root, sem_seg_root=label_root)
+    if stuff_colors is not None:
+        meta["stuff_colors"] = [list(c) for c in stuff_colors]
+    MetadataCatalog.get(name).set(**meta)
+    return name
+
+
+def registered_dataset_dicts(name: str, register: Optional[Callable[..., object]] = None,
+                             **register_kwargs) -> List[dict]:
+    """LazyCall-friendly dataset: ``register(**register_kwargs)`` (if given), then the dicts.
+
+    Lets a lazy config choose a dataset's location as an overridable field, e.g.
+    ``dataset=L(registered_dataset_dicts)(name="synthetic_shapes_sem_seg_train",
+    register=register_synthetic, root="data/synthetic")`` and
+    ``dataloader.train.dataset.root=/elsewhere`` on the command line.
+    """
+    if register is not None:
+        register(**register_kwargs)
+    return DatasetCatalog.get(name)

@@ -1,0 +1,100 @@
+"""Command lines of tools/train.py and tools/test.py.
+
+One entry point for both frameworks: the config's kind (see ``config_kind``) decides
+whether mmengine's ``Runner`` (mmseg/mmdet) or detectron2's trainer runs it. Errors caused
+by the user's input are printed as one ``error:`` line with exit status 2; ``--debug``
+shows the traceback instead.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from .config_kind import MMENGINE, detect_config_kind
+from .errors import UserError, user_facing_message
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--work-dir", help="where logs and checkpoints go (default ./work_dirs/<config name>)")
+    parser.add_argument("--cfg-options", nargs="+", metavar="KEY=VALUE", default=[],
+                        help="override config entries, e.g. train_cfg.max_iters=100 (mmengine) or "
+                             "train.max_iter=100 (detectron2)")
+    parser.add_argument("--launcher", choices=["none", "pytorch", "slurm", "mpi"], default="none",
+                        help="'pytorch' under torchrun (tools/dist_train.sh)")
+    parser.add_argument("--local_rank", "--local-rank", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--debug", action="store_true", help="show tracebacks for input errors")
+    parser.add_argument("opts", nargs="*", default=[],
+                        help="detectron2-style KEY=VALUE overrides after the config")
+
+
+def train_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description="Train a segclassics / mmseg / mmdet / detectron2 config.")
+    p.add_argument("config", help="mmengine config (.py) or detectron2 LazyConfig (.py) / yaml")
+    p.add_argument("--resume", nargs="?", const="auto", default=None,
+                   help="resume from the latest checkpoint in the work dir, or from the given file")
+    p.add_argument("--amp", action="store_true",
+                   help="mixed precision (fp16 + loss scaling on GPU, bf16 autocast on CPU)")
+    p.add_argument("--auto-scale-lr", action="store_true", help="mmdet: scale lr by the real batch size")
+    _common(p)
+    return p
+
+
+def test_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description="Evaluate a checkpoint; print metrics; optionally write overlays.")
+    p.add_argument("config")
+    p.add_argument("checkpoint")
+    p.add_argument("--show-dir", help="write overlay PNGs of the predictions here")
+    p.add_argument("--metrics-json", help="also write the metrics as JSON to this file")
+    p.add_argument("--amp", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--resume", default=None, help=argparse.SUPPRESS)
+    _common(p)
+    return p
+
+
+def _mmengine_options(args) -> None:
+    if args.opts:
+        raise UserError(f"unexpected arguments {args.opts}: mmengine configs take overrides as "
+                        f"--cfg-options KEY=VALUE ...")
+    from mmengine.config import DictAction
+    namespace = argparse.Namespace()
+    DictAction(option_strings=[], dest="cfg_options")(None, namespace, args.cfg_options)
+    args.cfg_options = namespace.cfg_options
+
+
+def _run(mode: str, argv) -> int:
+    parser = train_parser() if mode == "train" else test_parser()
+    args = parser.parse_intermixed_args(argv)
+    if "LOCAL_RANK" not in os.environ:
+        os.environ["LOCAL_RANK"] = str(args.local_rank)
+    try:
+        kind = detect_config_kind(args.config)
+        if kind == MMENGINE:
+            _mmengine_options(args)
+            from . import mmengine_runner as runner
+        else:
+            from . import detectron2_runner as runner
+        result = getattr(runner, mode)(args)
+    except Exception as exc:  # noqa: BLE001 - user errors become one line, bugs re-raise
+        message = user_facing_message(exc)
+        if message is None or args.debug:
+            raise
+        print(f"error: {message}", file=sys.stderr)
+        return 2
+    if mode == "test" and int(os.environ.get("RANK", "0")) == 0:
+        print("metrics: " + json.dumps(result, sort_keys=True, default=float))
+        if args.metrics_json:
+            with open(args.metrics_json, "w") as f:
+                json.dump(result, f, indent=2, sort_keys=True, default=float)
+        if args.show_dir:
+            print(f"overlays: {os.path.abspath(args.show_dir)}")
+    return 0
+
+
+def train_main(argv=None) -> int:
+    return _run("train", argv)
+
+
+def test_main(argv=None) -> int:
+    return _run("test", argv)

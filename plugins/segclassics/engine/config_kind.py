@@ -1,0 +1,58 @@
+"""Tell an mmengine config (mmseg/mmdet) from a detectron2 config (LazyConfig .py or yaml).
+
+The decision reads the file without executing it:
+
+* ``.yaml``/``.yml``: detectron2's CfgNode yaml (upper-case keys such as ``MODEL:`` or
+  ``_BASE_:``); a yaml with lower-case ``model:`` + ``type:`` is an mmengine config.
+* ``.py``: a file that imports ``detectron2`` (``LazyCall``, ``model_zoo`` ...) or
+  ``segclassics.detectron2`` is a LazyConfig; one with ``_base_``, ``default_scope``,
+  ``custom_imports``, ``read_base`` or ``model = dict(...)`` is an mmengine config.
+"""
+from __future__ import annotations
+
+import ast
+import os
+import re
+
+from .errors import UserError
+
+MMENGINE = "mmengine"
+D2_LAZY = "detectron2-lazy"
+D2_YAML = "detectron2-yaml"
+
+
+def detect_config_kind(path: str) -> str:
+    if not os.path.isfile(path):
+        raise UserError(f"config not found: {path!r} (give a path to a .py or .yaml config, e.g. "
+                        f"configs/unet/unet_synthetic.py)")
+    ext = os.path.splitext(path)[1].lower()
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    if ext in (".yaml", ".yml"):
+        if re.search(r"^(_BASE_|MODEL|DATASETS|SOLVER|INPUT)\s*:", text, re.M):
+            return D2_YAML
+        if re.search(r"^(_base_|model|default_scope)\s*:", text, re.M):
+            return MMENGINE
+        raise UserError(f"{path!r} is neither a detectron2 yaml (MODEL:/_BASE_: keys) nor an mmengine "
+                        f"config (model:/_base_: keys)")
+    if ext != ".py":
+        raise UserError(f"{path!r}: configs are .py (mmengine or detectron2 LazyConfig) or .yaml files")
+    try:
+        tree = ast.parse(text, filename=path)
+    except SyntaxError as e:
+        raise UserError(f"{path}:{e.lineno}: config is not valid Python: {e.msg}") from None
+    imported, assigned = set(), set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            imported.add(node.module)
+        elif isinstance(node, ast.Import):
+            imported.update(a.name for a in node.names)
+        elif isinstance(node, ast.Assign):
+            assigned.update(t.id for t in node.targets if isinstance(t, ast.Name))
+    if any(m == "detectron2" or m.startswith(("detectron2.", "segclassics.detectron2")) for m in imported):
+        return D2_LAZY
+    if assigned & {"_base_", "default_scope", "custom_imports", "model", "train_dataloader"} or \
+            any(m.startswith("mmengine") for m in imported):
+        return MMENGINE
+    raise UserError(f"{path!r} is neither an mmengine config (no _base_/model/default_scope) nor a detectron2 "
+                    f"LazyConfig (no detectron2 import)")

@@ -1,0 +1,1 @@
+"""Small shared helpers (checkpoint loading with clear errors, ...)."""

@@ -1,0 +1,49 @@
+"""Shared pytest fixtures: synthetic data, the shared real data, running our tools."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("SEGCLASSICS_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return REPO
+
+
+@pytest.fixture(scope="session")
+def synthetic_root(tmp_path_factory) -> Path:
+    """A small synthetic dataset (8 train / 4 val, 64x64) generated once per session."""
+    from segclassics.datasets.synthetic import ensure_synthetic
+    root = tmp_path_factory.mktemp("synthetic")
+    ensure_synthetic(str(root), num_train=8, num_val=4, size=(64, 64), seed=0)
+    return root
+
+
+@pytest.fixture(scope="session")
+def shared_data():
+    """``shared_data('camvid')`` -> Path of ../shared/data/camvid, or skip with a reason."""
+    def get(name: str) -> Path:
+        path = SHARED_DATA / name
+        if not path.exists():
+            pytest.skip(f"real data {path} is absent (tests that need ../shared/data skip without it)")
+        return path
+    return get
+
+
+@pytest.fixture(scope="session")
+def run_tool():
+    """Run ``tools/<script>`` with this interpreter; returns CompletedProcess (text)."""
+    def run(script: str, *args: str, timeout: float = 900, env: dict | None = None, cwd: Path | None = None,
+            launcher: list[str] | None = None) -> subprocess.CompletedProcess:
+        full_env = dict(os.environ, PYTHONUNBUFFERED="1", OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "2"))
+        full_env.update(env or {})
+        cmd = (launcher or [sys.executable]) + [str(REPO / "tools" / script), *map(str, args)]
+        return subprocess.run(cmd, cwd=cwd or REPO, env=full_env, text=True, capture_output=True, timeout=timeout)
+    return run
