@@ -42,9 +42,11 @@ def _datasets(ds_cfg) -> Iterable[dict]:
 
 def _registered_class(type_name, scope):
     try:
-        from mmengine.registry import DATASETS, DefaultScope
-        with DefaultScope.overwrite_default_scope(scope):
-            return DATASETS.get(type_name) if isinstance(type_name, str) else type_name
+        from mmengine.registry import DATASETS
+        if not isinstance(type_name, str):
+            return type_name
+        with DATASETS.switch_scope_and_registry(scope) as registry:
+            return registry.get(type_name)
     except Exception:  # noqa: BLE001 - only used to find a hint
         return None
 

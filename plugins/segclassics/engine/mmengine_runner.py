@@ -16,7 +16,18 @@ from .data_check import check_mmengine_data
 from .errors import UserError
 
 
+def _allow_mmengine_checkpoints() -> None:
+    """mmengine 0.10.7 pickles its message hub (``HistoryBuffer``, numpy arrays) into every
+    checkpoint and calls ``torch.load`` without ``weights_only``; torch >= 2.6 defaults that
+    to True and refuses those files, which breaks ``--resume`` and ``load_from``. torch's own
+    switch restores the pre-2.6 behaviour for calls that do not choose (as mmengine's do not).
+    As with any pickle, only load checkpoints you trust."""
+    if "TORCH_FORCE_WEIGHTS_ONLY_LOAD" not in os.environ:
+        os.environ.setdefault("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
+
+
 def _load_cfg(args):
+    _allow_mmengine_checkpoints()
     from mmengine.config import Config
     cfg = Config.fromfile(args.config)
     cfg.launcher = args.launcher
@@ -30,8 +41,15 @@ def _load_cfg(args):
     if scope not in ("mmseg", "mmdet"):
         raise UserError(f"{args.config}: default_scope is {scope!r}; segclassics runs 'mmseg' and 'mmdet' configs")
     if args.launcher != "none" and not torch.cuda.is_available():
-        # NCCL needs GPUs; CPU processes talk over gloo. mmengine's DDP wrapper passes
+        # NCCL needs GPUs; CPU processes talk over gloo. mmengine's init_dist calls
+        # torch.cuda.set_device unconditionally, so the group is joined here (the Runner
+        # skips init_dist when a group exists), and its DDP wrapper passes
         # device_ids=[LOCAL_RANK], which torch rejects for CPU modules.
+        if args.launcher != "pytorch":
+            raise UserError(f"--launcher {args.launcher} without a GPU: use --launcher pytorch (torchrun)")
+        import torch.distributed as dist
+        if not dist.is_initialized():
+            dist.init_process_group(backend="gloo")
         cfg.setdefault("env_cfg", {}).setdefault("dist_cfg", {})["backend"] = "gloo"
         wrapper = cfg.get("model_wrapper_cfg", None) or dict(type="MMDistributedDataParallel")
         wrapper.setdefault("device_ids", None)

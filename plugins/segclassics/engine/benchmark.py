@@ -1,0 +1,534 @@
+"""Logic behind ``tools/benchmark.py``: parameters, FLOPs, throughput and peak memory of models.
+
+A config is built exactly as its framework builds it (mmengine ``Config`` + ``MODELS.build``
+for mmseg/mmdet; detectron2 ``LazyConfig`` + ``instantiate`` or yaml + ``build_model``), then:
+
+* **params**: ``sum(p.numel() for p in model.parameters())`` (and the trainable part).
+* **FLOPs**: :class:`torch.utils.flop_counter.FlopCounterMode` over one inference forward of a
+  batch of 1 at the given shape. It counts matrix multiplications, convolutions and attention
+  (one multiply-add = 2 FLOPs); element-wise ops, normalisation, pooling and interpolation are
+  not counted. Reported as GFLOPs per image.
+* **inference throughput**: images/s of the framework's inference forward (mmseg/mmdet
+  ``mode='predict'``, detectron2 eval-mode ``model(list_of_dicts)``), ``model.eval()`` under
+  ``torch.no_grad()``, ``warmup`` untimed iterations then ``iters`` timed ones.
+* **training throughput**: images/s of forward (losses) + backward + ``torch.optim.SGD`` step
+  (lr 1e-5, momentum 0.9) with a synthetic batch carrying labels / instances.
+* **peak memory**: on CUDA ``torch.cuda.max_memory_allocated`` during the phase (warmup +
+  timed iterations). On CPU the process' resident set size (psutil) sampled every 2 ms by a
+  thread during the phase, minus the RSS right before it (after ``gc.collect()`` and glibc
+  ``malloc_trim(0)`` so memory freed by an earlier phase is returned first): the *increase*
+  the phase needs on top of the built model and its inputs.
+
+The batch comes from :func:`segclassics.datasets.synthetic.render_sample` at the requested
+shape (images, index labels taken modulo the model's class count, instances with boxes and
+masks), so heads that sample proposals see realistic targets. The framework's data
+preprocessor (mmseg/mmdet) runs once outside the timed loop; its output shape (after padding
+to ``size``/``size_divisor``) is reported as ``model_input_shape``. detectron2 models
+normalise and pad inside their forward, which is timed.
+"""
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import gc
+import os
+import platform
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, List, Optional, Sequence
+
+import numpy as np
+import torch
+
+from .config_kind import D2_LAZY, D2_YAML, MMENGINE, detect_config_kind
+from .errors import UserError
+
+FLOPS_NOTE = ('torch.utils.flop_counter.FlopCounterMode on one inference forward of batch 1; '
+              'multiply-add = 2 FLOPs; matmul/conv/attention only (element-wise, norm, pooling, '
+              'interpolation not counted)')
+CPU_MEMORY_NOTE = ('CPU: peak RSS increase over the RSS before the phase (psutil, sampled every 2 ms by '
+                   'a thread during warmup + timed iterations, after gc.collect() + malloc_trim(0))')
+CUDA_MEMORY_NOTE = 'CUDA: torch.cuda.max_memory_allocated during warmup + timed iterations'
+
+
+@dataclass
+class BuiltModel:
+    """A built model plus what the benchmark needs to feed it."""
+    model: torch.nn.Module
+    framework: str           # 'mmseg' | 'mmdet' | 'detectron2'
+    task: str                # 'sem_seg' | 'instances' | 'sem_seg+instances'
+    num_classes: int
+    config: str
+    extra: dict = field(default_factory=dict)
+
+
+# ----------------------------------------------------------------------------- building
+
+def build_model(config: str, cfg_options: Sequence[str] = (), device: str = 'cpu') -> BuiltModel:
+    """Build the model of ``config`` the way its framework does (see module docstring)."""
+    kind = detect_config_kind(config)
+    if kind == MMENGINE:
+        return _build_mmengine(config, cfg_options, device)
+    return _build_detectron2(config, kind, cfg_options, device)
+
+
+def _build_mmengine(config: str, cfg_options: Sequence[str], device: str) -> BuiltModel:
+    from mmengine.config import Config, DictAction
+    from mmengine.registry import MODELS, init_default_scope
+    from mmengine.utils import import_modules_from_strings
+
+    cfg = Config.fromfile(config)
+    if cfg_options:
+        import argparse
+        ns = argparse.Namespace()
+        DictAction(option_strings=[], dest='o')(None, ns, list(cfg_options))
+        cfg.merge_from_dict(ns.o)
+    if cfg.get('custom_imports'):
+        import_modules_from_strings(**cfg.custom_imports)
+    scope = cfg.get('default_scope', None)
+    if scope not in ('mmseg', 'mmdet'):
+        raise UserError(f"{config}: default_scope is {scope!r}; the benchmark supports mmengine configs with "
+                        f"default_scope 'mmseg' or 'mmdet'")
+    if 'model' not in cfg:
+        raise UserError(f'{config}: no `model` in the config')
+    init_default_scope(scope)
+    model = MODELS.build(cfg.model).to(device)
+    if scope == 'mmseg':
+        heads = [model.decode_head] if hasattr(model, 'decode_head') else []
+        nc = int(getattr(heads[0], 'num_classes', 2)) if heads else 2
+        return BuiltModel(model, 'mmseg', 'sem_seg', nc, config)
+    nc = _mmdet_num_classes(model)
+    return BuiltModel(model, 'mmdet', 'instances', nc, config)
+
+
+def _mmdet_num_classes(model) -> int:
+    roi = getattr(model, 'roi_head', None)
+    if roi is not None:
+        head = roi.bbox_head[-1] if isinstance(roi.bbox_head, (list, torch.nn.ModuleList)) else roi.bbox_head
+        return int(head.num_classes)
+    head = getattr(model, 'bbox_head', None)
+    return int(getattr(head, 'num_classes', 1))
+
+
+def _build_detectron2(config: str, kind: str, cfg_options: Sequence[str], device: str) -> BuiltModel:
+    import segclassics.detectron2  # noqa: F401  (registers our backbones / heads / datasets)
+    if kind == D2_YAML:
+        from detectron2.config import get_cfg
+        from detectron2.modeling import build_model as d2_build
+        from segclassics.detectron2.config import add_segclassics_config
+        cfg = add_segclassics_config(get_cfg())
+        cfg.merge_from_file(config)
+        cfg.merge_from_list([x for kv in cfg_options for x in kv.split('=', 1)])
+        cfg.MODEL.DEVICE = device
+        model = d2_build(cfg)
+    else:
+        from detectron2.config import LazyConfig, instantiate
+        cfg = LazyConfig.apply_overrides(LazyConfig.load(config), list(cfg_options))
+        if 'model' not in cfg:
+            raise UserError(f'{config}: no `model` in the LazyConfig')
+        model = instantiate(cfg.model).to(device)
+    has_sem = hasattr(model, 'sem_seg_head')
+    has_inst = hasattr(model, 'roi_heads')
+    if not (has_sem or has_inst):
+        raise UserError(f'{config}: {type(model).__name__} has neither sem_seg_head nor roi_heads; the benchmark '
+                        f'feeds semantic-segmentation or instance inputs')
+    task = '+'.join(t for t, ok in (('sem_seg', has_sem), ('instances', has_inst)) if ok)
+    nc_sem = int(getattr(model.sem_seg_head, 'num_classes', 2)) if has_sem else 0
+    nc_inst = int(getattr(model.roi_heads, 'num_classes', 1)) if has_inst else 0
+    return BuiltModel(model, 'detectron2', task, nc_sem or nc_inst, config,
+                      extra=dict(num_thing_classes=nc_inst))
+
+
+# ----------------------------------------------------------------------------- inputs
+
+def _synthetic_batch(batch: int, shape: Sequence[int]):
+    """``batch`` samples of the synthetic shapes at ``shape``: (image uint8 HWC RGB, label, instances)."""
+    from segclassics.datasets.synthetic import render_sample
+    return [render_sample(0, 'train', i, tuple(shape)) for i in range(batch)]
+
+
+def _boxes(mask: np.ndarray) -> List[float]:
+    ys, xs = np.nonzero(mask)
+    return [float(xs.min()), float(ys.min()), float(xs.max() + 1), float(ys.max() + 1)]
+
+
+def make_mmseg_inputs(built: BuiltModel, batch: int, shape: Sequence[int], device: str) -> dict:
+    """mmseg: ``dict(inputs, data_samples)`` after the model's ``data_preprocessor``."""
+    from mmengine.structures import PixelData
+    from mmseg.structures import SegDataSample
+    inputs, samples = [], []
+    for image, label, _ in _synthetic_batch(batch, shape):
+        label = label.astype(np.int64)
+        label[label != 255] %= built.num_classes
+        s = SegDataSample()
+        s.gt_sem_seg = PixelData(data=torch.from_numpy(label)[None])
+        s.set_metainfo(dict(img_shape=tuple(shape), ori_shape=tuple(shape), pad_shape=tuple(shape)))
+        inputs.append(torch.from_numpy(np.ascontiguousarray(image[..., ::-1])).permute(2, 0, 1))  # BGR like cv2
+        samples.append(s)
+    return _preprocess(built, dict(inputs=inputs, data_samples=samples), device)
+
+
+def make_mmdet_inputs(built: BuiltModel, batch: int, shape: Sequence[int], device: str) -> dict:
+    """mmdet: ``DetDataSample`` with gt boxes, labels and bitmap masks, then the data_preprocessor."""
+    from mmdet.structures import DetDataSample
+    from mmdet.structures.mask import BitmapMasks
+    from mmengine.structures import InstanceData
+    h, w = int(shape[0]), int(shape[1])
+    inputs, samples = [], []
+    for image, _, instances in _synthetic_batch(batch, shape):
+        masks = np.stack([m for _, m in instances]) if instances else np.zeros((0, h, w), bool)
+        gt = InstanceData()
+        gt.bboxes = torch.tensor([_boxes(m) for m in masks], dtype=torch.float32).reshape(-1, 4)
+        gt.labels = torch.tensor([(c - 1) % built.num_classes for c, _ in instances], dtype=torch.long)
+        gt.masks = BitmapMasks(masks.astype(np.uint8), h, w)
+        s = DetDataSample()
+        s.gt_instances = gt
+        s.set_metainfo(dict(img_shape=(h, w), ori_shape=(h, w), scale_factor=(1.0, 1.0)))
+        inputs.append(torch.from_numpy(np.ascontiguousarray(image[..., ::-1])).permute(2, 0, 1))
+        samples.append(s)
+    return _preprocess(built, dict(inputs=inputs, data_samples=samples), device)
+
+
+def _preprocess(built: BuiltModel, data: dict, device: str) -> dict:
+    """Run the mm data_preprocessor once per mode; returns {'train': data, 'test': data}."""
+    import copy
+    out = {}
+    with torch.no_grad():
+        for mode, training in (('train', True), ('test', False)):
+            out[mode] = built.model.data_preprocessor(copy.deepcopy(data), training)
+    built.extra['model_input_shape'] = list(out['test']['inputs'].shape[-2:])
+    built.extra['train_model_input_shape'] = list(out['train']['inputs'].shape[-2:])
+    return out
+
+
+def make_detectron2_inputs(built: BuiltModel, batch: int, shape: Sequence[int], device: str) -> dict:
+    """detectron2: list of dicts with ``image`` (CHW float, RGB/BGR as uint8 values), ``sem_seg``
+    and/or ``instances`` (gt_boxes, gt_classes, gt_masks as BitMasks)."""
+    from detectron2.structures import BitMasks, Boxes, Instances
+    h, w = int(shape[0]), int(shape[1])
+    nc_things = max(int(built.extra.get('num_thing_classes') or 1), 1)
+    items = []
+    for image, label, instances in _synthetic_batch(batch, shape):
+        d = dict(image=torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float().to(device),
+                 height=h, width=w)
+        if 'sem_seg' in built.task:
+            lab = label.astype(np.int64)
+            lab[lab != 255] %= built.num_classes
+            d['sem_seg'] = torch.from_numpy(lab).to(device)
+        if 'instances' in built.task:
+            inst = Instances((h, w))
+            masks = np.stack([m for _, m in instances]) if instances else np.zeros((0, h, w), bool)
+            inst.gt_boxes = Boxes(torch.tensor([_boxes(m) for m in masks], dtype=torch.float32).reshape(-1, 4))
+            inst.gt_classes = torch.tensor([(c - 1) % nc_things for c, _ in instances], dtype=torch.long)
+            inst.gt_masks = BitMasks(torch.from_numpy(masks))
+            d['instances'] = inst.to(device)
+        items.append(d)
+    built.extra['model_input_shape'] = [h, w]
+    return dict(train=items, test=items)
+
+
+INPUT_BUILDERS = dict(mmseg=make_mmseg_inputs, mmdet=make_mmdet_inputs, detectron2=make_detectron2_inputs)
+
+
+def _forward_fns(built: BuiltModel, data: dict):
+    """(inference_fn, loss_fn) closures for the framework."""
+    model = built.model
+    if built.framework in ('mmseg', 'mmdet'):
+        def infer():
+            return model(**data['test'], mode='predict')
+
+        def loss():
+            losses = model(**data['train'], mode='loss')
+            total, _ = model.parse_losses(losses)
+            return total
+    else:
+        def infer():
+            return model(data['test'])
+
+        from detectron2.utils.events import EventStorage
+        storage = EventStorage(0)  # detectron2's losses log to the current event storage
+
+        def loss():
+            with storage:
+                return sum(v for v in model(data['train']).values())
+    return infer, loss
+
+
+# ----------------------------------------------------------------------------- measuring
+
+def _sync(device: str) -> None:
+    if device.startswith('cuda'):
+        torch.cuda.synchronize()
+
+
+def _trim() -> None:
+    gc.collect()
+    with contextlib.suppress(Exception):
+        ctypes.CDLL('libc.so.6').malloc_trim(0)
+
+
+class _RssSampler:
+    """Samples this process' RSS in a thread; ``peak`` in bytes."""
+
+    def __init__(self, interval: float = 0.002):
+        import psutil
+        self.proc = psutil.Process()
+        self.interval = interval
+        self.peak = self.proc.memory_info().rss
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self.proc.memory_info().rss)
+            time.sleep(self.interval)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, self.proc.memory_info().rss)
+
+
+def _timed_phase(step: Callable[[], Any], warmup: int, iters: int, device: str) -> tuple[float, float]:
+    """Run ``step`` warmup + iters times; returns (seconds for the timed iters, peak memory MiB)."""
+    if device.startswith('cuda'):
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats()
+        sampler = contextlib.nullcontext()
+    else:
+        _trim()
+        import psutil
+        base = psutil.Process().memory_info().rss
+        sampler = _RssSampler()
+    with sampler:
+        for _ in range(warmup):
+            step()
+        _sync(device)
+        t0 = time.perf_counter()
+        for _ in range(iters):
+            step()
+        _sync(device)
+        seconds = time.perf_counter() - t0
+    if device.startswith('cuda'):
+        peak = torch.cuda.max_memory_allocated() / 2 ** 20
+    else:
+        peak = (sampler.peak - base) / 2 ** 20
+    return seconds, peak
+
+
+def _autocast(device: str, amp: Optional[str]):
+    if not amp:
+        return contextlib.nullcontext()
+    dtype = dict(bf16=torch.bfloat16, fp16=torch.float16)[amp]
+    return torch.autocast(device_type='cuda' if device.startswith('cuda') else 'cpu', dtype=dtype)
+
+
+def count_flops(infer: Callable[[], Any]) -> int:
+    from torch.utils.flop_counter import FlopCounterMode
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        infer()
+    return int(counter.get_total_flops())
+
+
+def benchmark_config(config: str, shape: Sequence[int], batch: int, device: str = 'cpu', amp: Optional[str] = None,
+                     iters: int = 10, warmup: int = 2, train: bool = True, cfg_options: Sequence[str] = (),
+                     log: Callable[[str], None] = print) -> dict:
+    """Measure one config; returns a flat dict of results (see module docstring)."""
+    torch.manual_seed(0)
+    built = build_model(config, cfg_options, device)
+    model = built.model
+    params = sum(p.numel() for p in model.parameters())
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    log(f'[benchmark] {config}: {built.framework} {type(model).__name__}, {params / 1e6:.3f} M params')
+    builder = INPUT_BUILDERS[built.framework]
+
+    # FLOPs: one image
+    model.eval()
+    one = builder(built, 1, shape, device)
+    infer1, _ = _forward_fns(built, one)
+    with _autocast(device, amp):
+        flops = count_flops(infer1)
+    del one, infer1
+
+    data = builder(built, batch, shape, device)
+    infer, loss_fn = _forward_fns(built, data)
+    result = dict(config=config, framework=built.framework, task=built.task, model_class=type(model).__name__,
+                  num_classes=built.num_classes, params=params, trainable_params=trainable,
+                  gflops=flops / 1e9, input_shape=list(shape),
+                  model_input_shape=built.extra.get('model_input_shape', list(shape)),
+                  train_model_input_shape=built.extra.get('train_model_input_shape', list(shape)), batch=batch)
+    for key in ('model_input_shape', 'train_model_input_shape'):
+        if result[key] != list(shape):
+            log(f'[benchmark]   note: the data preprocessor pads {list(shape)} to {result[key]} ({key}; '
+                f'its size / size_divisor setting)')
+
+    def infer_step():
+        with torch.no_grad(), _autocast(device, amp):
+            infer()
+    model.eval()
+    seconds, peak = _timed_phase(infer_step, warmup, iters, device)
+    result.update(infer_images_per_s=batch * iters / seconds, infer_ms_per_batch=1000 * seconds / iters,
+                  infer_peak_mem_mb=peak)
+    log(f'[benchmark]   inference: {result["infer_images_per_s"]:.2f} img/s, peak mem {peak:.1f} MiB')
+
+    if train:
+        model.train()
+        opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=1e-5, momentum=0.9)
+        scaler = torch.amp.GradScaler('cuda') if (amp == 'fp16' and device.startswith('cuda')) else None
+
+        def train_step():
+            opt.zero_grad(set_to_none=True)
+            with _autocast(device, amp):
+                total = loss_fn()
+            if scaler is not None:
+                scaler.scale(total).backward()
+                scaler.step(opt)
+                scaler.update()
+            else:
+                total.backward()
+                opt.step()
+        seconds, peak = _timed_phase(train_step, warmup, iters, device)
+        result.update(train_images_per_s=batch * iters / seconds, train_ms_per_batch=1000 * seconds / iters,
+                      train_peak_mem_mb=peak)
+        log(f'[benchmark]   training:  {result["train_images_per_s"]:.2f} img/s, peak mem {peak:.1f} MiB')
+    del data, infer, loss_fn, model, built
+    _trim()
+    return result
+
+
+# ----------------------------------------------------------------------------- reporting
+
+def machine_info(device: str) -> dict:
+    import psutil
+    cpu = platform.processor() or ''
+    with contextlib.suppress(OSError):
+        with open('/proc/cpuinfo') as f:
+            for line in f:
+                if line.startswith('model name'):
+                    cpu = line.split(':', 1)[1].strip()
+                    break
+    info = dict(cpu_model=cpu, cpu_logical_cores=os.cpu_count(), cpu_physical_cores=psutil.cpu_count(logical=False),
+                torch_threads=torch.get_num_threads(), memory_gb=round(psutil.virtual_memory().total / 2 ** 30, 1),
+                torch_version=torch.__version__, python=platform.python_version(), platform=platform.platform(),
+                device=device, device_name=cpu)
+    if device.startswith('cuda'):
+        info.update(device_name=torch.cuda.get_device_name(device), cuda_version=torch.version.cuda)
+    return info
+
+
+METRICS = [  # (key, label, format)
+    ('params', 'params (M)', lambda v: f'{v / 1e6:.3f}'),
+    ('gflops', 'GFLOPs / image', lambda v: f'{v:.3f}'),
+    ('infer_images_per_s', 'inference img/s', lambda v: f'{v:.2f}'),
+    ('infer_peak_mem_mb', 'inference peak mem MiB', lambda v: f'{v:.1f}'),
+    ('train_images_per_s', 'training img/s', lambda v: f'{v:.2f}'),
+    ('train_peak_mem_mb', 'training peak mem MiB', lambda v: f'{v:.1f}'),
+]
+
+
+def ratios(results: List[dict]) -> dict:
+    """config2 / config1 for each metric both have (empty with one config)."""
+    if len(results) < 2:
+        return {}
+    a, b = results[0], results[1]
+    return {k: (b[k] / a[k] if a[k] else None) for k, _, _ in METRICS if k in a and k in b}
+
+
+def format_table(results: List[dict]) -> str:
+    names = [os.path.basename(r['config']) for r in results]
+    rows = [['metric'] + names + (['ratio (2nd / 1st)'] if len(results) == 2 else [])]
+    rat = ratios(results)
+    for key, label, fmt in METRICS:
+        if not any(key in r for r in results):
+            continue
+        row = [label] + [fmt(r[key]) if key in r else '-' for r in results]
+        if len(results) == 2:
+            row.append(f'{rat[key]:.3f}' if rat.get(key) is not None else '-')
+        rows.append(row)
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = ['  '.join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))) for r in rows]
+    lines.insert(1, '  '.join('-' * w for w in widths))
+    return '\n'.join(lines)
+
+
+def run(configs: Sequence[str], shape: Sequence[int], batch: int, device: str = 'cpu', amp: Optional[str] = None,
+        iters: int = 10, warmup: int = 2, train: bool = True, cfg_options: Sequence[str] = (),
+        log: Callable[[str], None] = print) -> dict:
+    """Benchmark one or two configs; returns the JSON-ready report."""
+    if not 1 <= len(configs) <= 2:
+        raise UserError(f'give one or two configs, got {len(configs)}')
+    if len(shape) != 2 or min(shape) < 16:
+        raise UserError(f'--shape H W with H, W >= 16, got {list(shape)}')
+    if batch < 1 or iters < 1 or warmup < 0:
+        raise UserError(f'need --batch >= 1, --iters >= 1, --warmup >= 0 (got {batch}, {iters}, {warmup})')
+    if device.startswith('cuda') and not torch.cuda.is_available():
+        raise UserError('--device cuda asked for, but torch sees no CUDA device; use --device cpu')
+    if device not in ('cpu',) and not device.startswith('cuda'):
+        raise UserError(f"--device must be 'cpu' or 'cuda[:N]', got {device!r}")
+    if amp not in (None, 'bf16', 'fp16'):
+        raise UserError(f"--amp must be 'bf16' or 'fp16', got {amp!r}")
+    results = [benchmark_config(c, shape, batch, device, amp, iters, warmup, train, cfg_options, log)
+               for c in configs]
+    return dict(machine=machine_info(device),
+                settings=dict(shape=list(shape), batch=batch, device=device, amp=amp, iters=iters, warmup=warmup,
+                              train=train, cfg_options=list(cfg_options), flops_method=FLOPS_NOTE,
+                              memory_method=CUDA_MEMORY_NOTE if device.startswith('cuda') else CPU_MEMORY_NOTE,
+                              train_step='forward (losses) + backward + SGD(lr=1e-5, momentum=0.9) step',
+                              inference_step='eval mode, torch.no_grad, framework predict forward',
+                              timestamp=time.strftime('%Y-%m-%dT%H:%M:%S%z')),
+                results=results, ratio_direction='config2 / config1', ratios=ratios(results))
+
+
+def main(argv=None) -> int:
+    """Command line of ``tools/benchmark.py``."""
+    import argparse
+    import json
+    import sys
+
+    from .errors import user_facing_message
+    p = argparse.ArgumentParser(
+        description='Params, FLOPs, inference/training throughput and peak memory of one or two configs '
+                    '(mmseg/mmdet mmengine configs, detectron2 LazyConfig .py or yaml).')
+    p.add_argument('configs', nargs='+', metavar='CONFIG', help='one or two configs (two: side-by-side + ratio)')
+    p.add_argument('--shape', type=int, nargs=2, default=(512, 512), metavar=('H', 'W'), help='input size')
+    p.add_argument('--batch', type=int, default=1, help='images per iteration')
+    p.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu', help="'cpu' or 'cuda[:N]'")
+    p.add_argument('--amp', choices=['bf16', 'fp16'], default=None, help='autocast dtype (default: fp32)')
+    p.add_argument('--iters', type=int, default=10, help='timed iterations per phase')
+    p.add_argument('--warmup', type=int, default=2, help='untimed iterations before timing')
+    p.add_argument('--train', action=argparse.BooleanOptionalAction, default=True,
+                   help='also measure training throughput and memory (--no-train to skip)')
+    p.add_argument('--cfg-options', nargs='+', default=[], metavar='KEY=VALUE',
+                   help='overrides applied to every config (mmengine --cfg-options or detectron2 KEY=VALUE)')
+    p.add_argument('--json', help='write the report (machine info, settings, results, ratios) here')
+    p.add_argument('--debug', action='store_true', help='show tracebacks for input errors')
+    args = p.parse_args(argv)
+    try:
+        report = run(args.configs, args.shape, args.batch, args.device, args.amp, args.iters, args.warmup,
+                     args.train, args.cfg_options, log=lambda s: print(s, file=sys.stderr, flush=True))
+    except Exception as exc:  # noqa: BLE001 - user errors become one line, bugs re-raise
+        message = user_facing_message(exc)
+        if message is None or args.debug:
+            raise
+        print(f'error: {message}', file=sys.stderr)
+        return 2
+    m = report['machine']
+    print(f"device: {m['device_name']} ({args.device}), torch {m['torch_version']}, {m['torch_threads']} threads; "
+          f"shape {args.shape[0]}x{args.shape[1]}, batch {args.batch}, amp {args.amp or 'off (fp32)'}, "
+          f"{args.iters} timed iters after {args.warmup} warmup")
+    print(format_table(report['results']))
+    if len(report['results']) == 2:
+        print('ratio column: 2nd config / 1st config')
+    print(f"FLOPs: {FLOPS_NOTE}")
+    print(f"memory: {report['settings']['memory_method']}")
+    if args.json:
+        os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
+        with open(args.json, 'w') as f:
+            json.dump(report, f, indent=2)
+        print(f'json: {os.path.abspath(args.json)}')
+    return 0
