@@ -47,3 +47,17 @@ def run_tool():
         cmd = (launcher or [sys.executable]) + [str(REPO / "tools" / script), *map(str, args)]
         return subprocess.run(cmd, cwd=cwd or REPO, env=full_env, text=True, capture_output=True, timeout=timeout)
     return run
+
+
+@pytest.fixture(autouse=True)
+def _restore_mmengine_default_scope():
+    """Undo default-scope changes a test makes (``init_default_scope('mmdet')`` in one test
+    would otherwise make every later mmseg test look up 'EncoderDecoder' in mmdet's registry)."""
+    if "mmengine" not in sys.modules:
+        yield
+        return
+    from mmengine.registry import DefaultScope
+    saved = dict(DefaultScope._instance_dict)
+    yield
+    DefaultScope._instance_dict.clear()
+    DefaultScope._instance_dict.update(saved)
