@@ -41,7 +41,7 @@ from typing import Any, Callable, List, Optional, Sequence
 import numpy as np
 import torch
 
-from .config_kind import D2_LAZY, D2_YAML, MMENGINE, detect_config_kind
+from .config_kind import D2_YAML, MMENGINE, detect_config_kind
 from .errors import UserError
 
 FLOPS_NOTE = ('torch.utils.flop_counter.FlopCounterMode on one inference forward of batch 1; '
@@ -441,6 +441,8 @@ def ratios(results: List[dict]) -> dict:
 
 def format_table(results: List[dict]) -> str:
     names = [os.path.basename(r['config']) for r in results]
+    if len(set(names)) < len(names):  # same file name in two folders: show the folder too
+        names = [os.path.join(os.path.basename(os.path.dirname(r['config'])), n) for r, n in zip(results, names)]
     rows = [['metric'] + names + (['ratio (2nd / 1st)'] if len(results) == 2 else [])]
     rat = ratios(results)
     for key, label, fmt in METRICS:

@@ -4,6 +4,7 @@ The decision reads the file without executing it:
 
 * ``.yaml``/``.yml``: detectron2's CfgNode yaml (upper-case keys such as ``MODEL:`` or
   ``_BASE_:``); a yaml with lower-case ``model:`` + ``type:`` is an mmengine config.
+* ``mmseg::path`` / ``mmdet::path``: a config packaged with that library (mmengine).
 * ``.py``: a file that imports ``detectron2`` (``LazyCall``, ``model_zoo`` ...) or
   ``segclassics.detectron2`` is a LazyConfig; one with ``_base_``, ``default_scope``,
   ``custom_imports``, ``read_base`` or ``model = dict(...)`` is an mmengine config.
@@ -22,6 +23,8 @@ D2_YAML = "detectron2-yaml"
 
 
 def detect_config_kind(path: str) -> str:
+    if re.match(r"^(mmseg|mmdet|mmpretrain|mmengine)::", path):
+        return _packaged_mmengine_config(path)
     if not os.path.isfile(path):
         raise UserError(f"config not found: {path!r} (give a path to a .py or .yaml config, e.g. "
                         f"configs/unet/unet_synthetic.py)")
@@ -56,3 +59,17 @@ def detect_config_kind(path: str) -> str:
         return MMENGINE
     raise UserError(f"{path!r} is neither an mmengine config (no _base_/model/default_scope) nor a detectron2 "
                     f"LazyConfig (no detectron2 import)")
+
+
+def _packaged_mmengine_config(path: str) -> str:
+    """``mmseg::fcn/fcn_r50-d8_...py``: a config shipped inside an installed OpenMMLab package."""
+    from mmengine.config.utils import _get_package_and_cfg_path
+    from mmengine.utils import get_installed_path
+    package, relative = _get_package_and_cfg_path(path)
+    try:
+        full = os.path.join(get_installed_path(package), ".mim", "configs", relative)
+    except Exception:  # noqa: BLE001 - package not installed
+        raise UserError(f"{path!r}: package {package!r} is not installed") from None
+    if not os.path.isfile(full):
+        raise UserError(f"{path!r}: no such config in the installed {package} ({full})")
+    return MMENGINE
