@@ -1,0 +1,38 @@
+"""``SETRPUPHead``: SETR-PUP progressive-upsampling decoder (and its auxiliary heads) for mmseg."""
+from __future__ import annotations
+
+from mmseg.registry import MODELS
+
+from ..models.setr_heads import SETRUpHead
+from ._setr_norm import maybe_sync_bn, norm_kind
+from .torch_decode_head import TorchModuleDecodeHead
+
+
+@MODELS.register_module()
+class SETRPUPHead(TorchModuleDecodeHead):
+    """SETR-PUP (Zheng et al., CVPR 2021, Sec. 3.3, Fig. 1b): LayerNorm, then ``num_convs`` x
+    (3x3 conv + BN + ReLU + 2x bilinear upsampling), 1x1 classifier -- from H/16 to H in 4 steps.
+    The last upsampling is applied to the logits (identical result, see
+    ``segclassics.models.setr_heads``). Auxiliary heads (Z^10, Z^15, Z^20, Z^24): ``num_convs=1,
+    up_scale=4`` (the official code's aux head).
+
+    Args:
+        in_channels, channels, num_classes: encoder width, decoder width (256), classes.
+        num_convs: 4 (main head) / 1 (aux).
+        kernel_size: 3.
+        up_scale: 2 (main) / 4 (aux).
+        input_norm: LayerNorm over the input channels first.
+        **kwargs: ``BaseDecodeHead`` arguments.
+
+    Shapes: (B, in_channels, h, w) -> (B, num_classes, h * up_scale**num_convs, ...).
+    """
+
+    def __init__(self, *, num_convs: int = 4, kernel_size: int = 3, up_scale: int = 2, input_norm: bool = True,
+                 **kwargs):
+        kwargs.setdefault('dropout_ratio', 0.0)
+        super().__init__(**kwargs)
+        module = SETRUpHead(self.in_channels, self.channels, self.out_channels, num_convs=num_convs,
+                            kernel_size=kernel_size, up_scale=up_scale, input_norm=input_norm,
+                            norm=norm_kind(self.norm_cfg), dropout=self.dropout_ratio,
+                            align_corners=self.align_corners)
+        self.module = maybe_sync_bn(module, self.norm_cfg)

@@ -1,0 +1,266 @@
+"""SETR decoders (plain torch): Naive, PUP, MLA neck + head, auxiliary heads, full model.
+
+Zheng et al., "Rethinking Semantic Segmentation from a Sequence-to-Sequence Perspective with
+Transformers", CVPR 2021, Sec. 3.3 (decoder designs) and Sec. 4 (auxiliary losses).
+
+* **Naive** (SETR-Naive): 1x1 conv + BN + ReLU + 1x1 conv to the classes on ``Z^{24}``
+  (H/16 x W/16), then bilinear upsampling to the image size (done by the caller / the
+  framework's loss, on the logits).
+* **PUP** (progressive upsampling): 4 stages of 3x3 conv + BN + ReLU + 2x bilinear upsampling,
+  then a 1x1 classifier. Because bilinear interpolation weights sum to one and a 1x1 conv is
+  per-pixel linear, ``cls(up(x)) == up(cls(x))``: we classify *before* the last 2x upsampling,
+  which is the same function but never materialises the (B, 256, H, W) feature map.
+* **MLA** (multi-level feature aggregation): 4 streams on ``Z^6, Z^12, Z^18, Z^24`` (ViT-L).
+  Neck: per stream LayerNorm, 1x1 conv (+BN+ReLU), top-down element-wise addition (deepest
+  first), 3x3 conv (+BN+ReLU). Head: per stream two 3x3 convs (+BN+ReLU) and 4x bilinear
+  upsampling, channel concatenation, classifier. Same linearity argument: we concatenate and
+  classify at H/16 and upsample the logits 4x (identical output, far less memory).
+* **Auxiliary heads** (Sec. 4, "Auxiliary loss"): SETR-Naive on Z^10, Z^15, Z^20; SETR-PUP on
+  Z^10, Z^15, Z^20, Z^24; SETR-MLA on Z^6, Z^12, Z^18, Z^24 (here: on the 4 MLA neck outputs,
+  as the official/mmseg configs). Weight 0.4 each. Their structure follows the official code
+  (fudan-zvg/SETR ``VisionTransformerUpHead``): Naive aux = the Naive head; PUP aux = LN,
+  3x3 conv + BN + ReLU, 4x upsampling, 1x1 classifier; MLA aux = 1x1 classifier on a neck output.
+  (mmseg's ADE20K SETR-PUP config instead uses 3 aux heads with 2 conv stages each.)
+
+All heads take ``(B, C, h, w)`` maps (channels-last views from :class:`VisionTransformer`
+are fine) and return logits ``(B, num_classes, h', w')``.
+"""
+from __future__ import annotations
+
+from typing import Dict, List, Optional, Sequence, Union
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .vit import VisionTransformer, VIT_PRESETS
+
+__all__ = ["ConvBNReLU", "SETRUpHead", "SETRMLANeck", "SETRMLAHead", "SETR", "build_setr",
+           "SETR_AUX_LAYERS", "SETR_OUT_LAYERS", "channel_layer_norm"]
+
+# 1-based transformer layers Z^l used by each decoder (ViT-L, 24 layers), paper Sec. 3.3/4.
+SETR_OUT_LAYERS = {"naive": (24,), "pup": (24,), "mla": (6, 12, 18, 24)}
+SETR_AUX_LAYERS = {"naive": (10, 15, 20), "pup": (10, 15, 20, 24), "mla": (6, 12, 18, 24)}
+
+
+def _norm(kind: str, ch: int) -> nn.Module:
+    if kind in ("BN", "SyncBN"):
+        return nn.BatchNorm2d(ch)  # the mmseg adapter converts to SyncBN when asked
+    if kind == "GN":
+        return nn.GroupNorm(32 if ch % 32 == 0 else 1, ch)
+    raise ValueError(f"norm must be 'BN', 'SyncBN' or 'GN', got {kind!r}")
+
+
+class ConvBNReLU(nn.Sequential):
+    """conv (no bias) + norm + ReLU, the ConvModule of mmseg with norm_cfg=BN."""
+
+    def __init__(self, cin: int, cout: int, k: int, norm: str = "BN"):
+        super().__init__(nn.Conv2d(cin, cout, k, padding=k // 2, bias=False), _norm(norm, cout),
+                         nn.ReLU(inplace=True))
+
+
+def channel_layer_norm(x: torch.Tensor, ln: nn.LayerNorm) -> torch.Tensor:
+    """LayerNorm over the channels of a (B, C, H, W) map, without a contiguous copy for the
+    channels-last views the ViT returns."""
+    return ln(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+
+
+def _init_convs(module: nn.Module) -> None:
+    if any(p.is_meta for p in module.parameters()):
+        return
+    for m in module.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, (nn.BatchNorm2d, nn.GroupNorm, nn.LayerNorm)):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+
+
+class SETRUpHead(nn.Module):
+    """Naive / PUP decoder (and their auxiliary heads).
+
+    Args:
+        in_channels: encoder width C (1024 for ViT-L).
+        channels: decoder width (256 in the official ADE20K configs).
+        num_classes: output classes.
+        num_convs: conv stages (Naive 1, PUP 4, PUP aux 2); 0 = classifier only.
+        kernel_size: 1 (Naive) or 3 (PUP).
+        up_scale: bilinear factor after each stage (Naive 1, PUP 2).
+        input_norm: LayerNorm over the input channels first (the official heads do).
+        norm: 'BN' / 'SyncBN' / 'GN'.
+        dropout: dropout before the classifier.
+        align_corners: of the bilinear upsampling.
+
+    Shapes: (B, in_channels, h, w) -> (B, num_classes, h * up_scale**num_convs, ...).
+    """
+
+    def __init__(self, in_channels: int, channels: int, num_classes: int, num_convs: int = 1,
+                 kernel_size: int = 1, up_scale: int = 1, input_norm: bool = True, norm: str = "BN",
+                 dropout: float = 0.0, align_corners: bool = False):
+        super().__init__()
+        if kernel_size not in (1, 3):
+            raise ValueError(f"kernel_size must be 1 (Naive) or 3 (PUP), got {kernel_size}")
+        if num_convs < 0 or up_scale < 1:
+            raise ValueError(f"num_convs must be >= 0 and up_scale >= 1, got {num_convs}, {up_scale}")
+        self.num_convs, self.up_scale, self.align_corners = num_convs, up_scale, align_corners
+        self.norm = nn.LayerNorm(in_channels, eps=1e-6) if input_norm else None
+        convs, cin = [], in_channels
+        for _ in range(num_convs):
+            convs.append(ConvBNReLU(cin, channels, kernel_size, norm))
+            cin = channels
+        self.convs = nn.ModuleList(convs)
+        self.dropout = nn.Dropout2d(dropout) if dropout > 0 else nn.Identity()
+        self.cls = nn.Conv2d(cin, num_classes, 1)
+        _init_convs(self)
+        if not self.cls.weight.is_meta:
+            nn.init.normal_(self.cls.weight, std=0.01)
+
+    def _up(self, x):
+        return F.interpolate(x, scale_factor=self.up_scale, mode="bilinear", align_corners=self.align_corners)
+
+    def forward(self, x: Union[torch.Tensor, Sequence[torch.Tensor]]) -> torch.Tensor:
+        if not torch.is_tensor(x):
+            if len(x) != 1:
+                raise ValueError(f"SETRUpHead takes one feature map, got {len(x)}")
+            x = x[0]
+        if self.norm is not None:
+            x = channel_layer_norm(x, self.norm)
+        n = len(self.convs)
+        for i, conv in enumerate(self.convs):
+            x = conv(x)
+            if self.up_scale > 1 and i < n - 1:
+                x = self._up(x)
+        x = self.cls(self.dropout(x))
+        if self.up_scale > 1 and n > 0:  # last upsampling after the (linear) classifier
+            x = self._up(x)
+        return x
+
+
+class SETRMLANeck(nn.Module):
+    """MLA neck: per-stream LN + 1x1 conv, top-down addition, 3x3 conv (Sec. 3.3, Fig. 1c).
+
+    Shapes: list of M maps (B, in_channels[i], h, w) -> tuple of M maps (B, out_channels, h, w).
+    """
+
+    def __init__(self, in_channels: Sequence[int] = (1024,) * 4, out_channels: int = 256, norm: str = "BN"):
+        super().__init__()
+        self.in_channels = list(in_channels)
+        self.norms = nn.ModuleList([nn.LayerNorm(c, eps=1e-6) for c in self.in_channels])
+        self.channel_proj = nn.ModuleList([ConvBNReLU(c, out_channels, 1, norm) for c in self.in_channels])
+        self.feat_extract = nn.ModuleList([ConvBNReLU(out_channels, out_channels, 3, norm)
+                                           for _ in self.in_channels])
+        _init_convs(self)
+
+    def forward(self, inputs: Sequence[torch.Tensor]):
+        if len(inputs) != len(self.in_channels):
+            raise ValueError(f"SETRMLANeck expects {len(self.in_channels)} maps, got {len(inputs)}")
+        projected = [proj(channel_layer_norm(x, ln)) for x, ln, proj in zip(inputs, self.norms, self.channel_proj)]
+        # top-down: m_M = p_M, m_i = m_{i+1} + p_i (deepest first), as the paper and mmseg
+        mids, acc = [], None
+        for p in reversed(projected):
+            acc = p if acc is None else acc + p
+            mids.append(acc)
+        # mmseg pairs feat_extract[j] with the j-th aggregated map counted from the deepest
+        return tuple(conv(m) for m, conv in zip(mids, self.feat_extract))
+
+
+class SETRMLAHead(nn.Module):
+    """MLA head: per stream 2 x (3x3 conv + BN + ReLU), concat, classify, 4x upsampling.
+
+    Shapes: M maps (B, in_channels, h, w) -> (B, num_classes, 4h, 4w).
+    """
+
+    def __init__(self, in_channels: int = 256, mla_channels: int = 128, num_classes: int = 150,
+                 num_streams: int = 4, up_scale: int = 4, norm: str = "BN", dropout: float = 0.0,
+                 align_corners: bool = False):
+        super().__init__()
+        self.up_scale, self.align_corners = up_scale, align_corners
+        self.streams = nn.ModuleList([
+            nn.Sequential(ConvBNReLU(in_channels, mla_channels, 3, norm), ConvBNReLU(mla_channels, mla_channels, 3, norm))
+            for _ in range(num_streams)])
+        self.dropout = nn.Dropout2d(dropout) if dropout > 0 else nn.Identity()
+        self.cls = nn.Conv2d(num_streams * mla_channels, num_classes, 1)
+        _init_convs(self)
+        if not self.cls.weight.is_meta:
+            nn.init.normal_(self.cls.weight, std=0.01)
+
+    def forward(self, inputs: Sequence[torch.Tensor]) -> torch.Tensor:
+        if len(inputs) != len(self.streams):
+            raise ValueError(f"SETRMLAHead expects {len(self.streams)} maps, got {len(inputs)}")
+        x = torch.cat([s(x) for s, x in zip(self.streams, inputs)], dim=1)
+        x = self.cls(self.dropout(x))  # == concat(up(s_i)) then classify; see module docstring
+        return F.interpolate(x, scale_factor=self.up_scale, mode="bilinear", align_corners=self.align_corners)
+
+
+class SETR(nn.Module):
+    """Encoder + (neck) + decoder + auxiliary heads, for framework-free use and benchmarks.
+
+    ``forward(img)`` returns logits (B, num_classes, H, W) at the input size; in training mode
+    it returns ``(logits, [aux_logits...])`` with every output resized to the input.
+    ``decode_in`` / ``aux_in`` index into the backbone (or neck) outputs.
+    """
+
+    def __init__(self, backbone: VisionTransformer, decode_head: nn.Module, decode_in: Sequence[int],
+                 aux_heads: Sequence[nn.Module] = (), aux_in: Sequence[int] = (), neck: Optional[nn.Module] = None,
+                 aux_from_neck: bool = False):
+        super().__init__()
+        self.backbone, self.neck, self.decode_head = backbone, neck, decode_head
+        self.decode_in, self.aux_in, self.aux_from_neck = list(decode_in), list(aux_in), aux_from_neck
+        self.aux_heads = nn.ModuleList(aux_heads)
+
+    def forward(self, img: torch.Tensor):
+        feats = self.backbone(img)
+        dec_feats = list(self.neck([feats[i] for i in self.decode_in])) if self.neck is not None else feats
+        size = img.shape[-2:]
+        up = lambda t: F.interpolate(t, size=size, mode="bilinear", align_corners=False)  # noqa: E731
+        if self.neck is not None:
+            out = self.decode_head(dec_feats)
+        else:
+            sel = [dec_feats[i] for i in self.decode_in]
+            out = self.decode_head(sel if len(sel) > 1 else sel[0])
+        out = up(out)
+        if not self.training or not self.aux_heads:
+            return out if not self.training else (out, [])
+        src = dec_feats if self.aux_from_neck else feats
+        return out, [up(h(src[i])) for h, i in zip(self.aux_heads, self.aux_in)]
+
+
+def build_setr(decoder: str = "pup", vit: str = "vit_large_patch16", num_classes: int = 150,
+               img_size=512, channels: int = 256, with_aux: bool = True, norm: str = "BN",
+               vit_kwargs: Optional[Dict] = None) -> SETR:
+    """SETR-{Naive, PUP, MLA} as in the official ADE20K configs (paper Sec. 3.3 and 4).
+
+    The transformer layers used follow :data:`SETR_OUT_LAYERS` / :data:`SETR_AUX_LAYERS`,
+    scaled to the encoder depth (``round(l * depth / 24)``) for encoders other than ViT-L.
+    """
+    decoder = decoder.lower()
+    if decoder not in SETR_OUT_LAYERS:
+        raise ValueError(f"decoder must be one of {sorted(SETR_OUT_LAYERS)}, got {decoder!r}")
+    if vit not in VIT_PRESETS:
+        raise ValueError(f"vit must be one of {sorted(VIT_PRESETS)}, got {vit!r}")
+    cfg = {**VIT_PRESETS[vit], **(vit_kwargs or {})}
+    depth, dim = cfg["depth"], cfg["embed_dim"]
+    scale = lambda layers: [max(1, round(l * depth / 24)) - 1 for l in layers]  # noqa: E731
+    main_idx = scale(SETR_OUT_LAYERS[decoder])
+    aux_idx = scale(SETR_AUX_LAYERS[decoder]) if with_aux else []
+    out_indices = sorted(set(main_idx) | (set() if decoder == "mla" else set(aux_idx)))
+    backbone = VisionTransformer(img_size=img_size, out_indices=out_indices, **cfg)
+    pos = {l: j for j, l in enumerate(out_indices)}
+    if decoder == "mla":
+        neck = SETRMLANeck([dim] * 4, channels, norm)
+        head = SETRMLAHead(channels, channels // 2, num_classes, 4, norm=norm)
+        aux = [SETRUpHead(channels, channels, num_classes, num_convs=0, input_norm=False) for _ in aux_idx]
+        return SETR(backbone, head, [pos[i] for i in main_idx], aux, list(range(len(aux_idx))), neck=neck,
+                    aux_from_neck=True)
+    if decoder == "naive":
+        head = SETRUpHead(dim, channels, num_classes, num_convs=1, kernel_size=1, up_scale=1, norm=norm)
+        aux = [SETRUpHead(dim, channels, num_classes, num_convs=1, kernel_size=1, up_scale=1, norm=norm)
+               for _ in aux_idx]
+    else:
+        head = SETRUpHead(dim, channels, num_classes, num_convs=4, kernel_size=3, up_scale=2, norm=norm)
+        # official SETR PUP aux head: LN, 3x3 conv + BN + ReLU, 4x up, 1x1 classifier
+        aux = [SETRUpHead(dim, channels, num_classes, num_convs=1, kernel_size=3, up_scale=4, norm=norm)
+               for _ in aux_idx]
+    return SETR(backbone, head, [pos[i] for i in main_idx], aux, [pos[i] for i in aux_idx])
