@@ -35,9 +35,11 @@ model = dict(
     train_cfg=dict(),
     test_cfg=dict(mode='whole'))
 
-# Demo schedule: 900 AdamW iterations at lr 3e-3 (about 3 minutes on 2 CPU cores). Measured on
-# the synthetic val split: 300 it / lr 1e-3 -> mIoU 13.2 (no better than predicting background,
-# 13.1); 900 it / lr 3e-3 -> 31.0; 1200 it / lr 6e-3 -> 27.0.
+# Demo schedule: 900 AdamW iterations at lr 3e-3, about 3 minutes on 2 CPU cores. Measured on the
+# synthetic val split (unseeded runs, so they vary): 300 it / lr 1e-3 -> mIoU 13.2, no better than
+# predicting background everywhere (13.1); 800 it / lr 3e-3 -> 20.5; 900 it / lr 3e-3 -> 31.0;
+# 1200 it / lr 6e-3 -> 27.0. The seed makes the demo repeatable.
+randomness = dict(seed=0)
 optim_wrapper = dict(optimizer=dict(lr=3e-3))
 param_scheduler = [dict(type='PolyLR', eta_min=1e-5, power=0.9, begin=0, end=900, by_epoch=False)]
 train_cfg = dict(max_iters=900, val_interval=900)

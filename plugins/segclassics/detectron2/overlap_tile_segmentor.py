@@ -1,0 +1,42 @@
+"""``OverlapTileSemanticSegmentor``: detectron2's ``SemanticSegmentor`` with the overlap-tile inference of
+Ronneberger et al. 2015 (Sec. 2, Fig. 2) for valid-convolution UNets."""
+from __future__ import annotations
+
+from detectron2.modeling import META_ARCH_REGISTRY, SemanticSegmentor
+from detectron2.modeling.postprocessing import sem_seg_postprocess
+
+from segclassics.models.overlap_tile import overlap_tile_predict
+from segclassics.models.unet import unet_output_size
+
+
+@META_ARCH_REGISTRY.register()
+class OverlapTileSemanticSegmentor(SemanticSegmentor):
+    """Training as ``SemanticSegmentor`` (``PaperUNetSemSegHead`` centre-crops the targets). Inference:
+    each image is mirror-padded by the border the network loses, cut into input tiles of
+    ``tile_size`` (a size the backbone accepts, paper 572) and the output tiles are stitched, so
+    any image size gets a full-size prediction (paper Fig. 2).
+
+    Args (besides ``SemanticSegmentor``'s): ``tile_size`` (int or (h, w)), ``batch_tiles``.
+    Output: ``[{"sem_seg": (num_classes, height, width)}]`` as ``SemanticSegmentor``.
+    """
+
+    def __init__(self, *, tile_size, batch_tiles: int = 4, **kwargs):
+        super().__init__(**kwargs)
+        self.tile_in = (tile_size, tile_size) if isinstance(tile_size, int) else tuple(tile_size)
+        enc = self.backbone.module
+        self.tile_out = unet_output_size(self.tile_in, enc.depth, enc.padding)  # raises with nearest sizes
+        if enc.padding == "same":
+            raise ValueError("OverlapTileSemanticSegmentor is for padding='valid' backbones; use SemanticSegmentor")
+        self.batch_tiles = batch_tiles
+
+    def forward(self, batched_inputs):
+        if self.training:
+            return super().forward(batched_inputs)
+        results = []
+        for x in batched_inputs:
+            img = ((x["image"].to(self.device) - self.pixel_mean) / self.pixel_std)[None]
+            logits = overlap_tile_predict(lambda t: self.sem_seg_head.layers(self.backbone(t)), img,
+                                          self.tile_in, self.tile_out, self.batch_tiles)[0]
+            h, w = img.shape[-2:]
+            results.append({"sem_seg": sem_seg_postprocess(logits, (h, w), x.get("height", h), x.get("width", w))})
+        return results
