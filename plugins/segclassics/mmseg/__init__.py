@@ -7,3 +7,26 @@ Use from a config with::
 Importing this package never imports detectron2.
 """
 # One import per registered file; each file registers one class (mmseg's projects/ style).
+from . import synthetic_dataset  # noqa: F401
+from . import paper_unet_encoder  # noqa: F401
+from . import paper_unet_head  # noqa: F401
+from . import overlap_tile_encoder_decoder  # noqa: F401
+from . import mirror_pad_border  # noqa: F401
+from . import unet_weight_map  # noqa: F401
+from . import elastic_deformation  # noqa: F401
+from . import pack_seg_inputs_with_weight  # noqa: F401
+from . import isbi2012_dataset  # noqa: F401
+from . import drive_fov_dataset  # noqa: F401
+from . import binary_seg_metric  # noqa: F401
+from . import setr_vit  # noqa: F401
+from . import setr_naive_head  # noqa: F401
+from . import setr_pup_head  # noqa: F401
+from . import setr_mla_neck  # noqa: F401
+from . import setr_mla_head  # noqa: F401
+from . import segnet_backbone  # noqa: F401
+from . import segnet_head  # noqa: F401
+from . import camvid_dataset  # noqa: F401
+from . import segnet_metric  # noqa: F401
+from . import vgg16_backbone  # noqa: F401
+from . import fcn_skip_head  # noqa: F401
+from . import class_weighted_ce_loss  # noqa: F401
