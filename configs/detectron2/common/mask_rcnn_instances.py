@@ -8,7 +8,8 @@
   Pre-training", Sec. 3) instead of FrozenBN, and per-channel std normalisation of the input.
   mmdet's ``configs/mask_rcnn/mask-rcnn_r50_fpn_gn-scratch_*`` do the same, so both
   frameworks train the same network.
-* ``instances_dataloader(...)``: train/test loaders + ``COCOEvaluator`` (bbox + segm) for
+* ``instances_dataloader(...)``: train/test loaders + ``COCOEvaluator`` (bbox + segm, against the
+  cleaned json via ``checked_coco_evaluator``) for
   datasets registered by ``segclassics.detectron2.coco_instances``.
 * ``sgd_schedule(...)``: SGD + linear warm-up + step decay, and the ``train`` dict (CPU).
 """
@@ -18,10 +19,11 @@ import detectron2.data.transforms as T
 from detectron2.config import LazyCall as L
 from detectron2.data import (DatasetMapper, build_detection_test_loader, build_detection_train_loader,
                              get_detection_dataset_dicts)
-from detectron2.evaluation import COCOEvaluator
 from detectron2.model_zoo import get_config
 from detectron2.solver import WarmupParamScheduler
 from fvcore.common.param_scheduler import MultiStepParamScheduler
+
+from segclassics.detectron2.coco_instances import checked_coco_evaluator
 
 
 def mask_rcnn_r50_fpn(num_classes):
@@ -36,6 +38,7 @@ def make_scratch_gn(model, num_groups=32):
     gn = 'GN'  # detectron2.layers.get_norm: GroupNorm(32, C)
     model.backbone.bottom_up.stem.norm = gn
     model.backbone.bottom_up.stages.norm = gn
+    model.backbone.bottom_up.stages.stride_in_1x1 = False  # torchvision/mmdet 'pytorch' style (stride in 3x3)
     model.backbone.bottom_up.freeze_at = 0
     model.backbone.norm = gn
     # ImageNet mean/std in 0..255, BGR order (mmdet: the same numbers in RGB order + bgr_to_rgb)
@@ -68,8 +71,8 @@ def instances_dataloader(train_names, test_names, train_size, test_size, max_siz
                                 image_format='BGR'),
         num_workers=num_workers,
     )
-    dataloader.evaluator = L(COCOEvaluator)(dataset_name='${..test.dataset.names}', tasks=('bbox', 'segm'),
-                                            output_dir=None)
+    dataloader.evaluator = L(checked_coco_evaluator)(dataset_name='${..test.dataset.names}', tasks=('bbox', 'segm'),
+                                                     output_dir=None)
     return dataloader
 
 

@@ -4,3 +4,14 @@ Importing this package needs neither mmcv nor any OpenMMLab package. detectron2'
 yaml configs name our parts (``MODEL.BACKBONE.NAME``, ``MODEL.SEM_SEG_HEAD.NAME``); lazy
 configs may also reference the classes directly.
 """
+from . import synthetic  # noqa: F401
+from . import vit_backbone  # noqa: F401
+from . import paper_unet_backbone  # noqa: F401
+from . import paper_unet_head  # noqa: F401
+from . import overlap_tile_segmentor  # noqa: F401
+from . import segnet_backbone  # noqa: F401
+from . import segnet_head  # noqa: F401
+from . import vgg16_backbone  # noqa: F401
+from . import fcn_head  # noqa: F401
+from . import setr_head  # noqa: F401
+from . import coco_instances  # noqa: F401
