@@ -215,3 +215,19 @@ def test_amp_on_cpu_trains(run_tool, tmp_path, synthetic_root, config, opts, exp
     assert expect in log
     losses = [float(x) for x in re.findall(r"(?:total_loss|\bloss): ([0-9.]+)", log)]
     assert losses and all(x == x and x < 1e3 for x in losses)  # finite
+
+
+@pytest.mark.slow
+def test_detectron2_yaml_train_then_test(run_tool, tmp_path, synthetic_root):
+    """A detectron2 yaml config (CfgNode + DefaultTrainer) through tools/train.py and tools/test.py."""
+    config = REPO / "configs/detectron2/unet_synthetic.yaml"
+    env = {"SEGCLASSICS_SYNTHETIC_ROOT": str(synthetic_root)}
+    opts = ["SOLVER.MAX_ITER=2", "SOLVER.CHECKPOINT_PERIOD=2", "TEST.EVAL_PERIOD=2", "DATALOADER.NUM_WORKERS=0"]
+    work = tmp_path / "work"
+    proc = run_tool("train.py", config, "--work-dir", work, *opts, env=env)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    assert "iter: 1" in proc.stdout + proc.stderr
+    proc = run_tool("test.py", config, work / "model_final.pth", "--work-dir", work, *opts, env=env)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    metrics = json.loads(next(line for line in proc.stdout.splitlines() if line.startswith("metrics: "))[9:])
+    assert 0.0 <= metrics["sem_seg/mIoU"] <= 100.0

@@ -15,3 +15,10 @@ from . import vgg16_backbone  # noqa: F401
 from . import fcn_head  # noqa: F401
 from . import setr_head  # noqa: F401
 from . import coco_instances  # noqa: F401
+
+# Like detectron2's builtin datasets: register our default dataset names at import, so yaml
+# configs can name them in DATASETS.TRAIN/TEST. Registration is lazy (the synthetic data is
+# generated on first use); SEGCLASSICS_SYNTHETIC_ROOT moves it.
+import os as _os  # noqa: E402
+
+synthetic.register_synthetic(_os.environ.get("SEGCLASSICS_SYNTHETIC_ROOT", "data/synthetic"))

@@ -15,7 +15,14 @@ from detectron2.config import CfgNode
 
 
 def add_segclassics_config(cfg: CfgNode) -> CfgNode:
-    """Add ``MODEL.SEGCLASSICS`` (accepting any sub-key) to a detectron2 config."""
+    """Add every yaml key our parts read: ``MODEL.SEGCLASSICS`` (FCN, ViT; open to any
+    sub-key), ``MODEL.UNET`` (open: BASE_CHANNELS, DEPTH, PADDING, NORM, DROPOUT) and
+    ``MODEL.SEGNET`` (typed defaults). ``tools/train.py`` calls it for every yaml config."""
+    from .segnet_backbone import add_segnet_config
     if "SEGCLASSICS" not in cfg.MODEL:
         cfg.MODEL.SEGCLASSICS = CfgNode(new_allowed=True)
+    if "UNET" not in cfg.MODEL:
+        cfg.MODEL.UNET = CfgNode(new_allowed=True)
+    if "SEGNET" not in cfg.MODEL:
+        add_segnet_config(cfg)
     return cfg
