@@ -3,13 +3,11 @@ from __future__ import annotations
 
 from mmseg.registry import MODELS
 
-from ..models.setr_heads import SETRUpHead
-from ._setr_norm import maybe_sync_bn, norm_kind
-from .torch_decode_head import TorchModuleDecodeHead
+from .setr_naive_head import SETRNaiveHead
 
 
 @MODELS.register_module()
-class SETRPUPHead(TorchModuleDecodeHead):
+class SETRPUPHead(SETRNaiveHead):
     """SETR-PUP (Zheng et al., CVPR 2021, Sec. 3.3, Fig. 1b): LayerNorm, then ``num_convs`` x
     (3x3 conv + BN + ReLU + 2x bilinear upsampling), 1x1 classifier -- from H/16 to H in 4 steps.
     The last upsampling is applied to the logits (identical result, see
@@ -29,10 +27,6 @@ class SETRPUPHead(TorchModuleDecodeHead):
 
     def __init__(self, *, num_convs: int = 4, kernel_size: int = 3, up_scale: int = 2, input_norm: bool = True,
                  **kwargs):
-        kwargs.setdefault('dropout_ratio', 0.0)
-        super().__init__(**kwargs)
-        module = SETRUpHead(self.in_channels, self.channels, self.out_channels, num_convs=num_convs,
-                            kernel_size=kernel_size, up_scale=up_scale, input_norm=input_norm,
-                            norm=norm_kind(self.norm_cfg), dropout=self.dropout_ratio,
-                            align_corners=self.align_corners)
-        self.module = maybe_sync_bn(module, self.norm_cfg)
+        # Same module as the Naive head (``SETRUpHead``); only the paper's PUP defaults differ.
+        super().__init__(num_convs=num_convs, kernel_size=kernel_size, up_scale=up_scale, input_norm=input_norm,
+                         **kwargs)
