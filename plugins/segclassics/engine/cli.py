@@ -47,8 +47,6 @@ def test_parser() -> argparse.ArgumentParser:
     p.add_argument("checkpoint")
     p.add_argument("--show-dir", help="write overlay PNGs of the predictions here")
     p.add_argument("--metrics-json", help="also write the metrics as JSON to this file")
-    p.add_argument("--amp", action="store_true", help=argparse.SUPPRESS)
-    p.add_argument("--resume", default=None, help=argparse.SUPPRESS)
     _common(p)
     return p
 
