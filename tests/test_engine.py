@@ -31,6 +31,11 @@ class TestConfigKind:
     def test_kinds_from_text(self, tmp_path):
         assert detect_config_kind(write(tmp_path, "a.py", "_base_ = ['x.py']\n")) == MMENGINE
         assert detect_config_kind(write(tmp_path, "b.py", "from detectron2.config import LazyCall as L\n")) == D2_LAZY
+        # a LazyConfig made only of other configs (relative import at top level) ...
+        assert detect_config_kind(write(tmp_path, "b2.py", "from .common.data import TRAIN\nmodel = None\n")) == D2_LAZY
+        # ... versus mmengine's pure-Python config, which imports its bases inside read_base()
+        mm_pure = "from mmengine.config import read_base\nwith read_base():\n    from .base import *\nmodel = None\n"
+        assert detect_config_kind(write(tmp_path, "b3.py", mm_pure)) == MMENGINE
         assert detect_config_kind(write(tmp_path, "c.yaml", "_BASE_: x.yaml\nMODEL:\n  DEVICE: cpu\n")) == D2_YAML
         assert detect_config_kind(write(tmp_path, "d.yaml", "model:\n  type: EncoderDecoder\n")) == MMENGINE
 

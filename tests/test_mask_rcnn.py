@@ -471,3 +471,63 @@ def test_mmdet_mask_rcnn_with_our_backbone_trains_and_evaluates(name, shared_dat
     metrics = runner.val()
     for key in ('coco/bbox_mAP', 'coco/bbox_mAP_50', 'coco/segm_mAP', 'coco/segm_mAP_50'):
         assert isinstance(metrics[key], float), metrics
+
+
+# ----------------------------------------------------------------------------- the ISBI reproduction configs
+
+def test_isbi_r18_reproduction_is_the_same_network_in_both_frameworks():
+    """mmdet's and detectron2's R18-FPN ISBI configs build the same network, part by part.
+
+    Independent fact for the backbone: torchvision's ResNet-18 has 11,689,512 parameters, of
+    which its 1000-way fc has 512 * 1000 + 1000; GroupNorm has the same affine parameters as BN.
+    """
+    from detectron2.config import LazyConfig, instantiate
+    mm_cfg = _mm_cfg('mask-rcnn_r18_fpn_gn-scratch_isbi2012.py')
+    from mmdet.registry import MODELS
+    mm = MODELS.build(mm_cfg.model)
+    d2 = instantiate(LazyConfig.load(str(D2_CONFIGS / 'mask_rcnn_R_18_FPN_isbi2012.py')).model)
+
+    def n(module):
+        return sum(p.numel() for p in module.parameters())
+
+    assert n(mm.backbone) == n(d2.backbone.bottom_up) == 11_689_512 - (512 * 1000 + 1000)
+    assert n(mm.neck) == n(d2.backbone) - n(d2.backbone.bottom_up)
+    assert n(mm.rpn_head) == n(d2.proposal_generator)
+    assert n(mm.roi_head.bbox_head) == n(d2.roi_heads.box_head) + n(d2.roi_heads.box_predictor)
+    assert n(mm.roi_head.mask_head) == n(d2.roi_heads.mask_head)
+    assert n(mm) == n(d2)
+    # anchors one octave below COCO's: 16 px on P2 (stride 4) in both
+    d2_anchor = next(iter(d2.proposal_generator.anchor_generator.cell_anchors))
+    mm_anchor = mm.rpn_head.prior_generator.base_anchors[0]
+    for anchors in (d2_anchor, mm_anchor):
+        sizes = ((anchors[:, 2] - anchors[:, 0]) * (anchors[:, 3] - anchors[:, 1])).sqrt()
+        torch.testing.assert_close(sizes, torch.full((3,), 16.0))
+
+
+def test_isbi_r18_training_crops_drop_cut_off_cells(shared_data, tmp_path, monkeypatch):
+    """Random 256 crops of full-resolution slices: every kept cell has a mask pixel and a box that
+    is tight around it (recomputed from the cropped mask), in both frameworks' pipelines."""
+    monkeypatch.setenv('SEGCLASSICS_CACHE', str(tmp_path / 'cache'))
+    shared_data('isbi2012')
+    from detectron2.config import LazyConfig, instantiate
+    from mmdet.registry import DATASETS
+    cfg = _mm_cfg('mask-rcnn_r18_fpn_gn-scratch_isbi2012.py')
+    cfg.train_dataloader.dataset.data_root = str(shared_data('isbi2012')) + '/'
+    dataset = DATASETS.build(cfg.train_dataloader.dataset)
+    np.random.seed(0)
+    for i in range(4):
+        sample = dataset[i]
+        inputs, data = sample['inputs'], sample['data_samples']
+        assert tuple(inputs.shape[-2:]) == (256, 256)
+        masks = data.gt_instances.masks.to_ndarray()
+        assert len(masks) > 0 and masks.reshape(len(masks), -1).sum(1).min() >= 1
+        torch.testing.assert_close(data.gt_instances.bboxes.tensor, data.gt_instances.masks.get_bboxes('hbox').tensor)
+
+    d2_cfg = LazyConfig.load(str(D2_CONFIGS / 'mask_rcnn_R_18_FPN_isbi2012.py'))
+    mapper = instantiate(d2_cfg.dataloader.train.mapper)
+    dicts = instantiate(d2_cfg.dataloader.train.dataset)
+    for record in dicts[:4]:
+        inst = mapper(record)['instances']
+        assert tuple(inst.image_size) == (256, 256) and len(inst) > 0
+        assert inst.gt_masks.tensor.flatten(1).sum(1).min() >= 1
+        torch.testing.assert_close(inst.gt_boxes.tensor, inst.gt_masks.get_bounding_boxes().tensor)

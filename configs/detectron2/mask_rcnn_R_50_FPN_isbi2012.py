@@ -1,8 +1,7 @@
 """Mask R-CNN R50-FPN (detectron2) on ISBI 2012 cell instances, from scratch, CPU schedule.
 
 Data: ``../shared/data/isbi2012/instances/{train,val}.json`` (24 / 6 slices of 512x512 EM,
-1 class ``cell``, ~110 small cells per slice), checked and registered by
-``segclassics.detectron2.coco_instances`` as ``isbi2012_cells_{train,val}``.
+1 class ``cell``, ~110 small cells per slice), registered by ``common/isbi2012_cells.py``.
 
 Model: detectron2's packaged R50-FPN Mask R-CNN with GroupNorm backbone/FPN (no ImageNet
 weights are available offline; GN trains from scratch, "Rethinking ImageNet Pre-training").
@@ -14,24 +13,15 @@ steps at 30/36 (~7 minutes on a 2-core CPU, 1 thread, ~10 s/iteration). Far shor
 real schedule: see docs/models/mask_rcnn.md for what it reaches (AP < 1 %).
 Override on the command line, e.g. ``train.max_iter=3000 train.device=cuda``.
 """
-import os
+from .common.isbi2012_cells import TRAIN, VAL
+from .common.mask_rcnn_instances import instances_dataloader, make_scratch_gn, mask_rcnn_resnet_fpn, sgd_schedule
 
-from segclassics.detectron2.coco_instances import register_checked_coco_instances
-
-from .common.mask_rcnn_instances import instances_dataloader, make_scratch_gn, mask_rcnn_r50_fpn, sgd_schedule
-
-_root = os.environ.get('SEGCLASSICS_ISBI2012', '../shared/data/isbi2012')
-_how = 'ISBI 2012 instances are in ../shared/data/isbi2012/instances (set SEGCLASSICS_ISBI2012 to another copy)'
-for _split in ('train', 'val'):
-    register_checked_coco_instances(f'isbi2012_cells_{_split}', os.path.join(_root, 'instances', f'{_split}.json'),
-                                    _root, thing_classes=['cell'], how_to_get=_how)
-
-model = make_scratch_gn(mask_rcnn_r50_fpn(num_classes=1))
+model = make_scratch_gn(mask_rcnn_resnet_fpn(num_classes=1))
 # up to ~110 cells per slice: keep the COCO maxDets=100 budget filled
 model.roi_heads.box_predictor.test_topk_per_image = 100
 model.roi_heads.batch_size_per_image = 128  # CPU budget (paper/default: 512)
 
-dataloader = instances_dataloader('isbi2012_cells_train', 'isbi2012_cells_val', train_size=(256,), test_size=256,
+dataloader = instances_dataloader(TRAIN, VAL, train_size=(256,), test_size=256,
                                   max_size=256, total_batch_size=2, num_workers=0, vflip=True)
 
 optimizer, lr_multiplier, train = sgd_schedule(max_iter=40, base_lr=0.01, steps=(30, 36), warmup_iters=10,

@@ -1,42 +1,16 @@
 # SETR-Naive (Zheng et al., CVPR 2021, Sec. 3.3): ViT-L/16 + 1x1 conv-BN-ReLU-1x1 conv, bilinear
 # upsampling of the logits; auxiliary heads on Z^10, Z^15, Z^20 (paper Sec. 4), weight 0.4.
+_base_ = ['./setr_vit-l.py']
 norm_cfg = dict(type='SyncBN', requires_grad=True)
 num_classes = 150
-data_preprocessor = dict(
-    type='SegDataPreProcessor',
-    mean=[123.675, 116.28, 103.53],
-    std=[58.395, 57.12, 57.375],
-    bgr_to_rgb=True,
-    pad_val=0,
-    seg_pad_val=255,
-    size=(512, 512))
+
+
+def _naive_head(in_index, loss_weight):
+    return dict(type='SETRNaiveHead', in_channels=1024, channels=256, in_index=in_index, num_classes=num_classes,
+                num_convs=1, kernel_size=1, norm_cfg=norm_cfg, align_corners=False,
+                loss_decode=dict(type='CrossEntropyLoss', use_sigmoid=False, loss_weight=loss_weight))
+
+
 model = dict(
-    type='EncoderDecoder',
-    data_preprocessor=data_preprocessor,
-    backbone=dict(
-        type='SETRViT',
-        arch='vit_large_patch16',
-        img_size=(512, 512),
-        out_indices=(9, 14, 19, 23),       # Z^10, Z^15, Z^20, Z^24
-        drop_rate=0.0,
-        class_token=False,
-        final_norm=False,
-        interpolate_mode='bicubic',
-        with_cp=False),
-    decode_head=dict(
-        type='SETRNaiveHead', in_channels=1024, channels=256, in_index=3, num_classes=num_classes,
-        num_convs=1, kernel_size=1, norm_cfg=norm_cfg, align_corners=False,
-        loss_decode=dict(type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0)),
-    auxiliary_head=[
-        dict(type='SETRNaiveHead', in_channels=1024, channels=256, in_index=0, num_classes=num_classes,
-             num_convs=1, kernel_size=1, norm_cfg=norm_cfg, align_corners=False,
-             loss_decode=dict(type='CrossEntropyLoss', use_sigmoid=False, loss_weight=0.4)),
-        dict(type='SETRNaiveHead', in_channels=1024, channels=256, in_index=1, num_classes=num_classes,
-             num_convs=1, kernel_size=1, norm_cfg=norm_cfg, align_corners=False,
-             loss_decode=dict(type='CrossEntropyLoss', use_sigmoid=False, loss_weight=0.4)),
-        dict(type='SETRNaiveHead', in_channels=1024, channels=256, in_index=2, num_classes=num_classes,
-             num_convs=1, kernel_size=1, norm_cfg=norm_cfg, align_corners=False,
-             loss_decode=dict(type='CrossEntropyLoss', use_sigmoid=False, loss_weight=0.4)),
-    ],
-    train_cfg=dict(),
-    test_cfg=dict(mode='whole'))
+    decode_head=_naive_head(in_index=3, loss_weight=1.0),
+    auxiliary_head=[_naive_head(in_index=i, loss_weight=0.4) for i in (0, 1, 2)])

@@ -6,7 +6,9 @@ The decision reads the file without executing it:
   ``_BASE_:``); a yaml with lower-case ``model:`` + ``type:`` is an mmengine config.
 * ``mmseg::path`` / ``mmdet::path``: a config packaged with that library (mmengine).
 * ``.py``: a file that imports ``detectron2`` (``LazyCall``, ``model_zoo`` ...) or
-  ``segclassics.detectron2`` is a LazyConfig; one with ``_base_``, ``default_scope``,
+  ``segclassics.detectron2``, or imports another config by a top-level relative import
+  (``from .common.x import model``: LazyConfig's way; mmengine's pure-Python configs import
+  their bases only inside ``with read_base():``), is a LazyConfig; one with ``_base_``, ``default_scope``,
   ``custom_imports``, ``read_base`` or ``model = dict(...)`` is an mmengine config.
 """
 from __future__ import annotations
@@ -44,6 +46,7 @@ def detect_config_kind(path: str) -> str:
         tree = ast.parse(text, filename=path)
     except SyntaxError as e:
         raise UserError(f"{path}:{e.lineno}: config is not valid Python: {e.msg}") from None
+    top_level_relative_import = any(isinstance(node, ast.ImportFrom) and node.level > 0 for node in tree.body)
     imported, assigned = set(), set()
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom) and node.module:
@@ -52,7 +55,8 @@ def detect_config_kind(path: str) -> str:
             imported.update(a.name for a in node.names)
         elif isinstance(node, ast.Assign):
             assigned.update(t.id for t in node.targets if isinstance(t, ast.Name))
-    if any(m == "detectron2" or m.startswith(("detectron2.", "segclassics.detectron2")) for m in imported):
+    if top_level_relative_import or \
+            any(m == "detectron2" or m.startswith(("detectron2.", "segclassics.detectron2")) for m in imported):
         return D2_LAZY
     if assigned & {"_base_", "default_scope", "custom_imports", "model", "train_dataloader"} or \
             any(m.startswith("mmengine") for m in imported):
