@@ -45,7 +45,8 @@ def _samples(n, h, w, k):
 
 def test_registered_names_do_not_clash_with_mmseg():
     import mmseg.models  # noqa: F401
-    assert MODELS.get("VGG16").__module__ == "segclassics.mmseg.vgg16_backbone"
+    from segclassics.openmmlab.vgg16 import OpenMMLabVGG16
+    assert MODELS.get("VGG16") is OpenMMLabVGG16
     assert MODELS.get("FCNSkipHead").__module__ == "segclassics.mmseg.fcn_skip_head"
     assert MODELS.get("FCNHead").__module__.startswith("mmseg.")  # mmseg's dilated-ResNet head is untouched
 

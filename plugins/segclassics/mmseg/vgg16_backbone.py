@@ -1,55 +1,13 @@
-"""mmseg backbone: VGG16, optionally convolutionized (FCN, Long et al., CVPR 2015, Sec. 3.1).
+"""mmseg backbone ``VGG16``: VGG16, optionally convolutionized (FCN, Long et al., CVPR 2015, Sec. 3.1).
 
-Simonyan & Zisserman, ICLR 2015, Table 1 (configuration D). mmseg ships no VGG; this class
-is registered as ``VGG16`` (no clash with mmseg's ``MODELS``; mmpretrain's is ``VGG``).
-It *is* :class:`segclassics.models.vgg.VGG16` (same keys ``conv1_1.weight`` ..., ``fc6.weight``),
-plus mmengine's ``init_cfg`` and a checked ``pretrained`` loader.
+Simonyan & Zisserman, ICLR 2015, Table 1 (configuration D). mmseg ships no VGG; this registers
+:class:`segclassics.openmmlab.vgg16.OpenMMLabVGG16` (the torch VGG16 plus mmengine's module API)
+as ``VGG16`` (no clash with mmseg's ``MODELS``; mmpretrain's is ``VGG``). FCN's reference
+geometry is ``conv1_1_padding=100, fc6_padding=0`` (``FCNSkipHead(mode='caffe')``) or
+``conv1_1_padding=1, fc6_padding=3`` (``mode='padded'``); defaults keep fc6/fc7 (``with_fc=True``).
 """
-from __future__ import annotations
-
-import copy
-from typing import Optional, Sequence
-
-from mmengine.model import BaseModule
-
 from mmseg.registry import MODELS
 
-from segclassics.models.vgg import VGG16 as TorchVGG16
-from segclassics.models.vgg import load_vgg16_weights
+from ..openmmlab.vgg16 import OpenMMLabVGG16
 
-
-@MODELS.register_module(name="VGG16")
-class MMSegVGG16(TorchVGG16, BaseModule):
-    """VGG16 / VGG16-BN for mmseg's ``EncoderDecoder``.
-
-    Args:
-        in_channels, batch_norm, with_fc, out_indices, conv1_1_padding, fc6_padding,
-        ceil_mode, dropout, widths, fc_channels, bn_momentum: see
-            :class:`segclassics.models.vgg.VGG16`. FCN's reference geometry is
-            ``conv1_1_padding=100, fc6_padding=0`` (``FCNSkipHead(mode='caffe')``) or
-            ``conv1_1_padding=1, fc6_padding=3`` (``mode='padded'``).
-        pretrained: checkpoint path (torchvision ``vgg16``/``vgg16_bn`` state dict, or one
-            converted by ``tools/convert_weights/vgg16_torchvision.py``), loaded in
-            ``init_weights`` with a key/shape check (a mismatch names the keys).
-        init_cfg: mmengine init config (``None``: PyTorch's default init).
-
-    Shapes: ``(N, in_channels, H, W)`` -> tuple of the ``out_indices`` features, e.g.
-    ``pool3 (N, 256, H/8, W/8)``, ``pool4 (N, 512, H/16, W/16)``, ``fc7 (N, 4096, ~H/32, ~W/32)``
-    (exact sizes: ``feature_size``).
-    """
-
-    def __init__(self, in_channels: int = 3, *, batch_norm: bool = False, with_fc: bool = True,
-                 out_indices: Optional[Sequence] = None, conv1_1_padding: int = 1, fc6_padding: int = 0,
-                 ceil_mode: bool = True, dropout: float = 0.5, widths: Optional[Sequence[int]] = None,
-                 fc_channels: int = 4096, bn_momentum: float = 0.1, pretrained: Optional[str] = None,
-                 init_cfg=None):
-        TorchVGG16.__init__(self, in_channels, batch_norm=batch_norm, with_fc=with_fc, out_indices=out_indices,
-                            conv1_1_padding=conv1_1_padding, fc6_padding=fc6_padding, ceil_mode=ceil_mode,
-                            dropout=dropout, widths=widths, fc_channels=fc_channels, bn_momentum=bn_momentum)
-        self.init_cfg = copy.deepcopy(init_cfg)  # TorchVGG16.__init__ ran BaseModule.__init__(None)
-        self.pretrained = pretrained
-
-    def init_weights(self):
-        BaseModule.init_weights(self)
-        if self.pretrained is not None:
-            load_vgg16_weights(self, self.pretrained)
+MMSegVGG16 = MODELS.register_module(name='VGG16', module=OpenMMLabVGG16)
