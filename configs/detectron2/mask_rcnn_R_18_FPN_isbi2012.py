@@ -3,29 +3,17 @@
 Same network, data and schedule as ``configs/mask_rcnn/mask-rcnn_r18_fpn_gn-scratch_isbi2012.py``
 (mmdet); results of both, side by side, in docs/models/mask_rcnn.md.
 
-Model: detectron2's packaged Mask R-CNN (RPN, aligned RoIAlign 7x7 / 14x14, 2fc box head, 4conv +
-deconv mask head predicting K=1 28x28 sigmoid masks) on a GroupNorm ResNet-18 + FPN trained from
-scratch (no ImageNet weights offline; "Rethinking ImageNet Pre-training", He et al. 2019), made
-CPU-sized: 128 channels in FPN, RPN and RoI heads instead of 256, 512-d box fc layers instead of
-1024, 128 sampled RoIs per image instead of 512. Anchors 16..256 px (one octave below the COCO
-32..512) because ISBI cells are small: median box ~32 px, 10 % of them < 12 px across.
-
-Data (registered by ``common/isbi2012_cells.py``): the 512x512 slices at full resolution (resizing
-them would shrink small cells below the P2 stride), random 256x256 crops with boxes recomputed
-from the cropped masks, random horizontal / vertical flips, 4 crops per iteration; evaluation on
-the 6 whole val slices, COCO bbox + segm AP with maxDets 100, 100 detections per image.
-
-Schedule: SGD lr 0.02, momentum 0.9, weight decay 1e-4 (none on norms), 50 linear warm-up
-iterations, 600 iterations (100 epochs of 24 slices, counted in crops), lr x0.1 at 450 and 550,
-evaluation every 150 iterations.
+Everything (GroupNorm from scratch, 16..256 px anchors, full-resolution 256x256 crops, 4 crops per
+iteration, 600 iterations at lr 0.02) is ``mask_rcnn_R_50_FPN_isbi2012.py``'s; only the network is
+made CPU-sized: ResNet-18 (BasicBlock stages, detectron2's ``make_default_stages``) and 128
+channels in FPN, RPN and RoI heads instead of 256, 512-d box fc layers instead of 1024.
 """
-from .common.isbi2012_cells import TRAIN, VAL
-from .common.mask_rcnn_instances import instances_dataloader, make_scratch_gn, mask_rcnn_resnet_fpn, sgd_schedule
+from .mask_rcnn_R_50_FPN_isbi2012 import dataloader, lr_multiplier, model, optimizer, train
 
 CHANNELS = 128  # FPN / RPN / RoI-head width (detectron2 default: 256)
 
-model = make_scratch_gn(mask_rcnn_resnet_fpn(num_classes=1, depth=18))
-model.proposal_generator.anchor_generator.sizes = [[16], [32], [64], [128], [256]]
+model.backbone.bottom_up.stages.depth = 18
+del model.backbone.bottom_up.stages.stride_in_1x1  # BasicBlock has no 1x1 conv to put the stride in
 model.backbone.out_channels = CHANNELS
 model.proposal_generator.head.in_channels = CHANNELS
 model.roi_heads.box_head.input_shape.channels = CHANNELS
@@ -33,12 +21,4 @@ model.roi_heads.box_head.fc_dims = [512, 512]
 model.roi_heads.box_predictor.input_shape.channels = 512
 model.roi_heads.mask_head.input_shape.channels = CHANNELS
 model.roi_heads.mask_head.conv_dims = [CHANNELS] * 5  # 4 convs + the deconv
-model.roi_heads.batch_size_per_image = 128
-model.roi_heads.box_predictor.test_topk_per_image = 100
-
-dataloader = instances_dataloader(TRAIN, VAL, train_size=(512,), test_size=512, max_size=512, total_batch_size=4,
-                                  num_workers=0, vflip=True, crop_size=(256, 256))
-
-optimizer, lr_multiplier, train = sgd_schedule(max_iter=600, base_lr=0.02, steps=(450, 550), warmup_iters=50,
-                                               eval_period=150, checkpoint_period=150,
-                                               output_dir='work_dirs/mask_rcnn_R_18_FPN_isbi2012')
+train.output_dir = 'work_dirs/mask_rcnn_R_18_FPN_isbi2012'

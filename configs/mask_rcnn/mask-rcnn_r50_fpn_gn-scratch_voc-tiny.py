@@ -3,10 +3,12 @@
 # ../shared/data/voc_tiny/coco/annotations.json (labelme polygons, 12 instances); its category
 # id 0 `_background_` is dropped at load time by CheckedCocoDataset. Single split: train and
 # test both use the 3 images -- a smoke test of the data path and of COCO bbox/segm AP, not a
-# benchmark. Same scratch-GN network as the ISBI config; tiny CPU schedule (256 px, 20 iters).
+# benchmark. Same scratch-GN network as the ISBI config (with COCO's anchors); tiny CPU schedule
+# (256 px, 2 images/iteration, 20 iterations).
 _base_ = './mask-rcnn_r50_fpn_gn-scratch_isbi2012.py'
 
-model = dict(roi_head=dict(bbox_head=dict(num_classes=20), mask_head=dict(num_classes=20)))
+model = dict(rpn_head=dict(anchor_generator=dict(scales=[8])),  # COCO's 32..512 px anchors: VOC objects are large
+             roi_head=dict(bbox_head=dict(num_classes=20), mask_head=dict(num_classes=20)))
 data_root = '../shared/data/voc_tiny/coco/'
 metainfo = dict(classes=('aeroplane', 'bicycle', 'bird', 'boat', 'bottle', 'bus', 'car', 'cat', 'chair', 'cow',
                          'diningtable', 'dog', 'horse', 'motorbike', 'person', 'potted plant', 'sheep', 'sofa',
@@ -32,7 +34,7 @@ test_pipeline = [
 ]
 _dataset = dict(type='CheckedCocoDataset', data_root=data_root, metainfo=metainfo, ann_file='annotations.json',
                 data_prefix=dict(img=''), drop_category_names=['_background_'])
-train_dataloader = dict(dataset=dict(_dataset, pipeline=train_pipeline))
+train_dataloader = dict(batch_size=2, dataset=dict(_dataset, pipeline=train_pipeline))
 val_dataloader = dict(dataset=dict(_dataset, pipeline=test_pipeline, test_mode=True))
 test_dataloader = val_dataloader
 val_evaluator = dict(type='CheckedCocoMetric', ann_file=data_root + 'annotations.json', image_root=data_root,

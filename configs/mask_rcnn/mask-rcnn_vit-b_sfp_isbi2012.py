@@ -4,7 +4,8 @@
 # (1x1 conv, bilinear rescale by 4, 2, 1, 1/2, 3x3 conv; referenced cross-scope) -- followed by
 # mmdet's FPN. ViTDet's own pyramid uses deconvolutions / max-pool for the rescaling; detectron2
 # twin (with detectron2's SimpleFeaturePyramid): configs/detectron2/mask_rcnn_ViT_SFP_isbi2012.py.
-# From scratch (no weights offline); 256 px inputs; AdamW lr 1e-4 as ViTDet; data and schedule
+# From scratch (no weights offline); position embedding for the 256 px training crops (resized
+# for the 512 px val slices); AdamW lr 1e-4 as ViTDet; data and schedule
 # length as mask-rcnn_r50_fpn_gn-scratch_isbi2012.py.
 _base_ = './mask-rcnn_r50_fpn_gn-scratch_isbi2012.py'
 
