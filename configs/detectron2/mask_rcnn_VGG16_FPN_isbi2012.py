@@ -5,7 +5,7 @@ The R50 of ``mask_rcnn_R_50_FPN_isbi2012.py`` is replaced by ``VGG16Backbone``
 trainable from scratch, no ImageNet weights offline), its pooled stage outputs pool2..pool5
 (strides 4, 8, 16, 32; 128/256/512/512 channels) feeding detectron2's FPN exactly where ResNet's
 res2..res5 would (He et al. 2017, Sec. 3 "Network Architecture"). Everything else (RPN,
-RoIAlign heads, data, CPU schedule) is the R50 config's. mmdet twin:
+RoIAlign heads, data, schedule) is the R50 config's. mmdet twin:
 ``configs/mask_rcnn/mask-rcnn_vgg16_fpn_isbi2012.py``.
 """
 from detectron2.config import LazyCall as L
