@@ -137,3 +137,48 @@ def test_lazy_config_instantiates():
     with torch.no_grad():
         assert model([dict(image=torch.rand(3, 64, 48) * 255)])[0]["sem_seg"].shape == (6, 64, 48)
     assert cfg.train.output_dir.endswith("fcn8s_vgg16_synthetic_d2")
+
+
+def test_voc12aug_config_is_the_reference_recipe_and_reads_voc_layout(tmp_path, shared_data, monkeypatch):
+    """The detectron2 VOC config: FCN-8s at-once with summed loss; its registration reads the
+    VOC ``ImageSets`` lists, refuses VOC's palette labels and trains on converted ones."""
+    import shutil
+
+    from detectron2.config import LazyConfig, instantiate
+    from detectron2.data import DatasetCatalog
+    from detectron2.utils.events import EventStorage
+
+    from segclassics.datasets.label_png import convert_folder
+    voc_tiny = shared_data('voc_tiny') / 'voc'
+    root = tmp_path / 'VOC2012'
+    (root / 'ImageSets' / 'Segmentation').mkdir(parents=True)
+    shutil.copytree(voc_tiny / 'images', root / 'JPEGImages')
+    stems = sorted(p.stem for p in (voc_tiny / 'SegmentationClass').glob('*.png'))
+    shutil.copytree(voc_tiny / 'SegmentationClass', root / 'SegmentationClass')  # palette PNGs, as VOC ships them
+    for labels in ('SegmentationClassAug', 'SegmentationClassIndex'):  # palette copies: not converted yet
+        shutil.copytree(voc_tiny / 'SegmentationClass', root / labels)
+    for split, names in (('train', stems[:1]), ('aug', stems[1:2]), ('val', stems[2:])):
+        (root / 'ImageSets' / 'Segmentation' / f'{split}.txt').write_text(''.join(n + '\n' for n in names))
+    monkeypatch.setenv('SEGCLASSICS_VOC2012', str(root))
+    cfg = LazyConfig.load(str(REPO / 'configs/detectron2/fcn8s-atonce_vgg16_voc12aug.py'))
+    assert cfg.model.sem_seg_head.loss_reduction == 'sum' and cfg.optimizer.lr == 1e-10
+    with pytest.raises(ValueError, match='palette'):
+        DatasetCatalog.get('voc_2012_sem_seg_val')
+    for labels in ('SegmentationClassIndex', 'SegmentationClassAug'):
+        shutil.rmtree(root / labels, ignore_errors=True)
+        convert_folder(str(root / 'SegmentationClass'), str(root / labels))
+    assert [len(DatasetCatalog.get(n)) for n in ('voc_2012_sem_seg_train', 'voc_2012_sem_seg_aug',
+                                                 'voc_2012_sem_seg_val')] == [1, 1, 1]
+    # one training step of a narrow copy of the network on the registered data (labels 0..20 / 255)
+    cfg = LazyConfig.apply_overrides(cfg, ['model.backbone.widths=[4,8,8,16,16]', 'model.backbone.fc_channels=16',
+                                           'model.sem_seg_head.in_channels=[8,16,16]',
+                                           'dataloader.train.num_workers=0'])
+    model = instantiate(cfg.model)
+    batch = next(iter(instantiate(cfg.dataloader.train)))
+    labels = batch[0]['sem_seg']
+    assert set(labels.unique().tolist()) <= set(range(21)) | {255}
+    with EventStorage(0):
+        losses = model(batch)
+    # zero-initialised score layers -> uniform softmax: ln(21) per labelled pixel, summed (not averaged)
+    n_labelled = int((labels != 255).sum())
+    torch.testing.assert_close(losses['loss_sem_seg'].item(), n_labelled * float(np.log(21)), rtol=1e-4, atol=0)

@@ -20,15 +20,25 @@ from segclassics.datasets.paths import require_path
 
 def list_image_label_pairs(image_root: str, label_root: str, image_ext: str = ".png",
                            label_ext: str = ".png", dataset: str = "dataset",
-                           how_to_get: str = "") -> List[dict]:
+                           how_to_get: str = "", split_file: Optional[str] = None) -> List[dict]:
     """Pair every ``image_root/<stem><image_ext>`` with ``label_root/<stem><label_ext>``.
 
-    Raises ``DatasetNotFoundError`` for a missing folder and ``FileNotFoundError`` naming
-    the first image whose label is missing.
+    ``split_file``: a list of stems, one per line (e.g. VOC's ``ImageSets/Segmentation/val.txt``);
+    without it, every image in ``image_root``. Raises ``DatasetNotFoundError`` for a missing
+    folder or split file and ``FileNotFoundError`` naming the first image or label missing.
     """
     require_path(image_root, dataset, how_to_get)
     require_path(label_root, dataset, how_to_get)
-    stems = sorted(f[: -len(image_ext)] for f in os.listdir(image_root) if f.endswith(image_ext))
+    if split_file is not None:
+        require_path(split_file, dataset, how_to_get)
+        with open(split_file) as f:
+            stems = [line.split()[0] for line in f if line.strip()]
+        missing = [s for s in stems if not os.path.isfile(os.path.join(image_root, s + image_ext))]
+        if missing:
+            raise FileNotFoundError(f"{dataset}: {len(missing)} images listed in {split_file!r} are not in "
+                                    f"{image_root!r}, e.g. {missing[0] + image_ext!r}")
+    else:
+        stems = sorted(f[: -len(image_ext)] for f in os.listdir(image_root) if f.endswith(image_ext))
     if not stems:
         raise FileNotFoundError(f"no '*{image_ext}' images in {image_root!r} ({dataset})")
     records = []
@@ -66,7 +76,8 @@ def _refuse_palette_labels(label_file: str, dataset: str) -> None:
 def register_sem_seg_dataset(name: str, image_root: str, label_root: str, stuff_classes: Sequence[str], *,
                              ignore_label: int = 255, image_ext: str = ".png", label_ext: str = ".png",
                              stuff_colors: Optional[Sequence[Sequence[int]]] = None,
-                             prepare: Optional[Callable[[], None]] = None, how_to_get: str = "") -> str:
+                             prepare: Optional[Callable[[], None]] = None, how_to_get: str = "",
+                             split_file: Optional[str] = None) -> str:
     """Register (or re-register) a folder-pair semantic-segmentation dataset; returns ``name``.
 
     Args:
@@ -75,12 +86,14 @@ def register_sem_seg_dataset(name: str, image_root: str, label_root: str, stuff_
         stuff_classes: class names, index i = label value i.
         ignore_label: label value excluded from loss and metrics.
         prepare: called before listing (e.g. to generate synthetic data on first use).
+        split_file: optional list of stems (VOC ``ImageSets`` style); default: every image.
         how_to_get: hint shown when the folders are missing (converter command, download).
     """
     def load() -> List[dict]:
         if prepare is not None:
             prepare()
-        records = list_image_label_pairs(image_root, label_root, image_ext, label_ext, name, how_to_get)
+        records = list_image_label_pairs(image_root, label_root, image_ext, label_ext, name, how_to_get,
+                                         split_file=split_file)
         _refuse_palette_labels(records[0]["sem_seg_file_name"], name)
         return _with_sizes(records)
 

@@ -41,7 +41,8 @@ class FCNSemSegHead(TorchModuleSemSegHead):
             :class:`FCNDecoder`; ``mode`` must
             match the backbone geometry (caffe: ``conv1_1_padding=100``; padded: 1 and
             ``fc6_padding=3``) -- checked at run time.
-        ignore_value, loss_weight, class_weights: loss options (``TorchModuleSemSegHead``).
+        ignore_value, loss_weight, class_weights, loss_reduction: loss options
+            (``TorchModuleSemSegHead``; ``loss_reduction='sum'`` for the reference recipe).
 
     Shapes: features -> logits ``(N, num_classes, H', W')`` with ``H' = H`` (training: the
     target size) or ``H <= H' < H + stride`` (inference); training returns
@@ -54,7 +55,7 @@ class FCNSemSegHead(TorchModuleSemSegHead):
                  variant: str = "8s", mode: str = "caffe", at_once: bool = False,
                  learn_final_upsample: bool = False, learn_intermediate_upsample: bool = True,
                  ignore_value: int = 255, loss_weight: float = 1.0,
-                 class_weights: Optional[Sequence[float]] = None):
+                 class_weights: Optional[Sequence[float]] = None, loss_reduction: str = "mean"):
         if in_channels is None:
             if input_shape is None:
                 raise ValueError("FCNSemSegHead needs input_shape (the backbone's output_shape()) or in_channels")
@@ -69,7 +70,7 @@ class FCNSemSegHead(TorchModuleSemSegHead):
         if len(in_features) != module.n_in:
             raise ValueError(f"FCN-{variant} consumes {module.n_in} features, in_features={list(in_features)}")
         super().__init__(module, in_features, ignore_value=ignore_value, loss_weight=loss_weight,
-                         class_weights=class_weights, common_stride=1)
+                         class_weights=class_weights, common_stride=1, loss_reduction=loss_reduction)
 
     @classmethod
     def from_config(cls, cfg, input_shape):

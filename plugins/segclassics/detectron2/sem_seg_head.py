@@ -29,12 +29,18 @@ class TorchModuleSemSegHead(nn.Module):
             balancing).
         common_stride: stride of the logits relative to the input; 1 for heads that upsample
             to full resolution themselves.
+        loss_reduction: ``'mean'`` over non-ignored pixels (detectron2's usual) or ``'sum'``
+            (Caffe's ``SoftmaxWithLoss(normalize=False)``, FCN's reference recipe, PAMI 2017
+            Sec. 4.3, which pairs it with a tiny learning rate such as 1e-10).
     """
 
     def __init__(self, module: nn.Module, in_features: Sequence[str], *, ignore_value: int = 255,
                  loss_weight: float = 1.0, class_weights: Optional[Sequence[float]] = None,
-                 common_stride: int = 1):
+                 common_stride: int = 1, loss_reduction: str = "mean"):
         super().__init__()
+        if loss_reduction not in ("mean", "sum"):
+            raise ValueError(f"loss_reduction must be 'mean' or 'sum', got {loss_reduction!r}")
+        self.loss_reduction = loss_reduction
         self.module = module
         self.in_features = list(in_features)
         self.ignore_value = ignore_value
@@ -61,7 +67,8 @@ class TorchModuleSemSegHead(nn.Module):
 
     def losses(self, logits: torch.Tensor, targets: torch.Tensor) -> Dict[str, torch.Tensor]:
         weight = self.class_weights.to(logits.dtype) if self.class_weights is not None else None
-        loss = F.cross_entropy(logits.float(), targets, weight=weight, ignore_index=self.ignore_value)
+        loss = F.cross_entropy(logits.float(), targets, weight=weight, ignore_index=self.ignore_value,
+                               reduction=self.loss_reduction)
         return {"loss_sem_seg": loss * self.loss_weight}
 
 
