@@ -80,6 +80,7 @@ def _run(mode: str, argv) -> int:
             raise
         print(f"error: {message}", file=sys.stderr)
         return 2
+    _leave_process_group()
     if mode == "test" and int(os.environ.get("RANK", "0")) == 0:
         print("metrics: " + json.dumps(result, sort_keys=True, default=float))
         if args.metrics_json:
@@ -88,6 +89,19 @@ def _run(mode: str, argv) -> int:
         if args.show_dir:
             print(f"overlays: {os.path.abspath(args.show_dir)}")
     return 0
+
+
+def _leave_process_group() -> None:
+    """End a torchrun job cleanly: wait for every rank, then destroy the process group.
+
+    Left to the interpreter's exit, the gloo group's threads can be torn down while still
+    joinable ("terminate called without an active exception", SIGABRT) after a run that
+    finished, which torchrun then reports as a failed job.
+    """
+    import torch.distributed as dist
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
 
 
 def train_main(argv=None) -> int:
