@@ -2,6 +2,7 @@
 # 7x7 kernels, BN after every conv, no biases, no decoder ReLU, pool indices for upsampling;
 # trained from scratch on CamVid 11 classes at 360x480 with median frequency balancing.
 _base_ = [
+    '../_base_/models/segnet_basic.py',
     '../_base_/default_runtime.py',
     '../_base_/datasets/camvid.py',
 ]
@@ -12,29 +13,14 @@ num_classes = 11
 #   python tools/analysis/class_weights.py ../shared/data/camvid/labels/train --num-classes 11 --ignore-index 11
 # (freq(c) = pixels of c / labelled pixels of the images containing c; w = median / freq).
 class_weight = [0.2794, 0.2018, 4.7889, 0.1491, 1.0, 0.4235, 3.8464, 1.9798, 0.789, 6.3847, 8.8193]
-segnet = dict(arch='basic', num_stages=4, kernel_size=7)
-data_preprocessor = dict(
-    type='SegDataPreProcessor',
-    mean=[123.675, 116.28, 103.53],
-    std=[58.395, 57.12, 57.375],
-    bgr_to_rgb=True,
-    pad_val=0,
-    seg_pad_val=255,
-    size=crop_size)
+data_preprocessor = dict(size=crop_size)
 model = dict(
-    type='EncoderDecoder',
     data_preprocessor=data_preprocessor,
-    backbone=dict(type='SegNetBackbone', in_channels=3, channels=64, **segnet),
     decode_head=dict(
-        type='SegNetHead',
-        in_channels=64,
-        channels=64,
         num_classes=num_classes,
         ignore_index=255,
-        loss_decode=dict(type='ClassWeightedCrossEntropyLoss', loss_weight=1.0, class_weight=class_weight),
-        **segnet),
-    train_cfg=dict(),
-    test_cfg=dict(mode='whole'))
+        loss_decode=dict(_delete_=True, type='ClassWeightedCrossEntropyLoss', loss_weight=1.0,
+                         class_weight=class_weight)))
 # SegNet Sec. 3.2 (training): SGD, fixed learning rate 0.1, momentum 0.9 (weight decay: our choice).
 # The paper trains "until the training loss converges" and keeps the best model on validation:
 # here 10k iterations (~330 epochs of 367 images at batch 12), validation every ~10 epochs.
