@@ -22,9 +22,9 @@ evaluation + checkpoint every 150 iterations. Override on the command line, e.g.
 ``train.max_iter=3000 train.device=cuda``.
 """
 from .common.isbi2012_cells import TRAIN, VAL
-from .common.mask_rcnn_instances import instances_dataloader, make_scratch_gn, mask_rcnn_resnet_fpn, sgd_schedule
+from .common.mask_rcnn_instances import instances_dataloader, make_scratch_gn, mask_rcnn_r50_fpn, sgd_schedule
 
-model = make_scratch_gn(mask_rcnn_resnet_fpn(num_classes=1))
+model = make_scratch_gn(mask_rcnn_r50_fpn(num_classes=1))
 model.proposal_generator.anchor_generator.sizes = [[16], [32], [64], [128], [256]]
 model.roi_heads.batch_size_per_image = 128  # CPU budget (paper/default: 512)
 model.roi_heads.box_predictor.test_topk_per_image = 100  # ~110 cells per slice: fill COCO's maxDets=100

@@ -11,7 +11,7 @@ import os
 
 from segclassics.detectron2.coco_instances import register_checked_coco_instances
 
-from .common.mask_rcnn_instances import instances_dataloader, make_scratch_gn, mask_rcnn_resnet_fpn, sgd_schedule
+from .common.mask_rcnn_instances import instances_dataloader, make_scratch_gn, mask_rcnn_r50_fpn, sgd_schedule
 
 VOC_CLASSES = ['aeroplane', 'bicycle', 'bird', 'boat', 'bottle', 'bus', 'car', 'cat', 'chair', 'cow', 'diningtable',
                'dog', 'horse', 'motorbike', 'person', 'potted plant', 'sheep', 'sofa', 'train', 'tv/monitor']
@@ -20,7 +20,7 @@ register_checked_coco_instances('voc_tiny_instances', os.path.join(_root, 'annot
                                 thing_classes=VOC_CLASSES, drop_category_names=('_background_',),
                                 how_to_get='voc_tiny lives in ../shared/data/voc_tiny (or set SEGCLASSICS_VOC_TINY)')
 
-model = make_scratch_gn(mask_rcnn_resnet_fpn(num_classes=len(VOC_CLASSES)))
+model = make_scratch_gn(mask_rcnn_r50_fpn(num_classes=len(VOC_CLASSES)))
 
 dataloader = instances_dataloader('voc_tiny_instances', 'voc_tiny_instances', train_size=(256,), test_size=256,
                                   max_size=400, total_batch_size=2, num_workers=0)

@@ -1,9 +1,8 @@
 """Shared pieces of segclassics' detectron2 Mask R-CNN LazyConfigs (not a config by itself).
 
-* ``mask_rcnn_resnet_fpn(num_classes, depth=50)``: detectron2's packaged model-zoo model
+* ``mask_rcnn_r50_fpn(num_classes)``: detectron2's packaged model-zoo model
   (``common/models/mask_rcnn_fpn.py``: R50-FPN, RPN, RoIAlignV2 = aligned RoIAlign 7x7 box /
-  14x14 mask poolers, 2fc box head, 4conv+deconv 28x28 mask head), only ``num_classes`` and the
-  ResNet depth (18/34: BasicBlock stages, as detectron2's own ``make_default_stages``) set.
+  14x14 mask poolers, 2fc box head, 4conv+deconv 28x28 mask head), only ``num_classes`` set.
 * ``make_scratch_gn(model)``: the changes for training without ImageNet weights (no internet
   here): GroupNorm in the ResNet and FPN (He, Girshick, Dollar 2019, "Rethinking ImageNet
   Pre-training", Sec. 3) instead of FrozenBN, and per-channel std normalisation of the input.
@@ -27,11 +26,10 @@ from fvcore.common.param_scheduler import MultiStepParamScheduler
 from segclassics.detectron2.coco_instances import checked_coco_evaluator
 
 
-def mask_rcnn_resnet_fpn(num_classes, depth=50):
-    """detectron2's own Mask R-CNN R-FPN (model zoo ``common/models/mask_rcnn_fpn.py``), ResNet-``depth``."""
+def mask_rcnn_r50_fpn(num_classes):
+    """detectron2's own Mask R-CNN R50-FPN (model zoo ``common/models/mask_rcnn_fpn.py``)."""
     model = get_config('common/models/mask_rcnn_fpn.py').model
     model.roi_heads.num_classes = num_classes
-    model.backbone.bottom_up.stages.depth = depth
     return model
 
 
@@ -40,10 +38,7 @@ def make_scratch_gn(model, num_groups=32):
     gn = 'GN'  # detectron2.layers.get_norm: GroupNorm(32, C)
     model.backbone.bottom_up.stem.norm = gn
     model.backbone.bottom_up.stages.norm = gn
-    if model.backbone.bottom_up.stages.depth >= 50:  # BasicBlock (R18/34) has no 1x1 conv to choose
-        model.backbone.bottom_up.stages.stride_in_1x1 = False  # torchvision/mmdet 'pytorch' style (stride in 3x3)
-    else:
-        del model.backbone.bottom_up.stages.stride_in_1x1
+    model.backbone.bottom_up.stages.stride_in_1x1 = False  # torchvision/mmdet 'pytorch' style (stride in 3x3)
     model.backbone.bottom_up.freeze_at = 0
     model.backbone.norm = gn
     # ImageNet mean/std in 0..255, BGR order (mmdet: the same numbers in RGB order + bgr_to_rgb)
