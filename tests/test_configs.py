@@ -5,6 +5,7 @@ fails here, not in a user's first run.
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -44,3 +45,61 @@ def test_config_builds_model(path):
             raise
         model = build_model(path, kind)
     assert sum(p.numel() for p in model.parameters()) > 0
+
+
+def _setr_pup_vit_l_with_class_token():
+    from test_setr import _count_setr_pup_vitl
+    return _count_setr_pup_vitl() + 2 * 1024  # + the class token and its position-embedding slot
+
+
+def _fcn(variant):
+    from test_fcn import paper_param_count
+    return paper_param_count(variant)
+
+
+def _segnet_vgg16():
+    from segclassics.models.segnet import SegNet  # its count: tests/test_segnet.py's layer table
+    return sum(p.numel() for p in SegNet(11).parameters())
+
+
+def _unet():
+    from test_unet import paper_unet_param_count
+    return paper_unet_param_count(1, 2)
+
+
+# configs whose comment says they are the paper's network / setting: (independent count, the
+# paper's figure in millions, how far that published rounding may be from the exact count)
+PAPER_NETWORKS = {
+    "unet/unet_valid_isbi2012.py": (_unet, 31.0, 0.05),  # Ronneberger et al. 2015: the 31.0 M net
+    # FCN-VGG16 (the layer table of tests/test_fcn.py); "about 134.5 M" for FCN-8s
+    "fcn/fcn32s_vgg16_voc12aug.py": (lambda: _fcn("32s"), None, None),
+    "fcn/fcn32s_vgg16_voc12aug_cvpr.py": (lambda: _fcn("32s"), None, None),
+    "fcn/fcn16s_vgg16_voc12aug.py": (lambda: _fcn("16s"), None, None),
+    "fcn/fcn8s_vgg16_voc12aug.py": (lambda: _fcn("8s"), 134.5, 0.05),
+    "fcn/fcn8s-atonce_vgg16_voc12aug.py": (lambda: _fcn("8s"), 134.5, 0.05),
+    "detectron2/fcn8s-atonce_vgg16_voc12aug.py": (lambda: _fcn("8s"), 134.5, 0.05),
+    "segnet/segnet_vgg16_camvid.py": (_segnet_vgg16, 29.5, 0.1),  # SegNet: "29.5M" (as tests/test_segnet.py)
+    # SETR-PUP, ViT-L: ~318 M to 1 % (as tests/test_setr.py), the count exactly
+    "setr/setr_pup_vit-l_ade20k.py": (_setr_pup_vit_l_with_class_token, 318, 3.18),
+    "setr_ade20k.py": (_setr_pup_vit_l_with_class_token, 318, 3.18),
+}
+
+
+def test_every_config_headed_as_the_papers_is_checked():
+    """A config whose first comment line says it is the paper's setting / network is in PAPER_NETWORKS."""
+    claim = re.compile(r"the paper's (?:\w+ )?(?:setting|network)", re.I)
+    said = {str(p.relative_to(REPO / "configs")) for p in CONFIGS
+            if claim.search(next(line for line in p.read_text().splitlines() if line.strip()))}
+    assert said and said <= set(PAPER_NETWORKS), said - set(PAPER_NETWORKS)
+
+
+@pytest.mark.parametrize("config", sorted(PAPER_NETWORKS))
+def test_paper_setting_configs_build_the_papers_network(config):
+    count, figure, tolerance = PAPER_NETWORKS[config]
+    path = REPO / "configs" / config
+    with torch.device("meta"):
+        model = build_model(path, detect_config_kind(str(path)))
+    n = sum(p.numel() for p in model.parameters())
+    assert n == count()
+    if figure is not None:
+        assert abs(n / 1e6 - figure) <= tolerance, n

@@ -101,7 +101,8 @@ def test_detectron2_config_uses_aligned_roi_align():
 
 
 def test_mmcv_roi_align_aligned_matches_hand_bilinear():
-    ops = pytest.importorskip('mmcv.ops', reason='mmcv (full, with ops) is not installed')
+    pytest.importorskip('mmcv', reason='mmcv (the mmseg / mmdet extra) is not installed')
+    import mmcv.ops as ops  # mmcv 2.1.0 full is the pinned build: missing ops are a broken install, not a skip
     feat_np = np.random.default_rng(2).normal(size=(9, 11)).astype(np.float32)
     layer = ops.RoIAlign(output_size=3, spatial_scale=1.0, sampling_ratio=2, aligned=True)
     got = layer(torch.tensor(feat_np)[None, None], torch.tensor([[0, *BOX]], dtype=torch.float32))[0, 0]
@@ -379,6 +380,76 @@ def test_mmdet_voc_tiny_two_iterations_then_finite_ap(run_tool, shared_data, tmp
     assert len(list(show.rglob('*.jpg')) + list(show.rglob('*.png'))) == 3  # DetLocalVisualizer overlays
 
 
+# ----------------------------------------------------------------------------- evaluation reference
+
+def _pycocotools_ap(gt_json, results, iou_type: str) -> float:
+    """COCO AP (IoU .50:.95, all areas, 100 detections) of ``results`` (a list of COCO result dicts
+    or a json file), computed by pycocotools itself: the reference the frameworks' evaluators wrap."""
+    import contextlib
+    import io
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+    if isinstance(results, (str, Path)):
+        results = json.loads(Path(results).read_text())
+    if not results:
+        return float('nan')
+    with contextlib.redirect_stdout(io.StringIO()):
+        gt = COCO(str(gt_json))
+        ev = COCOeval(gt, gt.loadRes(results), iou_type)
+        ev.evaluate()
+        ev.accumulate()
+        ev.summarize()
+    return float(ev.stats[0])
+
+
+def _same_ap(ours: float, reference: float, scale: float, digits: int) -> bool:
+    """``ours`` (in ``scale`` units, rounded to ``digits``) is pycocotools' AP; both nan when nothing was detected."""
+    if math.isnan(reference):
+        return math.isnan(ours)
+    return round(reference * scale, digits) == round(ours, digits)
+
+
+def _d2_train_step_then_evaluate(cfg, tmp_path):
+    """One SGD step of ``cfg.model`` on a training batch, then COCO evaluation on ``cfg.dataloader.test``
+    with the evaluator's predictions written to ``tmp_path``; returns (losses, results, predictions json)."""
+    from detectron2.config import instantiate
+    from detectron2.evaluation import inference_on_dataset
+    from detectron2.utils.events import EventStorage
+    torch.manual_seed(0)
+    model = instantiate(cfg.model)
+    cfg.optimizer.params.model = model
+    optimizer = instantiate(cfg.optimizer)
+    batch = next(iter(instantiate(cfg.dataloader.train)))
+    model.train()
+    with EventStorage(0):
+        losses = model(batch)
+    total = sum(losses.values())
+    optimizer.zero_grad()
+    total.backward()
+    optimizer.step()
+    model.eval()
+    cfg.dataloader.evaluator.output_dir = str(tmp_path / 'eval')
+    results = inference_on_dataset(model, instantiate(cfg.dataloader.test), instantiate(cfg.dataloader.evaluator))
+    return losses, results, tmp_path / 'eval' / 'coco_instances_results.json'
+
+
+def _check_d2_results(losses, results, predictions, gt_json):
+    """Finite losses of every Mask R-CNN branch; the evaluator's AP is pycocotools' on its predictions."""
+    assert {'loss_cls', 'loss_box_reg', 'loss_mask', 'loss_rpn_cls', 'loss_rpn_loc'} <= set(losses)
+    assert all(torch.isfinite(v) for v in losses.values()), losses
+    assert set(results) == {'bbox', 'segm'}
+    for task in ('bbox', 'segm'):
+        ref = _pycocotools_ap(gt_json, predictions, task)
+        assert _same_ap(results[task]['AP'], ref, 100, 6), (task, results[task]['AP'], ref)
+
+
+def _check_mmdet_metrics(metrics, prefix, gt_json):
+    """mmdet's CocoMetric AP (rounded to 3 decimals) is pycocotools' on the results it wrote."""
+    for task in ('bbox', 'segm'):
+        ref = _pycocotools_ap(gt_json, f'{prefix}.{task}.json', task)
+        assert _same_ap(metrics[f'coco/{task}_mAP'], ref, 1, 3), (task, metrics, ref)
+
+
 # ----------------------------------------------------------------------------- our backbones in Mask R-CNN
 
 def _isbi_val_subset(shared_data, tmp_path, n_images=2) -> Path:
@@ -404,9 +475,7 @@ D2_MIX = {
 @pytest.mark.parametrize('name', sorted(D2_MIX))
 def test_detectron2_mask_rcnn_with_our_backbone_trains_and_evaluates(name, shared_data, tmp_path, monkeypatch):
     monkeypatch.setenv('SEGCLASSICS_CACHE', str(tmp_path / 'cache'))
-    from detectron2.config import LazyConfig, instantiate
-    from detectron2.evaluation import inference_on_dataset
-    from detectron2.utils.events import EventStorage
+    from detectron2.config import LazyConfig
     from segclassics.detectron2.coco_instances import register_checked_coco_instances
     val = _isbi_val_subset(shared_data, tmp_path)
     register_checked_coco_instances('_test_isbi_val_subset', str(val), str(shared_data('isbi2012')),
@@ -418,26 +487,8 @@ def test_detectron2_mask_rcnn_with_our_backbone_trains_and_evaluates(name, share
         'dataloader.test.mapper.augmentations.0.short_edge_length=128',
         'dataloader.test.mapper.augmentations.0.max_size=128',
         'dataloader.test.dataset.names=_test_isbi_val_subset', 'model.roi_heads.batch_size_per_image=32'])
-    torch.manual_seed(0)
-    model = instantiate(cfg.model)
-    cfg.optimizer.params.model = model
-    optimizer = instantiate(cfg.optimizer)
-    batch = next(iter(instantiate(cfg.dataloader.train)))
-    model.train()
-    with EventStorage(0):
-        losses = model(batch)
-    assert {'loss_cls', 'loss_box_reg', 'loss_mask', 'loss_rpn_cls', 'loss_rpn_loc'} <= set(losses)
-    total = sum(losses.values())
-    assert torch.isfinite(total)
-    optimizer.zero_grad()
-    total.backward()
-    optimizer.step()
-    model.eval()
-    results = inference_on_dataset(model, instantiate(cfg.dataloader.test), instantiate(cfg.dataloader.evaluator))
-    assert set(results) == {'bbox', 'segm'}
-    for task in ('bbox', 'segm'):
-        assert {'AP', 'AP50', 'AP75'} <= set(results[task])
-        assert all(isinstance(v, float) for v in results[task].values())
+    losses, results, predictions = _d2_train_step_then_evaluate(cfg, tmp_path)
+    _check_d2_results(losses, results, predictions, val)
 
 
 MM_MIX = {
@@ -463,14 +514,69 @@ def test_mmdet_mask_rcnn_with_our_backbone_trains_and_evaluates(name, shared_dat
         'train_dataloader.dataset.pipeline.2.scale': (128, 128), 'val_dataloader.dataset.pipeline.1.scale': (128, 128),
         'train_cfg.max_iters': 1, 'train_cfg.val_interval': 100, 'model.train_cfg.rcnn.sampler.num': 32,
         'val_dataloader.dataset.ann_file': str(val), 'val_evaluator.ann_file': str(val),
+        'default_hooks.checkpoint.interval': 100, 'work_dir': str(tmp_path / 'work'),
+        'val_evaluator.outfile_prefix': str(tmp_path / 'results')})
+    cfg.test_dataloader = cfg.val_dataloader
+    cfg.test_evaluator = cfg.val_evaluator
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    _check_mmdet_metrics(runner.val(), tmp_path / 'results', val)
+
+
+# ----------------------------------------------------------------------------- synthetic instances (no ../shared)
+
+@pytest.mark.slow
+def test_detectron2_mask_rcnn_on_synthetic_instances(synthetic_root, tmp_path, monkeypatch):
+    """The ISBI reproduction network (R18-FPN, GN, from scratch) on the generated COCO instances
+    (5 shape classes), so it runs without ../shared: a training step, then an evaluation that agrees
+    with pycocotools."""
+    monkeypatch.setenv('SEGCLASSICS_CACHE', str(tmp_path / 'cache'))
+    from detectron2.config import LazyConfig
+    from segclassics.datasets.synthetic import CLASSES
+    from segclassics.detectron2.coco_instances import register_checked_coco_instances
+    for split in ('train', 'val'):
+        register_checked_coco_instances(f'_test_synthetic_{split}',
+                                        str(synthetic_root / 'annotations' / f'instances_{split}.json'),
+                                        str(synthetic_root), thing_classes=list(CLASSES[1:]))
+    cfg = LazyConfig.load(str(D2_CONFIGS / 'mask_rcnn_R_18_FPN_isbi2012.py'))
+    cfg = LazyConfig.apply_overrides(cfg, [
+        'model.roi_heads.num_classes=5', 'model.roi_heads.batch_size_per_image=32',
+        'dataloader.train.dataset.names=_test_synthetic_train', 'dataloader.test.dataset.names=_test_synthetic_val',
+        'dataloader.train.total_batch_size=2', 'dataloader.train.mapper.augmentations.0.short_edge_length=[64]',
+        'dataloader.train.mapper.augmentations.0.max_size=64', 'dataloader.test.mapper.augmentations.0.short_edge_length=64',
+        'dataloader.test.mapper.augmentations.0.max_size=64'])
+    losses, results, predictions = _d2_train_step_then_evaluate(cfg, tmp_path)
+    _check_d2_results(losses, results, predictions, synthetic_root / 'annotations' / 'instances_val.json')
+
+
+@pytest.mark.slow
+def test_mmdet_mask_rcnn_on_synthetic_instances(synthetic_root, tmp_path, monkeypatch):
+    """mmdet twin of the test above (the same R18-FPN GN network, mmdet's Runner)."""
+    cfg = _mm_cfg('mask-rcnn_r18_fpn_gn-scratch_isbi2012.py')
+    monkeypatch.setenv('SEGCLASSICS_CACHE', str(tmp_path / 'cache'))
+    from mmengine.runner import Runner
+    from segclassics.datasets.synthetic import CLASSES
+    root = str(synthetic_root) + '/'
+    metainfo = dict(classes=tuple(CLASSES[1:]))
+    cfg.merge_from_dict({
+        'model.roi_head.bbox_head.num_classes': 5, 'model.roi_head.mask_head.num_classes': 5,
+        'model.train_cfg.rcnn.sampler.num': 32,
+        'train_dataloader.batch_size': 2,
+        'train_dataloader.dataset.data_root': root, 'train_dataloader.dataset.metainfo': metainfo,
+        'train_dataloader.dataset.ann_file': 'annotations/instances_train.json',
+        'train_dataloader.dataset.pipeline.2.scale': (64, 64),
+        'val_dataloader.dataset.data_root': root, 'val_dataloader.dataset.metainfo': metainfo,
+        'val_dataloader.dataset.ann_file': 'annotations/instances_val.json',
+        'val_dataloader.dataset.pipeline.1.scale': (64, 64),
+        'val_evaluator.ann_file': root + 'annotations/instances_val.json', 'val_evaluator.image_root': root,
+        'val_evaluator.outfile_prefix': str(tmp_path / 'results'),
+        'train_cfg.max_iters': 1, 'train_cfg.val_interval': 100,
         'default_hooks.checkpoint.interval': 100, 'work_dir': str(tmp_path / 'work')})
     cfg.test_dataloader = cfg.val_dataloader
     cfg.test_evaluator = cfg.val_evaluator
     runner = Runner.from_cfg(cfg)
     runner.train()
-    metrics = runner.val()
-    for key in ('coco/bbox_mAP', 'coco/bbox_mAP_50', 'coco/segm_mAP', 'coco/segm_mAP_50'):
-        assert isinstance(metrics[key], float), metrics
+    _check_mmdet_metrics(runner.val(), tmp_path / 'results', synthetic_root / 'annotations' / 'instances_val.json')
 
 
 # ----------------------------------------------------------------------------- the ISBI reproduction configs

@@ -2,6 +2,7 @@
 import pytest
 import torch
 import torch.nn.functional as F
+import torchvision as tv
 
 from segclassics.models.segnet import (PoolRecord, SegNet, SegNetBasic, SegNetDecoder, build_segnet_basic_encoder,
                                        max_pool_with_record, max_unpool, pool_records_from_dict,
@@ -141,7 +142,6 @@ def test_decoder_checks_number_of_records():
 
 
 def test_encoder_loads_torchvision_vgg16_bn_weights():
-    tv = pytest.importorskip("torchvision")
     with torch.device("meta"):  # skip initialising the 120M-parameter classifier
         ref = tv.models.vgg16_bn(weights=None)
     ref.features.to_empty(device="cpu")

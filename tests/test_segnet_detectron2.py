@@ -9,7 +9,8 @@ pytest.importorskip("detectron2")
 from detectron2.config import LazyConfig, get_cfg, instantiate  # noqa: E402
 from detectron2.modeling import build_model  # noqa: E402
 
-from segclassics.detectron2.segnet_backbone import SegNetEncoderBackbone, add_segnet_config  # noqa: E402
+from segclassics.detectron2.config import add_segclassics_config  # noqa: E402
+from segclassics.detectron2.segnet_backbone import SegNetEncoderBackbone  # noqa: E402
 from segclassics.detectron2.segnet_head import SegNetSemSegHead  # noqa: E402
 from segclassics.models.segnet import SegNetBasic  # noqa: E402
 
@@ -33,7 +34,7 @@ def test_backbone_dict_carries_indices_and_sizes():
     bb = SegNetEncoderBackbone(arch="basic", channels=4, num_stages=3, kernel_size=3)
     feats = bb(torch.randn(2, 3, 45, 61))
     assert list(bb.output_shape()) == ["pool3"] and bb.output_shape()["pool3"].stride == 8
-    assert feats["pool1_size"].tolist() == [45, 61] and feats["pool3_size"].tolist() == [12, 16]
+    assert feats["pool1_size"].shape == (0, 45, 61) and feats["pool3_size"].shape == (0, 12, 16)
     assert feats["pool3_indices"].shape == feats["pool3"].shape and feats["pool1_indices"].dtype == torch.int64
 
 
@@ -64,13 +65,13 @@ def test_matches_the_plain_torch_segnet_basic(model):
 
 
 def test_yaml_config_builds_through_the_registries():
-    cfg = add_segnet_config(get_cfg())
+    cfg = add_segclassics_config(get_cfg())
     cfg.MODEL.META_ARCHITECTURE = "SemanticSegmentor"
     cfg.MODEL.BACKBONE.NAME = "SegNetEncoderBackbone"
     cfg.MODEL.SEM_SEG_HEAD.NAME = "SegNetSemSegHead"
     cfg.MODEL.SEM_SEG_HEAD.NUM_CLASSES = 11
-    cfg.MODEL.SEGNET.ARCH = "basic"
-    cfg.MODEL.SEGNET.CHANNELS = 64
+    cfg.MODEL.SEGCLASSICS.SEGNET.ARCH = "basic"
+    cfg.MODEL.SEGCLASSICS.SEGNET.CHANNELS = 64
     cfg.MODEL.DEVICE = "cpu"
     m = build_model(cfg)
     expected = sum(p.numel() for p in SegNetBasic(11).parameters())

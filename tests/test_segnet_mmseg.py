@@ -132,7 +132,7 @@ def _ddp_worker(rank, world, port, repo_root, result_dir):
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     torch.set_num_threads(1)
     dist.init_process_group("gloo", rank=rank, world_size=world)
-    import segclassics.mmseg  # noqa: F401
+    import segclassics.mmseg  # noqa: F401,F811  (registers our parts in the spawned worker)
     register_all_modules()
     torch.manual_seed(0)
     model = MODELS.build(_model_cfg(repo_root, width=4))
@@ -272,7 +272,7 @@ def test_class_weighted_ce_with_ignored_pixels_by_hand():
 
 
 def test_backbone_loads_torchvision_vgg16_bn_file(tmp_path):
-    tv = pytest.importorskip("torchvision")
+    import torchvision as tv
     from segclassics.utils.checkpoint import CheckpointMismatchError
     with torch.device("meta"):
         ref = tv.models.vgg16_bn(weights=None)

@@ -132,7 +132,7 @@ def test_official_setr_head_conversion_folds_conv_bias():
     conv = convert_official_setr(sd)
     assert "backbone.blocks.0.norm1.weight" in conv
     ours = SETRUpHead(8, 6, 3, num_convs=2, kernel_size=3, up_scale=2).eval()
-    ours.load_state_dict({k[len("decode_head.module."):]: v for k, v in conv.items() if k.startswith("decode_head.")})
+    ours.load_state_dict({k[len("decode_head."):]: v for k, v in conv.items() if k.startswith("decode_head.")})
     x = torch.randn(1, 8, 4, 4)
     # reference: the official forward with biased convs
     y = F.layer_norm(x.permute(0, 2, 3, 1), (8,), head.norm.weight, head.norm.bias, 1e-6).permute(0, 3, 1, 2)

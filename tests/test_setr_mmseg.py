@@ -9,7 +9,7 @@ import pytest
 import torch
 
 pytest.importorskip("mmseg")
-pytest.importorskip("mmcv.ops")
+import mmcv.ops  # noqa: E402,F401  mmseg needs the full mmcv build: missing ops are a broken install, not a skip
 
 from mmengine.config import Config  # noqa: E402
 from mmengine.registry import init_default_scope  # noqa: E402
@@ -19,7 +19,8 @@ from mmseg.structures import SegDataSample  # noqa: E402
 
 import segclassics.mmseg  # noqa: E402,F401
 from segclassics.models.vit import adapt_vit_state_dict  # noqa: E402
-from segclassics.models.vit_convert import convert_mmseg_setr  # noqa: E402
+from segclassics.mmseg.setr_checkpoint import setr_checkpoint_to_mmseg  # noqa: E402
+from segclassics.models.vit_convert import convert_mmseg_setr, convert_vit_checkpoint  # noqa: E402
 from segclassics.utils.checkpoint import load_state_dict_checked  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -158,10 +159,10 @@ def test_mmseg_setr_checkpoint_converts_to_equal_outputs(decoder):
             m.bias.data.normal_(0, 0.1)
     theirs.eval()
     ours = MODELS.build(_ours_like(decoder)).eval()
-    sd = convert_mmseg_setr(theirs.state_dict())
+    sd = convert_mmseg_setr(theirs.state_dict())  # keys of the framework-free SETR ...
     sd = adapt_vit_state_dict(sd, ours.backbone.grid_size, 16, class_token=False, final_norm=False,
                               prefix="backbone.")
-    load_state_dict_checked(ours, sd)
+    load_state_dict_checked(ours, setr_checkpoint_to_mmseg(sd))  # ... under our mmseg model's names
     x = torch.randn(2, 3, 64, 64)
     metas = [dict(img_shape=(64, 64))] * 2
     with torch.no_grad():
@@ -172,6 +173,66 @@ def test_mmseg_setr_checkpoint_converts_to_equal_outputs(decoder):
             a = torch.nn.functional.interpolate(ht(feats_t), size=(64, 64), mode="bilinear")
             b = torch.nn.functional.interpolate(ho(feats_o), size=(64, 64), mode="bilinear")
             torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4, msg=f"aux {i}")
+
+
+VIT_L_CONFIGS = ["configs/setr/setr_naive_vit-l_ade20k.py", "configs/setr/setr_pup_vit-l_ade20k.py",
+                 "configs/setr/setr_mla_vit-l_ade20k.py", "configs/setr_ade20k.py"]
+
+
+@pytest.mark.parametrize("config", VIT_L_CONFIGS)
+def test_vit_l_configs_keep_the_class_token_and_build_sync_bn(config):
+    """The ViT-L configs start from the pretrained ViT and keep its class token in the sequence, as
+    the official SETR and mmseg's SETR configs (``with_cls_token=True``); their SyncBN is
+    ``nn.SyncBatchNorm`` (mmengine's runner reverts it to BatchNorm when not distributed)."""
+    cfg = Config.fromfile(str(REPO / config))
+    assert cfg.model.backbone.pretrained and cfg.model.backbone.class_token is True
+    with torch.device("meta"):
+        model = MODELS.build(cfg.model)
+    assert model.backbone.cls_token is not None and model.backbone.pos_embed.shape[1] == 32 * 32 + 1
+    norms = {type(m) for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)}
+    assert norms == {torch.nn.SyncBatchNorm}
+
+
+def test_class_token_encoder_equals_mmseg_vit_with_cls_token():
+    """mmseg's VisionTransformer(with_cls_token=True), converted, gives our encoder with
+    ``class_token=True`` the same maps, at the training size and at another size (position embedding
+    resized, its class slot kept). Dropping the token instead changes the pretrained features."""
+    torch.manual_seed(0)
+    theirs = MODELS.build(dict(type="VisionTransformer", img_size=(64, 64), patch_size=16, embed_dims=32, num_layers=4,
+                               num_heads=4, out_indices=(1, 3), with_cls_token=True, output_cls_token=False,
+                               final_norm=False, norm_cfg=dict(type="LN", eps=1e-6), interpolate_mode="bicubic"))
+    theirs.init_weights()
+    with torch.no_grad():  # a trained-looking class token and position embedding
+        theirs.cls_token.normal_()
+        theirs.pos_embed.normal_(0, 0.5)
+    theirs.eval()
+    sd = convert_vit_checkpoint(theirs.state_dict(), "mmseg", backbone_only=True)
+    ours = MODELS.build(dict(type="SETRViT", img_size=(64, 64), out_indices=(1, 3), class_token=True, **TINY)).eval()
+    load_state_dict_checked(ours, sd, convert=ours.checkpoint_filter_fn)
+    no_cls = MODELS.build(dict(type="SETRViT", img_size=(64, 64), out_indices=(1, 3), **TINY)).eval()
+    load_state_dict_checked(no_cls, sd, convert=no_cls.checkpoint_filter_fn)  # drops the token and its slot
+    for size in ((64, 64), (48, 80)):
+        x = torch.randn(2, 3, *size)
+        with torch.no_grad():
+            for a, b in zip(ours(x), theirs(x)):
+                torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
+            assert not torch.allclose(no_cls(x)[-1], theirs(x)[-1], rtol=1e-2, atol=1e-2)
+
+
+@pytest.mark.parametrize("ours,reference", [
+    ("setr/setr_naive_vit-l_ade20k.py", "setr/setr_vit-l_naive_8xb2-160k_ade20k-512x512.py"),
+    ("setr/setr_pup_vit-l_ade20k.py", "setr/setr_vit-l_pup_8xb2-160k_ade20k-512x512.py"),
+    ("setr/setr_mla_vit-l_ade20k.py", "setr/setr_vit-l_mla_8xb2-160k_ade20k-512x512.py")])
+def test_setr_schedules_follow_mmseg_configs(ours, reference):
+    """Learning rate (Naive 0.01, PUP / MLA 0.001), momentum, weight decay, the x10 decoder lr and the
+    batch follow the ADE20K configs shipped with mmseg (which reproduce the official ones)."""
+    import mmseg
+    ref = Config.fromfile(str(Path(mmseg.__file__).parent / ".mim" / "configs" / reference))
+    cfg = Config.fromfile(str(REPO / "configs" / ours))
+    for key in ("lr", "momentum", "weight_decay"):
+        assert cfg.optim_wrapper.optimizer[key] == ref.optim_wrapper.optimizer[key], key
+    assert cfg.optim_wrapper.paramwise_cfg == ref.optim_wrapper.paramwise_cfg
+    assert cfg.train_dataloader.batch_size == ref.train_dataloader.batch_size
 
 
 def test_pretrained_missing_or_bad(tmp_path):

@@ -301,13 +301,14 @@ def test_mmseg_dataset(tmp_path):
 
 
 def test_mmseg_dataset_generates_missing_root(tmp_path):
+    """Asked to (generate=True), the dataset writes the defaults into a missing root."""
     pytest.importorskip('mmseg')
     import segclassics.mmseg  # noqa: F401
     from mmengine.registry import init_default_scope
     from mmseg.registry import DATASETS
     init_default_scope('mmseg')
     root = tmp_path / 'absent' / 'synthetic'
-    ds = DATASETS.build(dict(type='SyntheticShapesDataset', data_root=str(root),
+    ds = DATASETS.build(dict(type='SyntheticShapesDataset', data_root=str(root), generate=True,
                              data_prefix=dict(img_path='img_dir/val', seg_map_path='ann_dir/val'), pipeline=[]))
     meta = synthetic.read_meta(str(root))
     assert (meta['num_train'], meta['num_val'], meta['size'], meta['seed']) == (160, 40, [128, 128], 0)

@@ -35,23 +35,26 @@ def test_paper_shape_572_to_388():
     assert unet_border() == (572 - 388) // 2
 
 
-def test_paper_param_count_and_23_convs():
-    m = UNet(in_channels=1, num_classes=2)  # paper defaults: base 64, depth 5, valid, no norm
-    # independent count from the paper's Fig. 1: channels 64..1024, 3x3 convs with bias,
-    # 2x2 up-convs halving the channels, final 1x1 conv to 2 classes
+def paper_unet_param_count(in_channels: int = 1, num_classes: int = 2) -> int:
+    """Independent count from the paper's Fig. 1: channels 64..1024, 3x3 convs with bias,
+    2x2 up-convs halving the channels, final 1x1 conv to the classes."""
     ch = [64, 128, 256, 512, 1024]
     conv3 = lambda ci, co: 9 * ci * co + co  # noqa: E731
     n = 0
-    cin = 1
+    cin = in_channels
     for c in ch:  # contracting path
         n += conv3(cin, c) + conv3(c, c)
         cin = c
     for c_hi, c in zip(ch[::-1], ch[-2::-1]):  # expansive path
         n += 4 * c_hi * c + c  # 2x2 up-conv
         n += conv3(2 * c, c) + conv3(c, c)
-    n += 64 * 2 + 2  # 1x1 classifier
+    return n + 64 * num_classes + num_classes  # 1x1 classifier
+
+
+def test_paper_param_count_and_23_convs():
+    m = UNet(in_channels=1, num_classes=2)  # paper defaults: base 64, depth 5, valid, no norm
     got = sum(p.numel() for p in m.parameters())
-    assert got == n
+    assert got == paper_unet_param_count()
     assert round(got / 1e6, 1) == 31.0  # "about 31.0 M" as the issue states
     convs = [mod for mod in m.modules() if isinstance(mod, (nn.Conv2d, nn.ConvTranspose2d))]
     assert len(convs) == 23  # "In total the network has 23 convolutional layers."
@@ -104,8 +107,8 @@ def test_same_padding_sizes_and_input_for_output():
 def test_bad_arguments_are_clear():
     with pytest.raises(ValueError, match="padding must be one of"):
         UNet(padding="reflect")
-    with pytest.raises(ValueError, match="norm must be one of"):
-        UNet(norm="gn")
+    with pytest.raises(ValueError, match=r"UNet norm \(None = paper\) must be one of None, 'BN', 'SyncBN', 'GN', got 'bn'"):
+        UNet(norm="bn")
     with pytest.raises(ValueError, match=r"expects \(N, 3, H, W\)"):
         UNet(3, 2, 2, 2, "same")(torch.zeros(1, 1, 8, 8))
 
@@ -156,10 +159,19 @@ def test_overlap_tile_any_size_full_output_and_tiles_are_net_outputs():
 
 
 def test_overlap_tile_with_same_net_crops_centre():
+    """A 'same' net returns the input tile's size; only the centre ``tile_out`` of each output is kept
+    (border 4 on each side here), at the position of the tile's centre in the image."""
     m = _tiny(depth=2, padding="same", base=4)
-    img = torch.rand(1, 1, 10, 12)
+    img = torch.rand(1, 1, 16, 16)  # 2 x 2 output tiles of 8, no overlap
     got = overlap_tile_predict(m, img, tile_in=16, tile_out=8)
-    assert got.shape == (1, 2, 10, 12)
+    assert got.shape == (1, 2, 16, 16)
+    padded = torch.from_numpy(np.pad(img.numpy(), ((0, 0), (0, 0), (4, 4), (4, 4)), mode="reflect"))
+    with torch.no_grad():
+        for y in (0, 8):
+            for x in (0, 8):
+                ref = m(padded[..., y:y + 16, x:x + 16])[..., 4:12, 4:12]
+                assert torch.allclose(got[..., y:y + 8, x:x + 8], ref, atol=1e-6), (y, x)
+    assert overlap_tile_predict(m, torch.rand(1, 1, 10, 12), tile_in=16, tile_out=8).shape == (1, 2, 10, 12)
     with pytest.raises(ValueError, match="even number"):
         overlap_tile_predict(m, img, tile_in=16, tile_out=7)
 

@@ -67,6 +67,24 @@ def test_overlap_tile_inference_matches_model_function():
     assert torch.allclose(got, ref, atol=1e-5)
 
 
+def test_overlap_tile_with_a_same_net_keeps_tile_centres_as_mmseg_does():
+    """The tile rule lives in segclassics.models.overlap_tile.unet_tile_sizes (mmseg's
+    OverlapTileEncoderDecoder uses it too): a 'same' net's 32-pixel tiles keep their centre 16 pixels
+    (a margin of a quarter tile, 8, on each side)."""
+    from segclassics.models.overlap_tile import unet_tile_sizes
+    torch.manual_seed(0)
+    b = PaperUNetBackbone(3, 4, 3, "same")
+    h = PaperUNetSemSegHead(b.output_shape(), num_classes=3, base_channels=4, depth=3, padding="same")
+    m = OverlapTileSemanticSegmentor(backbone=b, sem_seg_head=h, pixel_mean=[0, 0, 0], pixel_std=[255, 255, 255],
+                                     tile_size=32).eval()
+    assert (m.tile_in, m.tile_out) == unet_tile_sizes(32, 3, "same") == ((32, 32), (16, 16))
+    img = torch.rand(3, 40, 30) * 255
+    with torch.no_grad():
+        got = m([{"image": img}])[0]["sem_seg"]
+        ref = overlap_tile_predict(lambda t: m.sem_seg_head.layers(m.backbone(t)), (img / 255)[None], 32, 16)[0]
+    assert got.shape == (3, 40, 30) and torch.allclose(got, ref, atol=1e-5)
+
+
 def test_bad_labels_are_clear():
     tile = unet_valid_sizes(3, "valid", max_size=200)[0]
     m = _valid_model(tile).train()
@@ -82,8 +100,8 @@ def test_head_checks_backbone_channels():
 
 def test_same_net_short_training_lowers_loss():
     torch.manual_seed(0)
-    b = PaperUNetBackbone(3, 4, 3, "same", norm="bn")
-    h = PaperUNetSemSegHead(b.output_shape(), num_classes=2, base_channels=4, depth=3, padding="same", norm="bn")
+    b = PaperUNetBackbone(3, 4, 3, "same", norm="BN")
+    h = PaperUNetSemSegHead(b.output_shape(), num_classes=2, base_channels=4, depth=3, padding="same", norm="BN")
     m = SemanticSegmentor(backbone=b, sem_seg_head=h, pixel_mean=[0, 0, 0], pixel_std=[255, 255, 255]).train()
     yy, xx = torch.meshgrid(torch.arange(30), torch.arange(30), indexing="ij")
     target = ((yy - 15) ** 2 + (xx - 15) ** 2 < 80).long()  # a disk; padded by detectron2 to 32x32

@@ -10,12 +10,11 @@ import sys
 
 import pytest
 import torch
+import torchvision
 
 from segclassics.models.vgg import (VGG16, VGG16_CFG, build_vgg_stages, convert_torchvision_vgg16,
                                     torchvision_vgg16_name_map)
 from segclassics.utils.checkpoint import CheckpointMismatchError, load_state_dict_checked
-
-torchvision = pytest.importorskip("torchvision")
 
 TINY = dict(widths=(4, 8, 8, 8, 8), fc_channels=16)
 
@@ -32,7 +31,7 @@ def test_cfg_is_vgg16_configuration_d():
 
 
 def test_build_vgg_stages_names_and_bn():
-    stages = build_vgg_stages(batch_norm=True)
+    stages = build_vgg_stages(norm="BN")
     assert list(stages[2]) == ["conv3_1", "bn3_1", "relu3_1", "conv3_2", "bn3_2", "relu3_2",
                                "conv3_3", "bn3_3", "relu3_3"]
     assert sum(isinstance(m, torch.nn.BatchNorm2d) for s in stages for m in s.values()) == 13
@@ -42,7 +41,7 @@ def test_param_count_matches_torchvision():
     with torch.device("meta"):  # shapes only: no 138 M-parameter initialisation
         ours = VGG16(num_classes=1000)
         tv = torchvision.models.vgg16()
-        ours_bn = VGG16(num_classes=1000, batch_norm=True)
+        ours_bn = VGG16(num_classes=1000, norm="BN")
         tv_bn = torchvision.models.vgg16_bn()
     assert sum(p.numel() for p in ours.parameters()) == sum(p.numel() for p in tv.parameters())
     assert sum(p.numel() for p in ours_bn.parameters()) == sum(p.numel() for p in tv_bn.parameters())
@@ -125,7 +124,7 @@ def test_converter_bn_variant():
         if isinstance(m, torch.nn.BatchNorm2d):
             m.running_mean.uniform_(-0.1, 0.1)
             m.running_var.uniform_(0.5, 1.5)
-    ours = VGG16(batch_norm=True, with_fc=False, out_indices=("pool5",)).eval()
+    ours = VGG16(norm="BN", with_fc=False, out_indices=("pool5",)).eval()
     load_state_dict_checked(ours, convert_torchvision_vgg16(tv.state_dict(), with_fc=False))
     x = torch.randn(1, 3, 64, 64)
     torch.testing.assert_close(ours(x)[0], tv.features(x), atol=1e-4, rtol=1e-4)

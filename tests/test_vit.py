@@ -251,6 +251,18 @@ def test_drop_path_only_in_training():
     x = torch.randn(4, 3, 16, 16)
     torch.testing.assert_close(vit(x)[0], vit(x)[0])
     assert vit.blocks[-1].drop_path.drop_prob == 0.5 and isinstance(vit.blocks[0].drop_path, nn.Identity)
+    # training: stochastic depth per sample (Huang et al. 2016) with timm's inverted scaling: each
+    # sample's residual branch is dropped (0) or kept and scaled by 1 / keep, so its mean is unchanged
+    dp = vit.blocks[-1].drop_path.train()
+    torch.manual_seed(0)
+    n, keep = 4000, 0.5
+    y = dp(torch.ones(n, 3, 5))
+    rows = y.flatten(1)
+    assert torch.equal(rows.amin(1), rows.amax(1))  # one decision per sample
+    assert set(rows[:, 0].unique().tolist()) == {0.0, 1 / keep}
+    kept = int((rows[:, 0] > 0).sum())
+    # Binomial(n, keep): 6 standard deviations (a false alarm once in ~5e8 runs)
+    assert abs(kept - n * keep) <= 6 * math.sqrt(n * keep * (1 - keep)), kept
 
 
 def test_vit_large_parameter_count_on_meta():

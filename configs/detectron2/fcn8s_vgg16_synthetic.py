@@ -4,7 +4,7 @@ Same network as ``configs/fcn/fcn8s_vgg16_synthetic.py``: VGG16's depth with the
 geometry (conv1_1 padded by 100, 7x7 fc6 without padding, crops 5/9/31) at 1/8 width with
 BatchNorm, zero-initialised score layers, bilinear transposed convolutions. detectron2's
 ``SemanticSegmentor`` crops the head's top-left-aligned logits to each image.
-For the full-width paper network drop ``widths``/``fc_channels``/``batch_norm`` below (and load
+For the full-width paper network drop ``widths``/``fc_channels``/``norm`` below (and load
 converted ImageNet weights with ``train.init_checkpoint``, see docs/models/fcn.md).
 """
 from detectron2.config import LazyCall as L
@@ -18,7 +18,7 @@ from .common.semseg_synthetic import dataloader  # noqa: F401
 
 _widths, _fc = (8, 16, 32, 64, 64), 128
 model = L(SemanticSegmentor)(
-    backbone=L(VGG16Backbone)(in_channels=3, out_features=('pool3', 'pool4', 'fc7'), batch_norm=True,
+    backbone=L(VGG16Backbone)(in_channels=3, out_features=('pool3', 'pool4', 'fc7'), norm='BN',
                               with_fc=True, conv1_1_padding=100, fc6_padding=0, ceil_mode=True,
                               widths=_widths, fc_channels=_fc),
     sem_seg_head=L(FCNSemSegHead)(num_classes=6, in_features=('pool3', 'pool4', 'fc7'),

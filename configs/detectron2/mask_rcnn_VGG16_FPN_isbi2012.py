@@ -15,7 +15,7 @@ from segclassics.detectron2.vgg16_backbone import VGG16Backbone
 from .mask_rcnn_R_50_FPN_isbi2012 import dataloader, lr_multiplier, model, optimizer, train
 
 model.backbone.bottom_up = L(VGG16Backbone)(
-    batch_norm=True, with_fc=False, conv1_1_padding=1, ceil_mode=True,
+    norm='BN', with_fc=False, conv1_1_padding=1, ceil_mode=True,
     out_features=('pool2', 'pool3', 'pool4', 'pool5'), size_divisibility=32)
 model.pixel_mean = [123.675, 116.280, 103.530]  # torchvision VGG16 normalisation (RGB)
 model.pixel_std = [58.395, 57.120, 57.375]

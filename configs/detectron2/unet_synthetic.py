@@ -19,9 +19,9 @@ from .common.semseg_synthetic import dataloader  # noqa: F401
 
 _base, _depth = 16, 4
 model = L(SemanticSegmentor)(
-    backbone=L(PaperUNetBackbone)(in_channels=3, base_channels=_base, depth=_depth, padding='same', norm='bn'),
+    backbone=L(PaperUNetBackbone)(in_channels=3, base_channels=_base, depth=_depth, padding='same', norm='BN'),
     sem_seg_head=L(PaperUNetSemSegHead)(num_classes=6, base_channels=_base, depth=_depth, padding='same',
-                                        norm='bn', ignore_value=255),
+                                        norm='BN', ignore_value=255),
     pixel_mean=[123.675, 116.28, 103.53],
     pixel_std=[58.395, 57.12, 57.375],
 )

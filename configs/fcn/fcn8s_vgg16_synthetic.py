@@ -12,5 +12,5 @@ _base_ = [
 widths = (8, 16, 32, 64, 64)
 fc_channels = 128
 model = dict(
-    backbone=dict(batch_norm=True, widths=widths, fc_channels=fc_channels),
+    backbone=dict(norm='BN', widths=widths, fc_channels=fc_channels),
     decode_head=dict(num_classes=6, in_channels=[widths[2], widths[3], fc_channels]))

@@ -7,6 +7,6 @@
 _base_ = './mask-rcnn_r50_fpn_gn-scratch_isbi2012.py'
 
 model = dict(
-    backbone=dict(_delete_=True, type='VGG16', batch_norm=True, with_fc=False, conv1_1_padding=1,
+    backbone=dict(_delete_=True, type='VGG16', norm='BN', with_fc=False, conv1_1_padding=1,
                   out_indices=('pool2', 'pool3', 'pool4', 'pool5')),
     neck=dict(in_channels=[128, 256, 512, 512]))

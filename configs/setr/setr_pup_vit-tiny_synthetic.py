@@ -11,7 +11,7 @@ data_preprocessor = dict(size=crop_size)
 model = dict(
     data_preprocessor=data_preprocessor,
     backbone=dict(arch=None, img_size=crop_size, patch_size=16, embed_dim=64, depth=4, num_heads=4,
-                  mlp_ratio=4.0, out_indices=(0, 1, 2, 3)),
+                  mlp_ratio=4.0, out_indices=(0, 1, 2, 3), class_token=False),  # trained from scratch
     decode_head=dict(in_channels=64, channels=32, num_classes=num_classes, norm_cfg=norm_cfg),
     auxiliary_head=[
         dict(type='SETRPUPHead', in_channels=64, channels=32, in_index=i, num_classes=num_classes,

@@ -22,7 +22,7 @@ model = dict(
     type='OverlapTileEncoderDecoder',
     data_preprocessor=data_preprocessor,
     backbone=dict(type='PaperUNetEncoder', in_channels=3, base_channels=base_channels, depth=depth,
-                  padding='valid', norm='bn'),
+                  padding='valid', norm='BN'),
     decode_head=dict(
         type='PaperUNetHead',
         in_channels=[base_channels * 2 ** i for i in range(depth)],
@@ -30,7 +30,7 @@ model = dict(
         base_channels=base_channels,
         depth=depth,
         padding='valid',
-        norm='bn',
+        norm='BN',
         loss_decode=[
             dict(type='CrossEntropyLoss', loss_name='loss_ce', loss_weight=1.0),
             dict(type='DiceLoss', loss_name='loss_dice', loss_weight=3.0),

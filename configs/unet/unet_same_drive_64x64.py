@@ -10,9 +10,9 @@ model = dict(
     type='EncoderDecoder',
     data_preprocessor=dict(size=crop_size),
     backbone=dict(type='PaperUNetEncoder', in_channels=3, base_channels=base_channels, depth=depth,
-                  padding='same', norm='bn', _delete_=True),
+                  padding='same', norm='BN', _delete_=True),
     decode_head=dict(in_channels=[base_channels * 2 ** i for i in range(depth)], base_channels=base_channels,
-                     depth=depth, padding='same', norm='bn', in_index=list(range(depth))),
+                     depth=depth, padding='same', norm='BN', in_index=list(range(depth))),
     test_cfg=dict(mode='slide', crop_size=(64, 64), stride=(42, 42), _delete_=True))
 train_pipeline = [
     dict(type='LoadImageFromFile'),

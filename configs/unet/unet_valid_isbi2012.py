@@ -4,10 +4,10 @@
 # (w0 = 10, sigma = 5 px), batch 1 large tiles, SGD momentum 0.99, Gaussian init sqrt(2/N);
 # Sec. 3.1 elastic deformation (3x3 grid, sigma 10 px) and drop-out at the end of the contracting path.
 # Data: ../shared/data/isbi2012 (slices 0-23 train, 24-29 val; the challenge's test labels are not public).
-# Width: base_channels=16 (paper 64) so a CPU run is feasible; set 64 (and the head's in_channels)
-# for the paper's 31.0M-parameter net on a GPU.
+# Width: base_channels=64, the paper's 31.0M-parameter net (a GPU run); unet_valid_isbi2012_cpu.py is
+# the narrow variant for a CPU.
 _base_ = ['../_base_/default_runtime.py']
-base_channels, depth = 16, 5
+base_channels, depth = 64, 5
 border = 92           # (572 - 388) / 2
 tile = (572, 572)
 data_root = '../shared/data/isbi2012'

@@ -40,7 +40,7 @@ def convert(src: str, dst: str, *, with_fc: bool = True, with_fc8: bool = False,
     batch_norm = any(k.endswith("running_mean") for k in out)
     fc8 = out.get("fc8.weight")
     with torch.device("meta"):  # shapes only
-        model = VGG16(batch_norm=batch_norm, with_fc=with_fc,
+        model = VGG16(norm="BN" if batch_norm else None, with_fc=with_fc,
                       num_classes=None if fc8 is None else int(fc8.shape[0]))
     check_state_dict(model, out)  # raises CheckpointMismatchError naming the keys
     final = {prefix + k: v for k, v in out.items()}

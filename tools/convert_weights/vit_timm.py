@@ -6,12 +6,17 @@
         --img-size 512
     # a whole mmseg SETR model (backbone + heads) -> our mmseg model, checked against a config
     python tools/convert_weights/vit_timm.py setr_pup_mmseg.pth setr_pup_ours.pth --format mmseg \
-        --img-size 512 --config configs/setr/setr_pup_vit-l_ade20k.py
+        --img-size 512 --class-token --config configs/setr/setr_pup_vit-l_ade20k.py
+    # ... or for our detectron2 SETR (SETRViTBackbone + SETRSemSegHead; train.init_checkpoint)
+    python tools/convert_weights/vit_timm.py setr_pup_mmseg.pth setr_pup_d2.pth --format mmseg \
+        --img-size 512 --class-token --framework detectron2
 
 Backbone weights (timm, or ``--backbone-only``) are fitted to the target encoder: classifier
 dropped, cls token / final norm dropped unless ``--class-token`` / ``--final-norm``, position
 embedding resized (bicubic) to ``img_size / patch``; then checked key by key against a freshly
-built encoder of the inferred size. Whole models are checked against ``--config`` when given.
+built encoder of the inferred size. Whole models get the key prefixes of ``--framework`` (mmseg
+``EncoderDecoder`` or detectron2 ``SemanticSegmentor``; ``torch``: the framework-free ``SETR``) and
+are checked against ``--config`` (mmseg) when given.
 Any mismatch is an error listing the keys (nothing is written). Note: the configs' ``pretrained``
 also converts on the fly; this tool is for inspection and for ``load_from``.
 """
@@ -40,8 +45,19 @@ def infer_vit(sd, img_size, patch, class_token, final_norm, prefix=""):
                                  out_indices=(depth - 1,))
 
 
+def to_framework(sd, framework):
+    """Framework-free SETR keys -> the keys of our ``framework`` model."""
+    if framework == "mmseg":
+        from segclassics.mmseg.setr_checkpoint import setr_checkpoint_to_mmseg
+        return setr_checkpoint_to_mmseg(sd)
+    if framework == "detectron2":
+        from segclassics.detectron2.setr_head import setr_checkpoint_to_detectron2
+        return setr_checkpoint_to_detectron2(sd)
+    return sd
+
+
 def convert(src, dst, fmt="auto", backbone_only=False, img_size=512, patch=16, class_token=False,
-            final_norm=False, interpolate_mode="bicubic", config=None):
+            final_norm=False, interpolate_mode="bicubic", config=None, framework="mmseg"):
     raw = read_state_dict(src)
     fmt = detect_format(raw) if fmt == "auto" else fmt
     backbone_only = backbone_only or fmt == "timm"
@@ -51,7 +67,9 @@ def convert(src, dst, fmt="auto", backbone_only=False, img_size=512, patch=16, c
     sd = adapt_vit_state_dict(sd, grid, patch, class_token, final_norm, interpolate_mode, prefix=prefix)
     if backbone_only:
         check_state_dict(infer_vit(sd, img_size, patch, class_token, final_norm), sd)
-    elif config:
+    else:
+        sd = to_framework(sd, framework)
+    if not backbone_only and config:
         from mmengine.config import Config
         from mmengine.registry import init_default_scope
         from mmseg.registry import MODELS
@@ -61,8 +79,9 @@ def convert(src, dst, fmt="auto", backbone_only=False, img_size=512, patch=16, c
             model = MODELS.build(cfg.model)
         check_state_dict(model, sd)
     os.makedirs(os.path.dirname(os.path.abspath(dst)), exist_ok=True)
-    torch.save({"state_dict": sd, "meta": {"source": os.path.basename(src), "format": fmt, "img_size": img_size,
-                                           "backbone_only": backbone_only}}, dst)
+    meta = {"source": os.path.basename(src), "format": fmt, "img_size": img_size, "backbone_only": backbone_only}
+    # detectron2's checkpointer reads the weights from "model"
+    torch.save({"model" if framework == "detectron2" and not backbone_only else "state_dict": sd, "meta": meta}, dst)
     return sd, fmt
 
 
@@ -77,10 +96,12 @@ def main(argv=None):
     p.add_argument("--class-token", action="store_true")
     p.add_argument("--final-norm", action="store_true")
     p.add_argument("--interpolate-mode", default="bicubic")
+    p.add_argument("--framework", default="mmseg", choices=["mmseg", "detectron2", "torch"],
+                   help="key layout of a whole-model conversion (default mmseg)")
     p.add_argument("--config", help="mmseg config of the target model, to check a whole-model conversion")
     a = p.parse_args(argv)
     sd, fmt = convert(a.src, a.dst, a.format, a.backbone_only, a.img_size, a.patch_size, a.class_token,
-                      a.final_norm, a.interpolate_mode, a.config)
+                      a.final_norm, a.interpolate_mode, a.config, a.framework)
     print(f"converted {a.src} ({fmt}) -> {a.dst}: {len(sd)} tensors")
 
 

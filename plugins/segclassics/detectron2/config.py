@@ -1,28 +1,97 @@
-"""detectron2 yaml-config keys for segclassics parts.
+"""detectron2 yaml-config keys for segclassics parts: ``MODEL.SEGCLASSICS.<PART>``.
 
-detectron2's ``CfgNode`` rejects unknown keys, so every yaml option our heads and
-backbones read lives under ``MODEL.SEGCLASSICS`` (open to new keys), e.g.::
+Every yaml option our backbones and heads read lives in one node per part, with the typed
+defaults of :data:`SEGCLASSICS_DEFAULTS`:
+
+==========================  ==============================================================
+``MODEL.SEGCLASSICS.VGG16``  ``VGG16Backbone``
+``MODEL.SEGCLASSICS.FCN``    ``FCNSemSegHead``
+``MODEL.SEGCLASSICS.VIT``    ``SETRViTBackbone``
+``MODEL.SEGCLASSICS.SETR``   ``SETRSemSegHead``
+``MODEL.SEGCLASSICS.UNET``   ``build_paper_unet_backbone`` / ``build_paper_unet_sem_seg_head``
+``MODEL.SEGCLASSICS.SEGNET`` ``SegNetEncoderBackbone`` / ``SegNetSemSegHead``
+==========================  ==============================================================
+
+e.g.::
 
     MODEL:
-      BACKBONE: {NAME: "build_segclassics_vgg16_backbone"}
-      SEGCLASSICS: {FCN_VARIANT: "8s"}
+      BACKBONE: {NAME: "build_paper_unet_backbone"}
+      SEGCLASSICS:
+        UNET: {BASE_CHANNELS: 16, DEPTH: 4, PADDING: "same", NORM: "BN"}
 
-Lazy configs do not need this: they call our classes with keyword arguments.
+:func:`add_segclassics_config` adds the nodes (``tools/train.py`` calls it for every yaml
+config), so detectron2's merge refuses a misspelt key or a value of the wrong type.
+:func:`part_options` reads one part for a ``from_config``: defaults for missing keys, and the
+same refusal for a node built in code. Keys are the keyword arguments in upper case; an
+empty value (``""``, ``[]``) means the argument's default, ``None`` (e.g. ``NORM: ""`` = no
+norm, detectron2's convention). Lazy configs do not need any of this: they call our classes
+with keyword arguments.
 """
 from __future__ import annotations
 
+from typing import Dict
+
 from detectron2.config import CfgNode
+
+__all__ = ["SEGCLASSICS_DEFAULTS", "add_segclassics_config", "part_options"]
+
+SEGCLASSICS_DEFAULTS: Dict[str, dict] = {
+    # FCN's reference geometry (Long et al., voc-fcn*/net.py)
+    "VGG16": dict(NORM="", WITH_FC=True, OUT_FEATURES=["pool3", "pool4", "fc7"], CONV1_1_PADDING=100,
+                  FC6_PADDING=0, CEIL_MODE=True, DROPOUT=0.5, WIDTHS=[], FC_CHANNELS=4096, SIZE_DIVISIBILITY=0,
+                  PRETRAINED=""),
+    "FCN": dict(VARIANT="8s", MODE="caffe", AT_ONCE=False, LEARN_FINAL_UPSAMPLE=False,
+                LEARN_INTERMEDIATE_UPSAMPLE=True),
+    "VIT": dict(IMG_SIZE=224, PATCH_SIZE=16, EMBED_DIM=768, DEPTH=12, NUM_HEADS=12, MLP_RATIO=4.0, QKV_BIAS=True,
+                OUT_INDICES=[-1], OUT_FEATURES=[], DROP_PATH_RATE=0.0, CLASS_TOKEN=False, FINAL_NORM=False,
+                INTERPOLATE_MODE="bicubic", WITH_CP=False, PRETRAINED="", PRETRAINED_FORMAT="auto"),
+    # SETR-PUP on the layers of MODEL.SEM_SEG_HEAD.IN_FEATURES; AUX_FEATURES: Z^10, Z^15, Z^20, Z^24
+    "SETR": dict(DECODER="pup", CHANNELS=256, AUX_FEATURES=[], AUX_WEIGHT=0.4, NORM="BN"),
+    # the paper's UNet (Ronneberger et al. 2015, Sec. 2)
+    "UNET": dict(BASE_CHANNELS=64, DEPTH=5, PADDING="valid", NORM="", DROPOUT=0.0),
+    # SegNet (VGG16 encoder); ARCH "basic": SegNet-Basic with CHANNELS, NUM_STAGES, KERNEL_SIZE
+    "SEGNET": dict(ARCH="vgg16", WIDTHS=[], CHANNELS=64, NUM_STAGES=4, KERNEL_SIZE=7, CEIL_MODE=True),
+}
 
 
 def add_segclassics_config(cfg: CfgNode) -> CfgNode:
-    """Add every yaml key our parts read: ``MODEL.SEGCLASSICS`` (FCN, ViT; open to any
-    sub-key), ``MODEL.UNET`` (open: BASE_CHANNELS, DEPTH, PADDING, NORM, DROPOUT) and
-    ``MODEL.SEGNET`` (typed defaults). ``tools/train.py`` calls it for every yaml config."""
-    from .segnet_backbone import add_segnet_config
-    if "SEGCLASSICS" not in cfg.MODEL:
-        cfg.MODEL.SEGCLASSICS = CfgNode(new_allowed=True)
-    if "UNET" not in cfg.MODEL:
-        cfg.MODEL.UNET = CfgNode(new_allowed=True)
-    if "SEGNET" not in cfg.MODEL:
-        add_segnet_config(cfg)
+    """Add ``MODEL.SEGCLASSICS.<PART>`` with the typed defaults of :data:`SEGCLASSICS_DEFAULTS`."""
+    node = cfg.MODEL.get("SEGCLASSICS")
+    if node is None:
+        cfg.MODEL.SEGCLASSICS = node = CfgNode()
+    for part, defaults in SEGCLASSICS_DEFAULTS.items():
+        if part not in node:
+            node[part] = CfgNode({k: (list(v) if isinstance(v, list) else v) for k, v in defaults.items()})
     return cfg
+
+
+def _type_ok(value, default) -> bool:
+    if isinstance(default, bool):
+        return isinstance(value, bool)
+    if isinstance(default, float):
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if isinstance(default, (list, tuple)):
+        return isinstance(value, (list, tuple))
+    return isinstance(value, type(default)) and not (isinstance(value, bool) and not isinstance(default, bool))
+
+
+def part_options(cfg: CfgNode, part: str) -> dict:
+    """``MODEL.SEGCLASSICS.<part>`` as keyword arguments: lower-case names, defaults for missing
+    keys, empty values as ``None``, lists for sequences. Unknown keys or values of the wrong type
+    raise a ``ValueError`` naming the valid keys."""
+    defaults = SEGCLASSICS_DEFAULTS[part]
+    root = cfg.MODEL.get("SEGCLASSICS", None) if hasattr(cfg.MODEL, "get") else None
+    node = dict((root or {}).get(part, None) or {})
+    unknown = sorted(set(node) - set(defaults))
+    if unknown:
+        raise ValueError(f"unknown MODEL.SEGCLASSICS.{part} keys {unknown}; valid: {sorted(defaults)}")
+    out = {}
+    for key, default in defaults.items():
+        value = node.get(key, default)
+        if not _type_ok(value, default):
+            raise ValueError(f"MODEL.SEGCLASSICS.{part}.{key} must be a {type(default).__name__} like "
+                             f"{default!r}, got {value!r}")
+        if isinstance(value, tuple):
+            value = list(value)
+        out[key.lower()] = None if value in ("", []) else value
+    return out

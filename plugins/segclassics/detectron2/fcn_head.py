@@ -10,7 +10,7 @@ padded input aligned at the top-left (at most ``stride - 1`` extra rows/columns)
 yaml configs: ``MODEL.SEM_SEG_HEAD.NAME: "FCNSemSegHead"``, ``MODEL.SEM_SEG_HEAD.IN_FEATURES``
 (``['pool3', 'pool4', 'fc7']`` for 8s), ``NUM_CLASSES``, ``IGNORE_VALUE``, ``LOSS_WEIGHT``;
 FCN options under ``MODEL.SEGCLASSICS.FCN`` (``VARIANT``, ``MODE``, ``AT_ONCE``,
-``LEARN_FINAL_UPSAMPLE``, ``LEARN_INTERMEDIATE_UPSAMPLE``).
+``LEARN_FINAL_UPSAMPLE``, ``LEARN_INTERMEDIATE_UPSAMPLE``; ``segclassics.detectron2.config``).
 """
 from __future__ import annotations
 
@@ -20,11 +20,9 @@ import torch
 from detectron2.config import configurable
 from detectron2.modeling import SEM_SEG_HEADS_REGISTRY
 
-from segclassics.detectron2.sem_seg_head import TorchModuleSemSegHead, select_shapes
+from segclassics.detectron2.config import part_options
+from segclassics.detectron2.sem_seg_head import TorchModuleSemSegHead, select_shapes, sem_seg_head_options
 from segclassics.models.fcn import FCNDecoder
-
-FCN_CFG_DEFAULTS = dict(VARIANT="8s", MODE="caffe", AT_ONCE=False, LEARN_FINAL_UPSAMPLE=False,
-                        LEARN_INTERMEDIATE_UPSAMPLE=True)
 
 
 @SEM_SEG_HEADS_REGISTRY.register()
@@ -74,21 +72,9 @@ class FCNSemSegHead(TorchModuleSemSegHead):
 
     @classmethod
     def from_config(cls, cfg, input_shape):
-        h = cfg.MODEL.SEM_SEG_HEAD
-        node = cfg.MODEL.get("SEGCLASSICS", {}).get("FCN", {})
-        unknown = set(node) - set(FCN_CFG_DEFAULTS)
-        if unknown:
-            raise ValueError(f"unknown MODEL.SEGCLASSICS.FCN keys {sorted(unknown)}; valid: {sorted(FCN_CFG_DEFAULTS)}")
-        f = {k: node.get(k, d) for k, d in FCN_CFG_DEFAULTS.items()}
-        return dict(input_shape=input_shape, num_classes=h.NUM_CLASSES, in_features=list(h.IN_FEATURES),
-                    variant=f["VARIANT"], mode=f["MODE"], at_once=f["AT_ONCE"],
-                    learn_final_upsample=f["LEARN_FINAL_UPSAMPLE"],
-                    learn_intermediate_upsample=f["LEARN_INTERMEDIATE_UPSAMPLE"], ignore_value=h.IGNORE_VALUE,
-                    loss_weight=h.LOSS_WEIGHT)
+        return dict(input_shape=input_shape, in_features=list(cfg.MODEL.SEM_SEG_HEAD.IN_FEATURES),
+                    **sem_seg_head_options(cfg), **part_options(cfg, "FCN"))
 
-    def forward(self, features: Dict[str, torch.Tensor], targets: Optional[torch.Tensor] = None):
-        feats = [features[n] for n in self.in_features]
-        logits = self.module(feats, None if targets is None else targets.shape[-2:])
-        if self.training:
-            return None, self.losses(logits, targets)
-        return logits, {}
+    def layers(self, features: Dict[str, torch.Tensor], out_size: Optional[Sequence[int]] = None) -> torch.Tensor:
+        # the reference crops need the input size: the target size in training
+        return self.module([features[n] for n in self.in_features], out_size)

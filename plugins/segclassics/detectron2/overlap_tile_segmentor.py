@@ -5,8 +5,7 @@ from __future__ import annotations
 from detectron2.modeling import META_ARCH_REGISTRY, SemanticSegmentor
 from detectron2.modeling.postprocessing import sem_seg_postprocess
 
-from segclassics.models.overlap_tile import overlap_tile_predict
-from segclassics.models.unet import unet_output_size
+from segclassics.models.overlap_tile import overlap_tile_predict, unet_tile_sizes
 
 
 @META_ARCH_REGISTRY.register()
@@ -14,7 +13,9 @@ class OverlapTileSemanticSegmentor(SemanticSegmentor):
     """Training as ``SemanticSegmentor`` (``PaperUNetSemSegHead`` centre-crops the targets). Inference:
     each image is mirror-padded by the border the network loses, cut into input tiles of
     ``tile_size`` (a size the backbone accepts, paper 572) and the output tiles are stitched, so
-    any image size gets a full-size prediction (paper Fig. 2).
+    any image size gets a full-size prediction (paper Fig. 2). Tile sizes follow
+    ``segclassics.models.overlap_tile.unet_tile_sizes`` (as mmseg's ``OverlapTileEncoderDecoder``):
+    a 'same' backbone keeps the centre of each tile.
 
     Args (besides ``SemanticSegmentor``'s): ``tile_size`` (int or (h, w)), ``batch_tiles``.
     Output: ``[{"sem_seg": (num_classes, height, width)}]`` as ``SemanticSegmentor``.
@@ -22,11 +23,9 @@ class OverlapTileSemanticSegmentor(SemanticSegmentor):
 
     def __init__(self, *, tile_size, batch_tiles: int = 4, **kwargs):
         super().__init__(**kwargs)
-        self.tile_in = (tile_size, tile_size) if isinstance(tile_size, int) else tuple(tile_size)
         enc = self.backbone.module
-        self.tile_out = unet_output_size(self.tile_in, enc.depth, enc.padding)  # raises with nearest sizes
-        if enc.padding == "same":
-            raise ValueError("OverlapTileSemanticSegmentor is for padding='valid' backbones; use SemanticSegmentor")
+        # raises with the nearest valid sizes; 'same' nets keep the tile centre
+        self.tile_in, self.tile_out = unet_tile_sizes(tile_size, enc.depth, enc.padding)
         self.batch_tiles = batch_tiles
 
     def forward(self, batched_inputs):

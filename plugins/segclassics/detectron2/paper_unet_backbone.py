@@ -5,7 +5,8 @@ from __future__ import annotations
 from detectron2.layers import ShapeSpec
 from detectron2.modeling import BACKBONE_REGISTRY, Backbone
 
-from segclassics.models.unet import UNetEncoder, unet_border
+from segclassics.detectron2.config import part_options
+from segclassics.models.unet import UNetEncoder, init_unet_weights, unet_border
 
 
 class PaperUNetBackbone(Backbone):
@@ -13,7 +14,7 @@ class PaperUNetBackbone(Backbone):
 
     Args:
         in_channels, base_channels, depth, padding (``'valid'`` paper / ``'same'``), norm
-        (None / ``'bn'``), dropout: as ``segclassics.models.unet.UNetEncoder``.
+        (None paper / ``'BN'`` / ``'SyncBN'`` / ``'GN'``), dropout: as ``segclassics.models.unet.UNetEncoder``.
 
     Input ``(N, in_channels, H, W)``; output ``{"unet0": ..., "unet{depth-1}": ...}``, level ``i``
     with ``base_channels * 2**i`` channels, stride ``2**i``. ``'same'``: ``size_divisibility`` is
@@ -25,7 +26,6 @@ class PaperUNetBackbone(Backbone):
                  norm=None, dropout: float = 0.0):
         super().__init__()
         self.module = UNetEncoder(in_channels, base_channels, depth, padding, norm, dropout)
-        from segclassics.models.unet import init_unet_weights
         init_unet_weights(self.module)
         self.depth, self.padding = depth, padding
         self.border = unet_border(depth, padding)
@@ -47,9 +47,6 @@ class PaperUNetBackbone(Backbone):
 
 @BACKBONE_REGISTRY.register()
 def build_paper_unet_backbone(cfg, input_shape):
-    """yaml: ``MODEL.BACKBONE.NAME: build_paper_unet_backbone`` with ``MODEL.UNET.{BASE_CHANNELS,DEPTH,
-    PADDING,NORM,DROPOUT}`` (defaults 64, 5, 'valid', '' (none), 0.0)."""
-    u = cfg.MODEL.get("UNET", {})
-    norm = u.get("NORM", "") or None
-    return PaperUNetBackbone(input_shape.channels, u.get("BASE_CHANNELS", 64), u.get("DEPTH", 5),
-                             u.get("PADDING", "valid"), norm, u.get("DROPOUT", 0.0))
+    """yaml: ``MODEL.BACKBONE.NAME: build_paper_unet_backbone`` with ``MODEL.SEGCLASSICS.UNET.{BASE_CHANNELS,
+    DEPTH,PADDING,NORM,DROPOUT}`` (defaults 64, 5, 'valid', '' (none), 0.0: the paper's net)."""
+    return PaperUNetBackbone(input_shape.channels, **part_options(cfg, "UNET"))

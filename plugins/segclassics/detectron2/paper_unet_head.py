@@ -2,15 +2,18 @@
 semantic-segmentation head, with centre-cropped targets for the valid net."""
 from __future__ import annotations
 
+from typing import Tuple
+
 import torch
-import torch.nn.functional as F
 from detectron2.modeling import SEM_SEG_HEADS_REGISTRY
 
-from segclassics.detectron2.sem_seg_head import TorchModuleSemSegHead
-from segclassics.models.unet import UNetDecoder, center_crop, check_labels, init_unet_weights
+from segclassics.detectron2.config import part_options
+from segclassics.detectron2.sem_seg_head import TorchModuleSemSegHead, sem_seg_head_options
+from segclassics.models.unet import UNetDecoder, check_labels, crop_labels_or_resize_logits, init_unet_weights
 
 
 class _DecoderOnList(torch.nn.Module):
+    # keeps the checkpoint keys ``sem_seg_head.module.decoder.*``
     def __init__(self, decoder):
         super().__init__()
         self.decoder = decoder
@@ -31,7 +34,8 @@ class PaperUNetSemSegHead(TorchModuleSemSegHead):
 
     ``forward(features, targets)``: logits ``(N, num_classes, h, w)``; for ``'same'`` ``(h, w)`` is the
     (padded) input size; for ``'valid'`` the valid output size, and in training the targets are
-    centre-cropped to it (the output tile is the centre of the input tile, paper Fig. 2).
+    centre-cropped to it (the output tile is the centre of the input tile, paper Fig. 2) by
+    ``segclassics.models.unet.crop_labels_or_resize_logits``, the rule mmseg's ``PaperUNetHead`` applies.
     """
 
     def __init__(self, input_shape=None, *, num_classes: int, base_channels: int = 64, depth: int = 5,
@@ -53,27 +57,16 @@ class PaperUNetSemSegHead(TorchModuleSemSegHead):
         super().__init__(_DecoderOnList(decoder), names, ignore_value=ignore_value, loss_weight=loss_weight)
         self.num_classes, self.padding = num_classes, padding
 
-    def forward(self, features, targets=None):
-        logits = self.layers(features)
-        if not self.training:
-            return logits, {}
-        if targets is None:
-            raise ValueError("PaperUNetSemSegHead needs targets in training")
+    def align(self, logits: torch.Tensor, targets: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         check_labels(targets, self.num_classes, self.ignore_value)
-        if targets.shape[-2] >= logits.shape[-2] and targets.shape[-1] >= logits.shape[-1]:
-            targets = center_crop(targets, logits.shape[-2:])
-        else:
-            logits = F.interpolate(logits, size=targets.shape[-2:], mode="bilinear", align_corners=False)
-        return None, self.losses(logits, targets)
+        logits, targets, _ = crop_labels_or_resize_logits(logits, targets)
+        return logits, targets
 
 
 @SEM_SEG_HEADS_REGISTRY.register()
 def build_paper_unet_sem_seg_head(cfg, input_shape):
     """yaml: ``MODEL.SEM_SEG_HEAD.NAME: build_paper_unet_sem_seg_head``; ``MODEL.SEM_SEG_HEAD.{NUM_CLASSES,
-    IGNORE_VALUE,LOSS_WEIGHT}`` and ``MODEL.UNET.*`` as the backbone."""
-    u = cfg.MODEL.get("UNET", {})
-    h = cfg.MODEL.SEM_SEG_HEAD
-    return PaperUNetSemSegHead(input_shape, num_classes=h.NUM_CLASSES, base_channels=u.get("BASE_CHANNELS", 64),
-                               depth=u.get("DEPTH", 5), padding=u.get("PADDING", "valid"),
-                               norm=u.get("NORM", "") or None, ignore_value=h.IGNORE_VALUE,
-                               loss_weight=h.LOSS_WEIGHT)
+    IGNORE_VALUE,LOSS_WEIGHT}`` and ``MODEL.SEGCLASSICS.UNET.*`` as the backbone."""
+    u = part_options(cfg, "UNET")
+    u.pop("dropout")  # the encoder's
+    return PaperUNetSemSegHead(input_shape, **sem_seg_head_options(cfg), **u)

@@ -7,44 +7,36 @@ detectron2 backbones return ``Dict[str, Tensor]``. This one returns::
 
     {f"pool{S}":         (N, C, h, w) encoder output (S = number of stages; ``output_shape()``),
      "pool1_indices":    (N, C1, H/2, W/2) int64 argmax indices of stage 1, ... up to stage S,
-     "pool1_size":       LongTensor([H, W]) on the CPU, the pre-pool size of stage 1, ... }
+     "pool1_size":       empty tensor of shape (0, H, W): the pre-pool size of stage 1, ... }
 
 (:func:`segclassics.models.segnet.pool_records_to_dict`). Only ``pool{S}`` is a feature map
 and is listed by :meth:`output_shape`; the ``*_indices`` / ``*_size`` entries are side
 information that ``SegNetSemSegHead`` reads back with ``pool_records_from_dict``. Heads that
 iterate over every entry of the dict should select ``in_features`` instead.
 
-yaml configs: ``MODEL.BACKBONE.NAME: "SegNetEncoderBackbone"`` plus the ``MODEL.SEGNET`` keys of
-:func:`add_segnet_config`. Lazy configs call the class directly.
+yaml configs: ``MODEL.BACKBONE.NAME: "SegNetEncoderBackbone"`` plus the ``MODEL.SEGCLASSICS.SEGNET``
+keys (``ARCH``, ``WIDTHS``, ``CHANNELS``, ``NUM_STAGES``, ``KERNEL_SIZE``, ``CEIL_MODE``; see
+``segclassics.detectron2.config``). Lazy configs call the class directly.
 """
 from __future__ import annotations
 
 from typing import Dict, Optional, Sequence
 
 import torch
-from detectron2.config import CfgNode, configurable
+from detectron2.config import configurable
 from detectron2.layers import ShapeSpec
 from detectron2.modeling import BACKBONE_REGISTRY, Backbone
 
+from segclassics.detectron2.config import part_options
 from segclassics.models.segnet import build_segnet_encoder, pool_records_to_dict
 
 
-def add_segnet_config(cfg: CfgNode) -> CfgNode:
-    """Add ``MODEL.SEGNET`` (ARCH 'vgg16' | 'basic', WIDTHS, CHANNELS, NUM_STAGES, KERNEL_SIZE, CEIL_MODE)."""
-    cfg.MODEL.SEGNET = CfgNode()
-    cfg.MODEL.SEGNET.ARCH = "vgg16"
-    cfg.MODEL.SEGNET.WIDTHS = []  # [] = VGG16's (64, 128, 256, 512, 512)
-    cfg.MODEL.SEGNET.CHANNELS = 64  # SegNet-Basic
-    cfg.MODEL.SEGNET.NUM_STAGES = 4  # SegNet-Basic
-    cfg.MODEL.SEGNET.KERNEL_SIZE = 7  # SegNet-Basic
-    cfg.MODEL.SEGNET.CEIL_MODE = True
-    return cfg
-
-
-def segnet_args_from_cfg(cfg: CfgNode) -> dict:
-    s = cfg.MODEL.SEGNET
-    return dict(arch=s.ARCH, widths=list(s.WIDTHS) or None, channels=s.CHANNELS, num_stages=s.NUM_STAGES,
-                kernel_size=s.KERNEL_SIZE)
+def segnet_args_from_cfg(cfg) -> dict:
+    """The architecture keywords shared by the SegNet backbone and head, from
+    ``MODEL.SEGCLASSICS.SEGNET`` (``segclassics.detectron2.config``)."""
+    args = part_options(cfg, "SEGNET")
+    args.pop("ceil_mode")
+    return args
 
 
 @BACKBONE_REGISTRY.register()
@@ -73,8 +65,7 @@ class SegNetEncoderBackbone(Backbone):
 
     @classmethod
     def from_config(cls, cfg, input_shape: ShapeSpec):
-        return dict(in_channels=input_shape.channels, ceil_mode=cfg.MODEL.SEGNET.CEIL_MODE,
-                    **segnet_args_from_cfg(cfg))
+        return dict(in_channels=input_shape.channels, **part_options(cfg, "SEGNET"))
 
     def forward(self, x: torch.Tensor) -> Dict[str, torch.Tensor]:
         y, records = self.encoder(x)

@@ -13,7 +13,7 @@ import torch
 from detectron2.config import configurable
 from detectron2.modeling import SEM_SEG_HEADS_REGISTRY
 
-from segclassics.detectron2.sem_seg_head import TorchModuleSemSegHead
+from segclassics.detectron2.sem_seg_head import TorchModuleSemSegHead, sem_seg_head_options
 from segclassics.detectron2.segnet_backbone import segnet_args_from_cfg
 from segclassics.models.segnet import build_segnet_decoder, pool_records_from_dict
 
@@ -48,12 +48,10 @@ class SegNetSemSegHead(TorchModuleSemSegHead):
 
     @classmethod
     def from_config(cls, cfg, input_shape):
-        h = cfg.MODEL.SEM_SEG_HEAD
         args = segnet_args_from_cfg(cfg)
-        return dict(num_classes=h.NUM_CLASSES, in_feature=list(input_shape)[0], ignore_value=h.IGNORE_VALUE,
-                    loss_weight=h.LOSS_WEIGHT, **args)
+        return dict(in_feature=list(input_shape)[0], **sem_seg_head_options(cfg), **args)
 
-    def layers(self, features: Dict[str, torch.Tensor]) -> torch.Tensor:
+    def layers(self, features: Dict[str, torch.Tensor], out_size: Optional[Sequence[int]] = None) -> torch.Tensor:
         name = self.in_features[0]
         if name not in features:
             raise KeyError(f"SegNetSemSegHead needs feature {name!r} (the SegNet encoder output); got "

@@ -13,7 +13,7 @@ For an FPN (e.g. Mask R-CNN on VGG16) use the last conv of each stage::
     # strides 2, 4, 8, 16 -- or ("pool2", "pool3", "pool4", "pool5"): strides 4, 8, 16, 32
 
 yaml configs: ``MODEL.BACKBONE.NAME: "VGG16Backbone"`` with options under
-``MODEL.SEGCLASSICS.VGG16`` (see :func:`vgg16_kwargs_from_cfg`).
+``MODEL.SEGCLASSICS.VGG16`` (``segclassics.detectron2.config``; defaults: FCN's reference geometry).
 """
 from __future__ import annotations
 
@@ -24,27 +24,9 @@ from detectron2.config import configurable
 from detectron2.layers import ShapeSpec
 from detectron2.modeling import BACKBONE_REGISTRY, Backbone
 
+from segclassics.detectron2.config import part_options
 from segclassics.models.vgg import VGG16 as TorchVGG16
 from segclassics.models.vgg import load_vgg16_weights
-
-#: yaml keys under MODEL.SEGCLASSICS.VGG16 and their defaults.
-VGG16_CFG_DEFAULTS = dict(BATCH_NORM=False, WITH_FC=True, OUT_FEATURES=["pool3", "pool4", "fc7"],
-                          CONV1_1_PADDING=100, FC6_PADDING=0, CEIL_MODE=True, DROPOUT=0.5, WIDTHS=[],
-                          FC_CHANNELS=4096, SIZE_DIVISIBILITY=0, PRETRAINED="")
-
-
-def vgg16_kwargs_from_cfg(cfg) -> dict:
-    """Keyword arguments of :class:`VGG16Backbone` from ``cfg.MODEL.SEGCLASSICS.VGG16`` (missing
-    keys take :data:`VGG16_CFG_DEFAULTS`: FCN's reference geometry)."""
-    node = cfg.MODEL.get("SEGCLASSICS", {}).get("VGG16", {}) if hasattr(cfg.MODEL, "get") else {}
-    unknown = set(node) - set(VGG16_CFG_DEFAULTS)
-    if unknown:
-        raise ValueError(f"unknown MODEL.SEGCLASSICS.VGG16 keys {sorted(unknown)}; valid: {sorted(VGG16_CFG_DEFAULTS)}")
-    v = {k: node.get(k, d) for k, d in VGG16_CFG_DEFAULTS.items()}
-    return dict(batch_norm=v["BATCH_NORM"], with_fc=v["WITH_FC"], out_features=list(v["OUT_FEATURES"]),
-                conv1_1_padding=v["CONV1_1_PADDING"], fc6_padding=v["FC6_PADDING"], ceil_mode=v["CEIL_MODE"],
-                dropout=v["DROPOUT"], widths=list(v["WIDTHS"]) or None, fc_channels=v["FC_CHANNELS"],
-                size_divisibility=v["SIZE_DIVISIBILITY"], pretrained=v["PRETRAINED"] or None)
 
 
 @BACKBONE_REGISTRY.register()
@@ -55,7 +37,7 @@ class VGG16Backbone(TorchVGG16, Backbone):
         in_channels: image channels.
         out_features: names of the returned features (any VGG16 layer: ``'conv4_3'``,
             ``'pool3'``, ``'fc7'``...; conv outputs after their ReLU).
-        batch_norm, with_fc, conv1_1_padding, fc6_padding, ceil_mode, dropout, widths,
+        norm, with_fc, conv1_1_padding, fc6_padding, ceil_mode, dropout, widths,
             fc_channels: see :class:`segclassics.models.vgg.VGG16`. Defaults are FCN's
             reference geometry (``conv1_1_padding=100``).
         size_divisibility: detectron2 pads the batch to a multiple of this (0: none needed
@@ -66,13 +48,13 @@ class VGG16Backbone(TorchVGG16, Backbone):
     """
 
     @configurable
-    def __init__(self, *, in_channels: int = 3, out_features: Sequence[str] = ("pool3", "pool4", "fc7"),
-                 batch_norm: bool = False, with_fc: bool = True, conv1_1_padding: int = 100, fc6_padding: int = 0,
+    def __init__(self, *, in_channels: int = 3, out_features: Optional[Sequence[str]] = ("pool3", "pool4", "fc7"),
+                 norm: Optional[str] = None, with_fc: bool = True, conv1_1_padding: int = 100, fc6_padding: int = 0,
                  ceil_mode: bool = True, dropout: float = 0.5, widths: Optional[Sequence[int]] = None,
                  fc_channels: int = 4096, size_divisibility: int = 0, pretrained: Optional[str] = None):
-        TorchVGG16.__init__(self, in_channels, batch_norm=batch_norm, with_fc=with_fc,
-                            out_indices=tuple(out_features), conv1_1_padding=conv1_1_padding,
-                            fc6_padding=fc6_padding, ceil_mode=ceil_mode, dropout=dropout, widths=widths,
+        TorchVGG16.__init__(self, in_channels, norm=norm, with_fc=with_fc,
+                            out_indices=None if out_features is None else tuple(out_features),
+                            conv1_1_padding=conv1_1_padding, fc6_padding=fc6_padding, ceil_mode=ceil_mode, dropout=dropout, widths=widths,
                             fc_channels=fc_channels)
         self._size_divisibility = int(size_divisibility)
         self._out_features = list(self.out_names)
@@ -81,7 +63,7 @@ class VGG16Backbone(TorchVGG16, Backbone):
 
     @classmethod
     def from_config(cls, cfg, input_shape: ShapeSpec):
-        return dict(in_channels=input_shape.channels, **vgg16_kwargs_from_cfg(cfg))
+        return dict(in_channels=input_shape.channels, **part_options(cfg, "VGG16"))
 
     @property
     def size_divisibility(self) -> int:

@@ -11,8 +11,8 @@ Lazy configs::
 
 (ViTDet's ``SimpleFeaturePyramid(net=backbone, in_feature="last_feat", ...)`` builds a
 pyramid on it.) Yaml configs: ``MODEL.BACKBONE.NAME: "SETRViTBackbone"`` with options under
-``MODEL.SEGCLASSICS.VIT`` (keys = the lower-case argument names in upper case, e.g.
-``EMBED_DIM``, ``DEPTH``, ``OUT_INDICES``, ``PRETRAINED``).
+``MODEL.SEGCLASSICS.VIT`` (the argument names in upper case, e.g. ``EMBED_DIM``, ``DEPTH``,
+``OUT_INDICES``, ``PRETRAINED``; typed defaults in ``segclassics.detectron2.config``).
 """
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from detectron2.config import configurable
 from detectron2.layers import ShapeSpec
 from detectron2.modeling import BACKBONE_REGISTRY, Backbone
 
+from segclassics.detectron2.config import part_options
 from segclassics.models.vit import VisionTransformer
 from segclassics.models.vit_convert import convert_vit_checkpoint
 from segclassics.utils.checkpoint import read_state_dict
@@ -76,10 +77,10 @@ class SETRViTBackbone(Backbone):
 
     @classmethod
     def from_config(cls, cfg, input_shape: Optional[ShapeSpec] = None):
-        node = cfg.MODEL.get("SEGCLASSICS", {}).get("VIT", {}) if hasattr(cfg.MODEL, "get") else {}
-        kwargs = {k.lower(): (tuple(v) if isinstance(v, list) else v) for k, v in dict(node).items()}
+        kwargs = part_options(cfg, "VIT")
+        kwargs["out_indices"] = tuple(kwargs["out_indices"] or (-1,))
         if input_shape is not None and input_shape.channels:
-            kwargs.setdefault("in_chans", input_shape.channels)
+            kwargs["in_chans"] = input_shape.channels
         return kwargs
 
     @property

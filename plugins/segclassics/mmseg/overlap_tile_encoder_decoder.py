@@ -8,8 +8,7 @@ import torch
 from mmseg.models.segmentors import EncoderDecoder
 from mmseg.registry import MODELS
 
-from ..models.overlap_tile import overlap_tile_predict
-from ..models.unet import unet_output_size
+from ..models.overlap_tile import overlap_tile_predict, unet_tile_sizes
 
 
 @MODELS.register_module()
@@ -23,7 +22,8 @@ class OverlapTileEncoderDecoder(EncoderDecoder):
 
     test_cfg keys for ``mode='overlap_tile'``:
         tile_size: input tile ``(h, w)`` (or int); must be a size the backbone accepts (paper 572).
-            The output tile size is derived from the backbone's ``depth``/``padding``.
+            The output tile size is derived from the backbone's ``depth``/``padding``
+            (``segclassics.models.overlap_tile.unet_tile_sizes``; 'same' nets keep the centre).
         batch_tiles: tiles per forward pass (default 4).
 
     Shapes: ``predict`` takes ``(N, C, H, W)`` images of any ``H, W`` and returns ``SegDataSample``
@@ -35,16 +35,11 @@ class OverlapTileEncoderDecoder(EncoderDecoder):
         if tile is None:
             raise ValueError("test_cfg mode='overlap_tile' needs tile_size=(h, w): an input tile size the network "
                              'accepts, e.g. 572 for the paper net')
-        tile = (tile, tile) if isinstance(tile, int) else tuple(tile)
         enc = getattr(self.backbone, 'module', None)
         depth, padding = getattr(enc, 'depth', None), getattr(enc, 'padding', None)
         if depth is None:
             raise ValueError('overlap_tile inference needs a PaperUNetEncoder backbone (it reads depth and padding)')
-        out = unet_output_size(tile, depth, padding)  # raises with the nearest valid tile sizes
-        if padding == 'same':  # keep a context margin of a quarter tile on each side
-            margin = tuple(((t // 4) // 2) * 2 for t in tile)
-            out = tuple(t - 2 * m for t, m in zip(tile, margin))
-        return tile, out
+        return unet_tile_sizes(tile, depth, padding)  # raises with the nearest valid tile sizes
 
     def inference(self, inputs: torch.Tensor, batch_img_metas: List[dict]) -> torch.Tensor:
         if self.test_cfg.get('mode', 'whole') != 'overlap_tile':

@@ -4,7 +4,7 @@ from __future__ import annotations
 from mmengine.model import BaseModule
 from mmseg.registry import MODELS
 
-from ..models.unet import UNetEncoder
+from ..models.unet import UNetEncoder, init_unet_weights
 
 
 @MODELS.register_module()
@@ -20,7 +20,7 @@ class PaperUNetEncoder(BaseModule):
         base_channels: channels of level 0 (paper 64), doubled per level.
         depth: levels including the bottleneck (paper 5).
         padding: ``'valid'`` (paper) or ``'same'``.
-        norm: ``None`` (paper) or ``'bn'``.
+        norm: ``None`` (paper) or ``'BN'`` / ``'SyncBN'`` / ``'GN'`` (``segclassics.models.norm``).
         dropout: drop-out at the end of the contracting path (paper Sec. 3.1).
 
     Shapes: ``(N, in_channels, H, W)`` -> tuple of ``depth`` maps, level ``i`` with
@@ -32,7 +32,6 @@ class PaperUNetEncoder(BaseModule):
                  norm=None, dropout: float = 0.0, init_cfg=None):
         super().__init__(init_cfg=init_cfg)
         self.module = UNetEncoder(in_channels, base_channels, depth, padding, norm, dropout)
-        from ..models.unet import init_unet_weights
         init_unet_weights(self.module)  # paper Sec. 3: N(0, sqrt(2 / fan_in))
 
     def forward(self, x):

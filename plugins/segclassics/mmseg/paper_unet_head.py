@@ -3,11 +3,11 @@ with centre-cropped labels for the valid network and the paper's pixel-wise loss
 from __future__ import annotations
 
 import torch
-from mmseg.models.utils import resize
 from mmseg.registry import MODELS
 from mmseg.utils import SampleList
 
-from ..models.unet import UNetDecoder, center_crop, check_labels, init_unet_weights, unet_channels
+from ..models.unet import (UNetDecoder, check_labels, crop_labels_or_resize_logits, init_unet_weights,
+                           unet_channels)
 from .torch_decode_head import TorchModuleDecodeHead
 
 
@@ -65,14 +65,9 @@ class PaperUNetHead(TorchModuleDecodeHead):
                                  'preprocessor pad labels (size/size_divisor=None)')
         else:
             seg_weight = None
-        h, w = seg_logits.shape[-2:]
-        if seg_label.shape[-2] >= h and seg_label.shape[-1] >= w:
-            # valid net: the output is the centre of the input tile (paper Fig. 2)
-            seg_label = center_crop(seg_label, (h, w))
-            seg_weight = None if seg_weight is None else center_crop(seg_weight, (h, w))
-        else:
-            seg_logits = resize(seg_logits, size=seg_label.shape[2:], mode='bilinear',
-                                align_corners=self.align_corners)
+        # valid net: the output is the centre of the input tile (paper Fig. 2)
+        seg_logits, seg_label, seg_weight = crop_labels_or_resize_logits(seg_logits, seg_label, seg_weight,
+                                                                         self.align_corners)
         seg_label = seg_label.squeeze(1)
         seg_weight = None if seg_weight is None else seg_weight.squeeze(1)
         losses_decode = self.loss_decode if isinstance(self.loss_decode, torch.nn.ModuleList) else [self.loss_decode]

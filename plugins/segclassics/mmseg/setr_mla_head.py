@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from mmseg.registry import MODELS
 
-from ..models.setr_heads import SETRMLAHead
-from ._setr_norm import maybe_sync_bn, norm_kind
+from ..models.setr_heads import SETR_DECODERS, SETRMLAHead
+from ._setr_norm import norm_kind
 from .torch_decode_head import TorchModuleDecodeHead
 
 
@@ -26,7 +26,7 @@ class SETRMLADecodeHead(TorchModuleDecodeHead):
     Shapes: 4 maps (B, in_channels, h, w) -> (B, num_classes, 4h, 4w).
     """
 
-    def __init__(self, *, mla_channels: int = 128, up_scale: int = 4, **kwargs):
+    def __init__(self, *, mla_channels: int = 128, up_scale: int = SETR_DECODERS['mla'].upsampling, **kwargs):
         kwargs.setdefault('input_transform', 'multiple_select')
         kwargs.setdefault('in_index', (0, 1, 2, 3))
         kwargs.setdefault('dropout_ratio', 0.0)
@@ -37,7 +37,6 @@ class SETRMLADecodeHead(TorchModuleDecodeHead):
         if self.channels != len(ins) * mla_channels:
             raise ValueError(f'channels ({self.channels}) must equal num_streams x mla_channels '
                              f'({len(ins)} x {mla_channels})')
-        module = SETRMLAHead(ins[0], mla_channels, self.out_channels, len(ins), up_scale,
-                             norm=norm_kind(self.norm_cfg), dropout=self.dropout_ratio,
-                             align_corners=self.align_corners)
-        self.module = maybe_sync_bn(module, self.norm_cfg)
+        self.module = SETRMLAHead(ins[0], mla_channels, self.out_channels, len(ins), up_scale,
+                                  norm=norm_kind(self.norm_cfg), dropout=self.dropout_ratio,
+                                  align_corners=self.align_corners)

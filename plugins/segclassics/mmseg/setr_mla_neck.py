@@ -7,7 +7,7 @@ from mmengine.model import BaseModule
 from mmseg.registry import MODELS
 
 from ..models.setr_heads import SETRMLANeck as _MLANeck
-from ._setr_norm import maybe_sync_bn, norm_kind
+from ._setr_norm import norm_kind
 
 
 @MODELS.register_module()
@@ -27,7 +27,7 @@ class SETRMLANeck(BaseModule):
     def __init__(self, in_channels: Sequence[int] = (1024,) * 4, out_channels: int = 256,
                  norm_cfg=dict(type='BN'), init_cfg=None):
         super().__init__(init_cfg=init_cfg)
-        self.module = maybe_sync_bn(_MLANeck(in_channels, out_channels, norm_kind(norm_cfg)), norm_cfg)
+        self.module = _MLANeck(in_channels, out_channels, norm_kind(norm_cfg))
 
     def forward(self, inputs):
         return self.module(list(inputs))

@@ -12,7 +12,8 @@ class SETRPUPHead(SETRNaiveHead):
     (3x3 conv + BN + ReLU + 2x bilinear upsampling), 1x1 classifier -- from H/16 to H in 4 steps.
     The last upsampling is applied to the logits (identical result, see
     ``segclassics.models.setr_heads``). Auxiliary heads (Z^10, Z^15, Z^20, Z^24): ``num_convs=1,
-    up_scale=4`` (the official code's aux head).
+    up_scale=4`` (the official code's aux head). Defaults:
+    ``segclassics.models.setr_heads.SETR_DECODERS['pup'].head``.
 
     Args:
         in_channels, channels, num_classes: encoder width, decoder width (256), classes.
@@ -25,8 +26,4 @@ class SETRPUPHead(SETRNaiveHead):
     Shapes: (B, in_channels, h, w) -> (B, num_classes, h * up_scale**num_convs, ...).
     """
 
-    def __init__(self, *, num_convs: int = 4, kernel_size: int = 3, up_scale: int = 2, input_norm: bool = True,
-                 **kwargs):
-        # Same module as the Naive head (``SETRUpHead``); only the paper's PUP defaults differ.
-        super().__init__(num_convs=num_convs, kernel_size=kernel_size, up_scale=up_scale, input_norm=input_norm,
-                         **kwargs)
+    decoder = 'pup'  # same module as the Naive head (``SETRUpHead``); only the spec's defaults differ

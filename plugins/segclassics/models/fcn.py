@@ -143,7 +143,7 @@ def _check(variant, mode, conv1_1_padding, fc6_padding):
 
 
 def _crop(x: torch.Tensor, offset: int, size: Sequence[int], what: str) -> torch.Tensor:
-    h, w = int(size[0]), int(size[1])
+    h, w = size[0], size[1]  # no int(): torch.export's symbolic sizes must stay symbolic
     if x.shape[-2] < offset + h or x.shape[-1] < offset + w:
         raise ValueError(f"{what}: map of size {tuple(x.shape[-2:])} cannot be cropped at offset {offset} to "
                          f"{(h, w)}; the features do not come from the VGG16 geometry this head expects")
@@ -269,7 +269,7 @@ class FCNDecoder(nn.Module):
         if img_size is None:
             img_size = (self.largest_input_size(names[0], feats[0].shape[-2]),
                         self.largest_input_size(names[0], feats[0].shape[-1]))
-        h, w = int(img_size[0]), int(img_size[1])
+        h, w = img_size[0], img_size[1]  # ints, or symbolic sizes while torch.export traces
         for name, f in zip(names, feats):
             exp = (self.expected_size(name, h), self.expected_size(name, w))
             if tuple(f.shape[-2:]) != exp:
@@ -301,19 +301,19 @@ class FCN(nn.Module):
     Args:
         num_classes, variant, mode, at_once, learn_final_upsample, learn_intermediate_upsample:
             see :class:`FCNDecoder`.
-        batch_norm, widths, fc_channels, dropout: see :class:`segclassics.models.vgg.VGG16`
+        norm, widths, fc_channels, dropout: see :class:`segclassics.models.vgg.VGG16`
             (``widths``/``fc_channels`` smaller than VGG16's only for quick tests).
     """
 
     def __init__(self, num_classes: int = 21, variant: str = "8s", *, mode: str = "caffe", at_once: bool = False,
                  learn_final_upsample: bool = False, learn_intermediate_upsample: bool = True,
-                 batch_norm: bool = False,
+                 norm: Optional[str] = None,
                  widths: Optional[Sequence[int]] = None, fc_channels: int = 4096, dropout: float = 0.5,
                  in_channels: int = 3):
         super().__init__()
         _, _, p1, p6 = _check(variant, mode, None, None)
         outs = {"32s": ("fc7",), "16s": ("pool4", "fc7"), "8s": ("pool3", "pool4", "fc7")}[variant]
-        self.backbone = VGG16(in_channels, batch_norm=batch_norm, with_fc=True, out_indices=outs,
+        self.backbone = VGG16(in_channels, norm=norm, with_fc=True, out_indices=outs,
                               conv1_1_padding=p1, fc6_padding=p6, ceil_mode=True, dropout=dropout,
                               widths=widths, fc_channels=fc_channels)
         self.decoder = FCNDecoder(num_classes, variant, [self.backbone.channels[n] for n in outs], mode=mode,

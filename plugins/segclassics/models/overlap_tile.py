@@ -13,18 +13,13 @@ size yields a full-size prediction.
 """
 from __future__ import annotations
 
-from typing import Callable, Sequence, Tuple, Union
+from typing import Callable
 
 import torch
 
-Size = Union[int, Sequence[int]]
+from .size import Size, pair
+from .unet import unet_output_size
 
-
-def _pair(size: Size) -> Tuple[int, int]:
-    if isinstance(size, int):
-        return size, size
-    h, w = (int(s) for s in size)
-    return h, w
 
 
 def _mirror_index(n: int, before: int, after: int, device) -> torch.Tensor:
@@ -58,6 +53,25 @@ def _starts(length: int, tile: int) -> list:
     return starts
 
 
+def unet_tile_sizes(tile_size: Size, depth: int, padding: str):
+    """Input and output tile of overlap-tile inference with a UNet of ``depth`` levels.
+
+    ``'valid'``: the output tile is the network's output for the input tile (paper: 572 -> 388;
+    an input size the net does not accept raises with the nearest valid sizes). ``'same'``: the
+    network keeps the size, but pixels near a tile's border see zero padding instead of image
+    context, so only the centre is kept: a margin of a quarter tile (rounded down to even) on
+    each side serves as context, as the valid net's lost border does.
+
+    Returns ``((h_in, w_in), (h_out, w_out))``.
+    """
+    tile = pair(tile_size, "tile_size")
+    out = unet_output_size(tile, depth, padding)
+    if padding == "same":
+        margin = tuple(((t // 4) // 2) * 2 for t in tile)
+        out = tuple(t - 2 * m for t, m in zip(tile, margin))
+    return tile, out
+
+
 @torch.no_grad()
 def overlap_tile_predict(forward: Callable[[torch.Tensor], torch.Tensor], image: torch.Tensor,
                          tile_in: Size, tile_out: Size, batch_tiles: int = 4) -> torch.Tensor:
@@ -77,7 +91,7 @@ def overlap_tile_predict(forward: Callable[[torch.Tensor], torch.Tensor], image:
     """
     if image.dim() != 4:
         raise ValueError(f"overlap_tile_predict expects an (N, C, H, W) image, got shape {tuple(image.shape)}")
-    (ih, iw), (oh, ow) = _pair(tile_in), _pair(tile_out)
+    (ih, iw), (oh, ow) = pair(tile_in, "tile_in"), pair(tile_out, "tile_out")
     if oh < 1 or ow < 1 or oh > ih or ow > iw or (ih - oh) % 2 or (iw - ow) % 2:
         raise ValueError(f"tile_out {(oh, ow)} must be positive, at most tile_in {(ih, iw)} and differ from it by "
                          f"an even number (border lost on both sides)")

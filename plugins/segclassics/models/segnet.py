@@ -51,8 +51,8 @@ class PoolRecord(NamedTuple):
 
 def max_pool_with_record(x: torch.Tensor, ceil_mode: bool = True) -> Tuple[torch.Tensor, PoolRecord]:
     """2x2/2 max-pool that also returns the :class:`PoolRecord` for unpooling."""
-    size = (int(x.shape[-2]), int(x.shape[-1]))
-    if min(size) < 2 and not ceil_mode:
+    size = (x.shape[-2], x.shape[-1])  # ints; symbolic while torch.export traces (no int(): it would freeze them)
+    if not ceil_mode and min(size) < 2:
         raise ValueError(f"cannot 2x2-pool a {size[0]}x{size[1]} map without ceil_mode; use a larger input")
     y, idx = F.max_pool2d(x, kernel_size=2, stride=2, ceil_mode=ceil_mode, return_indices=True)
     return y, PoolRecord(idx, size)
@@ -70,15 +70,17 @@ def max_unpool(x: torch.Tensor, record: PoolRecord) -> torch.Tensor:
 
 
 def pool_records_to_dict(records: Sequence[PoolRecord], prefix: str = "pool") -> Dict[str, torch.Tensor]:
-    """``{'pool1_indices': Tensor, 'pool1_size': LongTensor([H, W]), ...}`` (stages numbered from 1).
+    """``{'pool1_indices': Tensor, 'pool1_size': Tensor of shape (0, H, W), ...}`` (stages numbered from 1).
 
     For frameworks whose feature containers must hold tensors only (detectron2 backbones
-    return ``Dict[str, Tensor]``). The size tensors live on the CPU (no device sync to read them).
+    return ``Dict[str, Tensor]``). The pre-pool size is the *shape* of an empty tensor, not its
+    values: reading it needs no device sync, and ``torch.export`` keeps it symbolic (a size read
+    from tensor values would be data-dependent and fix the exported graph's input size).
     """
     out: Dict[str, torch.Tensor] = {}
     for s, r in enumerate(records, 1):
         out[f"{prefix}{s}_indices"] = r.indices
-        out[f"{prefix}{s}_size"] = torch.tensor(list(r.size), dtype=torch.long)
+        out[f"{prefix}{s}_size"] = r.indices.new_empty((0, *r.size))
     return out
 
 
@@ -91,8 +93,7 @@ def pool_records_from_dict(features: Mapping[str, torch.Tensor], num_stages: int
         for k in (ki, ks):
             if k not in features:
                 raise KeyError(f"SegNet decoder needs feature {k!r} from the SegNet encoder; got {sorted(features)}")
-        size = features[ks]
-        records.append(PoolRecord(features[ki], (int(size[0]), int(size[1]))))
+        records.append(PoolRecord(features[ki], tuple(features[ks].shape[-2:])))
     return records
 
 
@@ -252,7 +253,7 @@ def he_init(module: nn.Module) -> nn.Module:
 
 def build_segnet_vgg16_encoder(in_channels: int = 3, cfg: Sequence[Sequence[int]] = VGG16_CFG,
                                ceil_mode: bool = True) -> SegNetEncoder:
-    stages = build_vgg_stages(in_channels, cfg, batch_norm=True)
+    stages = build_vgg_stages(in_channels, cfg, norm="BN")
     return he_init(SegNetEncoder(stages, cfg[-1][-1], in_channels, ceil_mode))
 
 

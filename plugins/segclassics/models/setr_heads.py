@@ -27,35 +27,82 @@ are fine) and return logits ``(B, num_classes, h', w')``.
 """
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Sequence, Union
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .norm import build_norm
 from .vit import VisionTransformer, VIT_PRESETS
 
-__all__ = ["ConvBNReLU", "SETRUpHead", "SETRMLANeck", "SETRMLAHead", "SETR", "build_setr",
-           "SETR_AUX_LAYERS", "SETR_OUT_LAYERS", "channel_layer_norm"]
+__all__ = ["ConvBNReLU", "SETRUpHead", "SETRMLANeck", "SETRMLAHead", "SETRDecoder", "SETR", "build_setr",
+           "SETRDecoderSpec", "SETR_DECODERS", "SETR_AUX_LAYERS", "SETR_OUT_LAYERS", "setr_layer_indices",
+           "channel_layer_norm"]
+
+
+@dataclass(frozen=True)
+class SETRDecoderSpec:
+    """One SETR decoder design, as the paper (Sec. 3.3, 4) and the official ADE20K configs build it.
+
+    Attributes:
+        out_layers: 1-based transformer layers ``Z^l`` (of ViT-L's 24) the decoder reads.
+        aux_layers: layers with an auxiliary head; MLA's auxiliary heads read the neck outputs.
+        head: :class:`SETRUpHead` arguments of the decoder (empty for MLA: :class:`SETRMLAHead`).
+        aux_head: :class:`SETRUpHead` arguments of each auxiliary head.
+        aux_on_neck: the auxiliary heads read the MLA neck outputs instead of encoder layers.
+        upsampling: total upsampling of the decoder; the logits have stride ``patch / upsampling``.
+    """
+
+    out_layers: Tuple[int, ...]
+    aux_layers: Tuple[int, ...]
+    head: Dict[str, int] = field(default_factory=dict)
+    aux_head: Dict[str, Union[int, bool]] = field(default_factory=dict)
+    aux_on_neck: bool = False
+    upsampling: int = 1
+
+    def output_stride(self, patch_size: int = 16) -> int:
+        """Stride of the logits relative to the input (Naive 16, PUP 1, MLA 4 for 16x16 patches)."""
+        return max(1, patch_size // self.upsampling)
+
+
+SETR_DECODERS: Dict[str, SETRDecoderSpec] = {
+    # 1x1 conv + BN + ReLU + 1x1 classifier at H/16; aux heads: the same head on Z^10, Z^15, Z^20
+    "naive": SETRDecoderSpec((24,), (10, 15, 20), dict(num_convs=1, kernel_size=1, up_scale=1),
+                             dict(num_convs=1, kernel_size=1, up_scale=1), upsampling=1),
+    # 4 x (3x3 conv + BN + ReLU + 2x up); official aux head: LN, 3x3 conv + BN + ReLU, 4x up, classifier
+    "pup": SETRDecoderSpec((24,), (10, 15, 20, 24), dict(num_convs=4, kernel_size=3, up_scale=2),
+                           dict(num_convs=1, kernel_size=3, up_scale=4), upsampling=16),
+    # MLA neck + head (4x up); aux heads: 1x1 classifiers on the 4 neck outputs
+    "mla": SETRDecoderSpec((6, 12, 18, 24), (6, 12, 18, 24), {}, dict(num_convs=0, input_norm=False),
+                           aux_on_neck=True, upsampling=4),
+}
 
 # 1-based transformer layers Z^l used by each decoder (ViT-L, 24 layers), paper Sec. 3.3/4.
-SETR_OUT_LAYERS = {"naive": (24,), "pup": (24,), "mla": (6, 12, 18, 24)}
-SETR_AUX_LAYERS = {"naive": (10, 15, 20), "pup": (10, 15, 20, 24), "mla": (6, 12, 18, 24)}
+SETR_OUT_LAYERS = {k: v.out_layers for k, v in SETR_DECODERS.items()}
+SETR_AUX_LAYERS = {k: v.aux_layers for k, v in SETR_DECODERS.items()}
 
 
-def _norm(kind: str, ch: int) -> nn.Module:
-    if kind in ("BN", "SyncBN"):
-        return nn.BatchNorm2d(ch)  # the mmseg adapter converts to SyncBN when asked
-    if kind == "GN":
-        return nn.GroupNorm(32 if ch % 32 == 0 else 1, ch)
-    raise ValueError(f"norm must be 'BN', 'SyncBN' or 'GN', got {kind!r}")
+def _spec(decoder: str) -> SETRDecoderSpec:
+    if decoder not in SETR_DECODERS:
+        raise ValueError(f"decoder must be one of {sorted(SETR_DECODERS)}, got {decoder!r}")
+    return SETR_DECODERS[decoder]
+
+
+def setr_layer_indices(layers: Sequence[int], depth: int) -> List[int]:
+    """0-based encoder layers for the paper's 1-based ViT-L layers, scaled to ``depth``
+    (``round(l * depth / 24) - 1``; identity for 24 layers)."""
+    return [max(1, round(l * depth / 24)) - 1 for l in layers]
 
 
 class ConvBNReLU(nn.Sequential):
     """conv (no bias) + norm + ReLU, the ConvModule of mmseg with norm_cfg=BN."""
 
     def __init__(self, cin: int, cout: int, k: int, norm: str = "BN"):
-        super().__init__(nn.Conv2d(cin, cout, k, padding=k // 2, bias=False), _norm(norm, cout),
+        if norm is None:
+            raise ValueError("SETR's decoder convs are followed by a norm layer: norm must be 'BN', 'SyncBN' or 'GN'")
+        super().__init__(nn.Conv2d(cin, cout, k, padding=k // 2, bias=False), build_norm(norm, cout),
                          nn.ReLU(inplace=True))
 
 
@@ -73,7 +120,7 @@ def _init_convs(module: nn.Module) -> None:
             nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
-        elif isinstance(m, (nn.BatchNorm2d, nn.GroupNorm, nn.LayerNorm)):
+        elif isinstance(m, (nn.modules.batchnorm._BatchNorm, nn.GroupNorm, nn.LayerNorm)):
             nn.init.ones_(m.weight)
             nn.init.zeros_(m.bias)
 
@@ -89,7 +136,7 @@ class SETRUpHead(nn.Module):
         kernel_size: 1 (Naive) or 3 (PUP).
         up_scale: bilinear factor after each stage (Naive 1, PUP 2).
         input_norm: LayerNorm over the input channels first (the official heads do).
-        norm: 'BN' / 'SyncBN' / 'GN'.
+        norm: 'BN' / 'SyncBN' / 'GN' (:mod:`segclassics.models.norm`).
         dropout: dropout before the classifier.
         align_corners: of the bilinear upsampling.
 
@@ -194,37 +241,90 @@ class SETRMLAHead(nn.Module):
         return F.interpolate(x, scale_factor=self.up_scale, mode="bilinear", align_corners=self.align_corners)
 
 
-class SETR(nn.Module):
-    """Encoder + (neck) + decoder + auxiliary heads, for framework-free use and benchmarks.
+class SETRDecoder(nn.Module):
+    """A SETR decoder as :data:`SETR_DECODERS` specifies it: (MLA neck +) decode head + auxiliary heads.
+
+    Args:
+        decoder: ``'naive'``, ``'pup'`` or ``'mla'``.
+        in_channels: encoder width C (1024 for ViT-L).
+        num_classes: output classes.
+        channels: decoder width (256 in the official ADE20K configs; MLA: neck width, with
+            ``channels // 2`` per head stream).
+        num_aux: auxiliary heads (``None``: the paper's, ``len(spec.aux_layers)``; 0: none).
+        norm: ``'BN'`` / ``'SyncBN'`` / ``'GN'`` (:mod:`segclassics.models.norm`).
+
+    ``forward(inputs, aux_inputs=(), with_aux=False)``: ``inputs`` are the maps the decoder reads
+    (Naive/PUP: one ``(B, C, h, w)``, MLA: four), ``aux_inputs`` one map per auxiliary head
+    (Naive/PUP; MLA's read the neck). Returns ``(logits, aux_logits)``: logits
+    ``(B, num_classes, h * upsampling, w * upsampling)`` and, with ``with_aux``, one logit map per
+    auxiliary head (at its own stride), else ``[]``.
+    """
+
+    def __init__(self, decoder: str, in_channels: int, num_classes: int, channels: int = 256,
+                 num_aux: Optional[int] = None, norm: str = "BN"):
+        super().__init__()
+        spec = _spec(decoder)
+        self.decoder, self.spec = decoder, spec
+        num_aux = len(spec.aux_layers) if num_aux is None else num_aux
+        if decoder == "mla":
+            self.neck = SETRMLANeck([in_channels] * len(spec.out_layers), channels, norm)
+            self.decode_head = SETRMLAHead(channels, channels // 2, num_classes, len(spec.out_layers),
+                                           up_scale=spec.upsampling, norm=norm)
+            aux_in = channels
+        else:
+            self.neck = None
+            self.decode_head = SETRUpHead(in_channels, channels, num_classes, norm=norm, **spec.head)
+            aux_in = in_channels
+        self.aux_heads = nn.ModuleList([SETRUpHead(aux_in, channels, num_classes, norm=norm, **spec.aux_head)
+                                        for _ in range(num_aux)])
+
+    @property
+    def num_inputs(self) -> int:
+        return len(self.spec.out_layers) if self.neck is not None else 1
+
+    def forward(self, inputs: Sequence[torch.Tensor], aux_inputs: Sequence[torch.Tensor] = (),
+                with_aux: bool = False):
+        if len(inputs) != self.num_inputs:
+            raise ValueError(f"SETR-{self.decoder} reads {self.num_inputs} maps, got {len(inputs)}")
+        if self.neck is not None:
+            inputs = self.neck(list(inputs))
+            logits = self.decode_head(inputs)
+            aux_inputs = inputs  # MLA: auxiliary classifiers on the neck outputs
+        else:
+            logits = self.decode_head(inputs[0])
+        if not with_aux or not len(self.aux_heads):
+            return logits, []
+        if len(aux_inputs) != len(self.aux_heads):
+            raise ValueError(f"SETR-{self.decoder} has {len(self.aux_heads)} auxiliary heads, got "
+                             f"{len(aux_inputs)} maps for them")
+        return logits, [head(x) for head, x in zip(self.aux_heads, aux_inputs)]
+
+
+class SETR(SETRDecoder):
+    """Encoder + :class:`SETRDecoder`, for framework-free use and benchmarks.
 
     ``forward(img)`` returns logits (B, num_classes, H, W) at the input size; in training mode
     it returns ``(logits, [aux_logits...])`` with every output resized to the input.
-    ``decode_in`` / ``aux_in`` index into the backbone (or neck) outputs.
+    ``decode_in`` / ``aux_in`` index into the backbone outputs (MLA's auxiliary heads read the
+    neck, ``aux_in`` is empty). Other arguments: :class:`SETRDecoder`.
     """
 
-    def __init__(self, backbone: VisionTransformer, decode_head: nn.Module, decode_in: Sequence[int],
-                 aux_heads: Sequence[nn.Module] = (), aux_in: Sequence[int] = (), neck: Optional[nn.Module] = None,
-                 aux_from_neck: bool = False):
-        super().__init__()
-        self.backbone, self.neck, self.decode_head = backbone, neck, decode_head
-        self.decode_in, self.aux_in, self.aux_from_neck = list(decode_in), list(aux_in), aux_from_neck
-        self.aux_heads = nn.ModuleList(aux_heads)
+    def __init__(self, backbone: VisionTransformer, decoder: str, num_classes: int, decode_in: Sequence[int],
+                 aux_in: Sequence[int] = (), channels: int = 256, num_aux: Optional[int] = None,
+                 norm: str = "BN"):
+        super().__init__(decoder, backbone.embed_dim, num_classes, channels, num_aux, norm)
+        self.backbone = backbone
+        self.decode_in, self.aux_in = list(decode_in), list(aux_in)
 
     def forward(self, img: torch.Tensor):
         feats = self.backbone(img)
-        dec_feats = list(self.neck([feats[i] for i in self.decode_in])) if self.neck is not None else feats
+        with_aux = self.training and len(self.aux_heads) > 0
+        out, aux = super().forward([feats[i] for i in self.decode_in], [feats[i] for i in self.aux_in], with_aux)
         size = img.shape[-2:]
         up = lambda t: F.interpolate(t, size=size, mode="bilinear", align_corners=False)  # noqa: E731
-        if self.neck is not None:
-            out = self.decode_head(dec_feats)
-        else:
-            sel = [dec_feats[i] for i in self.decode_in]
-            out = self.decode_head(sel if len(sel) > 1 else sel[0])
-        out = up(out)
-        if not self.training or not self.aux_heads:
-            return out if not self.training else (out, [])
-        src = dec_feats if self.aux_from_neck else feats
-        return out, [up(h(src[i])) for h, i in zip(self.aux_heads, self.aux_in)]
+        if not self.training:
+            return up(out)
+        return up(out), [up(a) for a in aux]
 
 
 def build_setr(decoder: str = "pup", vit: str = "vit_large_patch16", num_classes: int = 150,
@@ -232,35 +332,19 @@ def build_setr(decoder: str = "pup", vit: str = "vit_large_patch16", num_classes
                vit_kwargs: Optional[Dict] = None) -> SETR:
     """SETR-{Naive, PUP, MLA} as in the official ADE20K configs (paper Sec. 3.3 and 4).
 
-    The transformer layers used follow :data:`SETR_OUT_LAYERS` / :data:`SETR_AUX_LAYERS`,
-    scaled to the encoder depth (``round(l * depth / 24)``) for encoders other than ViT-L.
+    The transformer layers used follow :data:`SETR_DECODERS`, scaled to the encoder depth
+    (:func:`setr_layer_indices`) for encoders other than ViT-L.
     """
     decoder = decoder.lower()
-    if decoder not in SETR_OUT_LAYERS:
-        raise ValueError(f"decoder must be one of {sorted(SETR_OUT_LAYERS)}, got {decoder!r}")
+    spec = _spec(decoder)
     if vit not in VIT_PRESETS:
         raise ValueError(f"vit must be one of {sorted(VIT_PRESETS)}, got {vit!r}")
     cfg = {**VIT_PRESETS[vit], **(vit_kwargs or {})}
-    depth, dim = cfg["depth"], cfg["embed_dim"]
-    scale = lambda layers: [max(1, round(l * depth / 24)) - 1 for l in layers]  # noqa: E731
-    main_idx = scale(SETR_OUT_LAYERS[decoder])
-    aux_idx = scale(SETR_AUX_LAYERS[decoder]) if with_aux else []
-    out_indices = sorted(set(main_idx) | (set() if decoder == "mla" else set(aux_idx)))
+    main_idx = setr_layer_indices(spec.out_layers, cfg["depth"])
+    aux_idx = setr_layer_indices(spec.aux_layers, cfg["depth"]) if with_aux else []
+    encoder_aux = [] if spec.aux_on_neck else aux_idx
+    out_indices = sorted(set(main_idx) | set(encoder_aux))
     backbone = VisionTransformer(img_size=img_size, out_indices=out_indices, **cfg)
     pos = {l: j for j, l in enumerate(out_indices)}
-    if decoder == "mla":
-        neck = SETRMLANeck([dim] * 4, channels, norm)
-        head = SETRMLAHead(channels, channels // 2, num_classes, 4, norm=norm)
-        aux = [SETRUpHead(channels, channels, num_classes, num_convs=0, input_norm=False) for _ in aux_idx]
-        return SETR(backbone, head, [pos[i] for i in main_idx], aux, list(range(len(aux_idx))), neck=neck,
-                    aux_from_neck=True)
-    if decoder == "naive":
-        head = SETRUpHead(dim, channels, num_classes, num_convs=1, kernel_size=1, up_scale=1, norm=norm)
-        aux = [SETRUpHead(dim, channels, num_classes, num_convs=1, kernel_size=1, up_scale=1, norm=norm)
-               for _ in aux_idx]
-    else:
-        head = SETRUpHead(dim, channels, num_classes, num_convs=4, kernel_size=3, up_scale=2, norm=norm)
-        # official SETR PUP aux head: LN, 3x3 conv + BN + ReLU, 4x up, 1x1 classifier
-        aux = [SETRUpHead(dim, channels, num_classes, num_convs=1, kernel_size=3, up_scale=4, norm=norm)
-               for _ in aux_idx]
-    return SETR(backbone, head, [pos[i] for i in main_idx], aux, [pos[i] for i in aux_idx])
+    return SETR(backbone, decoder, num_classes, [pos[i] for i in main_idx], [pos[i] for i in encoder_aux],
+                channels=channels, num_aux=len(aux_idx), norm=norm)

@@ -21,14 +21,16 @@ register them as backbone + head; :class:`UNet` composes both.
 from __future__ import annotations
 
 import math
-from typing import List, Optional, Sequence, Tuple, Union
+from typing import List, Optional, Sequence, Tuple
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
+from .norm import build_norm, check_norm
+from .size import Size, pair
+
 _PADDINGS = ("valid", "same")
-_NORMS = (None, "bn")
-Size = Union[int, Sequence[int]]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -40,19 +42,9 @@ def _check_arch(depth: int, padding: str, norm=None, base_channels: int = 64) ->
     if padding not in _PADDINGS:
         raise ValueError(f"UNet padding must be one of {_PADDINGS} ('valid' = paper, unpadded 3x3 convs), "
                          f"got {padding!r}")
-    if norm not in _NORMS:
-        raise ValueError(f"UNet norm must be one of {_NORMS} (None = paper, 'bn' = batch norm), got {norm!r}")
+    check_norm(norm, "UNet norm (None = paper)")
     if not isinstance(base_channels, int) or base_channels < 1:
         raise ValueError(f"UNet base_channels must be a positive int (paper: 64), got {base_channels!r}")
-
-
-def _pair(size: Size) -> Tuple[int, int]:
-    if isinstance(size, int):
-        return size, size
-    size = tuple(int(s) for s in size)
-    if len(size) != 2:
-        raise ValueError(f"expected an int or (H, W), got {size!r}")
-    return size
 
 
 def _output_size_1d(size: int, depth: int, padding: str) -> Optional[int]:
@@ -99,7 +91,7 @@ def unet_output_size(input_size: Size, depth: int = 5, padding: str = "valid") -
     """
     _check_arch(depth, padding)
     out = []
-    for axis, s in zip(("height", "width"), _pair(input_size)):
+    for axis, s in zip(("height", "width"), pair(input_size, "input_size")):
         o = _output_size_1d(s, depth, padding)
         if o is None:
             near = _nearest_valid_1d(s, depth, padding)
@@ -125,7 +117,7 @@ def unet_input_size_for_output(output_size: Size, depth: int = 5, padding: str =
     """Smallest valid input ``(H, W)`` whose output is at least ``output_size`` (per axis)."""
     _check_arch(depth, padding)
     res = []
-    for o in _pair(output_size):
+    for o in pair(output_size, "output_size"):
         s = max(1, o)
         while _output_size_1d(s, depth, padding) is None or _output_size_1d(s, depth, padding) < o:
             s += 1
@@ -146,11 +138,30 @@ def center_crop(x: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
     """Centre-crop the last two dims of ``x`` to ``size`` (paper: "cropping is necessary due to the
     loss of border pixels in every convolution")."""
     h, w = x.shape[-2:]
-    th, tw = int(size[0]), int(size[1])
+    th, tw = size[0], size[1]  # no int(): torch.export's symbolic sizes must stay symbolic
     if th > h or tw > w:
         raise ValueError(f"cannot centre-crop {(h, w)} to larger {(th, tw)}")
     top, left = (h - th) // 2, (w - tw) // 2
     return x[..., top:top + th, left:left + tw]
+
+
+def crop_labels_or_resize_logits(logits: torch.Tensor, labels: torch.Tensor,
+                                 weights: Optional[torch.Tensor] = None, align_corners: bool = False):
+    """Put a UNet's logits and its labels on one grid for the loss (the rule of every adapter).
+
+    Labels at least as large as the logits are centre-cropped to them, with their per-pixel
+    ``weights``: a valid net's output tile is the centre of its input tile (paper Fig. 2), so
+    resizing would misalign every pixel. Smaller labels (a 'same' net on a batch whose labels
+    were not padded) get bilinearly resized logits instead.
+
+    Shapes: ``logits (N, K, h, w)``; ``labels`` and ``weights`` ``(..., H, W)``. Returns
+    ``(logits, labels, weights)`` on the common grid (``weights`` stays ``None`` if not given).
+    """
+    h, w = logits.shape[-2:]
+    if labels.shape[-2] >= h and labels.shape[-1] >= w:
+        return logits, center_crop(labels, (h, w)), None if weights is None else center_crop(weights, (h, w))
+    logits = F.interpolate(logits, size=labels.shape[-2:], mode="bilinear", align_corners=align_corners)
+    return logits, labels, weights
 
 
 # ----------------------------------------------------------------------------------------------
@@ -164,8 +175,8 @@ class DoubleConv(nn.Sequential):
         layers: List[nn.Module] = []
         for cin in (in_channels, out_channels):
             layers.append(nn.Conv2d(cin, out_channels, 3, padding=pad, bias=norm is None))
-            if norm == "bn":
-                layers.append(nn.BatchNorm2d(out_channels))
+            if norm is not None:
+                layers.append(build_norm(norm, out_channels))
             layers.append(nn.ReLU(inplace=True))
         super().__init__(*layers)
 
@@ -200,7 +211,8 @@ class UNetEncoder(nn.Module):
     def check_input(self, x: torch.Tensor) -> None:
         if x.dim() != 4 or x.shape[1] != self.in_channels:
             raise ValueError(f"UNet expects (N, {self.in_channels}, H, W) input, got shape {tuple(x.shape)}")
-        unet_output_size(tuple(x.shape[-2:]), self.depth, self.padding)  # raises with the nearest valid sizes
+        if not torch.compiler.is_exporting():  # symbolic sizes; segclassics.deploy checks the same rule
+            unet_output_size(tuple(x.shape[-2:]), self.depth, self.padding)  # raises with the nearest valid sizes
 
     def forward(self, x: torch.Tensor) -> List[torch.Tensor]:
         self.check_input(x)
@@ -249,7 +261,9 @@ class UNetDecoder(nn.Module):
         x = feats[-1]
         for up, block, skip in zip(self.ups, self.blocks, reversed(feats[:-1])):
             x = up(x)
-            x = block(torch.cat([center_crop(skip, x.shape[-2:]), x], dim=1))
+            if self.padding == "valid":  # 'same': sizes already match (input divisible by 2**(depth-1))
+                skip = center_crop(skip, x.shape[-2:])
+            x = block(torch.cat([skip, x], dim=1))
         return self.classifier(x)
 
 
@@ -262,7 +276,8 @@ class UNet(nn.Module):
         base_channels: channels of the first level (paper 64), doubled per level.
         depth: levels including the bottleneck (paper 5, i.e. 4 poolings).
         padding: ``'valid'`` (paper: unpadded convs, output smaller than input) or ``'same'``.
-        norm: ``None`` (paper) or ``'bn'`` (batch norm after each 3x3 conv).
+        norm: ``None`` (paper) or ``'BN'`` / ``'SyncBN'`` / ``'GN'`` after each 3x3 conv
+            (:mod:`segclassics.models.norm`).
         dropout: drop-out probability at the end of the contracting path (paper Sec. 3.1 uses
             drop-out there; 0 disables it).
 
@@ -291,7 +306,7 @@ class UNet(nn.Module):
 
 def init_unet_weights(module: nn.Module) -> None:
     """Paper Sec. 3: Gaussian init with std ``sqrt(2 / N)``, N = incoming nodes of a neuron
-    (kernel area x input channels); biases zero, batch norm to identity."""
+    (kernel area x input channels); biases zero, norm layers to identity."""
     for m in module.modules():
         if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
             if isinstance(m, nn.ConvTranspose2d):
@@ -302,7 +317,7 @@ def init_unet_weights(module: nn.Module) -> None:
             nn.init.normal_(m.weight, 0.0, math.sqrt(2.0 / fan_in))
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.BatchNorm2d):
+        elif isinstance(m, (nn.modules.batchnorm._BatchNorm, nn.GroupNorm)):
             nn.init.ones_(m.weight)
             nn.init.zeros_(m.bias)
 

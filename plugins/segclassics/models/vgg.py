@@ -28,6 +28,8 @@ from torch import nn
 
 from segclassics.utils.checkpoint import load_state_dict_checked, read_state_dict
 
+from .norm import build_norm, check_norm
+
 # ---------------------------------------------------------------------------------------
 # Configuration: the single place that says what VGG16 is.
 # ---------------------------------------------------------------------------------------
@@ -65,7 +67,7 @@ def vgg_layer_names(cfg: Sequence[Sequence[int]] = VGG16_CFG) -> List[List[str]]
 
 
 def build_vgg_stages(in_channels: int = 3, cfg: Sequence[Sequence[int]] = VGG16_CFG, *,
-                     batch_norm: bool = False, conv1_1_padding: int = 1,
+                     norm: Optional[str] = None, conv1_1_padding: int = 1,
                      bn_momentum: float = 0.1, inplace_relu: bool = True) -> List["OrderedDict[str, nn.Module]"]:
     """The conv layers of each VGG stage, *without* the pools.
 
@@ -77,16 +79,18 @@ def build_vgg_stages(in_channels: int = 3, cfg: Sequence[Sequence[int]] = VGG16_
     Args:
         in_channels: channels of the input image.
         cfg: output channels of each conv, per stage (:data:`VGG16_CFG` or :func:`vgg16_cfg`).
-        batch_norm: insert ``BatchNorm2d`` after every conv (torchvision ``vgg16_bn``; SegNet).
+        norm: ``None`` (VGG16) or a layer after every conv (:mod:`segclassics.models.norm`;
+            ``'BN'`` is torchvision's ``vgg16_bn`` and SegNet's encoder).
         conv1_1_padding: padding of the very first conv; FCN's reference Caffe nets use 100
             so that any input survives the 7x7 ``fc6`` (Long et al., voc-fcn*/net.py).
-        bn_momentum: ``BatchNorm2d`` momentum.
+        bn_momentum: BatchNorm momentum.
         inplace_relu: use ``ReLU(inplace=True)``.
     """
     if in_channels <= 0:
         raise ValueError(f"in_channels must be positive, got {in_channels}")
     if conv1_1_padding < 0:
         raise ValueError(f"conv1_1_padding must be >= 0, got {conv1_1_padding}")
+    check_norm(norm, "VGG16 norm")
     stages = []
     c_in = in_channels
     for s, stage_cfg in enumerate(cfg):
@@ -95,8 +99,8 @@ def build_vgg_stages(in_channels: int = 3, cfg: Sequence[Sequence[int]] = VGG16_
             tag = f"{s + 1}_{i + 1}"
             pad = conv1_1_padding if (s == 0 and i == 0) else 1
             layers[f"conv{tag}"] = nn.Conv2d(c_in, c_out, 3, padding=pad)
-            if batch_norm:
-                layers[f"bn{tag}"] = nn.BatchNorm2d(c_out, momentum=bn_momentum)
+            if norm is not None:
+                layers[f"bn{tag}"] = build_norm(norm, c_out, momentum=bn_momentum)
             layers[f"relu{tag}"] = nn.ReLU(inplace=inplace_relu)
             c_in = c_out
         stages.append(layers)
@@ -115,7 +119,8 @@ class VGG16(nn.Module):
 
     Args:
         in_channels: input image channels.
-        batch_norm: ``vgg16_bn`` variant (BN after each of the 13 convs).
+        norm: ``None`` (VGG16) or ``'BN'`` (the ``vgg16_bn`` variant: BN after each of the 13
+            convs), ``'SyncBN'``, ``'GN'`` (:mod:`segclassics.models.norm`; layers ``bn1_1`` ...).
         with_fc: build ``fc6`` (7x7 conv, ``fc_channels``) and ``fc7`` (1x1 conv,
             ``fc_channels``), each followed by ReLU and ``Dropout2d``-free ``Dropout(p)`` as
             in Caffe's ``drop6``/``drop7`` (element-wise dropout).
@@ -144,7 +149,7 @@ class VGG16(nn.Module):
         ``forward`` returns a tuple of the ``out_indices`` features.
     """
 
-    def __init__(self, in_channels: int = 3, *, batch_norm: bool = False, with_fc: bool = True,
+    def __init__(self, in_channels: int = 3, *, norm: Optional[str] = None, with_fc: bool = True,
                  num_classes: Optional[int] = None, out_indices: Optional[Sequence[FeatureKey]] = None,
                  conv1_1_padding: int = 1, fc6_padding: int = 0, ceil_mode: bool = True,
                  dropout: float = 0.5, widths: Optional[Sequence[int]] = None,
@@ -157,7 +162,7 @@ class VGG16(nn.Module):
         if fc6_padding < 0:
             raise ValueError(f"fc6_padding must be >= 0, got {fc6_padding}")
         self.in_channels = in_channels
-        self.batch_norm = batch_norm
+        self.norm = norm
         self.with_fc = with_fc
         self.conv1_1_padding = conv1_1_padding
         self.fc6_padding = fc6_padding
@@ -170,7 +175,7 @@ class VGG16(nn.Module):
         self._plan: List[Tuple[str, str]] = []
         self.channels: Dict[str, int] = {}
         self.strides: Dict[str, int] = {}
-        stages = build_vgg_stages(in_channels, self.cfg, batch_norm=batch_norm,
+        stages = build_vgg_stages(in_channels, self.cfg, norm=norm,
                                   conv1_1_padding=conv1_1_padding, bn_momentum=bn_momentum)
         for s, layers in enumerate(stages):
             for name, module in layers.items():
@@ -248,7 +253,7 @@ class VGG16(nn.Module):
             raise ValueError(f"VGG16 expects (N, {self.in_channels}, H, W) images, got shape {tuple(x.shape)}")
         if self.with_fc and any(n in self.out_names for n in ("fc6", "fc7", "fc8")):
             h, w = x.shape[-2:]
-            p5 = (self.feature_size("pool5", int(h)), self.feature_size("pool5", int(w)))
+            p5 = (self.feature_size("pool5", h), self.feature_size("pool5", w))  # no int(): sizes may be symbolic
             if min(p5) + 2 * self.fc6_padding < 7:
                 raise ValueError(
                     f"input {int(h)}x{int(w)} is too small for VGG16's 7x7 fc6: pool5 is {p5[0]}x{p5[1]} "
@@ -259,7 +264,7 @@ class VGG16(nn.Module):
             if kind == "conv_block":
                 tag = name[4:]
                 x = getattr(self, name)(x)
-                if self.batch_norm:
+                if self.norm is not None:
                     x = getattr(self, "bn" + tag)(x)
                 x = getattr(self, "relu" + tag)(x)
             elif kind == "pool":

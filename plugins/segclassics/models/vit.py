@@ -32,27 +32,20 @@ bottom/right to the next multiple (``pad_to_patch=True``, the behaviour of mmseg
 from __future__ import annotations
 
 import math
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
+from .size import pair
+
 __all__ = [
     "VisionTransformer", "Attention", "Block", "Mlp", "PatchEmbed", "DropPath",
     "resize_pos_embed", "checkpoint_filter_fn", "adapt_vit_state_dict", "vit_base_patch16", "vit_large_patch16",
     "VIT_PRESETS", "naive_attention",
 ]
-
-
-def _pair(x) -> Tuple[int, int]:
-    if isinstance(x, int):
-        return (x, x)
-    x = tuple(x)
-    if len(x) != 2:
-        raise ValueError(f"expected an int or a pair (H, W), got {x!r}")
-    return int(x[0]), int(x[1])
 
 
 def drop_path(x: torch.Tensor, drop_prob: float = 0.0, training: bool = False) -> torch.Tensor:
@@ -90,7 +83,7 @@ class PatchEmbed(nn.Module):
     def __init__(self, patch_size: int = 16, in_chans: int = 3, embed_dim: int = 768,
                  pad_to_patch: bool = True):
         super().__init__()
-        self.patch_size = _pair(patch_size)
+        self.patch_size = pair(patch_size, "patch_size")
         self.pad_to_patch = pad_to_patch
         self.proj = nn.Conv2d(in_chans, embed_dim, kernel_size=self.patch_size, stride=self.patch_size)
 
@@ -103,7 +96,8 @@ class PatchEmbed(nn.Module):
         ph, pw = self.patch_size
         h, w = x.shape[-2:]
         pad_h, pad_w = (-h) % ph, (-w) % pw
-        if pad_h or pad_w:
+        # while exporting, pad always (by a symbolic amount, maybe 0) so one graph serves every size
+        if (self.pad_to_patch and torch.compiler.is_exporting()) or pad_h or pad_w:
             if not self.pad_to_patch:
                 raise ValueError(
                     f"input size {h}x{w} is not a multiple of the patch size {ph}x{pw}; resize or pad "
@@ -189,7 +183,8 @@ def resize_pos_embed(pos_embed: torch.Tensor, new_size: Sequence[int], old_size:
     """
     if pos_embed.ndim != 3:
         raise ValueError(f"pos_embed must be (1, L, C), got shape {tuple(pos_embed.shape)}")
-    new_h, new_w = _pair(new_size)
+    exporting = torch.compiler.is_exporting()  # symbolic new_size: keep it (int() would freeze it), always resize
+    new_h, new_w = tuple(new_size) if exporting else pair(new_size, "new_size")
     prefix, grid = pos_embed[:, :num_prefix_tokens], pos_embed[:, num_prefix_tokens:]
     n = grid.shape[1]
     if old_size is None:
@@ -198,10 +193,10 @@ def resize_pos_embed(pos_embed: torch.Tensor, new_size: Sequence[int], old_size:
             raise ValueError(f"position embedding has {n} grid tokens (after {num_prefix_tokens} prefix "
                              f"tokens), not a square; pass old_size=(h, w)")
         old_size = (side, side)
-    old_h, old_w = _pair(old_size)
+    old_h, old_w = pair(old_size, "old_size")
     if old_h * old_w != n:
         raise ValueError(f"old_size {old_h}x{old_w} does not match {n} grid tokens in pos_embed")
-    if (old_h, old_w) == (new_h, new_w):
+    if not exporting and (old_h, old_w) == (new_h, new_w):
         return pos_embed
     dtype = grid.dtype
     grid = grid.reshape(1, old_h, old_w, -1).permute(0, 3, 1, 2).float()
@@ -244,7 +239,7 @@ class VisionTransformer(nn.Module):
                  drop_path_rate: float = 0.0, final_norm: bool = False, interpolate_mode: str = "bicubic",
                  with_cp: bool = False, pad_to_patch: bool = True, norm_eps: float = 1e-6):
         super().__init__()
-        self.img_size = _pair(img_size)
+        self.img_size = pair(img_size, "img_size")
         self.patch_size = int(patch_size)
         if self.img_size[0] % self.patch_size or self.img_size[1] % self.patch_size:
             raise ValueError(f"img_size {self.img_size} must be a multiple of patch_size {self.patch_size}")
@@ -303,7 +298,7 @@ class VisionTransformer(nn.Module):
     # -- forward ----------------------------------------------------------------------------
     def _pos_embed(self, x: torch.Tensor, hw: Tuple[int, int]) -> torch.Tensor:
         pos = self.pos_embed
-        if tuple(hw) != self.grid_size:
+        if torch.compiler.is_exporting() or tuple(hw) != self.grid_size:  # one graph for all sizes
             pos = resize_pos_embed(pos, hw, self.grid_size, self.num_prefix_tokens, self.interpolate_mode)
         if self.cls_token is not None:
             x = torch.cat([self.cls_token.expand(x.shape[0], -1, -1), x], dim=1)

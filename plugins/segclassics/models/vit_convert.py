@@ -1,10 +1,14 @@
 """Convert ViT / SETR checkpoints from timm, mmseg and the official SETR release to our keys.
 
-Our keys (framework-free :class:`~segclassics.models.vit.VisionTransformer`) are timm's:
-``patch_embed.proj``, ``cls_token``, ``pos_embed``, ``blocks.N.{norm1,attn.qkv,attn.proj,norm2,
-mlp.fc1,mlp.fc2}``, ``norm``. In a whole mmseg model built from our configs the backbone sits
-under ``backbone.``, heads under ``decode_head.module.`` / ``auxiliary_head.K.module.`` and the
-MLA neck under ``neck.module.``.
+Our keys are those of the framework-free modules: the encoder
+(:class:`~segclassics.models.vit.VisionTransformer`) has timm's ``patch_embed.proj``,
+``cls_token``, ``pos_embed``, ``blocks.N.{norm1,attn.qkv,attn.proj,norm2,mlp.fc1,mlp.fc2}``,
+``norm``; a whole :class:`~segclassics.models.setr_heads.SETR` has ``backbone.*``, ``neck.*``
+(MLA), ``decode_head.*`` and ``aux_heads.K.*``. The framework adapters put these under their
+own prefixes: ``segclassics.mmseg.setr_checkpoint.setr_checkpoint_to_mmseg`` (``decode_head.module.``,
+``auxiliary_head.K.module.``, ``neck.module.``) and
+``segclassics.detectron2.setr_head.setr_checkpoint_to_detectron2`` (``backbone.net.``,
+``sem_seg_head.module.``).
 
 Sources:
 
@@ -95,7 +99,7 @@ def convert_mmseg_vit(state_dict: Mapping[str, torch.Tensor]) -> Dict[str, torch
 
 
 def _mmseg_head(prefix: str, sd: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
-    """One mmseg SETR head / neck (keys without ``prefix``) -> our ``module.`` keys."""
+    """One mmseg SETR head / neck (keys without its prefix) -> our module's keys under ``prefix``."""
     keys = list(sd)
     is_mla_head = any(re.match(r"up_convs\.\d+\.1\.conv\.", k) for k in keys)
     out = {}
@@ -104,38 +108,46 @@ def _mmseg_head(prefix: str, sd: Dict[str, torch.Tensor]) -> Dict[str, torch.Ten
         if m:
             i, j, kind, rest = m.groups()
             sub = "0" if kind == "conv" else "1"
-            out[f"module.streams.{i}.{j}.{sub}.{rest}" if is_mla_head else f"module.convs.{i}.{sub}.{rest}"] = v
+            out[f"streams.{i}.{j}.{sub}.{rest}" if is_mla_head else f"convs.{i}.{sub}.{rest}"] = v
             continue
         m = re.match(r"mla\.(channel_proj|feat_extract)\.(\d+)\.(conv|bn)\.(.+)$", k)
         if m:
             name, i, kind, rest = m.groups()
-            out[f"module.{name}.{i}.{'0' if kind == 'conv' else '1'}.{rest}"] = v
+            out[f"{name}.{i}.{'0' if kind == 'conv' else '1'}.{rest}"] = v
             continue
         m = re.match(r"norm\.(\d+)\.(.+)$", k)  # MLANeck's per-stream LayerNorms
         if m:
-            out[f"module.norms.{m.group(1)}.{m.group(2)}"] = v
+            out[f"norms.{m.group(1)}.{m.group(2)}"] = v
             continue
         if k.startswith("norm."):
-            out["module." + k] = v
+            out[k] = v
         elif k.startswith("conv_seg."):
-            out["module.cls." + k[len("conv_seg."):]] = v
+            out["cls." + k[len("conv_seg."):]] = v
         else:
             out[k] = v  # unknown: reported by check_state_dict
     return {prefix + k: v for k, v in out.items()}
 
 
+def _our_prefix(mm_prefix: str) -> str:
+    """mmseg model prefix -> the :class:`SETR` module's: ``auxiliary_head.K.`` -> ``aux_heads.K.``
+    (a single ``auxiliary_head.`` -> ``aux_heads.0.``); ``decode_head.`` and ``neck.`` stay."""
+    m = re.match(r"auxiliary_head\.(\d+\.)?$", mm_prefix)
+    return f"aux_heads.{(m.group(1) or '0.')}" if m else mm_prefix
+
+
 def _split_heads(sd: Dict[str, torch.Tensor]):
+    """Group head / neck keys by our module prefix: ``{prefix: {key without prefix: tensor}}``."""
     groups: Dict[str, Dict[str, torch.Tensor]] = {}
     for k, v in sd.items():
         m = re.match(r"^(decode_head\.|neck\.|auxiliary_head\.\d+\.|auxiliary_head\.)(.+)$", k)
         if m and not k.startswith("backbone."):
-            groups.setdefault(m.group(1), {})[m.group(2)] = v
+            groups.setdefault(_our_prefix(m.group(1)), {})[m.group(2)] = v
     return groups
 
 
 def convert_mmseg_setr(state_dict: Mapping[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
     """A whole mmseg SETR model (``SETRUPHead`` / ``SETRMLAHead`` / ``MLANeck`` / ``FCNHead``)
-    -> the keys of the same model built from our configs."""
+    -> the keys of our :class:`~segclassics.models.setr_heads.SETR` (see the module docstring)."""
     sd = unwrap_state_dict(state_dict)
     out = {"backbone." + _map_mmseg_vit_key(k[len("backbone."):]): v for k, v in sd.items()
            if k.startswith("backbone.")}
@@ -160,26 +172,23 @@ def _official_head(prefix: str, sd: Dict[str, torch.Tensor]) -> Dict[str, torch.
         if m:
             i, what = int(m.group(1)), m.group(2)
             if i == last:
-                out[f"module.cls.{what}"] = v
+                out[f"cls.{what}"] = v
             elif what == "weight":
-                out[f"module.convs.{i}.0.weight"] = v
+                out[f"convs.{i}.0.weight"] = v
             continue  # hidden conv biases are folded below
         m = re.match(r"syncbn_fc_(\d+)\.(.+)$", k)
         if m:
             i, rest = int(m.group(1)), m.group(2)
             if rest == "running_mean" and f"conv_{i}.bias" in sd:
                 v = v - sd[f"conv_{i}.bias"].to(v.dtype)
-            out[f"module.convs.{i}.1.{rest}"] = v
+            out[f"convs.{i}.1.{rest}"] = v
             continue
-        if k.startswith("norm."):
-            out["module." + k] = v
-        else:
-            out[k] = v
+        out[k] = v  # norm.* (LayerNorm) as ours; anything else is reported by the key check
     return {prefix + k: v for k, v in out.items()}
 
 
 def convert_official_setr(state_dict: Mapping[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
-    """fudan-zvg/SETR Naive/PUP checkpoints -> our mmseg-model keys (see module docstring)."""
+    """fudan-zvg/SETR Naive/PUP checkpoints -> the keys of our :class:`SETR` (see module docstring)."""
     sd = unwrap_state_dict(state_dict)
     out = {k: v for k, v in sd.items() if k.startswith("backbone.")}  # timm keys already
     for prefix, sub in _split_heads(sd).items():

@@ -20,7 +20,7 @@ class OpenMMLabVGG16(TorchVGG16, BaseModule):
     """VGG16 / VGG16-BN as an mmengine module.
 
     Args:
-        in_channels, batch_norm, with_fc, out_indices, conv1_1_padding, fc6_padding, ceil_mode,
+        in_channels, norm, with_fc, out_indices, conv1_1_padding, fc6_padding, ceil_mode,
         dropout, widths, fc_channels, bn_momentum: see :class:`segclassics.models.vgg.VGG16`.
         pretrained: checkpoint path (torchvision ``vgg16``/``vgg16_bn`` state dict, or one converted
             by ``tools/convert_weights/vgg16_torchvision.py``), loaded in ``init_weights`` with a
@@ -32,12 +32,12 @@ class OpenMMLabVGG16(TorchVGG16, BaseModule):
     (exact sizes: ``feature_size``).
     """
 
-    def __init__(self, in_channels: int = 3, *, batch_norm: bool = False, with_fc: bool = True,
+    def __init__(self, in_channels: int = 3, *, norm: Optional[str] = None, with_fc: bool = True,
                  out_indices: Optional[Sequence] = None, conv1_1_padding: int = 1, fc6_padding: int = 0,
                  ceil_mode: bool = True, dropout: float = 0.5, widths: Optional[Sequence[int]] = None,
                  fc_channels: int = 4096, bn_momentum: float = 0.1, pretrained: Optional[str] = None,
                  init_cfg=None):
-        TorchVGG16.__init__(self, in_channels, batch_norm=batch_norm, with_fc=with_fc,
+        TorchVGG16.__init__(self, in_channels, norm=norm, with_fc=with_fc,
                             out_indices=tuple(out_indices) if out_indices is not None else None,
                             conv1_1_padding=conv1_1_padding, fc6_padding=fc6_padding, ceil_mode=ceil_mode,
                             dropout=dropout, widths=widths, fc_channels=fc_channels, bn_momentum=bn_momentum)
