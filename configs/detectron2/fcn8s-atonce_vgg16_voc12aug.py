@@ -21,7 +21,7 @@ from detectron2.model_zoo import get_config
 from detectron2.modeling import SemanticSegmentor
 from detectron2.solver.build import get_default_optimizer_params
 import torch
-from fvcore.common.param_scheduler import ConstantParamScheduler
+from fvcore.common.param_scheduler import LinearParamScheduler
 from omegaconf import OmegaConf
 
 from segclassics.detectron2.fcn_head import FCNSemSegHead
@@ -30,7 +30,7 @@ from segclassics.detectron2.vgg16_backbone import VGG16Backbone
 from .common.voc12_sem_seg import TRAIN, VAL, VOC_CLASSES
 
 model = L(SemanticSegmentor)(
-    backbone=L(VGG16Backbone)(in_channels=3, out_features=('pool3', 'pool4', 'fc7'), batch_norm=False,
+    backbone=L(VGG16Backbone)(in_channels=3, out_features=('pool3', 'pool4', 'fc7'), norm=None,
                               with_fc=True, conv1_1_padding=100, fc6_padding=0, ceil_mode=True, dropout=0.5),
     sem_seg_head=L(FCNSemSegHead)(num_classes=len(VOC_CLASSES), in_features=('pool3', 'pool4', 'fc7'),
                                   in_channels=(256, 512, 4096), variant='8s', mode='caffe', at_once=True,
@@ -55,9 +55,12 @@ dataloader.test = L(build_detection_test_loader)(
 dataloader.evaluator = L(SemSegEvaluator)(dataset_name=VAL, distributed=True)
 
 optimizer = L(torch.optim.SGD)(
-    params=L(get_default_optimizer_params)(bias_lr_factor=2.0, weight_decay_bias=0.0),  # Caffe lr_mult 2, decay 0
+    # Caffe lr_mult 2, decay 0 for biases (bias_lr_factor scales base_lr, hence the reference to lr)
+    params=L(get_default_optimizer_params)(base_lr='${..lr}', bias_lr_factor=2.0, weight_decay_bias=0.0),
     lr=1e-10, momentum=0.99, weight_decay=5e-4)
-lr_multiplier = L(ConstantParamScheduler)(value=1.0)  # lr_policy: "fixed"
+# lr_policy: "fixed". (fvcore's ConstantParamScheduler refuses the progress 1.0 that detectron2's
+# LRMultiplier reaches after the last iteration; a linear schedule from 1 to 1 is the same constant.)
+lr_multiplier = L(LinearParamScheduler)(start_value=1.0, end_value=1.0)
 train = get_config('common/train.py').train
 train.max_iter = 300000
 train.eval_period = 4000

@@ -13,9 +13,8 @@ from detectron2.config import LazyCall as L
 from detectron2.data import DatasetMapper, build_detection_test_loader, build_detection_train_loader
 import detectron2.data.transforms as T
 from detectron2.modeling import SemanticSegmentor
-from detectron2.solver import WarmupParamScheduler
 from detectron2.solver.build import get_default_optimizer_params
-from fvcore.common.param_scheduler import ConstantParamScheduler
+from fvcore.common.param_scheduler import LinearParamScheduler
 from omegaconf import OmegaConf
 
 from segclassics.detectron2.camvid import register_camvid
@@ -53,7 +52,9 @@ dataloader.evaluator = L(SegNetMetricsEvaluator)(dataset_name='${..test.dataset.
 
 optimizer = L(torch.optim.SGD)(params=L(get_default_optimizer_params)(weight_decay_norm=0.0),
                                lr=0.1, momentum=0.9, weight_decay=5e-4)
-lr_multiplier = L(WarmupParamScheduler)(scheduler=L(ConstantParamScheduler)(value=1.0), warmup_length=0.0)
+# the paper's fixed learning rate, no warm-up. (fvcore's ConstantParamScheduler refuses the progress 1.0
+# that detectron2's LRMultiplier reaches after the last iteration; linear from 1 to 1 is the same constant.)
+lr_multiplier = L(LinearParamScheduler)(start_value=1.0, end_value=1.0)
 train = dict(
     output_dir='./work_dirs/segnet_basic_camvid_d2',
     init_checkpoint='',

@@ -56,17 +56,10 @@ def _end(device, base):
 
 
 def build(config, cfg_options, device):
-    from mmengine.config import Config, DictAction  # noqa: F401
-    from mmengine.registry import init_default_scope
-    from mmseg.registry import MODELS
-    import segclassics.mmseg  # noqa: F401
-    cfg = Config.fromfile(config)
-    if cfg_options:
-        cfg.merge_from_dict(cfg_options)
-    init_default_scope(cfg.get("default_scope", "mmseg"))
-    model = MODELS.build(cfg.model)
+    from segclassics.engine.config_loader import build_model, load_config
+    model = build_model(load_config(config, cfg_options), device)
     model.init_weights()
-    return model.to(device)
+    return model
 
 
 def main(argv=None):
@@ -85,7 +78,7 @@ def main(argv=None):
     from mmengine.structures import PixelData
     from mmseg.structures import SegDataSample
     torch.manual_seed(0)
-    opts = {"model.backbone.with_cp": a.with_cp}
+    opts = [f"model.backbone.with_cp={a.with_cp}"]
     models = [build(c, opts, a.device) for c in (a.config_a, a.config_b)]
     h, w = a.shape
     x = torch.randn(a.batch, 3, h, w, device=a.device)

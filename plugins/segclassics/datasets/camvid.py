@@ -18,6 +18,8 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from .sample_checks import DataError
+
 #: The 11 classes of Brostow et al.'s CamVid as grouped by Sturgess et al. (BMVC 2009) and used by
 #: SegNet (the column order of its CamVid tables).
 CLASSES: Tuple[str, ...] = ("Sky", "Building", "Pole", "Road", "Pavement", "Tree", "SignSymbol",
@@ -58,7 +60,7 @@ CAMVID32: Dict[Tuple[int, int, int], Tuple[str, int]] = {
 }
 
 
-class CamVidFormatError(ValueError):
+class CamVidFormatError(DataError):
     """A CamVid file does not have the expected content (values, size, colours)."""
 
 
@@ -133,7 +135,7 @@ def read_split_file(path: str) -> List[str]:
             if line:
                 stems.append(os.path.splitext(os.path.basename(line.split()[0]))[0])
     if not stems:
-        raise ValueError(f"CamVid split file {path!r} lists no image")
+        raise DataError(f"CamVid split file {path!r} lists no image")
     return stems
 
 

@@ -39,6 +39,8 @@ import tempfile
 from dataclasses import dataclass, field
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
+from .sample_checks import DataError
+
 __all__ = ['CocoCleanReport', 'clean_coco', 'load_coco_json', 'cleaned_coco_json', 'polygon_area_ok',
            'DEFAULT_DROP_CATEGORY_NAMES']
 
@@ -93,22 +95,22 @@ def load_coco_json(path: str) -> dict:
         try:
             data = json.load(f)
         except json.JSONDecodeError as e:
-            raise ValueError(f'{path!r} is not valid json: {e}') from e
+            raise DataError(f'{path!r} is not valid json: {e}') from e
     _check_schema(data, path)
     return data
 
 
 def _check_schema(data, source: str) -> None:
     if not isinstance(data, dict):
-        raise ValueError(f'{source}: a COCO file must hold a json object, got {type(data).__name__}')
+        raise DataError(f'{source}: a COCO file must hold a json object, got {type(data).__name__}')
     missing = [k for k in ('images', 'categories') if k not in data]
     if missing:
-        raise ValueError(f'{source}: not a COCO instances file, missing keys {missing} '
+        raise DataError(f'{source}: not a COCO instances file, missing keys {missing} '
                          f'(expected "images", "annotations", "categories")')
     for img in data['images']:
         for k in ('id', 'file_name', 'height', 'width'):
             if k not in img:
-                raise ValueError(f'{source}: image entry {img!r} lacks {k!r} '
+                raise DataError(f'{source}: image entry {img!r} lacks {k!r} '
                                  f'(every image needs id, file_name, height, width)')
 
 
@@ -176,6 +178,9 @@ def clean_coco(data: dict | str, image_root: Optional[str] = None, *,
 
     images = data['images']
     report.num_images = len(images)
+    if not images:
+        raise DataError(f'{source}: the annotation file lists no image (an empty split); check the '
+                        f'data root and the annotation file of this split')
     if check_images:
         if image_root is None:
             raise ValueError('clean_coco(check_images=True) needs image_root, the folder that '
@@ -193,7 +198,7 @@ def clean_coco(data: dict | str, image_root: Optional[str] = None, *,
     kept_cats = [c for c in cats_in if c.get('name') not in drop]
     report.dropped_categories = [c.get('name') for c in cats_in if c.get('name') in drop]
     if not kept_cats:
-        raise ValueError(f'{source}: no categories left after dropping {sorted(drop)} '
+        raise DataError(f'{source}: no categories left after dropping {sorted(drop)} '
                          f'(categories: {[c.get("name") for c in cats_in]})')
     kept_cat_ids = {c['id'] for c in kept_cats}
     report.thing_classes = [c.get('name') for c in sorted(kept_cats, key=lambda c: c['id'])]

@@ -8,7 +8,12 @@ class DatasetNotFoundError(FileNotFoundError):
     """A dataset folder or file a config points to does not exist."""
 
 
-def require_path(path: str, dataset: str, how_to_get: str) -> str:
+#: How to point an mmengine (mmseg/mmdet) config at another copy of its data.
+MMENGINE_RELOCATE = ("or point the config's data_root at your copy with "
+                     "--cfg-options train_dataloader.dataset.data_root=... val_dataloader.dataset.data_root=...")
+
+
+def require_path(path: str, dataset: str, how_to_get: str, relocate: str = MMENGINE_RELOCATE) -> str:
     """Return ``path`` if it exists, else raise :class:`DatasetNotFoundError`.
 
     Args:
@@ -16,10 +21,12 @@ def require_path(path: str, dataset: str, how_to_get: str) -> str:
         dataset: human name, e.g. ``'CamVid'``.
         how_to_get: one sentence telling the user which converter or download makes it,
             e.g. ``'run: python tools/dataset_converters/camvid.py RAW_DIR data/camvid'``.
+        relocate: how to use a copy elsewhere, in the syntax of the framework that reads it
+            (default: mmengine's ``--cfg-options``; detectron2 callers name their override or
+            environment variable); ``''`` adds nothing.
     """
     if not os.path.exists(path):
-        raise DatasetNotFoundError(
-            f"{dataset} data not found: expected {os.path.abspath(path)!r}. {how_to_get} "
-            f"(or point the config's data_root at your copy with "
-            f"--cfg-options train_dataloader.dataset.data_root=... ).")
+        tail = f" ({relocate})." if relocate else ""
+        raise DatasetNotFoundError(f"{dataset} data not found: expected {os.path.abspath(path)!r}. "
+                                   f"{how_to_get}{tail}")
     return path

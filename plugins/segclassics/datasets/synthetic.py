@@ -36,7 +36,7 @@ import numpy as np
 from PIL import Image, ImageFilter
 
 __all__ = ['CLASSES', 'PALETTE', 'GENERATOR_VERSION', 'MIN_AREA', 'STYLE', 'generate', 'ensure_synthetic',
-           'ensure_current', 'render_sample', 'read_meta']
+           'ensure_current', 'prepare', 'default_root', 'render_sample', 'read_meta']
 
 CLASSES = ('background', 'disk', 'square', 'triangle', 'ring', 'cross')
 PALETTE = [[0, 0, 0], [230, 25, 75], [60, 180, 75], [255, 225, 25], [0, 130, 200], [245, 130, 48]]
@@ -55,6 +55,10 @@ STYLE = dict(
     blur_prob=0.3,
 )
 _SPLITS = {'train': 0, 'val': 1}
+#: Where configs read the synthetic shapes unless told otherwise; ``$SEGCLASSICS_SYNTHETIC_ROOT``
+#: moves it. Only there is a missing dataset generated without being asked (see :func:`prepare`).
+DEFAULT_ROOT = 'data/synthetic'
+ROOT_ENV = 'SEGCLASSICS_SYNTHETIC_ROOT'
 
 
 # ----------------------------------------------------------------------------- rendering
@@ -382,3 +386,46 @@ def ensure_current(root: str, verbose: bool = True) -> bool:
                                 seed=meta['seed'], verbose=verbose)
     except (KeyError, TypeError):  # unreadable params: leave it to the caller's loader to complain
         return False
+
+
+def default_root() -> str:
+    """``$SEGCLASSICS_SYNTHETIC_ROOT`` if set, else ``data/synthetic`` (relative to the working directory)."""
+    return os.environ.get(ROOT_ENV) or DEFAULT_ROOT
+
+
+def is_default_root(root: str) -> bool:
+    """Whether ``root`` is ``data/synthetic`` or ``$SEGCLASSICS_SYNTHETIC_ROOT`` (compared as absolute paths)."""
+    here = os.path.abspath(root)
+    return here in {os.path.abspath(DEFAULT_ROOT), os.path.abspath(default_root())}
+
+
+def prepare(root: str, generate: bool | None = None, verbose: bool = True) -> bool:
+    """What the datasets of each framework call before listing ``root``.
+
+    A missing (absent or empty) dataset is generated only where that is clearly wanted: at the
+    default location (:func:`default_root`) or when ``generate=True``. Anywhere else -- typically
+    a misspelt ``data_root`` -- it is a :class:`~segclassics.datasets.paths.DatasetNotFoundError`
+    that says how to generate there, instead of a new dataset quietly written in the wrong place.
+    An existing dataset of ours made by an older generator version is regenerated in place
+    (:func:`ensure_current`). Generation prints where it writes (``verbose``).
+
+    Args:
+        root: the dataset folder.
+        generate: True: generate if missing, wherever ``root`` is; False: never generate a
+            missing dataset; None (default): generate only at the default location.
+
+    Returns:
+        True if it wrote data.
+    """
+    missing = read_meta(root) is None and not (os.path.isdir(root) and os.listdir(root))
+    if missing and not (generate if generate is not None else is_default_root(root)):
+        from .paths import DatasetNotFoundError
+        where = os.path.abspath(root)
+        why = ('generation is switched off (generate=False)' if generate is False else
+               f'it is not the default location {DEFAULT_ROOT} (or ${ROOT_ENV}), so nothing is generated '
+               f'there unasked')
+        raise DatasetNotFoundError(
+            f'synthetic shapes not found in {where!r}: {why}. If the path is right, generate them with '
+            f'python tools/dataset_converters/make_synthetic.py {root} (or set generate=True on the dataset); '
+            f'otherwise fix the data root')
+    return ensure_current(root, verbose=verbose)

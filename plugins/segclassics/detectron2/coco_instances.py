@@ -22,6 +22,7 @@ from detectron2.data.datasets.coco import load_coco_json
 
 from segclassics.datasets.coco_checks import DEFAULT_DROP_CATEGORY_NAMES, cleaned_coco_json
 from segclassics.datasets.paths import require_path
+from segclassics.datasets.sample_checks import DataError
 
 __all__ = ['register_checked_coco_instances', 'load_checked_coco_instances', 'checked_coco_evaluator']
 
@@ -39,11 +40,11 @@ def load_checked_coco_instances(name: str, json_file: str, image_root: str, *,
     Raises ``ValueError`` if ``thing_classes`` was given and differs from the json's kept
     categories.
     """
-    require_path(json_file, name, how_to_get)
-    require_path(image_root, name, how_to_get)
+    require_path(json_file, name, how_to_get, relocate='')  # how_to_get names the variable that moves it
+    require_path(image_root, name, how_to_get, relocate='')
     clean_path, report = cleaned_coco_json(json_file, image_root, drop_category_names=drop_category_names)
     if thing_classes is not None and list(thing_classes) != report.thing_classes:
-        raise ValueError(f'{name}: the config says thing_classes={list(thing_classes)} but {json_file!r} '
+        raise DataError(f'{name}: the config says thing_classes={list(thing_classes)} but {json_file!r} '
                          f'has categories {report.thing_classes} (sorted by id, after dropping '
                          f'{list(drop_category_names)}); make them agree')
     meta = MetadataCatalog.get(name)

@@ -16,21 +16,25 @@ from typing import Callable, List, Optional, Sequence
 from detectron2.data import DatasetCatalog, MetadataCatalog
 
 from segclassics.datasets.paths import require_path
+from segclassics.datasets.sample_checks import DataError, image_error
 
 
 def list_image_label_pairs(image_root: str, label_root: str, image_ext: str = ".png",
                            label_ext: str = ".png", dataset: str = "dataset",
-                           how_to_get: str = "", split_file: Optional[str] = None) -> List[dict]:
+                           how_to_get: str = "", split_file: Optional[str] = None,
+                           relocate: str = "") -> List[dict]:
     """Pair every ``image_root/<stem><image_ext>`` with ``label_root/<stem><label_ext>``.
 
     ``split_file``: a list of stems, one per line (e.g. VOC's ``ImageSets/Segmentation/val.txt``);
     without it, every image in ``image_root``. Raises ``DatasetNotFoundError`` for a missing
-    folder or split file and ``FileNotFoundError`` naming the first image or label missing.
+    folder or split file (``how_to_get`` and ``relocate``, the detectron2 override or variable that
+    moves the dataset, complete its message) and ``FileNotFoundError`` naming the first image or
+    label missing.
     """
-    require_path(image_root, dataset, how_to_get)
-    require_path(label_root, dataset, how_to_get)
+    require_path(image_root, dataset, how_to_get, relocate)
+    require_path(label_root, dataset, how_to_get, relocate)
     if split_file is not None:
-        require_path(split_file, dataset, how_to_get)
+        require_path(split_file, dataset, how_to_get, relocate)
         with open(split_file) as f:
             stems = [line.split()[0] for line in f if line.strip()]
         missing = [s for s in stems if not os.path.isfile(os.path.join(image_root, s + image_ext))]
@@ -54,8 +58,11 @@ def list_image_label_pairs(image_root: str, label_root: str, image_ext: str = ".
 def _with_sizes(records: List[dict]) -> List[dict]:
     from PIL import Image
     for r in records:
-        with Image.open(r["file_name"]) as im:
-            r["width"], r["height"] = im.size
+        try:
+            with Image.open(r["file_name"]) as im:
+                r["width"], r["height"] = im.size
+        except (OSError, SyntaxError) as exc:  # not an image (Pillow's message does not say which file)
+            raise image_error([r["file_name"]], exc) from exc
     return records
 
 
@@ -65,7 +72,7 @@ def _refuse_palette_labels(label_file: str, dataset: str) -> None:
     from segclassics.datasets.label_png import label_png_mode
     mode = label_png_mode(label_file)
     if mode == "P":
-        raise ValueError(
+        raise DataError(
             f"{dataset}: label {label_file!r} is a palette ('P') PNG. detectron2's DatasetMapper reads "
             f"labels with PIL convert('L'), which replaces each class index by the grey level of its palette "
             f"colour (e.g. VOC class 15 -> 147). Write the indices as grey ('L') PNGs first: "
@@ -77,7 +84,7 @@ def register_sem_seg_dataset(name: str, image_root: str, label_root: str, stuff_
                              ignore_label: int = 255, image_ext: str = ".png", label_ext: str = ".png",
                              stuff_colors: Optional[Sequence[Sequence[int]]] = None,
                              prepare: Optional[Callable[[], None]] = None, how_to_get: str = "",
-                             split_file: Optional[str] = None) -> str:
+                             split_file: Optional[str] = None, relocate: str = "") -> str:
     """Register (or re-register) a folder-pair semantic-segmentation dataset; returns ``name``.
 
     Args:
@@ -88,12 +95,14 @@ def register_sem_seg_dataset(name: str, image_root: str, label_root: str, stuff_
         prepare: called before listing (e.g. to generate synthetic data on first use).
         split_file: optional list of stems (VOC ``ImageSets`` style); default: every image.
         how_to_get: hint shown when the folders are missing (converter command, download).
+        relocate: how to point the config at another copy (a detectron2 override such as
+            ``dataloader.train.dataset.root=DIR`` or an environment variable), shown with it.
     """
     def load() -> List[dict]:
         if prepare is not None:
             prepare()
         records = list_image_label_pairs(image_root, label_root, image_ext, label_ext, name, how_to_get,
-                                         split_file=split_file)
+                                         split_file=split_file, relocate=relocate)
         _refuse_palette_labels(records[0]["sem_seg_file_name"], name)
         return _with_sizes(records)
 

@@ -9,15 +9,15 @@ Names (``split`` in ``train``, ``val``):
   ``evaluator_type='coco'``), loaded by detectron2's ``load_coco_json`` as
   ``register_coco_instances`` does.
 
-The data is generated lazily (:func:`segclassics.datasets.synthetic.ensure_current`: the
-defaults if ``root`` is absent) the first time a dataloader lists it, so registering costs
-nothing.
-Registering again (e.g. with another ``root``) replaces the earlier entries.
+The data is generated lazily (:func:`segclassics.datasets.synthetic.prepare`: the defaults if
+``root`` is absent and is the default location, or ``generate=True``) the first time a
+dataloader lists it, so registering costs nothing. Registering again (e.g. with another
+``root``) replaces the earlier entries.
 """
 from __future__ import annotations
 
 import os
-from typing import List
+from typing import List, Optional
 
 from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.data.datasets.coco import load_coco_json
@@ -28,24 +28,27 @@ from segclassics.detectron2.datasets import register_sem_seg_dataset
 __all__ = ['register_synthetic', 'SPLITS']
 
 SPLITS = ('train', 'val')
-DEFAULT_ROOT = os.environ.get('SEGCLASSICS_SYNTHETIC_ROOT', 'data/synthetic')
 
 
-def _prepare(root: str):
-    def prepare() -> None:  # absent / empty / older generator version: (re)generate
-        synthetic.ensure_current(root, verbose=True)
+def _prepare(root: str, generate: Optional[bool]):
+    def prepare() -> None:  # missing (where allowed) / older generator version: (re)generate
+        synthetic.prepare(root, generate=generate, verbose=True)
     return prepare
 
 
-def register_synthetic(root: str = DEFAULT_ROOT) -> List[str]:
+def register_synthetic(root: Optional[str] = None, generate: Optional[bool] = None) -> List[str]:
     """Register the four synthetic-shapes datasets rooted at ``root``; returns their names.
 
-    On first use ``root`` is generated with the defaults if it is absent or empty, and
-    regenerated (same sizes / seed) if an older generator version made it; an up-to-date
-    dataset with any parameters (e.g. from ``tools/dataset_converters/make_synthetic.py``)
-    is used as it is (``segclassics.datasets.synthetic.ensure_current``).
+    Args:
+        root: the dataset folder; default ``$SEGCLASSICS_SYNTHETIC_ROOT`` or ``data/synthetic``.
+        generate: on first use, generate a missing ``root`` with the defaults: None (default)
+            only at the default location, True anywhere, False never (a missing root is then
+            an error saying how to generate it). A dataset made by an older generator version
+            is regenerated (same sizes / seed); an up-to-date one with any parameters (e.g. from
+            ``tools/dataset_converters/make_synthetic.py``) is used as it is.
     """
-    prepare = _prepare(root)
+    root = root or synthetic.default_root()
+    prepare = _prepare(root, generate)
     names = []
     for split in SPLITS:
         names.append(register_sem_seg_dataset(
@@ -71,5 +74,3 @@ def register_synthetic(root: str = DEFAULT_ROOT) -> List[str]:
         names.append(name)
     return names
 
-
-register_synthetic()  # the default location, like detectron2's builtin datasets

@@ -1,13 +1,15 @@
 """Logic behind ``tools/benchmark.py``: parameters, FLOPs, throughput and peak memory of models.
 
-A config is built exactly as its framework builds it (mmengine ``Config`` + ``MODELS.build``
-for mmseg/mmdet; detectron2 ``LazyConfig`` + ``instantiate`` or yaml + ``build_model``), then:
+A config is loaded and built by :mod:`segclassics.engine.config_loader`, exactly as its framework
+builds it; the synthetic batch each framework takes is made by :mod:`.benchmark_inputs`. Then:
 
 * **params**: ``sum(p.numel() for p in model.parameters())`` (and the trainable part).
-* **FLOPs**: :class:`torch.utils.flop_counter.FlopCounterMode` over one inference forward of a
-  batch of 1 at the given shape. It counts matrix multiplications, convolutions and attention
-  (one multiply-add = 2 FLOPs); element-wise ops, normalisation, pooling and interpolation are
-  not counted. Reported as GFLOPs per image.
+* **FLOPs and MACs**: :class:`torch.utils.flop_counter.FlopCounterMode` over one inference
+  forward of a batch of 1 at the given shape. It counts matrix multiplications, convolutions and
+  attention; element-wise ops, normalisation, pooling and interpolation are not counted.
+  ``gflops`` counts a multiply-add as **2** FLOPs; ``gmacs`` (= ``gflops / 2``) counts it as one,
+  the convention of mmseg's ``tools/analysis_tools/get_flops.py`` and fvcore (which print it
+  under the name "Flops"). Both per image.
 * **inference throughput**: images/s of the framework's inference forward (mmseg/mmdet
   ``mode='predict'``, detectron2 eval-mode ``model(list_of_dicts)``), ``model.eval()`` under
   ``torch.no_grad()``, ``warmup`` untimed iterations then ``iters`` timed ones.
@@ -18,13 +20,6 @@ for mmseg/mmdet; detectron2 ``LazyConfig`` + ``instantiate`` or yaml + ``build_m
   thread during the phase, minus the RSS right before it (after ``gc.collect()`` and glibc
   ``malloc_trim(0)`` so memory freed by an earlier phase is returned first): the *increase*
   the phase needs on top of the built model and its inputs.
-
-The batch comes from :func:`segclassics.datasets.synthetic.render_sample` at the requested
-shape (images, index labels taken modulo the model's class count, instances with boxes and
-masks), so heads that sample proposals see realistic targets. The framework's data
-preprocessor (mmseg/mmdet) runs once outside the timed loop; its output shape (after padding
-to ``size``/``size_divisor``) is reported as ``model_input_shape``. detectron2 models
-normalise and pad inside their forward, which is timed.
 """
 from __future__ import annotations
 
@@ -35,99 +30,35 @@ import os
 import platform
 import threading
 import time
-from dataclasses import dataclass, field
 from typing import Any, Callable, List, Optional, Sequence
 
-import numpy as np
 import torch
 
-from .config_kind import D2_YAML, MMENGINE, detect_config_kind
+from .benchmark_inputs import INPUT_BUILDERS, BuiltModel, forward_fns
+from .config_loader import build_model as build_config_model
+from .config_loader import load_config
 from .errors import UserError
 
 FLOPS_NOTE = ('torch.utils.flop_counter.FlopCounterMode on one inference forward of batch 1; '
-              'multiply-add = 2 FLOPs; matmul/conv/attention only (element-wise, norm, pooling, '
-              'interpolation not counted)')
+              'multiply-add = 2 FLOPs (gflops), = 1 MAC (gmacs, the convention of mmseg get_flops.py and fvcore); '
+              'matmul/conv/attention only (element-wise, norm, pooling, interpolation not counted)')
 CPU_MEMORY_NOTE = ('CPU: peak RSS increase over the RSS before the phase (psutil, sampled every 2 ms by '
                    'a thread during warmup + timed iterations, after gc.collect() + malloc_trim(0))')
 CUDA_MEMORY_NOTE = 'CUDA: torch.cuda.max_memory_allocated during warmup + timed iterations'
 
 
-@dataclass
-class BuiltModel:
-    """A built model plus what the benchmark needs to feed it."""
-    model: torch.nn.Module
-    framework: str           # 'mmseg' | 'mmdet' | 'detectron2'
-    task: str                # 'sem_seg' | 'instances' | 'sem_seg+instances'
-    num_classes: int
-    config: str
-    extra: dict = field(default_factory=dict)
-
-
 # ----------------------------------------------------------------------------- building
 
 def build_model(config: str, cfg_options: Sequence[str] = (), device: str = 'cpu') -> BuiltModel:
-    """Build the model of ``config`` the way its framework does (see module docstring)."""
-    kind = detect_config_kind(config)
-    if kind == MMENGINE:
-        return _build_mmengine(config, cfg_options, device)
-    return _build_detectron2(config, kind, cfg_options, device)
-
-
-def _build_mmengine(config: str, cfg_options: Sequence[str], device: str) -> BuiltModel:
-    from mmengine.config import Config, DictAction
-    from mmengine.registry import MODELS, init_default_scope
-    from mmengine.utils import import_modules_from_strings
-
-    cfg = Config.fromfile(config)
-    if cfg_options:
-        import argparse
-        ns = argparse.Namespace()
-        DictAction(option_strings=[], dest='o')(None, ns, list(cfg_options))
-        cfg.merge_from_dict(ns.o)
-    if cfg.get('custom_imports'):
-        import_modules_from_strings(**cfg.custom_imports)
-    scope = cfg.get('default_scope', None)
-    if scope not in ('mmseg', 'mmdet'):
-        raise UserError(f"{config}: default_scope is {scope!r}; the benchmark supports mmengine configs with "
-                        f"default_scope 'mmseg' or 'mmdet'")
-    if 'model' not in cfg:
-        raise UserError(f'{config}: no `model` in the config')
-    init_default_scope(scope)
-    model = MODELS.build(cfg.model).to(device)
-    if scope == 'mmseg':
+    """Build the model of ``config`` the way its framework does (``config_loader``)."""
+    loaded = load_config(config, cfg_options)
+    model = build_config_model(loaded, device)
+    if loaded.framework == 'mmseg':
         heads = [model.decode_head] if hasattr(model, 'decode_head') else []
         nc = int(getattr(heads[0], 'num_classes', 2)) if heads else 2
         return BuiltModel(model, 'mmseg', 'sem_seg', nc, config)
-    nc = _mmdet_num_classes(model)
-    return BuiltModel(model, 'mmdet', 'instances', nc, config)
-
-
-def _mmdet_num_classes(model) -> int:
-    roi = getattr(model, 'roi_head', None)
-    if roi is not None:
-        head = roi.bbox_head[-1] if isinstance(roi.bbox_head, (list, torch.nn.ModuleList)) else roi.bbox_head
-        return int(head.num_classes)
-    head = getattr(model, 'bbox_head', None)
-    return int(getattr(head, 'num_classes', 1))
-
-
-def _build_detectron2(config: str, kind: str, cfg_options: Sequence[str], device: str) -> BuiltModel:
-    import segclassics.detectron2  # noqa: F401  (registers our backbones / heads / datasets)
-    if kind == D2_YAML:
-        from detectron2.config import get_cfg
-        from detectron2.modeling import build_model as d2_build
-        from segclassics.detectron2.config import add_segclassics_config
-        cfg = add_segclassics_config(get_cfg())
-        cfg.merge_from_file(config)
-        cfg.merge_from_list([x for kv in cfg_options for x in kv.split('=', 1)])
-        cfg.MODEL.DEVICE = device
-        model = d2_build(cfg)
-    else:
-        from detectron2.config import LazyConfig, instantiate
-        cfg = LazyConfig.apply_overrides(LazyConfig.load(config), list(cfg_options))
-        if 'model' not in cfg:
-            raise UserError(f'{config}: no `model` in the LazyConfig')
-        model = instantiate(cfg.model).to(device)
+    if loaded.framework == 'mmdet':
+        return BuiltModel(model, 'mmdet', 'instances', _mmdet_num_classes(model), config)
     has_sem = hasattr(model, 'sem_seg_head')
     has_inst = hasattr(model, 'roi_heads')
     if not (has_sem or has_inst):
@@ -140,119 +71,13 @@ def _build_detectron2(config: str, kind: str, cfg_options: Sequence[str], device
                       extra=dict(num_thing_classes=nc_inst))
 
 
-# ----------------------------------------------------------------------------- inputs
-
-def _synthetic_batch(batch: int, shape: Sequence[int]):
-    """``batch`` samples of the synthetic shapes at ``shape``: (image uint8 HWC RGB, label, instances)."""
-    from segclassics.datasets.synthetic import render_sample
-    return [render_sample(0, 'train', i, tuple(shape)) for i in range(batch)]
-
-
-def _boxes(mask: np.ndarray) -> List[float]:
-    ys, xs = np.nonzero(mask)
-    return [float(xs.min()), float(ys.min()), float(xs.max() + 1), float(ys.max() + 1)]
-
-
-def make_mmseg_inputs(built: BuiltModel, batch: int, shape: Sequence[int], device: str) -> dict:
-    """mmseg: ``dict(inputs, data_samples)`` after the model's ``data_preprocessor``."""
-    from mmengine.structures import PixelData
-    from mmseg.structures import SegDataSample
-    inputs, samples = [], []
-    for image, label, _ in _synthetic_batch(batch, shape):
-        label = label.astype(np.int64)
-        label[label != 255] %= built.num_classes
-        s = SegDataSample()
-        s.gt_sem_seg = PixelData(data=torch.from_numpy(label)[None])
-        s.set_metainfo(dict(img_shape=tuple(shape), ori_shape=tuple(shape), pad_shape=tuple(shape)))
-        inputs.append(torch.from_numpy(np.ascontiguousarray(image[..., ::-1])).permute(2, 0, 1))  # BGR like cv2
-        samples.append(s)
-    return _preprocess(built, dict(inputs=inputs, data_samples=samples), device)
-
-
-def make_mmdet_inputs(built: BuiltModel, batch: int, shape: Sequence[int], device: str) -> dict:
-    """mmdet: ``DetDataSample`` with gt boxes, labels and bitmap masks, then the data_preprocessor."""
-    from mmdet.structures import DetDataSample
-    from mmdet.structures.mask import BitmapMasks
-    from mmengine.structures import InstanceData
-    h, w = int(shape[0]), int(shape[1])
-    inputs, samples = [], []
-    for image, _, instances in _synthetic_batch(batch, shape):
-        masks = np.stack([m for _, m in instances]) if instances else np.zeros((0, h, w), bool)
-        gt = InstanceData()
-        gt.bboxes = torch.tensor([_boxes(m) for m in masks], dtype=torch.float32).reshape(-1, 4)
-        gt.labels = torch.tensor([(c - 1) % built.num_classes for c, _ in instances], dtype=torch.long)
-        gt.masks = BitmapMasks(masks.astype(np.uint8), h, w)
-        s = DetDataSample()
-        s.gt_instances = gt
-        s.set_metainfo(dict(img_shape=(h, w), ori_shape=(h, w), scale_factor=(1.0, 1.0)))
-        inputs.append(torch.from_numpy(np.ascontiguousarray(image[..., ::-1])).permute(2, 0, 1))
-        samples.append(s)
-    return _preprocess(built, dict(inputs=inputs, data_samples=samples), device)
-
-
-def _preprocess(built: BuiltModel, data: dict, device: str) -> dict:
-    """Run the mm data_preprocessor once per mode; returns {'train': data, 'test': data}."""
-    import copy
-    out = {}
-    with torch.no_grad():
-        for mode, training in (('train', True), ('test', False)):
-            out[mode] = built.model.data_preprocessor(copy.deepcopy(data), training)
-    built.extra['model_input_shape'] = list(out['test']['inputs'].shape[-2:])
-    built.extra['train_model_input_shape'] = list(out['train']['inputs'].shape[-2:])
-    return out
-
-
-def make_detectron2_inputs(built: BuiltModel, batch: int, shape: Sequence[int], device: str) -> dict:
-    """detectron2: list of dicts with ``image`` (CHW float, RGB/BGR as uint8 values), ``sem_seg``
-    and/or ``instances`` (gt_boxes, gt_classes, gt_masks as BitMasks)."""
-    from detectron2.structures import BitMasks, Boxes, Instances
-    h, w = int(shape[0]), int(shape[1])
-    nc_things = max(int(built.extra.get('num_thing_classes') or 1), 1)
-    items = []
-    for image, label, instances in _synthetic_batch(batch, shape):
-        d = dict(image=torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float().to(device),
-                 height=h, width=w)
-        if 'sem_seg' in built.task:
-            lab = label.astype(np.int64)
-            lab[lab != 255] %= built.num_classes
-            d['sem_seg'] = torch.from_numpy(lab).to(device)
-        if 'instances' in built.task:
-            inst = Instances((h, w))
-            masks = np.stack([m for _, m in instances]) if instances else np.zeros((0, h, w), bool)
-            inst.gt_boxes = Boxes(torch.tensor([_boxes(m) for m in masks], dtype=torch.float32).reshape(-1, 4))
-            inst.gt_classes = torch.tensor([(c - 1) % nc_things for c, _ in instances], dtype=torch.long)
-            inst.gt_masks = BitMasks(torch.from_numpy(masks))
-            d['instances'] = inst.to(device)
-        items.append(d)
-    built.extra['model_input_shape'] = [h, w]
-    return dict(train=items, test=items)
-
-
-INPUT_BUILDERS = dict(mmseg=make_mmseg_inputs, mmdet=make_mmdet_inputs, detectron2=make_detectron2_inputs)
-
-
-def _forward_fns(built: BuiltModel, data: dict):
-    """(inference_fn, loss_fn) closures for the framework."""
-    model = built.model
-    if built.framework in ('mmseg', 'mmdet'):
-        def infer():
-            return model(**data['test'], mode='predict')
-
-        def loss():
-            losses = model(**data['train'], mode='loss')
-            total, _ = model.parse_losses(losses)
-            return total
-    else:
-        def infer():
-            return model(data['test'])
-
-        from detectron2.utils.events import EventStorage
-        storage = EventStorage(0)  # detectron2's losses log to the current event storage
-
-        def loss():
-            with storage:
-                return sum(v for v in model(data['train']).values())
-    return infer, loss
+def _mmdet_num_classes(model) -> int:
+    roi = getattr(model, 'roi_head', None)
+    if roi is not None:
+        head = roi.bbox_head[-1] if isinstance(roi.bbox_head, (list, torch.nn.ModuleList)) else roi.bbox_head
+        return int(head.num_classes)
+    head = getattr(model, 'bbox_head', None)
+    return int(getattr(head, 'num_classes', 1))
 
 
 # ----------------------------------------------------------------------------- measuring
@@ -350,16 +175,16 @@ def benchmark_config(config: str, shape: Sequence[int], batch: int, device: str 
     # FLOPs: one image
     model.eval()
     one = builder(built, 1, shape, device)
-    infer1, _ = _forward_fns(built, one)
+    infer1, _ = forward_fns(built, one)
     with _autocast(device, amp):
         flops = count_flops(infer1)
     del one, infer1
 
     data = builder(built, batch, shape, device)
-    infer, loss_fn = _forward_fns(built, data)
+    infer, loss_fn = forward_fns(built, data)
     result = dict(config=config, framework=built.framework, task=built.task, model_class=type(model).__name__,
                   num_classes=built.num_classes, params=params, trainable_params=trainable,
-                  gflops=flops / 1e9, input_shape=list(shape),
+                  gflops=flops / 1e9, gmacs=flops / 2e9, input_shape=list(shape),
                   model_input_shape=built.extra.get('model_input_shape', list(shape)),
                   train_model_input_shape=built.extra.get('train_model_input_shape', list(shape)), batch=batch)
     for key in ('model_input_shape', 'train_model_input_shape'):
@@ -423,7 +248,8 @@ def machine_info(device: str) -> dict:
 
 METRICS = [  # (key, label, format)
     ('params', 'params (M)', lambda v: f'{v / 1e6:.3f}'),
-    ('gflops', 'GFLOPs / image', lambda v: f'{v:.3f}'),
+    ('gflops', 'GFLOPs / image (mul-add = 2)', lambda v: f'{v:.3f}'),
+    ('gmacs', 'GMACs / image (mmseg get_flops)', lambda v: f'{v:.3f}'),
     ('infer_images_per_s', 'inference img/s', lambda v: f'{v:.2f}'),
     ('infer_peak_mem_mb', 'inference peak mem MiB', lambda v: f'{v:.1f}'),
     ('train_images_per_s', 'training img/s', lambda v: f'{v:.2f}'),
@@ -492,7 +318,7 @@ def main(argv=None) -> int:
     import json
     import sys
 
-    from .errors import user_facing_message
+    from .errors import run_reporting_user_errors
     p = argparse.ArgumentParser(
         description='Params, FLOPs, inference/training throughput and peak memory of one or two configs '
                     '(mmseg/mmdet mmengine configs, detectron2 LazyConfig .py or yaml).')
@@ -510,15 +336,15 @@ def main(argv=None) -> int:
     p.add_argument('--json', help='write the report (machine info, settings, results, ratios) here')
     p.add_argument('--debug', action='store_true', help='show tracebacks for input errors')
     args = p.parse_args(argv)
-    try:
-        report = run(args.configs, args.shape, args.batch, args.device, args.amp, args.iters, args.warmup,
-                     args.train, args.cfg_options, log=lambda s: print(s, file=sys.stderr, flush=True))
-    except Exception as exc:  # noqa: BLE001 - user errors become one line, bugs re-raise
-        message = user_facing_message(exc)
-        if message is None or args.debug:
-            raise
-        print(f'error: {message}', file=sys.stderr)
+    reports = []
+
+    def measure() -> int:
+        reports.append(run(args.configs, args.shape, args.batch, args.device, args.amp, args.iters, args.warmup,
+                           args.train, args.cfg_options, log=lambda s: print(s, file=sys.stderr, flush=True)))
+        return 0
+    if run_reporting_user_errors(measure, args.debug):
         return 2
+    report = reports[0]
     m = report['machine']
     print(f"device: {m['device_name']} ({args.device}), torch {m['torch_version']}, {m['torch_threads']} threads; "
           f"shape {args.shape[0]}x{args.shape[1]}, batch {args.batch}, amp {args.amp or 'off (fp32)'}, "

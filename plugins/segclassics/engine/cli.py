@@ -10,10 +10,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 
 from .config_kind import MMENGINE, detect_config_kind
-from .errors import UserError, user_facing_message
+from .config_loader import resolve_config_path
+from .errors import UserError, run_reporting_user_errors
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -24,6 +24,9 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--launcher", choices=["none", "pytorch", "slurm", "mpi"], default="none",
                         help="'pytorch' under torchrun (tools/dist_train.sh)")
     parser.add_argument("--local_rank", "--local-rank", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--trust-checkpoint", action="store_true",
+                        help="unpickle checkpoints fully (they can run code!): only for legacy files whose origin "
+                             "you trust; by default checkpoints are read as plain data (torch weights_only)")
     parser.add_argument("--debug", action="store_true", help="show tracebacks for input errors")
     parser.add_argument("opts", nargs="*", default=[],
                         help="detectron2-style KEY=VALUE overrides after the config")
@@ -51,34 +54,34 @@ def test_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _mmengine_options(args) -> None:
-    if args.opts:
-        raise UserError(f"unexpected arguments {args.opts}: mmengine configs take overrides as "
-                        f"--cfg-options KEY=VALUE ...")
-    from mmengine.config import DictAction
-    namespace = argparse.Namespace()
-    DictAction(option_strings=[], dest="cfg_options")(None, namespace, args.cfg_options)
-    args.cfg_options = namespace.cfg_options
+def _resume_took_an_override(args) -> None:
+    """``--resume KEY=VALUE``: ``--resume`` takes an optional path, so argparse hands it the
+    override that follows; an argument with ``=`` that is not a file is an override."""
+    if getattr(args, "resume", None) and "=" in args.resume and not os.path.isfile(args.resume):
+        args.opts.insert(0, args.resume)
+        args.resume = "auto"
 
 
 def _run(mode: str, argv) -> int:
     parser = train_parser() if mode == "train" else test_parser()
     args = parser.parse_intermixed_args(argv)
+    _resume_took_an_override(args)
     if "LOCAL_RANK" not in os.environ:
         os.environ["LOCAL_RANK"] = str(args.local_rank)
-    try:
-        kind = detect_config_kind(args.config)
+    result: dict = {}
+
+    def dispatch() -> int:
+        kind = detect_config_kind(resolve_config_path(args.config))
         if kind == MMENGINE:
-            _mmengine_options(args)
+            if args.opts:
+                raise UserError(f"unexpected arguments {args.opts}: mmengine configs take overrides as "
+                                f"--cfg-options KEY=VALUE ...")
             from . import mmengine_runner as runner
         else:
             from . import detectron2_runner as runner
-        result = getattr(runner, mode)(args)
-    except Exception as exc:  # noqa: BLE001 - user errors become one line, bugs re-raise
-        message = user_facing_message(exc)
-        if message is None or args.debug:
-            raise
-        print(f"error: {message}", file=sys.stderr)
+        result.update(getattr(runner, mode)(args) or {})
+        return 0
+    if run_reporting_user_errors(dispatch, args.debug, args.config):
         return 2
     _leave_process_group()
     if mode == "test" and int(os.environ.get("RANK", "0")) == 0:

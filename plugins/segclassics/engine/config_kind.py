@@ -31,8 +31,14 @@ def detect_config_kind(path: str) -> str:
         raise UserError(f"config not found: {path!r} (give a path to a .py or .yaml config, e.g. "
                         f"configs/unet/unet_synthetic.py)")
     ext = os.path.splitext(path)[1].lower()
-    with open(path, encoding="utf-8") as f:
-        text = f.read()
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except UnicodeDecodeError:
+        text = "\0"
+    if "\0" in text:
+        raise UserError(f"{path!r} is not a text file; a config is a .py (mmengine or detectron2 LazyConfig) "
+                        f"or .yaml file")
     if ext in (".yaml", ".yml"):
         if re.search(r"^(_BASE_|MODEL|DATASETS|SOLVER|INPUT)\s*:", text, re.M):
             return D2_YAML

@@ -1,16 +1,25 @@
-"""Check, before a run starts, that the datasets a config reads exist.
+"""Data checks of a run, set up before it starts (tools/train.py, tools/test.py).
 
-Without this, a missing dataset surfaces as a traceback deep inside a dataset's
-``load_data_list``. Each known dataset type gets a hint saying how to obtain it; our own
-dataset classes may carry a ``how_to_get`` string, and self-generating datasets (the
-synthetic default) set ``generates_itself = True``.
+* ``check_mmengine_data``: the datasets a config reads exist and are not empty. Without it a
+  missing dataset surfaces as a traceback deep inside a dataset's ``load_data_list``, and an
+  empty mmseg split as numpy's "need at least one array to concatenate". Each known dataset
+  type gets a hint saying how to obtain it; our own dataset classes may carry a ``how_to_get``
+  string, and self-generating datasets (the synthetic default) set ``generates_itself = True``
+  (they check their root themselves).
+* ``add_sample_checks`` (mmengine configs) and ``add_detectron2_sample_checks`` (LazyConfigs):
+  swap the frameworks' loaders for the checked ones (``CheckedLoadImageFromFile``,
+  ``CheckedLoadAnnotations``, ``CheckedDatasetMapper``), which check every sample as it is read
+  (sizes, label values, decoding; :mod:`segclassics.datasets.sample_checks`). A pipeline that
+  already names a checked loader, or another loader, is left as it is.
 """
 from __future__ import annotations
 
+import importlib
 import os
-from typing import Iterable
+from typing import Iterable, Optional
 
 from segclassics.datasets.paths import DatasetNotFoundError
+from segclassics.datasets.sample_checks import check_split_not_empty
 
 # Hints for the frameworks' own dataset types our configs use.
 HINTS = {
@@ -73,10 +82,97 @@ def check_mmengine_data(cfg, loaders: Iterable[str]) -> None:
                 paths.append(os.path.join(root, ds["ann_file"]))
             if not paths and root:
                 paths.append(root)
+            name = type_name if isinstance(type_name, str) else getattr(type_name, "__name__", "dataset")
             for path in paths:
                 if not os.path.exists(path):
-                    name = type_name if isinstance(type_name, str) else getattr(type_name, "__name__", "dataset")
                     hint = getattr(cls, "how_to_get", None) or HINTS.get(name, "")
                     raise DatasetNotFoundError(
                         f"{name} ({loader}) expects {os.path.abspath(path)!r}, which does not exist. "
                         f"{hint} Or set its location: --cfg-options {loader}.dataset.data_root=PATH")
+            if scope == "mmseg":
+                _check_seg_split(ds, scope, f"{name} ({loader})")
+
+
+def _check_seg_split(ds_cfg, scope: str, label: str) -> None:
+    """Raise ``DataError`` if an mmseg dataset lists no sample (mmengine would fail building it
+    with numpy's "need at least one array to concatenate"). Lists the files as the dataset
+    will (``load_data_list``), without loading them."""
+    from mmengine.registry import DATASETS
+    cfg = dict(ds_cfg, lazy_init=True, pipeline=[])
+    with DATASETS.switch_scope_and_registry(scope) as registry:
+        dataset = registry.build(cfg)
+    count = len(dataset.load_data_list())
+    if dataset.ann_file:
+        where, expected = repr(dataset.ann_file), "a list of image names"
+    else:
+        where = repr(dataset.data_prefix.get("img_path", dataset.data_root))
+        expected = f"'*{getattr(dataset, 'img_suffix', '')}' images"
+    check_split_not_empty(count, label, where, expected)
+
+
+# ----------------------------------------------------------------------------- per-sample checks
+
+_MMENGINE_LOADERS = ("train_dataloader", "val_dataloader", "test_dataloader")
+
+
+def _num_classes(ds_cfg, scope: str) -> Optional[int]:
+    classes = (ds_cfg.get("metainfo") or {}).get("classes")
+    if classes is None:
+        cls = _registered_class(ds_cfg.get("type"), scope)
+        classes = (getattr(cls, "METAINFO", None) or {}).get("classes")
+    return len(classes) if classes else None
+
+
+def add_sample_checks(cfg) -> int:
+    """Swap ``LoadImageFromFile`` for ``CheckedLoadImageFromFile`` (mmseg and mmdet) and mmseg's
+    ``LoadAnnotations`` for ``CheckedLoadAnnotations`` (with the dataset's class count and
+    ignore index) in the pipelines of ``cfg``'s train/val/test datasets; returns how many
+    transforms were swapped. Their arguments are kept."""
+    scope = cfg.get("default_scope", None)
+    if scope not in ("mmseg", "mmdet"):
+        return 0
+    importlib.import_module(f"segclassics.{scope}")  # registers the checked loaders (mmseg:: configs do not)
+    swapped = 0
+    for loader in _MMENGINE_LOADERS:
+        loader_cfg = cfg.get(loader)
+        if not loader_cfg:
+            continue
+        for ds in _datasets(loader_cfg.get("dataset")):
+            num_classes = _num_classes(ds, scope) if scope == "mmseg" else None
+            for transform in ds.get("pipeline") or []:
+                if not hasattr(transform, "get"):
+                    continue
+                if transform.get("type") == "LoadImageFromFile":
+                    transform["type"] = "CheckedLoadImageFromFile"
+                    swapped += 1
+                elif scope == "mmseg" and transform.get("type") == "LoadAnnotations":
+                    transform["type"] = "CheckedLoadAnnotations"
+                    transform["num_classes"] = num_classes
+                    transform["ignore_index"] = ds.get("ignore_index", 255)
+                    swapped += 1
+    return swapped
+
+
+def add_detectron2_sample_checks(cfg) -> int:
+    """In a LazyConfig, swap the train/test loaders' ``DatasetMapper`` for ``CheckedDatasetMapper``
+    with the loader's dataset names (for the classes and ignore label); returns how many."""
+    from detectron2.data import DatasetMapper
+    from detectron2.utils.registry import locate
+
+    from segclassics.detectron2.checked_dataset_mapper import CheckedDatasetMapper
+    swapped = 0
+    loaders = cfg.get("dataloader", None) or {}
+    for split in ("train", "test"):
+        loader = loaders.get(split, None)
+        mapper = loader.get("mapper", None) if loader is not None else None
+        if mapper is None or "_target_" not in mapper:
+            continue
+        target = mapper["_target_"]
+        if (locate(target) if isinstance(target, str) else target) is not DatasetMapper:
+            continue
+        dataset = loader.get("dataset", None) or {}
+        names = dataset.get("names", None) or dataset.get("name", None) or ()
+        mapper["_target_"] = CheckedDatasetMapper
+        mapper["dataset_names"] = [names] if isinstance(names, str) else list(names)
+        swapped += 1
+    return swapped

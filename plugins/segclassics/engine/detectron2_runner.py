@@ -16,6 +16,7 @@ import os.path as osp
 import torch
 from torch import nn
 
+from .config_kind import D2_YAML
 from .errors import UserError
 
 logger = logging.getLogger("segclassics")
@@ -56,30 +57,23 @@ def _output_dir(args, default_attr_value):
         return args.work_dir
     if default_attr_value and default_attr_value not in ("./output", "output"):
         return default_attr_value
-    return osp.join("./work_dirs", osp.splitext(osp.basename(args.config))[0])
+    return osp.join("./work_dirs", osp.splitext(osp.basename(args.config.split("::")[-1]))[0])
 
 
 def load_config(args):
-    """Load and override a detectron2 config; returns (cfg, is_lazy)."""
-    import segclassics.detectron2  # noqa: F401  (registers our backbones/heads/datasets)
-    overrides = list(args.cfg_options or []) + list(args.opts or [])
-    if args.config.endswith((".yaml", ".yml")):
-        from detectron2.config import get_cfg
-        from segclassics.detectron2.config import add_segclassics_config
-        cfg = add_segclassics_config(get_cfg())
-        cfg.merge_from_file(args.config)
-        cfg.merge_from_list([x for kv in overrides for x in kv.split("=", 1)])
+    """Load and override a detectron2 config (``config_loader``); returns (cfg, is_lazy)."""
+    from .config_loader import detectron2_device, load_config as load
+    loaded = load(args.config, list(args.cfg_options or []) + list(args.opts or []))
+    cfg = loaded.cfg
+    if loaded.kind == D2_YAML:
         cfg.OUTPUT_DIR = _output_dir(args, cfg.OUTPUT_DIR)
-        if not torch.cuda.is_available():
-            cfg.MODEL.DEVICE = "cpu"
+        cfg.MODEL.DEVICE = detectron2_device(loaded)
         cfg.freeze()
         return cfg, False
-    from detectron2.config import LazyConfig
-    cfg = LazyConfig.load(args.config)
-    cfg = LazyConfig.apply_overrides(cfg, overrides)
     cfg.train.output_dir = _output_dir(args, cfg.train.get("output_dir"))
-    if not torch.cuda.is_available() and str(cfg.train.get("device", "cpu")).startswith("cuda"):
-        cfg.train.device = "cpu"
+    cfg.train.device = detectron2_device(loaded)
+    from .data_check import add_detectron2_sample_checks
+    add_detectron2_sample_checks(cfg)  # every sample's sizes, label values and decoding are checked
     return cfg, True
 
 
@@ -105,12 +99,16 @@ def train(args) -> dict:
     init_distributed(args)
     cfg, lazy = load_config(args)
     _default_setup(cfg, args)
+    if not args.debug:  # an input error is one line, not detectron2's logged traceback first
+        from .detectron2_log_filter import install
+        install()
     if not lazy:
         return _train_yaml(cfg, args)
-    from detectron2.checkpoint import DetectionCheckpointer
     from detectron2.config import instantiate
     from detectron2.engine import AMPTrainer, SimpleTrainer, create_ddp_model, default_writers, hooks
     from detectron2.utils import comm
+
+    from segclassics.detectron2.checkpointer import SafeDetectionCheckpointer
 
     model = instantiate(cfg.model)
     model.to(cfg.train.device)
@@ -124,7 +122,8 @@ def train(args) -> dict:
         trainer = AMPTrainer(ddp_model, train_loader, optimizer)
     else:
         trainer = SimpleTrainer(AutocastForward(ddp_model) if amp else ddp_model, train_loader, optimizer)
-    checkpointer = DetectionCheckpointer(model, cfg.train.output_dir, trainer=trainer)
+    checkpointer = SafeDetectionCheckpointer(model, cfg.train.output_dir, trusted=args.trust_checkpoint,
+                                             trainer=trainer)
     trainer.register_hooks([
         hooks.IterationTimer(),
         hooks.LRScheduler(scheduler=instantiate(cfg.lr_multiplier)),
@@ -133,25 +132,83 @@ def train(args) -> dict:
         hooks.PeriodicWriter(default_writers(cfg.train.output_dir, cfg.train.max_iter),
                              period=cfg.train.log_period) if comm.is_main_process() else None,
     ])
-    resume = bool(args.resume)
-    if args.resume and args.resume != "auto":
-        if not osp.isfile(args.resume):
-            raise UserError(f"--resume {args.resume!r}: no such checkpoint file")
-        checkpointer.resume_or_load(args.resume, resume=True)
-    else:
-        checkpointer.resume_or_load(cfg.train.init_checkpoint, resume=resume)
-    start_iter = trainer.iter + 1 if resume and checkpointer.has_checkpoint() else 0
+    start_iter = _resume_or_load(checkpointer, trainer, args, cfg.train.init_checkpoint)
     trainer.train(start_iter, cfg.train.max_iter)
+    test_dataset = cfg.dataloader.get("test", {}).get("dataset", {})
+    _publish_weights(cfg.train.output_dir, checkpointer, test_dataset.get("names", test_dataset.get("name")))
     return {}
 
 
-def _yaml_trainer_class():
+def _resume_or_load(checkpointer, trainer, args, init_checkpoint) -> int:
+    """Load what the run starts from; returns the first iteration to run.
+
+    ``--resume FILE`` restores model, optimizer, scheduler and iteration from FILE (detectron2's
+    ``resume_or_load`` would take the work dir's ``last_checkpoint`` instead, or skip the optimizer
+    when there is none); ``--resume`` alone takes ``last_checkpoint``, or starts from
+    ``init_checkpoint`` when the work dir has none. Every checkpoint is first checked key by key
+    against the model."""
+    from segclassics.utils.checkpoint import check_state_dict, read_state_dict
+    path = None
+    if args.resume and args.resume != "auto":
+        if not osp.isfile(args.resume):
+            raise UserError(f"--resume {args.resume!r}: no such checkpoint file")
+        path = args.resume
+    elif args.resume:  # the newest *complete* checkpoint: a kill during a save leaves a partial file
+        from .checkpoint_files import newest_complete_checkpoint
+        path = newest_complete_checkpoint(checkpointer.save_dir)
+    if path is None:
+        if init_checkpoint:
+            checkpointer.load(init_checkpoint, checkpointables=[])
+        return 0
+    check_state_dict(checkpointer.model, read_state_dict(path, trusted=args.trust_checkpoint))
+    checkpointer.load(path)
+    return trainer.iter + 1
+
+
+def _publish_weights(output_dir: str, checkpointer, dataset_name) -> None:
+    """Write ``last_weights.pth``: the last checkpoint's weights + plain metadata (the iteration,
+    and the class names and colours of ``dataset_name`` as mmengine's ``dataset_meta`` has them),
+    readable by ``DetectionCheckpointer`` and ``torch.load`` under ``weights_only=True``."""
     from detectron2.data import MetadataCatalog
+    from detectron2.utils import comm
+
+    from segclassics.utils.checkpoint import publish_checkpoint
+    if not (comm.is_main_process() and checkpointer.has_checkpoint()):
+        return
+    if isinstance(dataset_name, (list, tuple)):
+        dataset_name = dataset_name[0] if dataset_name else None
+    dataset_meta = {}
+    if dataset_name:
+        metadata = MetadataCatalog.get(dataset_name)
+        for ours, theirs in (("classes", "stuff_classes"), ("palette", "stuff_colors"),
+                             ("thing_classes", "thing_classes"), ("thing_palette", "thing_colors")):
+            if metadata.get(theirs, None) is not None:
+                dataset_meta[ours] = list(metadata.get(theirs))
+    src = checkpointer.get_checkpoint_file()
+    dst = publish_checkpoint(src, osp.join(output_dir, "last_weights.pth"),
+                             extra_meta=dict(dataset_meta=dataset_meta, dataset=dataset_name))
+    logger.info("weights of %s (weights-only file): %s", osp.basename(src), dst)
+
+
+def _yaml_trainer_class():
+    from detectron2.data import MetadataCatalog, build_detection_test_loader, build_detection_train_loader
     from detectron2.engine import DefaultTrainer
     from detectron2.evaluation import COCOEvaluator, SemSegEvaluator
 
+    from segclassics.detectron2.checked_dataset_mapper import CheckedDatasetMapper
+
     class Trainer(DefaultTrainer):
-        """DefaultTrainer with an evaluator chosen by the dataset's ``evaluator_type``."""
+        """DefaultTrainer with an evaluator chosen by the dataset's ``evaluator_type`` and the
+        per-sample checks of ``CheckedDatasetMapper``."""
+
+        @classmethod
+        def build_train_loader(cls, cfg):
+            return build_detection_train_loader(cfg, mapper=CheckedDatasetMapper(cfg, True))
+
+        @classmethod
+        def build_test_loader(cls, cfg, dataset_name):
+            mapper = CheckedDatasetMapper(cfg, False, dataset_names=(dataset_name,))
+            return build_detection_test_loader(cfg, dataset_name, mapper=mapper)
 
         @classmethod
         def build_evaluator(cls, cfg, dataset_name, output_folder=None):
@@ -164,16 +221,26 @@ def _yaml_trainer_class():
 
 
 def _train_yaml(cfg, args) -> dict:
+    import weakref
+
+    from segclassics.detectron2.checkpointer import SafeDetectionCheckpointer
     trainer = _yaml_trainer_class()(cfg)
+    # DefaultTrainer's own checkpointer would read .pkl files with pickle.load.
+    trainer.checkpointer = SafeDetectionCheckpointer(trainer.checkpointer.model, cfg.OUTPUT_DIR,
+                                                     trusted=args.trust_checkpoint, trainer=weakref.proxy(trainer))
+    for hook in trainer._hooks:  # its saves, too: atomic, and never of non-finite weights
+        if hasattr(hook, "checkpointer"):
+            hook.checkpointer = trainer.checkpointer
     if args.amp and not cfg.MODEL.DEVICE.startswith("cuda"):
         trainer._trainer.model = AutocastForward(trainer._trainer.model)
-    trainer.resume_or_load(resume=bool(args.resume))
+    trainer.start_iter = _resume_or_load(trainer.checkpointer, trainer, args, cfg.MODEL.WEIGHTS)
     trainer.train()
+    _publish_weights(cfg.OUTPUT_DIR, trainer.checkpointer, cfg.DATASETS.TEST)
     return {}
 
 
-def _build_and_load(cfg, lazy, checkpoint):
-    from detectron2.checkpoint import DetectionCheckpointer
+def _build_and_load(cfg, lazy, checkpoint, trusted: bool = False):
+    from segclassics.detectron2.checkpointer import SafeDetectionCheckpointer
     from segclassics.utils.checkpoint import check_state_dict, read_state_dict
     if lazy:
         from detectron2.config import instantiate
@@ -183,8 +250,8 @@ def _build_and_load(cfg, lazy, checkpoint):
         model = build_model(cfg)
     if not osp.isfile(checkpoint):
         raise UserError(f"checkpoint not found: {checkpoint!r}")
-    check_state_dict(model, read_state_dict(checkpoint))
-    DetectionCheckpointer(model).load(checkpoint)
+    check_state_dict(model, read_state_dict(checkpoint, trusted=trusted))
+    SafeDetectionCheckpointer(model, trusted=trusted).load(checkpoint)
     model.eval()
     return model
 
@@ -193,7 +260,7 @@ def test(args) -> dict:
     init_distributed(args)
     cfg, lazy = load_config(args)
     _default_setup(cfg, args)
-    model = _build_and_load(cfg, lazy, args.checkpoint)
+    model = _build_and_load(cfg, lazy, args.checkpoint, args.trust_checkpoint)
     if lazy:
         from detectron2.config import instantiate
         results = _evaluate_lazy(cfg, model)

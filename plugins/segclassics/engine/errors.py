@@ -1,22 +1,35 @@
-"""Errors a user can fix, printed by tools/train.py and tools/test.py as one clear line."""
+"""Errors a user can fix, printed by the tools as one clear ``error: ...`` line (exit status 2)."""
 from __future__ import annotations
+
+import re
+import sys
 
 
 class UserError(Exception):
     """Bad input from the user (config path, data location, checkpoint, option)."""
 
 
-def user_facing_message(exc: BaseException) -> str | None:
+def non_finite_loss_message(iteration: int, terms: dict, opt_out: str = "") -> str:
+    """The one line for a training stopped by an infinite or NaN loss (mmengine's hook and
+    detectron2's own check); ``iteration`` counts from 1, as mmengine's log does."""
+    listed = ", ".join(f"{k} = {v}" for k, v in terms.items()) or "on another process"
+    return (f"training stopped: the loss became infinite or NaN at iteration {iteration} ({listed}); no checkpoint "
+            f"was saved from then on. Lower the learning rate or check the data{opt_out}")
+
+
+def user_facing_message(exc: BaseException, config: str | None = None) -> str | None:
     """The one-line message for an exception caused by user input, or None for a bug.
 
-    Recognised: our own ``UserError``/``DatasetNotFoundError``/``CheckpointMismatchError``,
-    missing files, and the registries' "X is not in the ... registry" (an unknown ``type``
-    in a config, e.g. a misspelt model name).
+    Recognised: our own ``UserError``/``DatasetNotFoundError``/``CheckpointMismatchError``/
+    ``UnsafeCheckpointError``, missing files, the registries' "X is not in the ... registry" (an
+    unknown ``type`` in a config, e.g. a misspelt model name), a keyword argument the built class
+    does not take (a misspelt option in ``config``), detectron2's stop on a non-finite loss, and
+    those wrapped by mmengine's builders.
     """
     from segclassics.datasets.paths import DatasetNotFoundError
-    from segclassics.utils.checkpoint import CheckpointMismatchError
+    from segclassics.utils.checkpoint import CheckpointMismatchError, UnsafeCheckpointError
 
-    if isinstance(exc, (UserError, DatasetNotFoundError, CheckpointMismatchError)):
+    if isinstance(exc, (UserError, DatasetNotFoundError, CheckpointMismatchError, UnsafeCheckpointError)):
         return str(exc)
     if isinstance(exc, FileNotFoundError):
         return str(exc)
@@ -26,4 +39,31 @@ def user_facing_message(exc: BaseException) -> str | None:
         return "unknown type in config: " + text.split(". Please check")[0]
     if "No object named" in text and "found in" in text:  # detectron2/fvcore registries
         return "unknown name in config: " + text.splitlines()[0]
+    if isinstance(exc, TypeError) and "unexpected keyword argument" in text:
+        # mmengine's builders prefix the class: "class `X` in mod.py: __init__() got an unexpected ..."
+        where = f"{config}: " if config else ""
+        return f"{where}{text.splitlines()[0]}; check the spelling of that option in the config"
+    found = re.search(r"Loss became infinite or NaN at iteration=(\d+)", text)
+    if isinstance(exc, FloatingPointError) and found:
+        # detectron2's SimpleTrainer: "... at iteration=N!\nloss_dict = {'loss_x': nan, ...}", N from 0
+        terms = {name: value for name, value in re.findall(r"'(\w+)': ([^,}]+)", text.split("loss_dict", 1)[-1])
+                 if value.strip().lstrip("-") in ("nan", "inf")}  # the terms at fault, as mmengine's hook lists
+        return non_finite_loss_message(int(found.group(1)) + 1, terms)
+    cause = exc.__cause__ or exc.__context__
+    if cause is not None and cause is not exc and isinstance(exc, RuntimeError):
+        return user_facing_message(cause, config)
     return None
+
+
+def run_reporting_user_errors(run, debug: bool = False, config: str | None = None) -> int:
+    """``run()``'s exit status; when it raises an error caused by user input (see
+    :func:`user_facing_message`), one ``error: ...`` line on stderr and exit status 2 instead
+    (``debug``: the traceback). Bugs re-raise."""
+    try:
+        return run()
+    except Exception as exc:  # noqa: BLE001 - user errors become one line, bugs re-raise
+        message = user_facing_message(exc, config)
+        if message is None or debug:
+            raise
+        print(f"error: {message}", file=sys.stderr)
+        return 2

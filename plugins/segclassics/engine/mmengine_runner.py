@@ -2,44 +2,36 @@
 
 This follows mmseg's and mmdet's own ``tools/train.py``/``tools/test.py`` (work_dir, amp,
 resume, cfg-options, launcher, show-dir), adding: CPU-friendly defaults (gloo for
-distributed CPU runs, bf16 autocast for ``--amp`` without a GPU) and a data check that
-names a missing dataset instead of failing inside the dataset class.
+distributed CPU runs, bf16 autocast for ``--amp`` without a GPU), a data check that names a
+missing dataset instead of failing inside the dataset class, checkpoints read only as plain
+data (``weights_only``; ``--trust-checkpoint`` is the explicit opt-in for legacy files), a key
+check of every checkpoint against the model before it is used, and a weights-only copy of the
+last and best checkpoints at the end of training.
 """
 from __future__ import annotations
 
+import glob
 import os
 import os.path as osp
 
 import torch
 
-from .data_check import check_mmengine_data
+from .checkpoint_files import newest_complete_checkpoint
+from .config_loader import load_config
+from .data_check import add_sample_checks, check_mmengine_data
 from .errors import UserError
 
 
-def _allow_mmengine_checkpoints() -> None:
-    """mmengine 0.10.7 pickles its message hub (``HistoryBuffer``, numpy arrays) into every
-    checkpoint and calls ``torch.load`` without ``weights_only``; torch >= 2.6 defaults that
-    to True and refuses those files, which breaks ``--resume`` and ``load_from``. torch's own
-    switch restores the pre-2.6 behaviour for calls that do not choose (as mmengine's do not).
-    As with any pickle, only load checkpoints you trust."""
-    if "TORCH_FORCE_WEIGHTS_ONLY_LOAD" not in os.environ:
-        os.environ.setdefault("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
-
-
 def _load_cfg(args):
-    _allow_mmengine_checkpoints()
-    from mmengine.config import Config
-    cfg = Config.fromfile(args.config)
+    from segclassics.openmmlab.checkpoint_loading import use_checked_local_loader
+    use_checked_local_loader(trusted=getattr(args, "trust_checkpoint", False))
+    cfg = load_config(args.config, args.cfg_options).cfg
     cfg.launcher = args.launcher
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
+    add_sample_checks(cfg)  # every sample's sizes, label values and decoding are checked
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir
     elif cfg.get("work_dir", None) is None:
-        cfg.work_dir = osp.join("./work_dirs", osp.splitext(osp.basename(args.config))[0])
-    scope = cfg.get("default_scope", None)
-    if scope not in ("mmseg", "mmdet"):
-        raise UserError(f"{args.config}: default_scope is {scope!r}; segclassics runs 'mmseg' and 'mmdet' configs")
+        cfg.work_dir = osp.join("./work_dirs", osp.splitext(osp.basename(args.config.split("::")[-1]))[0])
     if args.launcher != "none" and not torch.cuda.is_available():
         # NCCL needs GPUs; CPU processes talk over gloo. mmengine's init_dist calls
         # torch.cuda.set_device unconditionally, so the group is joined here (the Runner
@@ -80,13 +72,28 @@ def _build_runner(cfg):
     return RUNNERS.build(cfg)
 
 
+def _check_checkpoint_matches(runner, checkpoint: str, trusted: bool) -> None:
+    """mmengine loads ``load_from``/resume checkpoints with ``strict=False`` and only logs
+    mismatches; a checkpoint of another model must fail instead, naming the keys."""
+    from mmengine.model import is_model_wrapper
+
+    from segclassics.utils.checkpoint import check_state_dict, read_state_dict
+    model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+    check_state_dict(model, read_state_dict(checkpoint, trusted=trusted))
+
+
 def train(args) -> dict:
     cfg = _load_cfg(args)
+    from segclassics.openmmlab.non_finite_loss_hook import enable_non_finite_loss_check
+    from segclassics.openmmlab.random_state_hook import enable_random_state_checkpoints
+    enable_non_finite_loss_check(cfg)
+    enable_random_state_checkpoints(cfg)
     if args.amp:
         _enable_amp(cfg)
     if args.resume:
-        cfg.resume = True
-        cfg.load_from = None if args.resume == "auto" else args.resume
+        # the newest *complete* checkpoint: a kill during a save leaves a partial file behind
+        cfg.load_from = newest_complete_checkpoint(cfg.work_dir) if args.resume == "auto" else args.resume
+        cfg.resume = cfg.load_from is not None
         if cfg.load_from is not None and not osp.isfile(cfg.load_from):
             raise UserError(f"--resume {args.resume!r}: no such checkpoint file")
     if getattr(args, "auto_scale_lr", False):
@@ -96,8 +103,32 @@ def train(args) -> dict:
     loaders = ["train_dataloader"] + (["val_dataloader"] if cfg.get("val_cfg") else [])
     check_mmengine_data(cfg, loaders)
     runner = _build_runner(cfg)
+    if args.resume and cfg.load_from:
+        _check_checkpoint_matches(runner, cfg.load_from, args.trust_checkpoint)
     runner.train()
+    _publish_weights(cfg.work_dir)
     return {}
+
+
+def _publish_weights(work_dir: str) -> None:
+    """Write ``last_weights.pth`` (and ``best_weights.pth`` when the run kept a best checkpoint):
+    weights + plain metadata, loadable by ``init_model``/``init_detector``/``torch.load`` under
+    ``weights_only=True`` with no allow-list."""
+    from mmengine.dist import is_main_process
+    from mmengine.logging import print_log
+    from mmengine.runner import find_latest_checkpoint
+
+    from segclassics.utils.checkpoint import publish_checkpoint
+    if not is_main_process():
+        return
+    sources = {"last_weights.pth": find_latest_checkpoint(work_dir)}
+    best = sorted(glob.glob(osp.join(work_dir, "best_*.pth")), key=osp.getmtime)
+    if best:
+        sources["best_weights.pth"] = best[-1]
+    for name, src in sources.items():
+        if src and osp.isfile(src):
+            dst = publish_checkpoint(src, osp.join(work_dir, name))
+            print_log(f"weights of {osp.basename(src)} (weights-only file): {dst}", logger="current")
 
 
 def _enable_show_dir(cfg, show_dir):
@@ -120,17 +151,9 @@ def test(args) -> dict:
     cfg.load_from = args.checkpoint
     if args.show_dir:
         _enable_show_dir(cfg, args.show_dir)
-    if getattr(args, "out", None):
-        cfg.test_evaluator["output_dir"] = args.out
-        cfg.test_evaluator["keep_results"] = True
     check_mmengine_data(cfg, ["test_dataloader"])
     runner = _build_runner(cfg)
-    # mmengine loads load_from with strict=False and only logs mismatches; a test on a
-    # checkpoint of another model must fail instead, naming the keys.
-    from mmengine.model import is_model_wrapper
-    from segclassics.utils.checkpoint import check_state_dict, read_state_dict
-    model = runner.model.module if is_model_wrapper(runner.model) else runner.model
-    check_state_dict(model, read_state_dict(args.checkpoint))
+    _check_checkpoint_matches(runner, args.checkpoint, args.trust_checkpoint)
     metrics = runner.test()
     if args.show_dir:
         os.makedirs(args.show_dir, exist_ok=True)

@@ -3,8 +3,16 @@
 Use from a config with::
 
     custom_imports = dict(imports=['segclassics.mmdet'], allow_failed_imports=False)
+
+Importing it also lets configs loaded afterwards inherit ours by package reference,
+``_base_ = ['segclassics::mask_rcnn/mask-rcnn_vgg16_fpn_isbi2012.py']`` (see ``segclassics.openmmlab.config_prefix``).
 """
 from . import coco_checked_dataset  # noqa: F401
 from . import coco_checked_metric  # noqa: F401
 from . import vgg16_backbone  # noqa: F401
 from . import vit_backbone  # noqa: F401
+from . import checked_load_image  # noqa: F401
+
+from ..openmmlab.config_prefix import enable_config_prefix
+
+enable_config_prefix()

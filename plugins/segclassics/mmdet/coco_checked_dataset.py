@@ -24,6 +24,7 @@ from mmdet.datasets import CocoDataset
 from mmdet.registry import DATASETS
 
 from segclassics.datasets.coco_checks import DEFAULT_DROP_CATEGORY_NAMES, cleaned_coco_json
+from segclassics.datasets.sample_checks import DataError
 
 
 @DATASETS.register_module()
@@ -41,7 +42,7 @@ class CheckedCocoDataset(CocoDataset):
         classes = list(self.metainfo['classes'])
         unknown = [c for c in classes if c not in report.thing_classes]
         if unknown:
-            raise ValueError(f'{self.ann_file}: metainfo classes {unknown} are not categories of the json '
+            raise DataError(f'{self.ann_file}: metainfo classes {unknown} are not categories of the json '
                              f'(after dropping {list(self.drop_category_names)}: {report.thing_classes}); '
                              f'set metainfo=dict(classes=...) to names from the json')
         source, self.ann_file = self.ann_file, clean_path

@@ -5,6 +5,9 @@ Use from a config with::
     custom_imports = dict(imports=['segclassics.mmseg'], allow_failed_imports=False)
 
 Importing this package never imports detectron2.
+
+Importing it also lets configs loaded afterwards inherit ours by package reference,
+``_base_ = ['segclassics::unet/unet_synthetic.py']`` (see ``segclassics.openmmlab.config_prefix``).
 """
 # One import per registered file; each file registers one class (mmseg's projects/ style).
 from . import synthetic_dataset  # noqa: F401
@@ -30,3 +33,9 @@ from . import segnet_metric  # noqa: F401
 from . import vgg16_backbone  # noqa: F401
 from . import fcn_skip_head  # noqa: F401
 from . import class_weighted_ce_loss  # noqa: F401
+from . import checked_load_image  # noqa: F401
+from . import checked_load_annotations  # noqa: F401
+
+from ..openmmlab.config_prefix import enable_config_prefix
+
+enable_config_prefix()

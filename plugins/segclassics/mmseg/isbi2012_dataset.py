@@ -7,6 +7,7 @@ from mmseg.datasets import BaseSegDataset
 from mmseg.registry import DATASETS
 
 from ..datasets.paths import require_path
+from ..datasets.sample_checks import DataError
 
 
 @DATASETS.register_module()
@@ -42,12 +43,12 @@ class ISBI2012Dataset(BaseSegDataset):
         for info in data_list:
             stem = osp.splitext(osp.basename(info['img_path']))[0]
             if not stem.isdigit():
-                raise ValueError(f'ISBI2012Dataset expects slices named N.png, found {info["img_path"]!r}')
+                raise DataError(f'ISBI2012Dataset expects slices named N.png, found {info["img_path"]!r}')
             info['label_map'] = {255: 1}  # cell interior 255 -> class 1
             by_slice[int(stem)] = info
         if self.slices is None:
             return [by_slice[k] for k in sorted(by_slice)]
         missing = [s for s in self.slices if s not in by_slice]
         if missing:
-            raise ValueError(f'ISBI2012Dataset: slices {missing} not found; available {sorted(by_slice)}')
+            raise DataError(f'ISBI2012Dataset: slices {missing} not found; available {sorted(by_slice)}')
         return [by_slice[s] for s in self.slices]

@@ -4,4 +4,10 @@ The classes here add mmengine's module API (``init_cfg``, ``init_weights``) and 
 ``pretrained`` loading to the plain torch modules of :mod:`segclassics.models`. They import
 mmengine only; ``segclassics.mmseg`` and ``segclassics.mmdet`` register them in their
 framework's ``MODELS`` (one registration per file there), so the logic exists once.
+
+Importing this package allow-lists the classes mmengine's training checkpoints hold, so they load
+under torch's ``weights_only=True`` (see ``checkpoint_loading``).
 """
+from . import checkpoint_loading  # noqa: F401
+from . import non_finite_loss_hook  # noqa: F401  (registers NonFiniteLossHook in mmengine's HOOKS)
+from . import random_state_hook  # noqa: F401  (registers RandomStateHook in mmengine's HOOKS)

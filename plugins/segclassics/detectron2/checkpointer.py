@@ -1,0 +1,73 @@
+"""detectron2's ``DetectionCheckpointer`` reading checkpoints only as plain data.
+
+``DetectionCheckpointer`` reads ``.pkl`` model-zoo files with ``pickle.load``, which runs whatever
+code a crafted pickle names. This subclass reads every file through
+:func:`segclassics.utils.checkpoint.load_checkpoint_file` (torch's weights-only unpickler, or a
+restricted unpickler for raw ``.pkl`` pickles that builds only containers and numpy arrays) and
+keeps detectron2's handling of what it read (model-zoo ``.pkl`` layouts, Caffe2 name matching,
+``?matching_heuristics=True``). ``trusted=True`` is the explicit opt-in for legacy files.
+"""
+from __future__ import annotations
+
+import os
+
+import torch
+from detectron2.checkpoint import DetectionCheckpointer
+
+from segclassics.engine.checkpoint_files import NonFiniteWeightsError, atomic_write, first_non_finite
+from segclassics.utils.checkpoint import load_checkpoint_file
+
+
+class SafeDetectionCheckpointer(DetectionCheckpointer):
+    """``DetectionCheckpointer`` whose reads go through ``load_checkpoint_file``.
+
+    Args:
+        model, save_dir, save_to_disk, **checkpointables: as ``DetectionCheckpointer``.
+        trusted: unpickle fully (only for files whose origin you trust).
+    """
+
+    def __init__(self, model, save_dir: str = "", *, trusted: bool = False, **kwargs):
+        super().__init__(model, save_dir, **kwargs)
+        self.trusted = trusted
+
+    def save(self, name: str, **kwargs) -> None:
+        """fvcore's ``Checkpointer.save`` (model + checkpointables + ``kwargs`` to
+        ``<save_dir>/<name>.pth``, then ``last_checkpoint``), except that a model whose weights
+        became infinite or NaN is not saved (``NonFiniteWeightsError``: the newest checkpoint stays
+        usable), and that both files are written atomically (temporary file + rename): a kill
+        never leaves a partial file under a checkpoint's name."""
+        if not self.save_dir or not self.save_to_disk:
+            return
+        data = {"model": self.model.state_dict()}
+        bad = first_non_finite(data["model"])
+        if bad is not None:
+            raise NonFiniteWeightsError(kwargs.get("iteration", "?"), bad)
+        data.update({key: obj.state_dict() for key, obj in self.checkpointables.items()}, **kwargs)
+        path = os.path.join(self.save_dir, f"{name}.pth")
+        self.logger.info("Saving checkpoint to %s", path)
+        with atomic_write(path) as f:
+            torch.save(data, f)
+        self.tag_last_checkpoint(os.path.basename(path))
+
+    def tag_last_checkpoint(self, last_filename_basename: str) -> None:
+        with atomic_write(os.path.join(self.save_dir, "last_checkpoint"), "w") as f:
+            f.write(last_filename_basename)
+
+    def _load_file(self, filename: str):
+        if filename.endswith(".pkl"):
+            return self._model_zoo_pickle(load_checkpoint_file(filename, trusted=self.trusted))
+        return super()._load_file(filename)  # .pth via _torch_load below; .pyth via torch.load (weights-only)
+
+    def _torch_load(self, f):
+        """detectron2 >= 0.7 reads ``.pth`` files here (``Checkpointer._load_file``)."""
+        return load_checkpoint_file(f, trusted=self.trusted)
+
+    @staticmethod
+    def _model_zoo_pickle(data: dict) -> dict:
+        """What ``DetectionCheckpointer`` makes of a ``.pkl``: detectron2 model-zoo files carry
+        ``model`` + ``__author__``; Detectron (Caffe2) files carry blob arrays, matched by name."""
+        if "model" in data and "__author__" in data:
+            return data
+        blobs = data.get("blobs", data)
+        blobs = {k: v for k, v in blobs.items() if not k.endswith("_momentum")}
+        return {"model": blobs, "__author__": "Caffe2", "matching_heuristics": True}

@@ -1,0 +1,282 @@
+"""Load any config we run (mmengine for mmseg/mmdet, detectron2 LazyConfig or yaml), apply the
+user's overrides, and build its model: the one place that does this for train, test, infer,
+export and the benchmark.
+
+Overrides are ``KEY=VALUE`` strings in the framework's own syntax (mmengine's ``--cfg-options``
+via :class:`mmengine.config.DictAction`; detectron2's ``LazyConfig.apply_overrides`` /
+``CfgNode.merge_from_list``). A key that the config does not have is refused with the closest
+existing keys, unless it names a constructor argument of the class the enclosing dict builds
+(``model.backbone.with_cp=True`` is a real option even when the config leaves it at its
+default). Frameworks would otherwise add the unknown key and ignore it, so a misspelt or
+other-framework key (``train_cfg.max_iters`` on a detectron2 config) would change nothing.
+
+Config references: a path; ``mmseg::``/``mmdet::`` configs packaged with those libraries; and
+``segclassics::REL``, our configs shipped in the package (``<package>/.mim/configs/REL``, the
+layout mmengine uses for OpenMMLab packages; see :mod:`segclassics.utils.package_configs`).
+"""
+from __future__ import annotations
+
+import difflib
+import inspect
+from dataclasses import dataclass
+from typing import Any, Iterable, Sequence
+
+import torch
+
+from .config_kind import D2_LAZY, D2_YAML, MMENGINE, detect_config_kind
+from .errors import UserError
+
+# Top-level mmengine keys that a config may leave out but an override may set: what mmengine's
+# Runner reads besides the Runner constructor's arguments, and segclassics' own run options.
+EXTRA_MMENGINE_TOP_LEVEL_KEYS = {"runner_type", "model_wrapper_cfg", "find_unused_parameters",
+                                 "non_finite_loss_check"}
+
+
+@dataclass
+class LoadedConfig:
+    """A loaded, overridden config.
+
+    Attributes:
+        path: the reference as given (a path, ``segclassics::...``, ``mmseg::...``).
+        file: the config file it resolved to (same as ``path`` for ``mmseg::``/``mmdet::``).
+        kind: ``config_kind.MMENGINE`` / ``D2_LAZY`` / ``D2_YAML``.
+        cfg: ``mmengine.Config`` / LazyConfig ``DictConfig`` / detectron2 ``CfgNode`` (not frozen).
+    """
+    path: str
+    file: str
+    kind: str
+    cfg: Any
+
+    @property
+    def framework(self) -> str:
+        if self.kind == MMENGINE:
+            return self.cfg.get("default_scope")
+        return "detectron2"
+
+
+# ----------------------------------------------------------------------------- references
+
+def resolve_config_path(path: str) -> str:
+    """The file behind a config reference (``segclassics::REL`` -> packaged file, see
+    :mod:`segclassics.utils.package_configs`); other references are returned unchanged."""
+    from segclassics.utils.package_configs import is_packaged_reference, resolve
+    return resolve(path) if is_packaged_reference(path) else path
+
+
+# ----------------------------------------------------------------------------- loading
+
+def load_config(path: str, overrides: Sequence[str] = ()) -> LoadedConfig:
+    """Load ``path`` (see module docstring) and apply ``overrides`` (``KEY=VALUE`` strings)."""
+    file = resolve_config_path(path)
+    kind = detect_config_kind(file)
+    overrides = list(overrides or [])
+    for item in overrides:
+        if "=" not in item:
+            raise UserError(f"override {item!r} is not KEY=VALUE")
+    if kind == MMENGINE:
+        cfg = _load_mmengine(file, overrides)
+    elif kind == D2_LAZY:
+        cfg = _load_lazy(file, overrides)
+    else:
+        cfg = _load_yaml(file, overrides)
+    return LoadedConfig(path=path, file=file, kind=kind, cfg=cfg)
+
+
+def _load_mmengine(file: str, overrides: list[str]):
+    import argparse
+
+    from mmengine.config import Config, DictAction
+
+    from segclassics.openmmlab.config_prefix import enable_config_prefix
+    enable_config_prefix()  # a user config's `_base_ = ['segclassics::...']`
+    try:
+        cfg = Config.fromfile(file)
+    except (SyntaxError, UnicodeDecodeError, ValueError, TypeError, FileNotFoundError, ImportError) as exc:
+        raise UserError(f"{file}: cannot load this mmengine config: {type(exc).__name__}: "
+                        f"{str(exc).splitlines()[0] if str(exc) else ''}") from exc
+    scope = cfg.get("default_scope", None)
+    if scope not in ("mmseg", "mmdet"):
+        raise UserError(f"{file}: default_scope is {scope!r}; segclassics runs configs with default_scope "
+                        f"'mmseg' or 'mmdet'")
+    if cfg.get("custom_imports"):
+        from mmengine.utils import import_modules_from_strings
+        import_modules_from_strings(**cfg.custom_imports)
+    if overrides:
+        namespace = argparse.Namespace()
+        DictAction(option_strings=[], dest="options")(None, namespace, overrides)
+        _check_mmengine_keys(cfg, namespace.options, file)
+        cfg.merge_from_dict(namespace.options)
+    return cfg
+
+
+def _load_lazy(file: str, overrides: list[str]):
+    import segclassics.detectron2  # noqa: F401  (registers our backbones/heads/datasets)
+    from detectron2.config import LazyConfig
+    cfg = LazyConfig.load(file)
+    for item in overrides:
+        _check_lazy_key(cfg, item.split("=", 1)[0].lstrip("+"), file)
+    return LazyConfig.apply_overrides(cfg, overrides)
+
+
+def _load_yaml(file: str, overrides: list[str]):
+    import yaml
+    import segclassics.detectron2  # noqa: F401
+    from detectron2.config import get_cfg
+
+    from segclassics.detectron2.config import add_segclassics_config
+    cfg = add_segclassics_config(get_cfg())
+    try:
+        cfg.merge_from_file(file)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{file}:{mark.line + 1}" if mark is not None else file
+        raise UserError(f"{where}: not valid YAML: {getattr(exc, 'problem', None) or exc}") from exc
+    except (KeyError, AssertionError, ValueError) as exc:
+        raise UserError(f"{file}: {_key_error_text(exc)} (detectron2 yaml keys are those of "
+                        f"detectron2.config.get_cfg() plus MODEL.SEGCLASSICS.*)") from exc
+    try:
+        cfg.merge_from_list([x for kv in overrides for x in kv.split("=", 1)])
+    except (KeyError, AssertionError, ValueError) as exc:  # yacs: unknown key, type mismatch
+        raise UserError(f"override for {file}: {_key_error_text(exc)}") from exc
+    return cfg
+
+
+def _key_error_text(exc: Exception) -> str:
+    return str(exc.args[0]).splitlines()[0] if exc.args else type(exc).__name__
+
+
+# ----------------------------------------------------------------------------- override keys
+
+_MISSING = object()
+
+
+def _child(node, part: str):
+    """``node[part]`` for a mapping or (numeric part) a list; ``_MISSING`` if absent."""
+    if isinstance(node, Sequence) and not isinstance(node, str):  # also omegaconf's ListConfig
+        if part.lstrip("-").isdigit() and -len(node) <= int(part) < len(node):
+            return node[int(part)]
+        return _MISSING
+    try:
+        return node[part] if part in node else _MISSING
+    except TypeError:
+        return _MISSING
+
+
+def _accepts(target, name: str) -> bool:
+    """Whether calling ``target`` (a class or function) accepts the keyword ``name``."""
+    try:
+        signature = inspect.signature(target)
+    except (TypeError, ValueError):
+        return True  # cannot tell: do not refuse
+    return name in signature.parameters or any(
+        p.kind is inspect.Parameter.VAR_KEYWORD for p in signature.parameters.values())
+
+
+def _unknown_key(file: str, key: str, known_prefix: str, siblings: Iterable[str], hint: str = "") -> UserError:
+    siblings = sorted(str(s) for s in siblings)
+    leaf = key[len(known_prefix):].lstrip(".").split(".")[0]
+    close = difflib.get_close_matches(leaf, siblings, n=3)
+    where = f"'{known_prefix}'" if known_prefix else "the top level"
+    suggestion = f"; did you mean {', '.join(repr(f'{known_prefix}.{c}'.lstrip('.')) for c in close)}?" if close else \
+        f"; keys at {where}: {', '.join(siblings[:15])}{' ...' if len(siblings) > 15 else ''}"
+    return UserError(f"unknown config key {key!r} for {file}: {where} has no {leaf!r}{suggestion}{hint}")
+
+
+def _mm_type_target(node, scope: str):
+    """The class/function an mmengine config dict with ``type`` builds, or None if unknown."""
+    type_ = node.get("type") if hasattr(node, "get") else None
+    if type_ is None:
+        return None
+    if not isinstance(type_, str):
+        return type_
+    import importlib
+
+    from mmengine.registry import Registry
+    for module_name in (f"{scope}.registry", "mmengine.registry"):
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError:
+            continue
+        for registry in vars(module).values():
+            if isinstance(registry, Registry):
+                found = registry.get(type_)
+                if found is not None:
+                    return found
+    return None
+
+
+def _check_mmengine_keys(cfg, options: dict, file: str) -> None:
+    from mmengine.runner import Runner
+    top_level_ok = set(inspect.signature(Runner.__init__).parameters) | EXTRA_MMENGINE_TOP_LEVEL_KEYS
+    scope = cfg.get("default_scope")
+    for key in options:
+        parts = key.split(".")
+        node, prefix = cfg._cfg_dict, ""
+        for i, part in enumerate(parts):
+            child = _child(node, part)
+            if child is _MISSING:
+                is_leaf = i == len(parts) - 1
+                if i == 0 and part in top_level_ok:
+                    break
+                target = _mm_type_target(node, scope) if is_leaf else None
+                if target is not None and _accepts(target, part):
+                    break
+                keys = range(len(node)) if isinstance(node, (list, tuple)) else node.keys()
+                raise _unknown_key(file, key, prefix, keys)
+            node, prefix = child, f"{prefix}.{part}".lstrip(".")
+
+
+def _check_lazy_key(cfg, key: str, file: str) -> None:
+    from omegaconf import DictConfig, ListConfig
+    parts = key.split(".")
+    node, prefix = cfg, ""
+    for i, part in enumerate(parts):
+        if isinstance(node, ListConfig):
+            child = _child(node, part)
+        elif isinstance(node, DictConfig):
+            child = node[part] if part in node else _MISSING
+        else:
+            child = _MISSING
+        if child is _MISSING:
+            if i == len(parts) - 1 and isinstance(node, DictConfig) and "_target_" in node:
+                target = node["_target_"]
+                if isinstance(target, str):
+                    from detectron2.utils.registry import locate
+                    target = locate(target)
+                if _accepts(target, part):
+                    return
+            keys = range(len(node)) if isinstance(node, ListConfig) else \
+                (node.keys() if isinstance(node, DictConfig) else [])
+            hint = (" (mmengine-style keys such as train_cfg.max_iters do not exist in detectron2 configs; "
+                    "the schedule is train.max_iter)") if parts[0] in ("train_cfg", "optim_wrapper",
+                                                                       "train_dataloader") else ""
+            raise _unknown_key(file, key, prefix, keys, hint)
+        node, prefix = child, f"{prefix}.{part}".lstrip(".")
+
+
+# ----------------------------------------------------------------------------- building
+
+def build_model(loaded: LoadedConfig, device: str = "cpu") -> torch.nn.Module:
+    """Build the config's model as its framework does, on ``device``, in training mode."""
+    if loaded.kind == MMENGINE:
+        from mmengine.registry import MODELS, init_default_scope
+        if "model" not in loaded.cfg:
+            raise UserError(f"{loaded.file}: no `model` in the config")
+        init_default_scope(loaded.cfg.default_scope)
+        return MODELS.build(loaded.cfg.model).to(device)
+    if loaded.kind == D2_LAZY:
+        from detectron2.config import instantiate
+        if "model" not in loaded.cfg:
+            raise UserError(f"{loaded.file}: no `model` in the LazyConfig")
+        return instantiate(loaded.cfg.model).to(device)
+    from detectron2.modeling import build_model as d2_build_model
+    cfg = loaded.cfg.clone()
+    cfg.defrost()
+    cfg.MODEL.DEVICE = device
+    return d2_build_model(cfg)
+
+
+def detectron2_device(loaded: LoadedConfig) -> str:
+    """The device a detectron2 config asks for, or 'cpu' when it asks for CUDA on a machine without."""
+    wanted = str(loaded.cfg.MODEL.DEVICE if loaded.kind == D2_YAML else loaded.cfg.train.get("device", "cpu"))
+    return wanted if not wanted.startswith("cuda") or torch.cuda.is_available() else "cpu"
