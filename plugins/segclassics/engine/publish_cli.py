@@ -1,0 +1,72 @@
+"""Command line of ``tools/publish_model.py``: a training checkpoint -> a file to publish.
+
+    publish_model.py IN OUT [--trust-checkpoint] [--debug]
+
+Writes the weights of IN (any framework's checkpoint) with its plain metadata (mmengine:
+``meta.dataset_meta`` classes/palette, iteration, config text; detectron2: iteration) and
+nothing else (no optimizer, scheduler or message hub), under the framework's key
+(``state_dict`` for mmengine, ``model`` for detectron2), so ``torch.load`` with its default
+``weights_only=True``, mmseg's ``init_model``, mmdet's ``init_detector`` and detectron2's
+``DetectionCheckpointer`` read it with no allow-list.
+
+As mmseg's ``tools/misc/publish_model.py``, the file name gets the first 8 hex digits of the
+file's SHA-256: OUT ``unet.pth`` becomes ``unet-1a2b3c4d.pth`` (the full hash is printed), so a
+download can be checked against its name. IN is read as plain data; a pickle that would run
+code is refused unless ``--trust-checkpoint`` (for legacy files whose origin you trust).
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+from typing import Optional, Sequence, Tuple
+
+from .errors import UserError, run_reporting_user_errors
+
+
+def publish_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="publish_model.py", description="Write a checkpoint's weights + plain metadata "
+                                "as a weights-only file named with its SHA-256 prefix.")
+    p.add_argument("in_file", metavar="IN", help="checkpoint (mmengine iter_N.pth / best_*.pth, detectron2 "
+                                                 "model_*.pth, last_weights.pth)")
+    p.add_argument("out_file", metavar="OUT", help="output name; written as <OUT without .pth>-<sha256[:8]>.pth")
+    p.add_argument("--trust-checkpoint", action="store_true",
+                   help="unpickle IN fully (it can run code!): only for legacy files whose origin you trust")
+    p.add_argument("--debug", action="store_true", help="show tracebacks for input errors")
+    return p
+
+
+def sha256_of(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def publish(in_file: str, out_file: str, trusted: bool = False) -> Tuple[str, str]:
+    """Write ``in_file``'s weights-only copy as ``<out_file stem>-<sha256[:8]><ext>``; returns
+    (that path, the full SHA-256)."""
+    from segclassics.utils.checkpoint import publish_checkpoint
+    if not os.path.isfile(in_file):
+        raise FileNotFoundError(f"checkpoint not found: {in_file!r}")
+    stem, ext = os.path.splitext(out_file)
+    if ext not in (".pth", ".pt"):
+        stem, ext = out_file, ".pth"
+    if os.path.abspath(in_file) == os.path.abspath(out_file):
+        raise UserError(f"OUT {out_file!r} is IN: give another name (the input is kept)")
+    written = publish_checkpoint(in_file, out_file, trusted=trusted)
+    sha = sha256_of(written)
+    final = f"{stem}-{sha[:8]}{ext}"
+    os.replace(written, final)
+    return final, sha
+
+
+def publish_main(argv: Optional[Sequence[str]] = None) -> int:
+    args = publish_parser().parse_args(argv)
+
+    def run() -> int:
+        final, sha = publish(args.in_file, args.out_file, trusted=args.trust_checkpoint)
+        print(f"published: {final} (sha256 {sha})")
+        return 0
+    return run_reporting_user_errors(run, args.debug)

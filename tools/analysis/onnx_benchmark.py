@@ -1,0 +1,22 @@
+#!/usr/bin/env python
+"""onnxruntime vs PyTorch CPU latency of exported semantic segmentation configs.
+
+    python tools/analysis/onnx_benchmark.py CONFIG [CONFIG ...] --shape H W [--batch 1] [--threads 2]
+        [--iters 5] [--warmup 1] [--repeats 3] [--markdown table.md]
+
+Each config is exported as ``tools/export_onnx.py`` does; PyTorch and onnxruntime steps are
+interleaved and the table gives, per model, the range over repeats of the median latency, their
+ratio and the max abs difference of the logits. See ``segclassics/deploy/benchmark.py``.
+"""
+import os
+import sys
+
+try:
+    import segclassics  # noqa: F401
+except ImportError:
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "plugins"))
+
+from segclassics.deploy.benchmark import main  # noqa: E402
+
+if __name__ == "__main__":
+    sys.exit(main())
