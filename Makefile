@@ -14,7 +14,7 @@ demo: setup
 
 test: setup
 	@echo "[test] running the test suite: $(PYTHON) -m pytest tests"
-	$(PYTHON) -m pytest tests -q -p no:cacheprovider
+	SEGCLASSICS_REQUIRE_STACK=1 $(PYTHON) -m pytest tests -q -p no:cacheprovider
 
 clean-demo:
 	rm -rf work_dirs/demo

@@ -12,6 +12,27 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("SEGCLASSICS_SHARED_DATA", REPO.parent / "shared" / "data"))
 
 
+# What `make test` (and so CI) requires: with SEGCLASSICS_REQUIRE_STACK=1 a missing or broken
+# package fails the run at its start, so a test's importorskip can never turn it into skips.
+REQUIRED_STACK = ("torchvision", "mmcv.ops", "mmengine", "mmseg", "mmdet", "detectron2", "pycocotools",
+                  "onnx", "onnxruntime")
+
+
+def pytest_sessionstart(session):
+    if os.environ.get("SEGCLASSICS_REQUIRE_STACK") != "1":
+        return
+    import importlib
+    broken = []
+    for name in REQUIRED_STACK:
+        try:
+            importlib.import_module(name)
+        except Exception as exc:  # noqa: BLE001 - report every broken package at once
+            broken.append(f"{name} ({type(exc).__name__}: {exc})")
+    if broken:
+        raise pytest.UsageError("the tested stack is incomplete (SEGCLASSICS_REQUIRE_STACK=1): "
+                                + "; ".join(broken) + ". Run scripts/setup_env.sh.")
+
+
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return REPO

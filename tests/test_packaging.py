@@ -22,6 +22,26 @@ def test_models_are_framework_free():
     assert not mods & {"mmengine", "mmcv", "mmseg", "mmdet", "detectron2"}
 
 
+FRAMEWORKS = {"mmengine", "mmcv", "mmseg", "mmdet", "detectron2"}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("package", ["datasets", "evaluation"])
+def test_datasets_and_evaluation_are_framework_free(package, repo_root):
+    """The data helpers and metrics that the mmseg / mmdet / detectron2 adapters share import no
+    framework: neither at import time of any of their modules nor in a function body."""
+    import ast
+    statement = (f"import segclassics.{package}, pkgutil, importlib; "
+                 f"[importlib.import_module('segclassics.{package}.' + m.name) "
+                 f"for m in pkgutil.iter_modules(segclassics.{package}.__path__)]")
+    assert not imported_after(statement) & FRAMEWORKS
+    for path in (repo_root / "plugins" / "segclassics" / package).glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
+                     [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else [])
+            assert not {n.split(".")[0] for n in names} & FRAMEWORKS, f"{path.name}:{node.lineno} imports {names}"
+
+
 def imported_with_blocked(statement: str, blocked: tuple[str, ...]) -> set[str]:
     """Run ``statement`` in a fresh interpreter where ``blocked`` packages cannot be imported
     (as if not installed); return the top-level modules imported."""
@@ -89,3 +109,16 @@ def test_registries_hold_our_parts_after_import(registry):
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert EXPECTED[registry] <= set(proc.stdout.split())
+
+
+def test_console_scripts_name_functions_of_the_package(repo_root):
+    """Each entry point in pyproject.toml is a function of segclassics (never of tools/, which a
+    wheel does not carry), and the train/test/infer commands are among them."""
+    import importlib
+    tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
+    scripts = tomllib.loads((repo_root / "pyproject.toml").read_text())["project"]["scripts"]
+    assert {"segclassics-train", "segclassics-test", "segclassics-infer"} <= set(scripts)
+    for name, target in scripts.items():
+        module, _, function = target.partition(":")
+        assert module.startswith("segclassics."), f"{name} -> {target}"
+        assert callable(getattr(importlib.import_module(module), function)), f"{name} -> {target}"
