@@ -1,8 +1,9 @@
 """Every config we ship trains 2 iterations and evaluates, through tools/train.py.
 
 Each config runs on its real data where ``../shared/data`` has it (a 1-2 image subset of it,
-linked, not copied; DRIVE converted and cut to 192x192 pixels) and otherwise on a tiny
-generated stand-in in the same on-disk layout (``segclassics.datasets.standins``). The network is always the config's own: overrides change
+linked, not copied; DRIVE converted and cut to 192x192 pixels, in our layout and in mmseg's) and
+otherwise on a tiny generated stand-in in the same on-disk layout
+(``segclassics.datasets.standins``). The network is always the config's own: overrides change
 only the iterations, evaluation/checkpoint interval, batch size, input size (resize / crop /
 padding / tile sizes), the data location and subset, and the number of dataloader workers; a
 config that asks for weights that are not available offline (ImageNet, a previous training
@@ -131,6 +132,16 @@ def _real_drive(dst: Path, crop: int = 192) -> None:
             im.crop((left, top, left + crop, top + crop)).save(png)
 
 
+def _real_drive_mmseg(dst: Path, ours: Path) -> None:
+    """The same real DRIVE images as ``_real_drive`` (already converted and cut), linked into mmseg's
+    DRIVE layout: ``images/{training,validation}/NN.png``, ``annotations/.../NN_manual1.png``
+    (0/1 labels, as mmseg's converter writes them; DRIVE's test split serves as mmseg's validation)."""
+    for split, mmseg_split in (("training", "training"), ("test", "validation")):
+        for image in sorted((ours / "img_dir" / split).glob("*.png")):
+            _link(image, dst / "images" / mmseg_split / image.name)
+            _link(ours / "ann_dir" / split / image.name, dst / "annotations" / mmseg_split / f"{image.stem}_manual1.png")
+
+
 class DataKit:
     """Builds each dataset layout once per test run, from ../shared/data if present, else generated."""
 
@@ -150,10 +161,14 @@ class DataKit:
 
     def _build(self, kind: str, root: Path) -> tuple[Path, bool]:
         from segclassics.datasets import standins
-        real = {"camvid": "camvid", "isbi2012": "isbi2012", "drive": "drive", "voc_tiny": "voc_tiny"}.get(kind)
+        real = {"camvid": "camvid", "isbi2012": "isbi2012", "drive": "drive", "drive_mmseg": "drive",
+                "voc_tiny": "voc_tiny"}.get(kind)
         if real and (SHARED / real).is_dir():
             if kind == "voc_tiny":
                 return SHARED / "voc_tiny", True  # 3 images: used as it is
+            if kind == "drive_mmseg":
+                _real_drive_mmseg(root, self("drive")[0])
+                return root, True
             {"camvid": _real_camvid, "isbi2012": _real_isbi2012, "drive": _real_drive}[kind](root)
             return root, True
         if kind == "synthetic":
