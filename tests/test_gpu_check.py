@@ -2,7 +2,7 @@
 
 * the ``mmcv.ops`` shim (torchvision kernels) against mmcv's compiled CPU ops of this
   environment, on random boxes and feature maps;
-* the parity statistics on hand-made numbers;
+* the parity statistics and the report's SETR heading on hand-made numbers;
 * part 1 on one model, on the CPU (same device and weights: exactly equal);
 * the runner itself with ``--no-install`` on the real CamVid and ISBI data (the reproductions,
   tiny), checking the files it writes.
@@ -118,6 +118,15 @@ def test_models_part_on_cpu_is_exact_for_the_same_device(gpu_check):
     assert out['parity_bf16']['output']['finite'] and out['parity_bf16']['output']['rel_l2'] > 0
     for key in ('step_fp32', 'step_bf16'):
         assert out[key]['finite'] and 'loss' in ' '.join(out[key]['losses']), out[key]
+
+
+def test_report_names_the_setr_size_it_measured(gpu_check):
+    """A smoke run measures a shortened ViT-L at a small size; the report's heading says so."""
+    from report import _setr_size
+    smoke = {'parts': {'setr': {'results': {'settings': {'layers': 4, 'size': 64}}}}}
+    full = {'parts': {'setr': {'results': {'settings': {'layers': 24, 'size': 512}}}}}
+    assert _setr_size(smoke) == 'ViT-L/16 (4 of its 24 layers) at 64x64'
+    assert _setr_size(full) == _setr_size({'parts': {}}) == 'ViT-L/16 at 512x512'
 
 
 @pytest.mark.slow

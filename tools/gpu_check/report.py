@@ -97,6 +97,13 @@ def _repro(report) -> str:
     return _table(['reproduction', 'iterations', 'epochs', 'training throughput', 'val metrics'], rows)
 
 
+def _setr_size(report: dict) -> str:
+    """'ViT-L/16 (24 layers) at 512x512' from the sizes the SETR part recorded (smaller in a smoke run)."""
+    settings = report['parts'].get('setr', {}).get('results', {}).get('settings', {})
+    layers, size = settings.get('layers', 24), settings.get('size', 512)
+    return f'ViT-L/16 ({layers} of its 24 layers) at {size}x{size}' if layers != 24 else f'ViT-L/16 at {size}x{size}'
+
+
 def markdown(report: dict) -> str:
     env = report.get('environment', {})
     pk = env.get('packages', {})
@@ -116,7 +123,7 @@ def markdown(report: dict) -> str:
               'Relative L2 error ||device - cpu|| / ||cpu|| (and max abs error / max abs of the CPU output) '
               'of the logits (segmentation) or backbone+FPN features (Mask R-CNN), and of all gradients; '
               '"within" = inside the criteria (fp32 1e-4 / 1e-3, bf16 5e-2 / 5e-1, see common.py).', '',
-              _models(report), '## 2. SETR-PUP ViT-L 512x512: ours vs mmseg', '',
+              _models(report), f'## 2. SETR-PUP {_setr_size(report)}: ours vs mmseg', '',
               'MFU against 989.4 TFLOP/s (H200 dense bf16, datasheet); training FLOPs counted over forward + '
               'backward without recomputation.', '', _setr(report), '## 3. Reproductions (time-boxed)', '',
               _repro(report)]
