@@ -161,6 +161,17 @@ def test_mmseg_tiny(repo_root, monkeypatch):
     assert report['ratios'] == {}
 
 
+def test_grey_model_gets_grey_images(repo_root, monkeypatch):
+    """The synthetic batch has the channels the model takes: the ISBI UNet's are one (grey)."""
+    pytest.importorskip('mmseg')
+    monkeypatch.chdir(repo_root)
+    r = bm.benchmark_config('configs/unet/unet_valid_isbi2012_cpu.py', (64, 64), 1, iters=1, warmup=0, train=True,
+                            log=lambda s: None)
+    # training pads to the config's 380x380 tile; inference tiles the 64x64 image itself
+    assert r['train_model_input_shape'] == [380, 380] and r['model_input_shape'] == [64, 64]
+    assert r['infer_images_per_s'] > 0 and r['train_images_per_s'] > 0
+
+
 def test_mmdet_tiny(repo_root, monkeypatch):
     pytest.importorskip('mmdet')
     monkeypatch.chdir(repo_root)

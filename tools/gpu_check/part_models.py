@@ -28,7 +28,7 @@ import torch  # noqa: E402  (after common, which puts plugins/ on the path)
 import torch.nn.functional as F  # noqa: E402
 
 from segclassics.engine import benchmark  # noqa: E402
-from segclassics.engine.benchmark_inputs import INPUT_BUILDERS  # noqa: E402
+from segclassics.engine.benchmark_inputs import INPUT_BUILDERS, image_channels  # noqa: E402
 
 # (name, config, cfg overrides, input (H, W)). Overrides only shrink what does not change the
 # network: the input size (fixed padding of the data preprocessor off), SyncBN -> BN is done by torch
@@ -58,14 +58,6 @@ def _smoke_options(name, opts, shape):
     extra, shape_s = SMOKE.get(name, ([], shape))
     opts = [o.replace('(256,256)', f'({shape_s[0]},{shape_s[1]})') for o in opts] + extra
     return opts, shape_s
-
-
-def _in_channels(model) -> int:
-    backbone = getattr(model.backbone, 'bottom_up', model.backbone)  # detectron2's FPN wraps its ResNet
-    for m in backbone.modules():
-        if isinstance(m, torch.nn.Conv2d):
-            return m.in_channels
-    raise ValueError('no Conv2d in the model')
 
 
 def _tensor_outputs(built, model, x):
@@ -108,10 +100,6 @@ def _framework_step(built, model, shape, device, amp, batch=2):
     built = copy.copy(built)
     built.model = model
     data = INPUT_BUILDERS[built.framework](built, batch, shape, device)
-    channels = _in_channels(model)
-    if built.framework != 'detectron2' and channels != 3:  # the synthetic batch is RGB; UNet/ISBI is grey
-        for mode in data:
-            data[mode]['inputs'] = data[mode]['inputs'][:, :channels]
     model.train()
     model.zero_grad(set_to_none=True)
     sync(device)
@@ -167,7 +155,7 @@ def check_model(name, config, opts, shape, device, out):
     out.update(framework=built.framework, params=sum(p.numel() for p in ref_model.parameters()),
                input_shape=list(shape))
     g = torch.Generator().manual_seed(0)
-    x = torch.randn(1, _in_channels(ref_model), *shape, generator=g)
+    x = torch.randn(1, image_channels(ref_model), *shape, generator=g)
     ref_out = _tensor_outputs(built, ref_model, x)
     label = (torch.randint(0, ref_out.shape[1], (1, *ref_out.shape[-2:]), generator=g)
              if built.framework == 'mmseg' else torch.zeros(0))

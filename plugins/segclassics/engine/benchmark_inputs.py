@@ -27,10 +27,30 @@ class BuiltModel:
     extra: dict = field(default_factory=dict)
 
 
-def _synthetic_batch(batch: int, shape: Sequence[int]):
-    """``batch`` samples of the synthetic shapes at ``shape``: (image uint8 HWC RGB, label, instances)."""
+def image_channels(model: torch.nn.Module) -> int:
+    """Channels of the images ``model`` takes: those of the first convolution of its backbone
+    (detectron2's FPN wraps its network as ``bottom_up``), e.g. 1 for the grey ISBI UNet."""
+    backbone = getattr(model.backbone, 'bottom_up', model.backbone)
+    for m in backbone.modules():
+        if isinstance(m, torch.nn.Conv2d):
+            return m.in_channels
+    raise ValueError(f'{type(backbone).__name__} has no Conv2d to read the input channels from')
+
+
+def _synthetic_batch(built: BuiltModel, batch: int, shape: Sequence[int]):
+    """``batch`` samples of the synthetic shapes at ``shape``: (image uint8 HWC, label, instances);
+    the image is RGB, or grey (H, W, 1) for a model that takes one channel."""
+    from PIL import Image
+
     from segclassics.datasets.synthetic import render_sample
-    return [render_sample(0, 'train', i, tuple(shape)) for i in range(batch)]
+    samples = [render_sample(0, 'train', i, tuple(shape)) for i in range(batch)]
+    channels = image_channels(built.model)
+    if channels == 3:
+        return samples
+    if channels != 1:
+        raise ValueError(f'{built.config}: synthetic images are RGB or grey; the model takes {channels} channels')
+    return [(np.array(Image.fromarray(image).convert('L'))[..., None], label, instances)
+            for image, label, instances in samples]
 
 
 def _boxes(mask: np.ndarray) -> List[float]:
@@ -43,13 +63,13 @@ def make_mmseg_inputs(built: BuiltModel, batch: int, shape: Sequence[int], devic
     from mmengine.structures import PixelData
     from mmseg.structures import SegDataSample
     inputs, samples = [], []
-    for image, label, _ in _synthetic_batch(batch, shape):
+    for image, label, _ in _synthetic_batch(built, batch, shape):
         label = label.astype(np.int64)
         label[label != 255] %= built.num_classes
         s = SegDataSample()
         s.gt_sem_seg = PixelData(data=torch.from_numpy(label)[None])
         s.set_metainfo(dict(img_shape=tuple(shape), ori_shape=tuple(shape), pad_shape=tuple(shape)))
-        inputs.append(torch.from_numpy(np.ascontiguousarray(image[..., ::-1])).permute(2, 0, 1))  # BGR like cv2
+        inputs.append(torch.from_numpy(np.ascontiguousarray(image[..., ::-1])).permute(2, 0, 1))  # BGR like cv2 (grey: as is)
         samples.append(s)
     return _preprocess(built, dict(inputs=inputs, data_samples=samples), device)
 
@@ -61,7 +81,7 @@ def make_mmdet_inputs(built: BuiltModel, batch: int, shape: Sequence[int], devic
     from mmengine.structures import InstanceData
     h, w = int(shape[0]), int(shape[1])
     inputs, samples = [], []
-    for image, _, instances in _synthetic_batch(batch, shape):
+    for image, _, instances in _synthetic_batch(built, batch, shape):
         masks = np.stack([m for _, m in instances]) if instances else np.zeros((0, h, w), bool)
         gt = InstanceData()
         gt.bboxes = torch.tensor([_boxes(m) for m in masks], dtype=torch.float32).reshape(-1, 4)
@@ -94,7 +114,7 @@ def make_detectron2_inputs(built: BuiltModel, batch: int, shape: Sequence[int], 
     h, w = int(shape[0]), int(shape[1])
     nc_things = max(int(built.extra.get('num_thing_classes') or 1), 1)
     items = []
-    for image, label, instances in _synthetic_batch(batch, shape):
+    for image, label, instances in _synthetic_batch(built, batch, shape):
         d = dict(image=torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float().to(device),
                  height=h, width=w)
         if 'sem_seg' in built.task:
