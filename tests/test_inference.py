@@ -491,6 +491,18 @@ def test_publish_model_writes_weights_only_file_named_by_its_hash(mmseg_run, run
     assert list(model.dataset_meta["classes"]) == list(synthetic.CLASSES)
 
 
+def test_publish_model_keeps_a_file_named_out(mmseg_run, tmp_path):
+    """OUT is only the stem of the name: an existing file called OUT (a run's last_weights.pth)
+    is left as it is, and no temporary file stays behind."""
+    from segclassics.engine.publish_cli import publish
+    out = tmp_path / "last_weights.pth"
+    out.write_bytes(b"the run's own weights")
+    final, sha = publish(str(mmseg_run / "iter_2.pth"), str(out))
+    assert out.read_bytes() == b"the run's own weights"
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["last_weights.pth", f"last_weights-{sha[:8]}.pth"])
+    assert final == str(tmp_path / f"last_weights-{sha[:8]}.pth")
+
+
 def test_amp_runs_the_model_in_bfloat16_on_cpu(tmp_path):
     from segclassics.engine.inference import build_predictor
     weights = random_weights(UNET, tmp_path / "w.pth")

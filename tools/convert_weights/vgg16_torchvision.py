@@ -30,7 +30,7 @@ import _bootstrap  # noqa: E402,F401
 import torch  # noqa: E402
 
 from segclassics.models.vgg import VGG16, convert_torchvision_vgg16  # noqa: E402
-from segclassics.utils.checkpoint import check_state_dict, read_state_dict  # noqa: E402
+from segclassics.utils.checkpoint import check_state_dict, read_state_dict, save_weights_only  # noqa: E402
 
 
 def convert(src: str, dst: str, *, with_fc: bool = True, with_fc8: bool = False, prefix: str = "") -> dict:
@@ -44,9 +44,8 @@ def convert(src: str, dst: str, *, with_fc: bool = True, with_fc8: bool = False,
                       num_classes=None if fc8 is None else int(fc8.shape[0]))
     check_state_dict(model, out)  # raises CheckpointMismatchError naming the keys
     final = {prefix + k: v for k, v in out.items()}
-    os.makedirs(os.path.dirname(os.path.abspath(dst)), exist_ok=True)
-    torch.save({"state_dict": final, "meta": {"source": os.path.basename(src), "batch_norm": batch_norm,
-                                             "converter": "segclassics vgg16_torchvision"}}, dst)
+    save_weights_only(dst, final, {"source": os.path.basename(src), "batch_norm": batch_norm,
+                                   "converter": "segclassics vgg16_torchvision"})
     return out
 
 

@@ -31,7 +31,7 @@ import torch  # noqa: E402
 
 from segclassics.models.vit import VisionTransformer, adapt_vit_state_dict  # noqa: E402
 from segclassics.models.vit_convert import convert_vit_checkpoint, detect_format  # noqa: E402
-from segclassics.utils.checkpoint import check_state_dict, read_state_dict  # noqa: E402
+from segclassics.utils.checkpoint import check_state_dict, read_state_dict, save_weights_only  # noqa: E402
 
 
 def infer_vit(sd, img_size, patch, class_token, final_norm, prefix=""):
@@ -78,10 +78,9 @@ def convert(src, dst, fmt="auto", backbone_only=False, img_size=512, patch=16, c
         with torch.device("meta"):
             model = MODELS.build(cfg.model)
         check_state_dict(model, sd)
-    os.makedirs(os.path.dirname(os.path.abspath(dst)), exist_ok=True)
     meta = {"source": os.path.basename(src), "format": fmt, "img_size": img_size, "backbone_only": backbone_only}
     # detectron2's checkpointer reads the weights from "model"
-    torch.save({"model" if framework == "detectron2" and not backbone_only else "state_dict": sd, "meta": meta}, dst)
+    save_weights_only(dst, sd, meta, key="model" if framework == "detectron2" and not backbone_only else "state_dict")
     return sd, fmt
 
 

@@ -14,11 +14,11 @@ written last, so a file that opens as a zip archive was written to the end.
 """
 from __future__ import annotations
 
-import contextlib
 import os
-import tempfile
 import zipfile
-from typing import Iterator, Mapping, Optional
+from typing import Mapping, Optional
+
+from segclassics.utils.atomic_write import atomic_write
 
 from .errors import UserError
 
@@ -72,28 +72,6 @@ def newest_complete_checkpoint(work_dir: str) -> Optional[str]:
         return None
     paths = sorted((os.path.join(work_dir, n) for n in names), key=os.path.getmtime, reverse=True)
     return next((p for p in paths if is_complete_checkpoint(p)), None)
-
-
-@contextlib.contextmanager
-def atomic_write(path: str, mode: str = "wb") -> Iterator:
-    """Open a temporary file next to ``path`` and, when the block ends without error, rename it
-    to ``path`` (``os.replace``: atomic on POSIX). A kill at any moment leaves either the old
-    ``path`` or the new one, never a partial file under that name."""
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=folder)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private; a checkpoint gets the usual permissions
-    try:
-        with os.fdopen(fd, mode) as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
 
 
 class NonFiniteWeightsError(UserError):

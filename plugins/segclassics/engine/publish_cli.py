@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
+import tempfile
 from typing import Optional, Sequence, Tuple
 
 from .errors import UserError, run_reporting_user_errors
@@ -55,10 +56,20 @@ def publish(in_file: str, out_file: str, trusted: bool = False) -> Tuple[str, st
         stem, ext = out_file, ".pth"
     if os.path.abspath(in_file) == os.path.abspath(out_file):
         raise UserError(f"OUT {out_file!r} is IN: give another name (the input is kept)")
-    written = publish_checkpoint(in_file, out_file, trusted=trusted)
-    sha = sha256_of(written)
-    final = f"{stem}-{sha[:8]}{ext}"
-    os.replace(written, final)
+    # written under a temporary name first: the final name depends on the content, and a file
+    # that already has the name OUT (e.g. a run's last_weights.pth) must not be overwritten
+    folder = os.path.dirname(os.path.abspath(out_file))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(stem)}.", suffix=ext, dir=folder)
+    os.close(fd)
+    try:
+        publish_checkpoint(in_file, tmp, trusted=trusted)
+        sha = sha256_of(tmp)
+        final = f"{stem}-{sha[:8]}{ext}"
+        os.replace(tmp, final)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
     return final, sha
 
 

@@ -30,6 +30,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from .atomic_write import atomic_write
+
 
 class CheckpointMismatchError(RuntimeError):
     """Keys or shapes of a checkpoint do not match the model."""
@@ -212,11 +214,9 @@ def save_weights_only(path: str, state_dict: Mapping[str, torch.Tensor], meta: M
         raise ValueError(f"key must be 'state_dict' (mmengine) or 'model' (detectron2), got {key!r}")
     payload = {key: {k: v.detach().cpu() for k, v in state_dict.items()},
                "meta": _plain(dict(meta or {}), "meta")}
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    tmp = os.path.join(directory, f".{os.path.basename(path)}.tmp{os.getpid()}")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with atomic_write(path) as f:
+        torch.save(payload, f)
     return path
 
 
