@@ -88,15 +88,15 @@ def run_infer(capsys, *argv):
     return rc, captured.out, captured.err
 
 
-def random_weights(config: Path, path: Path, overrides=()) -> Path:
+def random_weights(config: Path, path: Path, overrides=(), meta=None) -> Path:
     """Untrained weights of ``config``'s model as a weights-only file (tests of the tool's
-    mechanics, where training would add nothing)."""
+    mechanics, where training would add nothing), with the metadata ``meta``."""
     from segclassics.engine.config_loader import build_model, load_config
     from segclassics.utils.checkpoint import save_weights_only
     loaded = load_config(str(config), overrides)
     torch.manual_seed(0)
     model = build_model(loaded)
-    return Path(save_weights_only(str(path), model.state_dict(), {},
+    return Path(save_weights_only(str(path), model.state_dict(), meta or {},
                                   key="state_dict" if loaded.kind == "mmengine" else "model"))
 
 
@@ -396,15 +396,25 @@ def test_infer_mmdet_coco_json_matches_inference_detector(mmdet_run, synthetic_r
     _check_coco_json(out, images, references, synthetic.CLASSES[1:])
 
 
+# the dataset_meta a detectron2 run writes into last_weights.pth (stuff_* as classes/palette, thing_* as
+# thing_classes/thing_palette); a Mask R-CNN's categories are the thing classes
+D2_INSTANCE_META = {"dataset_meta": {"thing_classes": [f"shape {k}" for k in range(5)],
+                                     "thing_palette": [[40 * k, 0, 0] for k in range(5)]}}
+
+
 @pytest.mark.slow
-def test_infer_detectron2_instances(synthetic_root, tmp_path, capsys):
+@pytest.mark.parametrize("meta, names", [({}, [f"class_{k}" for k in range(5)]),
+                                         (D2_INSTANCE_META, [f"shape {k}" for k in range(5)])],
+                         ids=["no-meta", "run-meta"])
+def test_infer_detectron2_instances(synthetic_root, tmp_path, capsys, meta, names):
     """detectron2 instance path (a tiny Mask R-CNN LazyConfig, untrained weights): the JSON holds
-    what the model itself returns for the BGR image it takes."""
+    what the model itself returns for the BGR image it takes, and the categories are named by
+    the weights' thing classes (numbered when the weights name none)."""
     import segclassics.detectron2  # noqa: F401
     from detectron2.checkpoint import DetectionCheckpointer
     from detectron2.config import LazyConfig, instantiate
     from segclassics.engine.inference import InstancePrediction
-    weights = random_weights(D2_TINY_MASK_RCNN, tmp_path / "w.pth")
+    weights = random_weights(D2_TINY_MASK_RCNN, tmp_path / "w.pth", meta=meta)
     image = val_images(synthetic_root)[0]
     out = tmp_path / "out"
     rc, _, _ = run_infer(capsys, D2_TINY_MASK_RCNN, weights, image, "--out", out, "--score-thr", "0",
@@ -418,7 +428,7 @@ def test_infer_detectron2_instances(synthetic_root, tmp_path, capsys):
         inst = model([{"image": bgr, "height": 64, "width": 64}])[0]["instances"]
     reference = InstancePrediction(inst.pred_boxes.tensor.numpy(), inst.scores.numpy(), inst.pred_classes.numpy(),
                                    inst.pred_masks.numpy())
-    _check_coco_json(out, [image], [reference], [f"class_{k}" for k in range(5)])
+    _check_coco_json(out, [image], [reference], names)
 
 
 @pytest.mark.slow

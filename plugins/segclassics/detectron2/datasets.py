@@ -130,3 +130,25 @@ def registered_dataset_dicts(name: str, register: Optional[Callable[..., object]
     if register is not None:
         register(**register_kwargs)
     return DatasetCatalog.get(name)
+
+
+#: mmengine ``dataset_meta`` key -> detectron2 metadata key; the one mapping between the two, used
+#: for the metadata of ``last_weights.pth`` and to read it back for inference.
+DATASET_META_KEYS = (("classes", "stuff_classes"), ("palette", "stuff_colors"),
+                     ("thing_classes", "thing_classes"), ("thing_palette", "thing_colors"))
+
+
+def dataset_meta_of(name: str) -> dict:
+    """The class names and colours registered for dataset ``name`` in mmengine's ``dataset_meta``
+    form: ``classes``/``palette`` (semantic, detectron2's ``stuff_*``) and
+    ``thing_classes``/``thing_palette`` (instances); keys the catalog lacks are left out."""
+    metadata = MetadataCatalog.get(name)
+    return {ours: list(metadata.get(theirs)) for ours, theirs in DATASET_META_KEYS
+            if metadata.get(theirs, None) is not None}
+
+
+def classes_for_task(dataset_meta: dict, task: str) -> tuple:
+    """(class names, colours) of ``dataset_meta`` for ``task`` ('semantic' or 'instance')."""
+    prefix = "" if task == "semantic" else "thing_"
+    return (tuple(dataset_meta.get(f"{prefix}classes") or ()),
+            [tuple(c) for c in dataset_meta.get(f"{prefix}palette") or ()])

@@ -169,21 +169,15 @@ def _publish_weights(output_dir: str, checkpointer, dataset_name) -> None:
     """Write ``last_weights.pth``: the last checkpoint's weights + plain metadata (the iteration,
     and the class names and colours of ``dataset_name`` as mmengine's ``dataset_meta`` has them),
     readable by ``DetectionCheckpointer`` and ``torch.load`` under ``weights_only=True``."""
-    from detectron2.data import MetadataCatalog
     from detectron2.utils import comm
 
+    from segclassics.detectron2.datasets import dataset_meta_of
     from segclassics.utils.checkpoint import publish_checkpoint
     if not (comm.is_main_process() and checkpointer.has_checkpoint()):
         return
     if isinstance(dataset_name, (list, tuple)):
         dataset_name = dataset_name[0] if dataset_name else None
-    dataset_meta = {}
-    if dataset_name:
-        metadata = MetadataCatalog.get(dataset_name)
-        for ours, theirs in (("classes", "stuff_classes"), ("palette", "stuff_colors"),
-                             ("thing_classes", "thing_classes"), ("thing_palette", "thing_colors")):
-            if metadata.get(theirs, None) is not None:
-                dataset_meta[ours] = list(metadata.get(theirs))
+    dataset_meta = dataset_meta_of(dataset_name) if dataset_name else {}
     src = checkpointer.get_checkpoint_file()
     dst = publish_checkpoint(src, osp.join(output_dir, "last_weights.pth"),
                              extra_meta=dict(dataset_meta=dataset_meta, dataset=dataset_name))

@@ -227,6 +227,7 @@ class Detectron2Predictor(Predictor):
         import segclassics.detectron2  # noqa: F401  (our parts and default datasets)
         from detectron2.modeling import GeneralizedRCNN, SemanticSegmentor
 
+        from segclassics.detectron2.datasets import classes_for_task
         from segclassics.detectron2.overlap_tile_segmentor import OverlapTileSemanticSegmentor
         self.model = build_model(loaded, device)
         if isinstance(self.model, SemanticSegmentor):
@@ -243,9 +244,7 @@ class Detectron2Predictor(Predictor):
         self.augmentations, image_format = self._test_input()
         self.image_format = image_format
         self.image_mode = "L" if image_format == "L" else "RGB"
-        dataset_meta = meta.get("dataset_meta") or self._catalog_meta()
-        self.classes = tuple(dataset_meta.get("classes") or ())
-        self.palette = [tuple(c) for c in dataset_meta.get("palette") or ()]
+        self.classes, self.palette = classes_for_task(meta.get("dataset_meta") or self._catalog_meta(), self.task)
 
     def _test_input(self):
         """(augmentations, image format) of the config's test mapper."""
@@ -262,7 +261,9 @@ class Detectron2Predictor(Predictor):
 
     def _catalog_meta(self) -> dict:
         """Classes and colours registered for the config's test dataset, if it is registered."""
-        from detectron2.data import DatasetCatalog, MetadataCatalog
+        from detectron2.data import DatasetCatalog
+
+        from segclassics.detectron2.datasets import dataset_meta_of
         cfg = self.loaded.cfg
         if self.loaded.kind == D2_YAML:
             names = list(cfg.DATASETS.TEST) or list(cfg.DATASETS.TRAIN)
@@ -273,9 +274,7 @@ class Detectron2Predictor(Predictor):
         names = [n for n in names if n in DatasetCatalog.list()]
         if not names:
             return {}
-        metadata = MetadataCatalog.get(names[0])
-        prefix = "stuff" if self.task == "semantic" else "thing"
-        return {"classes": metadata.get(f"{prefix}_classes", None), "palette": metadata.get(f"{prefix}_colors", None)}
+        return dataset_meta_of(names[0])
 
     def _input(self, image: np.ndarray) -> dict:
         import detectron2.data.transforms as T
