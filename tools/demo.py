@@ -37,11 +37,9 @@ def children_cpu_seconds() -> float:
 
 
 def val_label_dir(config: str, cfg_options) -> str:
-    """The validation label folder the config evaluates on (after --cfg-options)."""
-    from mmengine.config import Config
-    cfg = Config.fromfile(os.path.join(ROOT, config), import_custom_modules=False)
-    cfg.merge_from_dict(dict(opt.split("=", 1) for opt in cfg_options))
-    ds = cfg.test_dataloader.dataset
+    """The validation label folder the config evaluates on (after --cfg-options, read as train.py reads them)."""
+    from segclassics.engine.config_loader import load_config
+    ds = load_config(os.path.join(ROOT, config), cfg_options).cfg.test_dataloader.dataset
     return os.path.join(ROOT, ds.data_root, ds.data_prefix.seg_map_path)
 
 
