@@ -127,16 +127,21 @@ def test_wheel_trains_tests_and_infers_outside_the_checkout(env_with_wheel, synt
     # Inference with mmseg's own API: `import segclassics.mmseg` is the one line a plain mmseg
     # script needs for our models and for `segclassics::` in `_base_`.
     image = next((data / "img_dir" / "val").iterdir())
-    api = run([bin_dir / "python", "-c", INFER, "my_unet.py", checkpoint, image], tmp_path, env)
+    api = run([bin_dir / "python", "-c", INFER, "my_unet.py", checkpoint, image, "api_pred.npy"], tmp_path, env)
     assert api.stdout.splitlines()[-1] == "prediction 64x64, classes in [0, 6): True", api.stdout
+    # the console command and mmseg's API predict the same labels for that image
+    infer_labels = np.asarray(Image.open(tmp_path / "infer" / "labels" / f"{image.stem}.png"))
+    assert np.array_equal(np.load(tmp_path / "api_pred.npy"), infer_labels)
 
 
 INFER = """
 import sys
 import segclassics.mmseg
 from mmseg.apis import inference_model, init_model
-config, checkpoint, image = sys.argv[1:]
+import numpy as np
+config, checkpoint, image, out = sys.argv[1:]
 model = init_model(config, checkpoint, device='cpu')
 pred = inference_model(model, image).pred_sem_seg.data[0]
+np.save(out, pred.numpy())
 print(f"prediction {pred.shape[0]}x{pred.shape[1]}, classes in [0, 6): {bool(((pred >= 0) & (pred < 6)).all())}")
 """
