@@ -19,6 +19,7 @@ import torch
 
 from segclassics.utils.checkpoint import (UnsafeCheckpointError, load_checkpoint_file, publish_checkpoint,
                                           read_state_dict, save_weights_only)
+from test_engine import error_message
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -171,13 +172,6 @@ def test_getattr_allowance_is_limited_to_history_buffer_statistics(tmp_path):
         load_checkpoint_file(str(path))
 
 
-def error_line(proc):
-    lines = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
-    assert proc.returncode == 2, proc.stdout[-3000:] + proc.stderr[-3000:]
-    assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
-    return lines[0][len("error: "):]
-
-
 ENTRY_POINTS = [
     # (tool, config, arguments before the checkpoint, arguments after it)
     ("test.py", "configs/unet/unet_synthetic.py", [], []),
@@ -209,7 +203,7 @@ def test_entry_points_refuse_code_running_checkpoints(run_tool, tmp_path, synthe
     else:
         args = [REPO / config, *before, str(evil), "--work-dir", tmp_path / "w", *opts]
     proc = run_tool(tool, *args, env=env)
-    assert error_line(proc) == refusal(evil)
+    assert error_message(proc) == refusal(evil)
     assert not marker.exists()
 
 
@@ -246,6 +240,6 @@ def test_resume_from_a_checkpoint_of_another_model(run_tool, tmp_path, synthetic
                 f"val_dataloader.dataset.data_root={synthetic_root}"]
         model = "EncoderDecoder"
     proc = run_tool("train.py", REPO / config, "--resume", other, "--work-dir", tmp_path / "w", *opts)
-    assert error_line(proc) == f"checkpoint does not match {model}:"
+    assert error_message(proc) == f"checkpoint does not match {model}:"
     assert "unexpected in checkpoint (1):\n    backbone.not_a_layer.weight" in proc.stderr
     assert not (tmp_path / "w" / "last_checkpoint").exists()

@@ -10,6 +10,7 @@ import pytest
 from segclassics.engine.config_kind import D2_LAZY, D2_YAML, MMENGINE
 from segclassics.engine.config_loader import build_model, load_config, resolve_config_path
 from segclassics.engine.errors import UserError
+from test_engine import error_message
 
 REPO = Path(__file__).resolve().parents[1]
 MM = str(REPO / "configs/unet/unet_synthetic.py")
@@ -103,13 +104,6 @@ def test_binary_file_as_config(tmp_path):
                                f"LazyConfig) or .yaml file")
 
 
-def error_line(proc):
-    lines = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
-    assert proc.returncode == 2, proc.stdout[-3000:] + proc.stderr[-3000:]
-    assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
-    return lines[0][len("error: "):]
-
-
 @pytest.mark.slow
 def test_misspelt_keyword_in_a_config_file(run_tool, tmp_path, synthetic_root):
     cfg = write(tmp_path, "typo.py", f"""
@@ -118,7 +112,7 @@ def test_misspelt_keyword_in_a_config_file(run_tool, tmp_path, synthetic_root):
         train_dataloader = dict(dataset=dict(data_root='{synthetic_root}'))
         val_dataloader = dict(dataset=dict(data_root='{synthetic_root}'))
         """)
-    line = error_line(run_tool("train.py", cfg, "--work-dir", tmp_path / "w"))
+    line = error_message(run_tool("train.py", cfg, "--work-dir", tmp_path / "w"))
     assert line == (f"{cfg}: BaseDecodeHead.__init__() got an unexpected keyword argument 'num_clases'; "
                     f"check the spelling of that option in the config")
 

@@ -56,11 +56,16 @@ class TestConfigKind:
 
 
 def error_line(proc):
+    """The one ``error: ...`` line of a tool that exited with status 2 and printed no traceback."""
     lines = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
     assert proc.returncode == 2, proc.stdout[-3000:] + proc.stderr[-3000:]
-    assert len(lines) == 1, proc.stderr[-3000:]
-    assert "Traceback" not in proc.stderr
+    assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
     return lines[0]
+
+
+def error_message(proc):
+    """:func:`error_line` without its ``error: `` prefix."""
+    return error_line(proc)[len("error: "):]
 
 
 class TestInputErrors:

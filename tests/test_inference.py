@@ -25,7 +25,8 @@ from PIL import Image
 from segclassics.datasets import synthetic
 from segclassics.datasets.image_input import ImageInputError, find_inputs, read_image
 from segclassics.engine.errors import UserError
-from test_checkpoint_safety import error_line, malicious_checkpoint, refusal
+from test_checkpoint_safety import malicious_checkpoint, refusal
+from test_engine import error_message
 
 REPO = Path(__file__).resolve().parents[1]
 UNET = REPO / "configs/unet/unet_synthetic.py"
@@ -472,7 +473,7 @@ def test_tools_refuse_code_running_checkpoints(run_tool, tmp_path, synthetic_roo
         args = [UNET, evil, "--out", tmp_path / "out.onnx"]
     else:
         args = [evil, tmp_path / "published.pth"]
-    assert error_line(run_tool(tool, *args)) == refusal(evil)
+    assert error_message(run_tool(tool, *args)) == refusal(evil)
     assert not marker.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["evil.pth"]
 
