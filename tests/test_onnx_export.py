@@ -142,7 +142,7 @@ def test_unet_same_mmseg_config_with_normalization_and_argmax(tmp_path):
 
 
 def test_unet_valid_mmseg_config(tmp_path):
-    wrapper, sf, family, _ = _config_wrapper(  # the paper's net at base width 4 (config: 16)
+    wrapper, sf, family, _ = _config_wrapper(  # the paper's net at base width 4 (config: 64)
         "configs/unet/unet_valid_isbi2012.py", ["model.backbone.base_channels=4", "model.decode_head.base_channels=4",
                                                 "model.decode_head.in_channels=[4,8,16,32,64]"])
     assert sf.output_border == 92 and family.sizes.describe().startswith("188 + 16k")
