@@ -90,14 +90,7 @@ fi
 D2="$WHEELS/sal_detectron2-0.7.2-py3-none-any.whl"
 if [[ ! -f "$D2" ]]; then
   step "repacking sal-detectron2 0.7.2 for Python 3.11 (drops its cp310 _C and its top-level 'tools' package)"
-  BUILD="$(mktemp -d)"
-  "${PIP[@]}" download -q --only-binary=:all: --python-version 3.10 --no-deps "sal-detectron2==0.7.2" -d "$BUILD"
-  (cd "$BUILD" && "$PY" -m wheel unpack -d un sal_detectron2-0.7.2-*.whl >/dev/null \
-     && rm -rf un/*/tools un/*/detectron2/_C.*.so \
-     && sed -i 's/^Tag: .*/Tag: py3-none-any/' un/*/*.dist-info/WHEEL \
-     && sed -i '/^tools$/d' un/*/*.dist-info/top_level.txt \
-     && mkdir -p out && "$PY" -m wheel pack -d out un/* >/dev/null && mv out/*.whl "$D2")
-  rm -rf "$BUILD"
+  "$PY" "$ROOT/scripts/repack_detectron2.py" "$WHEELS" >/dev/null
 else
   step "reusing $D2"
 fi

@@ -51,7 +51,6 @@ BINARY_WHEELS = [
 # Pure-Python packages published as sdists only: built into wheels here.
 SDIST_WHEELS = ['fvcore==0.1.5.post20221221', 'antlr4-python3-runtime==4.9.3']
 MMCV = 'mmcv==2.1.0'
-DETECTRON2 = 'sal-detectron2==0.7.2'
 PLATFORMS = ['manylinux_2_28_x86_64', 'manylinux_2_27_x86_64', 'manylinux_2_24_x86_64', 'manylinux_2_17_x86_64',
              'manylinux2014_x86_64']
 CAMVID_PARTS = ['images/train', 'images/val', 'labels/train', 'labels/val']
@@ -111,27 +110,15 @@ def mmcv_shim_wheel(dest: str, tmp: str) -> str:
     return _pack(un, dest, build='1torchvisionops')
 
 
-def detectron2_wheel(dest: str, tmp: str) -> str:
-    """sal-detectron2 0.7.2 (cp310 wheel) as py3-none-any: its ``_C`` extension is for another
-    Python and the project runs without it; its top-level ``tools`` package would shadow ours."""
-    pip('download', '-q', '--no-deps', '--only-binary=:all:', '--python-version', '3.10', '--platform',
-        'manylinux2014_x86_64', '--platform', 'manylinux_2_17_x86_64', DETECTRON2, '-d', tmp)
-    (whl,) = glob.glob(os.path.join(tmp, 'sal_detectron2-0.7.2-*.whl'))
-    un = _unpack(whl, os.path.join(tmp, 'un'))
-    shutil.rmtree(os.path.join(un, 'tools'), ignore_errors=True)
-    for so in glob.glob(os.path.join(un, 'detectron2', '_C.*.so')):
-        os.remove(so)
-    (info,) = glob.glob(os.path.join(un, '*.dist-info'))
-    with open(os.path.join(info, 'WHEEL')) as f:
-        lines = [ln for ln in f.read().splitlines() if ln.strip() and not ln.startswith('Tag:')]
-    with open(os.path.join(info, 'WHEEL'), 'w') as f:
-        f.write('\n'.join(lines + ['Tag: py3-none-any']) + '\n')
-    top = os.path.join(info, 'top_level.txt')
-    with open(top) as f:
-        names = [n for n in f.read().split() if n != 'tools']
-    with open(top, 'w') as f:
-        f.write('\n'.join(names) + '\n')
-    return _pack(un, dest)
+def detectron2_wheel(dest: str) -> str:
+    """sal-detectron2 0.7.2 repacked as py3-none-any by ``scripts/repack_detectron2.py`` (the
+    same wheel ``scripts/setup_env.sh`` installs here)."""
+    sys.path.insert(0, os.path.join(ROOT, 'scripts'))
+    try:
+        from repack_detectron2 import repack
+    finally:
+        sys.path.pop(0)
+    return repack(dest)
 
 
 def copy_data(src_root: str, dest_root: str, camvid_scale: float) -> dict:
@@ -194,7 +181,7 @@ def main(argv=None) -> int:
         log('building mmcv 2.1.0 without compiled ops, mmcv.ops -> torchvision shim')
         mmcv_shim_wheel(wheels, os.path.join(tmp, 'mmcv'))
         log('repacking sal-detectron2 0.7.2 as py3-none-any (no _C, no top-level tools)')
-        detectron2_wheel(wheels, os.path.join(tmp, 'd2'))
+        detectron2_wheel(wheels)
     data = {} if a.no_data else copy_data(a.data_root, os.path.join(a.out, 'data'), a.camvid_scale)
     files = {}
     for fn in sorted(os.listdir(wheels)):
