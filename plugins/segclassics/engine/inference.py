@@ -34,11 +34,12 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 import torch
 
-from segclassics.utils.checkpoint import check_state_dict, load_checkpoint_file, plain_meta, state_dict_of
+from segclassics.utils.checkpoint import load_checkpoint_file, load_state_dict_checked, plain_meta, state_dict_of
 
 from .config_kind import D2_YAML, MMENGINE
 from .config_loader import LoadedConfig, build_model, load_config
 from .errors import UserError
+from .semantic_forward import valid_unet_border
 
 
 @dataclass
@@ -96,9 +97,7 @@ class Predictor:
         """Load ``checkpoint`` into ``self.model`` after a strict key/shape check; returns its
         plain metadata."""
         data = load_checkpoint_file(checkpoint, trusted=trusted)
-        state_dict = state_dict_of(data, checkpoint)
-        check_state_dict(self.model, state_dict)
-        self.model.load_state_dict(state_dict, strict=True)
+        load_state_dict_checked(self.model, state_dict_of(data, checkpoint))
         self.model.eval()
         return plain_meta(data)
 
@@ -123,8 +122,7 @@ def _instances(boxes, scores, labels, masks, shape) -> InstancePrediction:
 def _refuse_valid_unet_without_tiles(loaded: LoadedConfig, model, overlap_tile: bool) -> None:
     """A valid-convolution UNet outputs less than its input; without overlap-tile inference its
     map would be stretched back to the image, shifted by the lost border."""
-    encoder = getattr(getattr(model, "backbone", None), "module", None)
-    if getattr(encoder, "padding", None) == "valid" and not overlap_tile:
+    if valid_unet_border(model) and not overlap_tile:
         fix = ("model.type='OverlapTileEncoderDecoder' with model.test_cfg.mode='overlap_tile' and a tile_size"
                if loaded.kind == MMENGINE else "the OverlapTileSemanticSegmentor meta-architecture")
         raise UserError(f"{loaded.file}: this UNet has valid (unpadded) convolutions, so its output is smaller than "

@@ -73,7 +73,8 @@ class _Detectron2SemSeg(nn.Module):
         return logits[..., :x.shape[-2], :x.shape[-1]] if self.crop else logits
 
 
-def _valid_unet_border(model: nn.Module) -> int:
+def valid_unet_border(model: nn.Module) -> int:
+    """Pixels a valid-convolution UNet in ``model`` loses at each side (92 for the paper's), 0 if it has none."""
     from segclassics.models.unet import UNetEncoder, unet_border
     encoders = [m for m in model.modules() if isinstance(m, UNetEncoder)]
     if encoders and encoders[0].padding == "valid":
@@ -98,7 +99,7 @@ def detectron2_input_order(loaded: LoadedConfig) -> str:
 def semantic_forward(loaded: LoadedConfig, model: nn.Module) -> SemanticForward:
     """See the module docstring. ``model`` is put in eval mode."""
     model.eval()
-    border = _valid_unet_border(model)
+    border = valid_unet_border(model)
     if loaded.kind == MMENGINE:
         pre = model.data_preprocessor
         if getattr(pre, "_enable_normalize", False):
