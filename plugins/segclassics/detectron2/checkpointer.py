@@ -15,7 +15,7 @@ import torch
 from detectron2.checkpoint import DetectionCheckpointer
 
 from segclassics.engine.checkpoint_files import NonFiniteWeightsError, atomic_write, first_non_finite
-from segclassics.utils.checkpoint import load_checkpoint_file
+from segclassics.utils.checkpoint import check_state_dict, load_checkpoint_file, state_dict_of
 
 
 class SafeDetectionCheckpointer(DetectionCheckpointer):
@@ -29,6 +29,23 @@ class SafeDetectionCheckpointer(DetectionCheckpointer):
     def __init__(self, model, save_dir: str = "", *, trusted: bool = False, **kwargs):
         super().__init__(model, save_dir, **kwargs)
         self.trusted = trusted
+        self._exact = False
+
+    def load_exact(self, path: str, checkpointables=None) -> dict:
+        """``load``, refusing a file whose model weights do not match the model key for key and
+        shape (``CheckpointMismatchError`` naming the keys) before anything is loaded: resuming or
+        testing from a checkpoint of another model is a mistake, not a fine-tuning start. The file
+        is read once."""
+        self._exact = True
+        try:
+            return self.load(path, checkpointables)
+        finally:
+            self._exact = False
+
+    def _load_model(self, checkpoint: dict):
+        if self._exact:  # fvcore wraps a file without a "model" key whole: unwrap as read_state_dict does
+            check_state_dict(self.model, state_dict_of(checkpoint["model"]))
+        return super()._load_model(checkpoint)
 
     def save(self, name: str, **kwargs) -> None:
         """fvcore's ``Checkpointer.save`` (model + checkpointables + ``kwargs`` to

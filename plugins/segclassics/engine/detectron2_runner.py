@@ -145,9 +145,9 @@ def _resume_or_load(checkpointer, trainer, args, init_checkpoint) -> int:
     ``--resume FILE`` restores model, optimizer, scheduler and iteration from FILE (detectron2's
     ``resume_or_load`` would take the work dir's ``last_checkpoint`` instead, or skip the optimizer
     when there is none); ``--resume`` alone takes ``last_checkpoint``, or starts from
-    ``init_checkpoint`` when the work dir has none. Every checkpoint is first checked key by key
-    against the model."""
-    from segclassics.utils.checkpoint import check_state_dict, read_state_dict
+    ``init_checkpoint`` when the work dir has none. A checkpoint resumed from must match the model
+    key by key (``SafeDetectionCheckpointer.load_exact``); ``init_checkpoint``, a starting point,
+    need not."""
     path = None
     if args.resume and args.resume != "auto":
         if not osp.isfile(args.resume):
@@ -160,8 +160,7 @@ def _resume_or_load(checkpointer, trainer, args, init_checkpoint) -> int:
         if init_checkpoint:
             checkpointer.load(init_checkpoint, checkpointables=[])
         return 0
-    check_state_dict(checkpointer.model, read_state_dict(path, trusted=args.trust_checkpoint))
-    checkpointer.load(path)
+    checkpointer.load_exact(path)
     return trainer.iter + 1
 
 
@@ -235,7 +234,6 @@ def _train_yaml(cfg, args) -> dict:
 
 def _build_and_load(cfg, lazy, checkpoint, trusted: bool = False):
     from segclassics.detectron2.checkpointer import SafeDetectionCheckpointer
-    from segclassics.utils.checkpoint import check_state_dict, read_state_dict
     if lazy:
         from detectron2.config import instantiate
         model = instantiate(cfg.model).to(cfg.train.device)
@@ -244,8 +242,7 @@ def _build_and_load(cfg, lazy, checkpoint, trusted: bool = False):
         model = build_model(cfg)
     if not osp.isfile(checkpoint):
         raise UserError(f"checkpoint not found: {checkpoint!r}")
-    check_state_dict(model, read_state_dict(checkpoint, trusted=trusted))
-    SafeDetectionCheckpointer(model, trusted=trusted).load(checkpoint)
+    SafeDetectionCheckpointer(model, trusted=trusted).load_exact(checkpoint)
     model.eval()
     return model
 
