@@ -7,7 +7,22 @@
 # Results: work_dirs/gpu_check_rehearsal/gpu_check.{md,json,log}.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-PY312="${PY312:-$(command -v python3.12 || echo /root/.pyenv/versions/3.12.1/bin/python)}"
+# The first Python 3.12 that runs: a pyenv shim named python3.12 exists where 3.12 is installed
+# but not selected, and answers "pyenv: python3.12: command not found"; so each candidate is run.
+find_python312() {
+  local c
+  for c in "${PY312:-}" python3.12 "$(pyenv root 2>/dev/null)"/versions/3.12*/bin/python3.12 \
+           /root/.pyenv/versions/3.12*/bin/python3.12 /usr/local/bin/python3.12 /usr/bin/python3.12; do
+    [[ -n "$c" ]] || continue
+    if "$c" -c 'import sys, venv; sys.exit(sys.version_info[:2] != (3, 12))' >/dev/null 2>&1; then
+      command -v "$c" 2>/dev/null || echo "$c"; return 0
+    fi
+  done
+  echo "error: no Python 3.12 interpreter runs here (tried \$PY312, python3.12 on PATH and pyenv's versions);" \
+       "install one or set PY312=/path/to/python3.12" >&2
+  return 1
+}
+PY312="$(find_python312)"
 VENV="${GPU_REHEARSAL_VENV:-$HOME/.cache/segclassics/gpu-rehearsal-venv}"
 OUTDIR="${GPU_REHEARSAL_OUT:-$ROOT/work_dirs/gpu_check_rehearsal}"
 want="$(sha256sum "$ROOT/tools/gpu_check/image_packages.txt" | cut -c1-16)"
