@@ -168,3 +168,28 @@ def test_short_training_lowers_loss(decoder):
         loss.backward()
         opt.step()
     assert loss_fn().item() < 0.75 * first.item()
+
+
+def test_upsampling_past_the_32_bit_element_limit_splits_the_batch(monkeypatch):
+    """CUDA's channels-last bilinear kernel refuses outputs of 2**31 elements or more (SETR's
+    150-class 512x512 logits at batch 64 on an H200). Past that size the heads interpolate the batch
+    in chunks: each image is interpolated on its own, so output and gradients are exactly those of
+    one call. The limit is lowered here so that a small batch crosses it."""
+    from segclassics.models import setr_heads
+    torch.manual_seed(0)
+    head = SETRUpHead(16, 8, num_classes=5, num_convs=2, kernel_size=3, up_scale=2).eval()
+    x = torch.randn(5, 16, 6, 7).to(memory_format=torch.channels_last).requires_grad_()
+    ref = head(x)
+    (ref ** 2).sum().backward()
+    ref_grad = x.grad.clone()
+    x.grad = None
+
+    calls = []
+    real = F.interpolate
+    monkeypatch.setattr(setr_heads.F, "interpolate", lambda t, **kw: calls.append(t.shape[0]) or real(t, **kw))
+    monkeypatch.setattr(setr_heads, "MAX_INTERPOLATE_ELEMENTS", 2 * 5 * 24 * 28)  # 2 images of the logits
+    out = head(x)
+    (out ** 2).sum().backward()
+    assert calls[-3:] == [2, 2, 1]  # the 5 images of the last (logit) upsampling, in chunks of 2
+    assert torch.equal(out, ref)
+    assert torch.equal(x.grad, ref_grad)

@@ -41,6 +41,28 @@ __all__ = ["ConvBNReLU", "SETRUpHead", "SETRMLANeck", "SETRMLAHead", "SETRDecode
            "SETRDecoderSpec", "SETR_DECODERS", "SETR_AUX_LAYERS", "SETR_OUT_LAYERS", "setr_layer_indices",
            "channel_layer_norm"]
 
+#: Output elements above which :func:`upsample_bilinear` splits the batch. CUDA's channels-last
+#: bilinear kernel indexes with 32-bit integers and refuses larger outputs ("upsample_bilinear2d_nhwc
+#: only supports output tensors with less than INT_MAX elements"); SETR's 150-class logits at 512x512
+#: reach that at batch 64, while the encoder would still fit in memory.
+MAX_INTERPOLATE_ELEMENTS = 2 ** 31 - 1
+
+
+def upsample_bilinear(x: torch.Tensor, *, scale_factor: Optional[int] = None, size=None,
+                      align_corners: bool = False) -> torch.Tensor:
+    """``F.interpolate(x, mode='bilinear')``, in batch chunks when the output would exceed
+    :data:`MAX_INTERPOLATE_ELEMENTS` (each image is interpolated on its own, so the result and its
+    gradient are the same)."""
+    if size is None:
+        size = (int(x.shape[-2] * scale_factor), int(x.shape[-1] * scale_factor))
+    per_image = x.shape[1] * size[0] * size[1]
+    if x.shape[0] * per_image <= MAX_INTERPOLATE_ELEMENTS or x.shape[0] == 1:
+        return F.interpolate(x, size=size, mode="bilinear", align_corners=align_corners)
+    step = max(1, MAX_INTERPOLATE_ELEMENTS // per_image)
+    return torch.cat([F.interpolate(c, size=size, mode="bilinear", align_corners=align_corners)
+                      for c in x.split(step)])
+
+
 
 @dataclass(frozen=True)
 class SETRDecoderSpec:
@@ -165,7 +187,7 @@ class SETRUpHead(nn.Module):
             nn.init.normal_(self.cls.weight, std=0.01)
 
     def _up(self, x):
-        return F.interpolate(x, scale_factor=self.up_scale, mode="bilinear", align_corners=self.align_corners)
+        return upsample_bilinear(x, scale_factor=self.up_scale, align_corners=self.align_corners)
 
     def forward(self, x: Union[torch.Tensor, Sequence[torch.Tensor]]) -> torch.Tensor:
         if not torch.is_tensor(x):
@@ -238,7 +260,7 @@ class SETRMLAHead(nn.Module):
             raise ValueError(f"SETRMLAHead expects {len(self.streams)} maps, got {len(inputs)}")
         x = torch.cat([s(x) for s, x in zip(self.streams, inputs)], dim=1)
         x = self.cls(self.dropout(x))  # == concat(up(s_i)) then classify; see module docstring
-        return F.interpolate(x, scale_factor=self.up_scale, mode="bilinear", align_corners=self.align_corners)
+        return upsample_bilinear(x, scale_factor=self.up_scale, align_corners=self.align_corners)
 
 
 class SETRDecoder(nn.Module):
@@ -321,7 +343,7 @@ class SETR(SETRDecoder):
         with_aux = self.training and len(self.aux_heads) > 0
         out, aux = super().forward([feats[i] for i in self.decode_in], [feats[i] for i in self.aux_in], with_aux)
         size = img.shape[-2:]
-        up = lambda t: F.interpolate(t, size=size, mode="bilinear", align_corners=False)  # noqa: E731
+        up = lambda t: upsample_bilinear(t, size=size, align_corners=False)  # noqa: E731
         if not self.training:
             return up(out)
         return up(out), [up(a) for a in aux]
