@@ -303,3 +303,23 @@ def test_synthetic_config_trains(tmp_path, run_tool, synthetic_root):
                  str(tmp_path / "work"), "--cfg-options", *opts, timeout=900)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-5000:]
     assert "mIoU" in r.stdout + r.stderr
+
+
+@pytest.mark.parametrize("config", ["configs/setr/setr_pup_vit-l_ade20k.py", "configs/setr/setr_naive_vit-l_ade20k.py"])
+def test_head_losses_equal_mmsegs_and_accuracy_needs_no_topk(config, monkeypatch):
+    """Our heads' ``loss_by_feat`` gives mmseg's ``BaseDecodeHead.loss_by_feat`` values exactly (losses
+    and ``acc_seg``, logits resized to the label size, ignored pixels present) without mmseg's
+    ``accuracy``, whose ``topk`` over full-size logits was a third of an H200 SETR training step."""
+    from mmseg.models.decode_heads.decode_head import BaseDecodeHead
+    torch.manual_seed(0)
+    model = MODELS.build(tiny_model_cfg(config))
+    head = model.auxiliary_head[0]
+    logits = torch.randn(2, 7, 16, 16)  # smaller than the 64x64 labels: resized as in mmseg
+    batch = samples(2, 64, 7)
+    batch[0].gt_sem_seg.data[0, :10] = 255  # ignored rows
+    ref = BaseDecodeHead.loss_by_feat(head, logits, batch)
+    monkeypatch.setattr(torch.Tensor, "topk", lambda *a, **k: pytest.fail("topk called"))
+    ours = head.loss_by_feat(logits, batch)
+    assert set(ours) == set(ref)
+    for key in ref:
+        assert torch.equal(ours[key], ref[key]), key

@@ -8,7 +8,7 @@ from mmseg.utils import SampleList
 
 from ..models.unet import (UNetDecoder, check_labels, crop_labels_or_resize_logits, init_unet_weights,
                            unet_channels)
-from .torch_decode_head import TorchModuleDecodeHead
+from .torch_decode_head import TorchModuleDecodeHead, pixel_accuracy
 
 
 @MODELS.register_module()
@@ -76,9 +76,8 @@ class PaperUNetHead(TorchModuleDecodeHead):
             pixel_weight = seg_weight if type(loss_decode).__name__ == 'CrossEntropyLoss' else None
             value = loss_decode(seg_logits, seg_label, weight=pixel_weight, ignore_index=self.ignore_index)
             loss[loss_decode.loss_name] = loss.get(loss_decode.loss_name, 0) + value
-        from mmseg.models.losses import accuracy
         if self.out_channels > 1:
-            loss['acc_seg'] = accuracy(seg_logits, seg_label, ignore_index=self.ignore_index)
+            loss['acc_seg'] = pixel_accuracy(seg_logits, seg_label, self.ignore_index)
         return loss
 
     def predict_by_feat(self, seg_logits, batch_img_metas):

@@ -6,10 +6,29 @@ Our heads (FCN skip fusion, UNet/SegNet decoders, SETR decoders) classify inside
 DDP (``find_unused_parameters``) and wastes memory. This base removes it and leaves the
 losses, sampling, ``ignore_index``, ``_transform_inputs`` and prediction resizing to mmseg.
 Subclasses set ``self.module`` and, if needed, override :meth:`forward`.
+
+:meth:`TorchModuleDecodeHead.loss_by_feat` is mmseg's, with two changes that leave the losses
+unchanged: the logged ``acc_seg`` is computed with an argmax instead of mmseg's ``accuracy``,
+whose ``topk`` over the class dimension of full-resolution logits took a third of a SETR ViT-L
+training step on an H200 (5 heads x 150 classes x 512 x 512; ``tools/gpu_check`` profile,
+docs/gpu.md); and logits are resized with :func:`segclassics.models.setr_heads.upsample_bilinear`,
+which splits batches whose output would pass CUDA's 2**31-element limit.
 """
 from __future__ import annotations
 
+import torch
 from mmseg.models.decode_heads.decode_head import BaseDecodeHead
+
+from segclassics.models.setr_heads import upsample_bilinear
+
+
+def pixel_accuracy(seg_logits: torch.Tensor, seg_label: torch.Tensor, ignore_index: int) -> torch.Tensor:
+    """Top-1 pixel accuracy in %, shape ``(1,)``: mmseg's ``accuracy(topk=1)`` (same ``eps``
+    terms) with an argmax. ``seg_logits`` ``(B, C, H, W)``, ``seg_label`` ``(B, H, W)``."""
+    eps = torch.finfo(torch.float32).eps
+    valid = seg_label != ignore_index
+    correct = (seg_logits.argmax(1) == seg_label) & valid
+    return (correct.sum().float().reshape(1) + eps) * (100.0 / (int(valid.sum()) + eps))
 
 
 class TorchModuleDecodeHead(BaseDecodeHead):
@@ -32,3 +51,17 @@ class TorchModuleDecodeHead(BaseDecodeHead):
 
     def forward(self, inputs):
         return self.module(self._transform_inputs(inputs))
+
+    def loss_by_feat(self, seg_logits: torch.Tensor, batch_data_samples) -> dict:
+        seg_label = self._stack_batch_gt(batch_data_samples)
+        if tuple(seg_logits.shape[-2:]) != tuple(seg_label.shape[-2:]):
+            seg_logits = upsample_bilinear(seg_logits, size=seg_label.shape[2:], align_corners=self.align_corners)
+        seg_weight = self.sampler.sample(seg_logits, seg_label) if self.sampler is not None else None
+        seg_label = seg_label.squeeze(1)
+        losses_decode = self.loss_decode if isinstance(self.loss_decode, torch.nn.ModuleList) else [self.loss_decode]
+        loss = dict()
+        for loss_decode in losses_decode:
+            value = loss_decode(seg_logits, seg_label, weight=seg_weight, ignore_index=self.ignore_index)
+            loss[loss_decode.loss_name] = loss[loss_decode.loss_name] + value if loss_decode.loss_name in loss else value
+        loss['acc_seg'] = pixel_accuracy(seg_logits, seg_label, self.ignore_index)
+        return loss
