@@ -1,6 +1,8 @@
 """Markdown tables of the GPU check's report (``run.py`` writes them to ``gpu_check.md``)."""
 from __future__ import annotations
 
+import json
+
 import math
 
 
@@ -127,6 +129,9 @@ def markdown(report: dict) -> str:
               'MFU against 989.4 TFLOP/s (H200 dense bf16, datasheet); training FLOPs counted over forward + '
               'backward without recomputation.', '', _setr(report), '## 3. Reproductions (time-boxed)', '',
               _repro(report)]
+    if 'diagnose' in report['parts']:
+        items = report['parts']['diagnose'].get('results', {}).get('items', {})
+        lines += ['## 4. Diagnosis (opt-in part)', '', '```json', json.dumps(items, indent=1), '```', '']
     errors = {f'{p}: {k}': v for p, r in report['parts'].items()
               for k, v in r.get('results', {}).get('errors', {}).items()}
     if errors:

@@ -11,7 +11,9 @@ writes its results after every item, so a timed-out part keeps what it finished)
    (``part_models.py``);
 2. ``setr``: SETR-PUP ViT-L 512x512, ours vs mmseg's, speed / memory / MFU (``part_setr.py``);
 3. ``camvid`` and ``isbi``: time-boxed SegNet-Basic / CamVid and UNet / ISBI 2012 reproductions
-   (``part_repro.py``).
+   (``part_repro.py``);
+4. ``diagnose`` (opt-in): a profile of SETR's training step, SETR at batch 64, SegNet's pool
+   indices CPU vs GPU (``part_diagnose.py``).
 
 Writes ``gpu_check.json`` (everything), ``gpu_check.md`` (tables) and ``gpu_check.log`` (all
 output) into ``--out``. Time: the whole run stays inside ``--budget`` seconds; part *i* may use
@@ -41,7 +43,9 @@ PARTS = [
     ('setr', 'part_setr.py', [], 170, 200),
     ('camvid', 'part_repro.py', ['camvid'], 95, 50),
     ('isbi', 'part_repro.py', ['isbi'], 95, 50),
+    ('diagnose', 'part_diagnose.py', [], 150, 200),  # opt-in: --parts diagnose (not in the default run)
 ]
+DEFAULT_PARTS = ['models', 'setr', 'camvid', 'isbi']
 PACKAGES = ['torch', 'torchvision', 'numpy', 'opencv-python-headless', 'scipy', 'pillow', 'mmengine', 'mmcv-lite',
             'mmcv', 'mmsegmentation', 'mmdet', 'sal-detectron2', 'fvcore', 'iopath', 'pycocotools', 'shapely']
 
@@ -118,7 +122,8 @@ def main(argv=None) -> int:
     p.add_argument('--site', default='/tmp/site', help='where the bundle is installed (pip --target)')
     p.add_argument('--data-root', default=None, help='default: BUNDLE/data')
     p.add_argument('--budget', type=float, default=None, help='seconds for all parts (default 540; smoke 900)')
-    p.add_argument('--parts', default=','.join(x[0] for x in PARTS), help='comma-separated subset')
+    p.add_argument('--parts', default=','.join(DEFAULT_PARTS),
+                   help=f'comma-separated, from {[x[0] for x in PARTS]} (default: {",".join(DEFAULT_PARTS)})')
     a = p.parse_args(argv)
     t_start = time.time()
     wanted = a.parts.split(',')
