@@ -23,6 +23,7 @@ find_python312() {
   return 1
 }
 PY312="$(find_python312)"
+echo "[rehearse] Python 3.12 interpreter: $PY312"
 VENV="${GPU_REHEARSAL_VENV:-$HOME/.cache/segclassics/gpu-rehearsal-venv}"
 OUTDIR="${GPU_REHEARSAL_OUT:-$ROOT/work_dirs/gpu_check_rehearsal}"
 want="$(sha256sum "$ROOT/tools/gpu_check/image_packages.txt" | cut -c1-16)"
