@@ -10,8 +10,10 @@ import textwrap
 from pathlib import Path
 
 import pytest
+import torch
 
 from segclassics.engine.config_kind import D2_LAZY, D2_YAML, MMENGINE, detect_config_kind
+from segclassics.engine.cpu_precision import cpu_bf16_supported
 from segclassics.engine.errors import UserError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -237,6 +239,12 @@ def test_amp_on_cpu_trains(run_tool, tmp_path, synthetic_root, config, opts, exp
         opts = opts + [f"train_dataloader.dataset.data_root={synthetic_root}",
                        f"val_dataloader.dataset.data_root={synthetic_root}"]
     proc = run_tool("train.py", REPO / config, "--amp", "--work-dir", tmp_path / "w", *opts)
+    if not cpu_bf16_supported():  # e.g. an AVX2-only CPU: refused, bf16 would run far slower than fp32
+        capability = torch.backends.cpu.get_cpu_capability()
+        assert error_message(proc) == (
+            f"--amp on this CPU: it has no native bfloat16 support (torch reports CPU capability {capability}; bf16 "
+            "needs AVX-512 or AMX), so bf16 autocast would run several times slower than fp32; run without --amp")
+        return
     log = proc.stdout + proc.stderr
     assert proc.returncode == 0, log[-4000:]
     assert expect in log
@@ -260,3 +268,28 @@ def test_detectron2_yaml_train_then_test(run_tool, tmp_path, synthetic_root):
     proc = run_tool("test.py", config, work / "model_final.pth", "--work-dir", work, *opts, env=env)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     assert f'{_test_metrics(proc)["sem_seg/mIoU"]:.4f}' == val_miou
+
+
+def test_cpu_amp_runs_forward_under_bf16_autocast_where_supported(monkeypatch):
+    """The CPU half of --amp, independent of this machine's CPU: with bf16 support the mmengine
+    optim wrapper becomes CPUBF16AmpOptimWrapper, whose optim_context enters bf16 autocast (the
+    weights stay fp32); without it, _enable_amp refuses before anything runs."""
+    from mmengine.config import Config
+
+    from segclassics.engine import cpu_precision, mmengine_runner
+    from segclassics.engine.cpu_amp_optim_wrapper import CPUBF16AmpOptimWrapper
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(cpu_precision, "cpu_bf16_supported", lambda: True)
+    cfg = Config(dict(optim_wrapper=dict(type="OptimWrapper", optimizer=dict(type="SGD", lr=0.1))))
+    mmengine_runner._enable_amp(cfg)
+    assert cfg.optim_wrapper.type == "CPUBF16AmpOptimWrapper"
+    model = torch.nn.Linear(4, 2)
+    wrapper = CPUBF16AmpOptimWrapper(optimizer=torch.optim.SGD(model.parameters(), lr=0.1))
+    with wrapper.optim_context(model):
+        assert torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu") == torch.bfloat16
+        assert model(torch.randn(3, 4)).dtype == torch.bfloat16
+    assert model.weight.dtype == torch.float32
+    monkeypatch.setattr(cpu_precision, "cpu_bf16_supported", lambda: False)
+    cfg = Config(dict(optim_wrapper=dict(type="OptimWrapper", optimizer=dict(type="SGD", lr=0.1))))
+    with pytest.raises(UserError, match="no native bfloat16 support"):
+        mmengine_runner._enable_amp(cfg)

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from .config_kind import D2_YAML
+from .cpu_precision import require_cpu_bf16
 from .errors import UserError
 
 logger = logging.getLogger("segclassics")
@@ -118,6 +119,8 @@ def train(args) -> dict:
     train_loader = instantiate(cfg.dataloader.train)
     ddp_model = create_ddp_model(model, **cfg.train.get("ddp", {}))
     amp = args.amp or cfg.train.get("amp", {}).get("enabled", False)
+    if amp and not cfg.train.device.startswith("cuda"):
+        require_cpu_bf16("--amp" if args.amp else "train.amp.enabled")
     if amp and cfg.train.device.startswith("cuda"):
         trainer = AMPTrainer(ddp_model, train_loader, optimizer)
     else:
@@ -225,6 +228,7 @@ def _train_yaml(cfg, args) -> dict:
         if hasattr(hook, "checkpointer"):
             hook.checkpointer = trainer.checkpointer
     if args.amp and not cfg.MODEL.DEVICE.startswith("cuda"):
+        require_cpu_bf16("--amp")
         trainer._trainer.model = AutocastForward(trainer._trainer.model)
     trainer.start_iter = _resume_or_load(trainer.checkpointer, trainer, args, cfg.MODEL.WEIGHTS)
     trainer.train()

@@ -37,6 +37,7 @@ import torch
 from segclassics.utils.checkpoint import load_checkpoint_file, load_state_dict_checked, plain_meta, state_dict_of
 
 from .config_kind import D2_YAML, MMENGINE
+from .cpu_precision import require_cpu_bf16
 from .config_loader import LoadedConfig, build_model, load_config
 from .errors import UserError
 from .semantic_forward import valid_unet_border
@@ -90,6 +91,8 @@ class Predictor:
         """``--amp``: bf16 autocast on CPU, fp16 on CUDA; otherwise full precision."""
         if not self.amp:
             return contextlib.nullcontext()
+        if self.device.type != "cuda":
+            require_cpu_bf16("--amp")
         dtype = torch.float16 if self.device.type == "cuda" else torch.bfloat16
         return torch.autocast(device_type=self.device.type, dtype=dtype)
 

@@ -18,6 +18,7 @@ import torch
 
 from .checkpoint_files import newest_complete_checkpoint
 from .config_loader import load_config
+from .cpu_precision import require_cpu_bf16
 from .data_check import add_sample_checks, check_mmengine_data
 from .errors import UserError
 
@@ -60,6 +61,7 @@ def _enable_amp(cfg):
         cfg.optim_wrapper.type = "AmpOptimWrapper"
         cfg.optim_wrapper.loss_scale = "dynamic"
     else:
+        require_cpu_bf16("--amp")
         from . import cpu_amp_optim_wrapper  # noqa: F401  (registers the wrapper)
         cfg.optim_wrapper.type = "CPUBF16AmpOptimWrapper"
 
