@@ -160,13 +160,28 @@ def count_flops(infer: Callable[[], Any]) -> int:
     return int(counter.get_total_flops())
 
 
+def count_train_flops(autocast: Callable[[], Any], loss_fn: Callable[[], torch.Tensor], model) -> int:
+    """FLOPs of one training step of the batch: losses forward + backward (matmul/conv/attention)."""
+    from torch.utils.flop_counter import FlopCounterMode
+    with FlopCounterMode(display=False) as counter:
+        with autocast():
+            total = loss_fn()
+        total.backward()
+    model.zero_grad(set_to_none=True)
+    return int(counter.get_total_flops())
+
+
 def benchmark_config(config: str, shape: Sequence[int], batch: int, device: str = 'cpu', amp: Optional[str] = None,
                      iters: int = 10, warmup: int = 2, train: bool = True, cfg_options: Sequence[str] = (),
-                     log: Callable[[str], None] = print) -> dict:
-    """Measure one config; returns a flat dict of results (see module docstring)."""
+                     log: Callable[[str], None] = print, channels_last: bool = False) -> dict:
+    """Measure one config; returns a flat dict of results (see module docstring). ``channels_last``:
+    the model's 4-d weights stored channels-last (convolutions then run and output NHWC)."""
     torch.manual_seed(0)
     built = build_model(config, cfg_options, device)
     model = built.model
+    if channels_last:
+        from .cpu_precision import to_channels_last
+        to_channels_last(model)
     params = sum(p.numel() for p in model.parameters())
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     log(f'[benchmark] {config}: {built.framework} {type(model).__name__}, {params / 1e6:.3f} M params')
@@ -186,7 +201,8 @@ def benchmark_config(config: str, shape: Sequence[int], batch: int, device: str 
                   num_classes=built.num_classes, params=params, trainable_params=trainable,
                   gflops=flops / 1e9, gmacs=flops / 2e9, input_shape=list(shape),
                   model_input_shape=built.extra.get('model_input_shape', list(shape)),
-                  train_model_input_shape=built.extra.get('train_model_input_shape', list(shape)), batch=batch)
+                  train_model_input_shape=built.extra.get('train_model_input_shape', list(shape)), batch=batch,
+                  memory_format='channels_last' if channels_last else 'NCHW')
     for key in ('model_input_shape', 'train_model_input_shape'):
         if result[key] != list(shape):
             log(f'[benchmark]   note: the data preprocessor pads {list(shape)} to {result[key]} ({key}; '
@@ -198,7 +214,7 @@ def benchmark_config(config: str, shape: Sequence[int], batch: int, device: str 
     model.eval()
     seconds, peak = _timed_phase(infer_step, warmup, iters, device)
     result.update(infer_images_per_s=batch * iters / seconds, infer_ms_per_batch=1000 * seconds / iters,
-                  infer_peak_mem_mb=peak)
+                  infer_peak_mem_mb=peak, infer_gflops_per_s=result['gflops'] * batch * iters / seconds)
     log(f'[benchmark]   inference: {result["infer_images_per_s"]:.2f} img/s, peak mem {peak:.1f} MiB')
 
     if train:
@@ -217,9 +233,11 @@ def benchmark_config(config: str, shape: Sequence[int], batch: int, device: str 
             else:
                 total.backward()
                 opt.step()
+        train_flops = count_train_flops(lambda: _autocast(device, amp), loss_fn, model) / batch
         seconds, peak = _timed_phase(train_step, warmup, iters, device)
         result.update(train_images_per_s=batch * iters / seconds, train_ms_per_batch=1000 * seconds / iters,
-                      train_peak_mem_mb=peak)
+                      train_peak_mem_mb=peak, train_gflops=train_flops / 1e9,
+                      train_gflops_per_s=train_flops * batch * iters / seconds / 1e9)
         log(f'[benchmark]   training:  {result["train_images_per_s"]:.2f} img/s, peak mem {peak:.1f} MiB')
     del data, infer, loss_fn, model, built
     _trim()
@@ -252,7 +270,9 @@ METRICS = [  # (key, label, format)
     ('gmacs', 'GMACs / image (mmseg get_flops)', lambda v: f'{v:.3f}'),
     ('infer_images_per_s', 'inference img/s', lambda v: f'{v:.2f}'),
     ('infer_peak_mem_mb', 'inference peak mem MiB', lambda v: f'{v:.1f}'),
+    ('infer_gflops_per_s', 'inference GFLOP/s achieved', lambda v: f'{v:.1f}'),
     ('train_images_per_s', 'training img/s', lambda v: f'{v:.2f}'),
+    ('train_gflops_per_s', 'training GFLOP/s achieved', lambda v: f'{v:.1f}'),
     ('train_peak_mem_mb', 'training peak mem MiB', lambda v: f'{v:.1f}'),
 ]
 
@@ -286,8 +306,9 @@ def format_table(results: List[dict]) -> str:
 
 def run(configs: Sequence[str], shape: Sequence[int], batch: int, device: str = 'cpu', amp: Optional[str] = None,
         iters: int = 10, warmup: int = 2, train: bool = True, cfg_options: Sequence[str] = (),
-        log: Callable[[str], None] = print) -> dict:
-    """Benchmark one or two configs; returns the JSON-ready report."""
+        log: Callable[[str], None] = print, channels_last: str = 'none') -> dict:
+    """Benchmark one or two configs; returns the JSON-ready report. ``channels_last``: ``'none'``,
+    ``'all'`` or ``'second'`` (the same config twice gives NCHW and channels-last side by side)."""
     if not 1 <= len(configs) <= 2:
         raise UserError(f'give one or two configs, got {len(configs)}')
     if len(shape) != 2 or min(shape) < 16:
@@ -300,11 +321,20 @@ def run(configs: Sequence[str], shape: Sequence[int], batch: int, device: str = 
         raise UserError(f"--device must be 'cpu' or 'cuda[:N]', got {device!r}")
     if amp not in (None, 'bf16', 'fp16'):
         raise UserError(f"--amp must be 'bf16' or 'fp16', got {amp!r}")
-    results = [benchmark_config(c, shape, batch, device, amp, iters, warmup, train, cfg_options, log)
-               for c in configs]
+    if channels_last not in ('none', 'all', 'second'):
+        raise UserError(f"--channels-last must be 'all' or 'second', got {channels_last!r}")
+    if amp == 'bf16' and not device.startswith('cuda'):
+        from .cpu_precision import cpu_bf16_supported
+        if not cpu_bf16_supported():
+            log(f'[benchmark] warning: this CPU has no native bf16 ({torch.backends.cpu.get_cpu_capability()}): '
+                f'the bf16 figures measure oneDNN\'s slow fallback')
+    results = [benchmark_config(c, shape, batch, device, amp, iters, warmup, train, cfg_options, log,
+                                channels_last=channels_last == 'all' or (channels_last == 'second' and i == 1))
+               for i, c in enumerate(configs)]
     return dict(machine=machine_info(device),
                 settings=dict(shape=list(shape), batch=batch, device=device, amp=amp, iters=iters, warmup=warmup,
                               train=train, cfg_options=list(cfg_options), flops_method=FLOPS_NOTE,
+                              channels_last=channels_last,
                               memory_method=CUDA_MEMORY_NOTE if device.startswith('cuda') else CPU_MEMORY_NOTE,
                               train_step='forward (losses) + backward + SGD(lr=1e-5, momentum=0.9) step',
                               inference_step='eval mode, torch.no_grad, framework predict forward',
@@ -322,7 +352,7 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(
         description='Params, FLOPs, inference/training throughput and peak memory of one or two configs '
                     '(mmseg/mmdet mmengine configs, detectron2 LazyConfig .py or yaml).')
-    p.add_argument('configs', nargs='+', metavar='CONFIG', help='one or two configs (two: side-by-side + ratio)')
+    p.add_argument('configs', nargs='*', metavar='CONFIG', help='one or two configs (two: side-by-side + ratio)')
     p.add_argument('--shape', type=int, nargs=2, default=(512, 512), metavar=('H', 'W'), help='input size')
     p.add_argument('--batch', type=int, default=1, help='images per iteration')
     p.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu', help="'cpu' or 'cuda[:N]'")
@@ -333,18 +363,42 @@ def main(argv=None) -> int:
                    help='also measure training throughput and memory (--no-train to skip)')
     p.add_argument('--cfg-options', nargs='+', default=[], metavar='KEY=VALUE',
                    help='overrides applied to every config (mmengine --cfg-options or detectron2 KEY=VALUE)')
+    p.add_argument('--channels-last', nargs='?', const='all', default='none', choices=['none', 'all', 'second'],
+                   help="store the model's weights channels-last: 'all' configs, or only the 'second' (give the same "
+                        "config twice to compare NCHW and channels-last in one process)")
+    p.add_argument('--peak', action='store_true',
+                   help="first measure this machine's 3x3-convolution and matrix-product GFLOP/s (fp32 NCHW, "
+                        "fp32 channels-last, bf16 where native): the ceiling for the achieved GFLOP/s")
     p.add_argument('--json', help='write the report (machine info, settings, results, ratios) here')
     p.add_argument('--debug', action='store_true', help='show tracebacks for input errors')
     args = p.parse_args(argv)
     reports = []
+    log = lambda s: print(s, file=sys.stderr, flush=True)  # noqa: E731
+    if not args.configs and not args.peak:
+        p.error('give one or two configs, or --peak')
+    peak = None
+    if args.peak:
+        from .conv_peak import format_peak, measure_peak
+        peak = measure_peak(args.device, log=log)
+        print(f"peak of this machine ({torch.get_num_threads()} torch threads, CPU capability "
+              f"{peak['cpu_capability']}):")
+        print(format_peak(peak))
+        if not args.configs:
+            if args.json:
+                os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
+                with open(args.json, 'w') as f:
+                    json.dump(dict(machine=machine_info(args.device), peak=peak), f, indent=2)
+            return 0
 
     def measure() -> int:
         reports.append(run(args.configs, args.shape, args.batch, args.device, args.amp, args.iters, args.warmup,
-                           args.train, args.cfg_options, log=lambda s: print(s, file=sys.stderr, flush=True)))
+                           args.train, args.cfg_options, log=log, channels_last=args.channels_last))
         return 0
     if run_reporting_user_errors(measure, args.debug):
         return 2
     report = reports[0]
+    if peak is not None:
+        report['peak'] = peak
     m = report['machine']
     print(f"device: {m['device_name']} ({args.device}), torch {m['torch_version']}, {m['torch_threads']} threads; "
           f"shape {args.shape[0]}x{args.shape[1]}, batch {args.batch}, amp {args.amp or 'off (fp32)'}, "
