@@ -31,6 +31,7 @@ def publish_parser() -> argparse.ArgumentParser:
     p.add_argument("in_file", metavar="IN", help="checkpoint (mmengine iter_N.pth / best_*.pth, detectron2 "
                                                  "model_*.pth, last_weights.pth)")
     p.add_argument("out_file", metavar="OUT", help="output name; written as <OUT without .pth>-<sha256[:8]>.pth")
+    p.add_argument("--fp16", action="store_true", help="store floating-point weights as float16 (half the size)")
     p.add_argument("--trust-checkpoint", action="store_true",
                    help="unpickle IN fully (it can run code!): only for legacy files whose origin you trust")
     p.add_argument("--debug", action="store_true", help="show tracebacks for input errors")
@@ -45,9 +46,9 @@ def sha256_of(path: str) -> str:
     return digest.hexdigest()
 
 
-def publish(in_file: str, out_file: str, trusted: bool = False) -> Tuple[str, str]:
+def publish(in_file: str, out_file: str, trusted: bool = False, half: bool = False) -> Tuple[str, str]:
     """Write ``in_file``'s weights-only copy as ``<out_file stem>-<sha256[:8]><ext>``; returns
-    (that path, the full SHA-256)."""
+    (that path, the full SHA-256). ``half``: float16 weights (:func:`publish_checkpoint`)."""
     from segclassics.utils.checkpoint import publish_checkpoint
     if not os.path.isfile(in_file):
         raise FileNotFoundError(f"checkpoint not found: {in_file!r}")
@@ -63,7 +64,7 @@ def publish(in_file: str, out_file: str, trusted: bool = False) -> Tuple[str, st
     fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(stem)}.", suffix=ext, dir=folder)
     os.close(fd)
     try:
-        publish_checkpoint(in_file, tmp, trusted=trusted)
+        publish_checkpoint(in_file, tmp, trusted=trusted, half=half)
         sha = sha256_of(tmp)
         final = f"{stem}-{sha[:8]}{ext}"
         os.replace(tmp, final)
@@ -77,7 +78,7 @@ def publish_main(argv: Optional[Sequence[str]] = None) -> int:
     args = publish_parser().parse_args(argv)
 
     def run() -> int:
-        final, sha = publish(args.in_file, args.out_file, trusted=args.trust_checkpoint)
+        final, sha = publish(args.in_file, args.out_file, trusted=args.trust_checkpoint, half=args.fp16)
         print(f"published: {final} (sha256 {sha})")
         return 0
     return run_reporting_user_errors(run, args.debug)

@@ -37,6 +37,10 @@ class CheckpointMismatchError(RuntimeError):
     """Keys or shapes of a checkpoint do not match the model."""
 
 
+class CheckpointRangeError(CheckpointMismatchError):
+    """A checkpoint's values do not fit the requested storage type (float16)."""
+
+
 class UnsafeCheckpointError(RuntimeError):
     """A checkpoint file is not readable as plain data (it would need code to run), or is not a
     checkpoint at all."""
@@ -238,16 +242,35 @@ def plain_meta(checkpoint: Any) -> dict:
     return meta
 
 
-def publish_checkpoint(src: str, dst: str, *, trusted: bool = False, extra_meta: Mapping | None = None) -> str:
+def publish_checkpoint(src: str, dst: str, *, trusted: bool = False, extra_meta: Mapping | None = None,
+                       half: bool = False) -> str:
     """Write the weights of the checkpoint ``src`` (any framework's) to ``dst`` as a weights-only
     file (:func:`save_weights_only`): no optimizer, no message hub, loadable with
-    ``torch.load(dst)`` and by mmengine's/detectron2's own loaders with no allow-list."""
+    ``torch.load(dst)`` and by mmengine's/detectron2's own loaders with no allow-list.
+
+    ``half``: store floating-point tensors as float16 (half the size; loading casts them back to
+    the model's dtype). Integer buffers (BN's ``num_batches_tracked``) keep their type. A float32
+    value beyond float16's range would become infinite: such a tensor is refused."""
     checkpoint = load_checkpoint_file(src, trusted=trusted)
     meta = plain_meta(checkpoint)
     meta.update(_plain(dict(extra_meta or {}), "meta"))
     meta.setdefault("source", os.path.basename(src))
     key = "model" if isinstance(checkpoint, Mapping) and isinstance(checkpoint.get("model"), Mapping) else "state_dict"
-    return save_weights_only(dst, state_dict_of(checkpoint, src), meta, key=key)
+    state = state_dict_of(checkpoint, src)
+    if half:
+        state = {k: _to_half(v, k, src) for k, v in state.items()}
+        meta["stored_dtype"] = "float16"
+    return save_weights_only(dst, state, meta, key=key)
+
+
+def _to_half(t: torch.Tensor, name: str, src: str) -> torch.Tensor:
+    if not torch.is_tensor(t) or not t.is_floating_point():
+        return t
+    big = t.abs().max().item() if t.numel() else 0.0
+    if big > torch.finfo(torch.float16).max:
+        raise CheckpointRangeError(f"{src}: {name} holds {big:.4g}, beyond float16's range (65504); publish it "
+                                   f"without --fp16")
+    return t.half()
 
 
 # ----------------------------------------------------------------------------- checking
