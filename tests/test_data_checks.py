@@ -353,3 +353,48 @@ def test_detectron2_listing_names_a_file_that_is_not_an_image(tmp_path):
         DatasetCatalog.get("_test_not_an_image")
     assert str(err.value) == (f"cannot read {tmp_path / 'img' / 'a.png'}: not in an image format Pillow knows; the "
                               f"file is corrupt, truncated or not an image")
+
+
+def test_mmseg_loaders_decode_and_check_each_file_once_per_process(tmp_path, monkeypatch):
+    """CheckedLoadImageFromFile and CheckedLoadAnnotations decode (and check) a file the first time
+    only: later epochs get a copy from the process's cache; a file changed on disk is decoded again;
+    writing into what a loader returned leaves the cache unchanged."""
+    import mmcv
+
+    import segclassics.mmseg  # noqa: F401
+    from segclassics.datasets import decoded_cache as dc
+    from segclassics.mmseg.checked_load_annotations import CheckedLoadAnnotations
+    from segclassics.openmmlab.checked_image_loading import CheckedLoadImageFromFile
+    monkeypatch.setattr(dc, "_CACHE", dc.DecodedCache(2 ** 20))
+    image, label = tmp_path / "a.png", tmp_path / "a_label.png"
+    Image.fromarray(np.arange(48, dtype=np.uint8).reshape(4, 4, 3)).save(image)
+    Image.fromarray(np.array([[0, 1], [11, 1]], dtype=np.uint8).repeat(2, 0).repeat(2, 1)).save(label)
+    decodes = []
+    real = mmcv.imfrombytes
+    monkeypatch.setattr(mmcv, "imfrombytes", lambda *a, **k: decodes.append(1) or real(*a, **k))
+    load_image, load_label = CheckedLoadImageFromFile(), CheckedLoadAnnotations(num_classes=2)
+
+    def sample():
+        r = load_image(dict(img_path=str(image)))
+        r.update(seg_map_path=str(label), seg_fields=[], reduce_zero_label=False, label_map={11: 255})
+        return load_label(r)
+    first = sample()
+    assert len(decodes) == 2
+    second = sample()
+    assert len(decodes) == 2  # nothing decoded the second time
+    assert np.array_equal(second["img"], first["img"]) and np.array_equal(second["gt_seg_map"], first["gt_seg_map"])
+    assert second["gt_seg_map"].tolist() == [[0, 0, 1, 1]] * 2 + [[255, 255, 1, 1]] * 2  # the label_map applied
+    second["img"][:] = 0
+    assert sample()["img"].max() == 47  # the cache holds its own copy
+    os.utime(label, ns=(0, 0))  # the file changed (its time): read again
+    sample()
+    assert len(decodes) == 3
+
+
+def test_decoded_cache_keeps_to_its_budget():
+    from segclassics.datasets.decoded_cache import DecodedCache
+    cache = DecodedCache(max_bytes=100)
+    cache.put(("a",), np.zeros(60, np.uint8))
+    cache.put(("b",), np.zeros(60, np.uint8))  # would pass the budget: not kept
+    assert len(cache) == 1 and cache.used == 60
+    assert cache.get(("b",)) is None and cache.get(("a",)).shape == (60,) and cache.get(None) is None

@@ -10,6 +10,9 @@ when
   was resized before, as in mmseg's test pipelines, or not);
 * the label holds values outside ``0..num_classes-1`` other than ``ignore_index``.
 
+A decoded, mapped and checked label is kept in the process's
+:mod:`segclassics.datasets.decoded_cache`: later epochs neither decode nor check it again.
+
 ``segclassics.engine.data_check.add_sample_checks`` puts it in place of ``LoadAnnotations`` in
 every pipeline of an mmseg config run by tools/train.py and tools/test.py, with the dataset's
 class count and ignore index.
@@ -21,6 +24,7 @@ from typing import Optional
 from mmseg.datasets.transforms import LoadAnnotations
 from mmseg.registry import TRANSFORMS
 
+from ..datasets.decoded_cache import decoded_cache, file_key
 from ..datasets.sample_checks import (DataError, check_label_values, check_same_size, describe_label_mapping,
                                       image_error)
 
@@ -45,6 +49,18 @@ class CheckedLoadAnnotations(LoadAnnotations):
 
     def _load_seg_map(self, results: dict) -> None:
         path = results['seg_map_path']
+        key = None
+        if self.backend_args is None:
+            label_map = tuple(sorted((results.get('label_map') or {}).items()))
+            key = file_key(path, 'label', label_map, bool(results.get('reduce_zero_label')), self.imdecode_backend,
+                           self.num_classes, self.ignore_index)
+        label = decoded_cache().get(key)
+        if label is not None:  # decoded, mapped and value-checked before in this process
+            results['gt_seg_map'] = label
+            results['seg_fields'].append('gt_seg_map')
+            if 'ori_shape' in results:
+                check_same_size(results['ori_shape'], label.shape, results.get('img_path', '?'), path)
+            return
         try:
             super()._load_seg_map(results)
         except DataError:
@@ -60,3 +76,4 @@ class CheckedLoadAnnotations(LoadAnnotations):
         if self.num_classes is not None:
             mapping = describe_label_mapping(results.get('label_map'), bool(results.get('reduce_zero_label')))
             check_label_values(label, self.num_classes, self.ignore_index, path, mapping)
+        decoded_cache().put(key, label)

@@ -9,6 +9,9 @@ bytes), for mmdet a comparison of the image's size with the ``height``/``width``
 records (instance masks are drawn at that size), and a
 :class:`~segclassics.datasets.sample_checks.DataError` naming the file.
 
+A decoded and checked image is kept in the process's :mod:`segclassics.datasets.decoded_cache`,
+so later epochs neither decode nor check it again.
+
 ``segclassics.engine.data_check.add_sample_checks`` puts it in place of ``LoadImageFromFile``
 in every pipeline of a config run by tools/train.py and tools/test.py; it is registered as
 ``CheckedLoadImageFromFile`` by ``segclassics.mmseg.checked_load_image`` and
@@ -20,6 +23,7 @@ from typing import Optional
 
 from mmcv.transforms import LoadImageFromFile
 
+from ..datasets.decoded_cache import decoded_cache, file_key
 from ..datasets.sample_checks import DataError, check_image_complete, check_recorded_size, image_error
 
 
@@ -30,14 +34,23 @@ class CheckedLoadImageFromFile(LoadImageFromFile):
 
     def transform(self, results: dict) -> Optional[dict]:
         path = results['img_path']
-        try:
-            out = super().transform(results)
-        except DataError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - AssertionError('failed to load image') or the decoder's
-            raise image_error([path], exc) from exc
-        if out is not None and isinstance(path, str):
-            check_image_complete(path)
+        key = None
+        if isinstance(path, str) and self.backend_args is None and self.file_client_args is None:
+            key = file_key(path, 'image', self.color_type, self.imdecode_backend, self.to_float32)
+        img = decoded_cache().get(key)
+        if img is not None:  # decoded and checked before in this process
+            results.update(img=img, img_shape=img.shape[:2], ori_shape=img.shape[:2])
+            out = results
+        else:
+            try:
+                out = super().transform(results)
+            except DataError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - AssertionError('failed to load image') or the decoder's
+                raise image_error([path], exc) from exc
+            if out is not None and isinstance(path, str):
+                check_image_complete(path)
+                decoded_cache().put(key, out['img'])
         if out is not None and 'height' in results and 'width' in results:  # mmdet: masks are drawn at that size
             check_recorded_size(out['ori_shape'], (results['height'], results['width']), path)
         return out
