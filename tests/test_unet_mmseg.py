@@ -174,6 +174,30 @@ def test_binary_seg_metric_hand_made_and_fov(tmp_path):
     assert res["rand_error"] == round(1 / 3, 6)
 
 
+def test_binary_seg_metric_reports_the_warping_error_when_asked():
+    # ISBI-like maps, 1 cell interior / 0 membrane: one 8x10 cell in a membrane frame (10x12); the
+    # first prediction cuts it with a membrane line of 10 pixels, of which one is left after warping
+    # (tests/test_warping_error.py); the second prediction is right. The frame's corner is ignored.
+    target = np.zeros((10, 12), np.int64)
+    target[1:9, 1:11] = 1
+    target[0, 0] = 255
+    split = np.where(target == 255, 0, target)
+    split[4, 1:11] = 0
+    right = np.where(target == 255, 0, target)
+    samples = [dict(pred_sem_seg=dict(data=torch.from_numpy(pred)[None]),
+                    gt_sem_seg=dict(data=torch.from_numpy(target)[None])) for pred in (split, right)]
+    metric = METRICS.build(dict(type="BinarySegMetric", positive=1, fov_key=None, rand=True, warping=True))
+    metric.dataset_meta = dict(classes=("membrane", "cell"))
+    metric.process({}, samples)
+    res = metric.evaluate(len(samples))
+    assert res["warping_error"] == round((1 / 119 + 0) / 2, 6)  # mean over images, 119 counted pixels
+    assert res["pixel_error"] == round(10 / 238, 6)
+    plain = METRICS.build(dict(type="BinarySegMetric", positive=1, fov_key=None))
+    plain.dataset_meta = metric.dataset_meta
+    plain.process({}, samples)
+    assert "warping_error" not in plain.evaluate(len(samples))
+
+
 def test_configs_build(repo_root):
     for name in ("unet_synthetic", "unet_drive", "unet_valid_isbi2012", "unet_valid_isbi2012_cpu",
                  "unet_same_drive_64x64"):

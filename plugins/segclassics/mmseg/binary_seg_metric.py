@@ -1,5 +1,5 @@
 """``BinarySegMetric``: Dice/F1, accuracy and pixel error (inside a field of view) and the ISBI 2012
-Rand error, for the UNet benchmarks (Ronneberger et al. 2015, Sec. 4). Calls
+Rand and warping errors, for the UNet benchmarks (Ronneberger et al. 2015, Sec. 4). Calls
 ``segclassics.evaluation.binary``."""
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from mmengine.evaluator import BaseMetric
 from mmseg.registry import METRICS
 from PIL import Image
 
-from ..evaluation.binary import BinaryConfusion, rand_error_binary
+from ..evaluation.binary import BinaryConfusion, rand_error_binary, warping_error
 
 
 @METRICS.register_module()
@@ -21,7 +21,10 @@ class BinarySegMetric(BaseMetric):
     ``Dice`` (= F1, from counts summed over the dataset, as mmseg's ``IoUMetric``), ``mDice_img``
     (mean of per-image Dice), ``Acc``, ``Precision``, ``Recall`` (sensitivity), ``Specificity``,
     ``pixel_error`` (1 - accuracy) and, with ``rand=True``, ``rand_error`` (ISBI: 1 - foreground-
-    restricted Rand F-score of the connected components of the ``positive`` class, mean over images).
+    restricted Rand F-score of the connected components of the ``positive`` class, mean over images)
+    and, with ``warping=True``, ``warping_error`` (ISBI: the pixel error left after the ground truth is
+    warped onto the prediction by topology-preserving flips, ``positive`` pixels 4-connected and the
+    rest 8-connected; mean over images).
     All of these are inside the field of view when there is one; ``Dice_all`` is the Dice over every
     non-ignored pixel (the number mmseg's ``IoUMetric`` reports as the class Dice).
 
@@ -30,13 +33,15 @@ class BinarySegMetric(BaseMetric):
         fov_key: metainfo key of a field-of-view mask file; pixels outside it are left out
             (``None`` or a missing key: all non-ignored pixels).
         rand: also compute the Rand error (slower).
+        warping: also compute the warping error (slower).
         ignore_index: label value left out.
     """
 
-    def __init__(self, positive: int = 1, fov_key: str = 'fov_path', rand: bool = False, ignore_index: int = 255,
-                 collect_device: str = 'cpu', prefix=None, **kwargs):
+    def __init__(self, positive: int = 1, fov_key: str = 'fov_path', rand: bool = False, warping: bool = False,
+                 ignore_index: int = 255, collect_device: str = 'cpu', prefix=None, **kwargs):
         super().__init__(collect_device=collect_device, prefix=prefix)
         self.positive, self.fov_key, self.rand, self.ignore_index = positive, fov_key, rand, ignore_index
+        self.warping = warping
 
     def process(self, data_batch, data_samples: Sequence[dict]) -> None:
         for sample in data_samples:
@@ -52,7 +57,9 @@ class BinarySegMetric(BaseMetric):
             c = BinaryConfusion().update(p, t, mask)
             c_all = BinaryConfusion().update(p, t, gt != self.ignore_index)
             rand = rand_error_binary(p & mask, t & mask) if self.rand else float('nan')
-            self.results.append((c.tp, c.fp, c.fn, c.tn, c.dice(), rand, c_all.tp, c_all.fp, c_all.fn, c_all.tn))
+            warp = warping_error(p, t, mask) if self.warping else float('nan')
+            self.results.append((c.tp, c.fp, c.fn, c.tn, c.dice(), rand, c_all.tp, c_all.fp, c_all.fn, c_all.tn,
+                                 warp))
 
     def compute_metrics(self, results: list) -> Dict[str, float]:
         arr = np.asarray(results, dtype=np.float64)
@@ -64,4 +71,7 @@ class BinarySegMetric(BaseMetric):
         res['Dice_all'] = 100 * c_all.dice()  # all non-ignored pixels, as mmseg's IoUMetric 'Dice' column
         if self.rand:
             res['rand_error'] = float(arr[:, 5].mean())
-        return {k: round(v, 6) if k in ('pixel_error', 'rand_error') else round(v, 2) for k, v in res.items()}
+        if self.warping:
+            res['warping_error'] = float(arr[:, 10].mean())
+        errors = ('pixel_error', 'rand_error', 'warping_error')
+        return {k: round(v, 6) if k in errors else round(v, 2) for k, v in res.items()}
