@@ -58,8 +58,8 @@ val_dataloader = dict(
     sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dict(type='ISBI2012Dataset', data_root=data_root, slices=list(range(24, 30)), pipeline=test_pipeline))
 test_dataloader = val_dataloader
-# pixel error and Rand error (cells = connected components of class 1) as in the ISBI challenge
-val_evaluator = dict(type='BinarySegMetric', positive=1, fov_key=None, rand=True)
+# pixel, Rand and warping errors as in the ISBI challenge (cells = 4-connected components of class 1)
+val_evaluator = dict(type='BinarySegMetric', positive=1, fov_key=None, rand=True, warping=True)
 test_evaluator = val_evaluator
 
 max_iters = 2000
