@@ -65,11 +65,12 @@ def test_simple_point_table_equals_the_brute_force_definition_for_every_neighbou
     assert table.sum() == 232
     # the classic cases: the end of a cell line is simple, its middle (a flip would cut it) is not,
     # nor an interior cell pixel (a flip would make a hole) or a lone cell pixel (a flip deletes it)
-    code = lambda rows: int(sum(1 << k for k, v in enumerate(cells(*rows).ravel()) if v))  # noqa: E731
-    assert table[code(["###", "...", "###"])] == False  # noqa: E712
-    assert table[code(["###", "..#", "###"])] == True  # noqa: E712
-    assert table[code(["...", "...", "..."])] == False  # noqa: E712
-    assert table[code(["###", "#.#", "###"])] == False  # noqa: E712
+    def code(*rows):
+        return int(sum(1 << k for k, v in enumerate(cells(*rows).ravel()) if v))
+    assert not table[code("###", "...", "###")]
+    assert table[code("###", "..#", "###")]
+    assert not table[code("...", "...", "...")]
+    assert not table[code("###", "#.#", "###")]
 
 
 def test_identical_maps_have_no_warping_error():
