@@ -72,8 +72,10 @@ DATA = {
     "setr_ade20k.py": "ade20k",
     "unet/mmseg_unet_s5_d16_fcn_drive_64x64.py": "drive_mmseg",
     "unet/unet_drive.py": "drive",
+    "unet/unet_same-b16_drive_128x128_cpu.py": "drive",
     "unet/unet_same_drive_64x64.py": "drive",
     "unet/unet_synthetic.py": "synthetic",
+    "unet/unet_valid-b16_isbi2012_572x572_cpu.py": "isbi2012",
     "unet/unet_valid_isbi2012.py": "isbi2012",
     "unet/unet_valid_isbi2012_cpu.py": "isbi2012",
 }
