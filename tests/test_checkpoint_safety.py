@@ -44,10 +44,14 @@ def malicious_checkpoint(path: Path, marker: Path) -> Path:
     return path
 
 
-def refusal(path: Path) -> str:
+def refusal(path: Path, tool: bool = True) -> str:
+    """The refusal printed by a tool that takes --trust-checkpoint (``tool``), or raised by a
+    library call (which names the hint that works everywhere)."""
+    hint = ("pass --trust-checkpoint (or trusted=True) to unpickle it fully, then save a safe copy with "
+            "tools/publish_model.py") if tool else \
+        "read it with trusted=True, or save a plain-data copy with tools/publish_model.py FILE OUT --trust-checkpoint"
     return (f"{path}: refused to load: the file asks to run posix.system while unpickling, which a checkpoint "
-            f"of weights never needs; if you trust this file and its origin, pass --trust-checkpoint (or "
-            f"trusted=True) to unpickle it fully, then save a safe copy with tools/publish_model.py")
+            f"of weights never needs; if you trust this file and its origin, {hint}")
 
 
 @pytest.mark.parametrize("suffix", [".pth", ".pkl"])
@@ -56,7 +60,7 @@ def test_code_running_pickle_is_refused(tmp_path, suffix):
     path = malicious_checkpoint(tmp_path / f"evil{suffix}", marker)
     with pytest.raises(UnsafeCheckpointError) as info:
         load_checkpoint_file(str(path))
-    assert str(info.value) == refusal(path)
+    assert str(info.value) == refusal(path, tool=False)
     assert not marker.exists()
 
 
@@ -222,7 +226,7 @@ def test_detectron2_checkpointer_reads_model_zoo_pickles_safely(tmp_path):
     evil = malicious_checkpoint(tmp_path / "evil.pkl", marker)
     with pytest.raises(UnsafeCheckpointError) as info:
         SafeDetectionCheckpointer(model).load(str(evil))
-    assert str(info.value) == refusal(evil) and not marker.exists()
+    assert str(info.value) == refusal(evil, tool=False) and not marker.exists()
 
 
 @pytest.mark.slow

@@ -18,7 +18,7 @@ from segclassics.datasets import synthetic
 from segclassics.datasets.paths import DatasetNotFoundError
 from segclassics.datasets.sample_checks import (DataError, check_image_complete, check_label_values,
                                                 check_same_size, check_split_not_empty, image_error)
-from segclassics.engine.checkpoint_files import atomic_write, is_complete_checkpoint, newest_complete_checkpoint
+from segclassics.engine.checkpoint_files import is_complete_checkpoint, newest_complete_checkpoint
 
 
 def _jpeg(path, size=(24, 32), seed=0):
@@ -172,19 +172,6 @@ def test_newest_complete_checkpoint(tmp_path):
     assert newest_complete_checkpoint(str(tmp_path)) == second
     (tmp_path / "last_checkpoint").write_text("iter_2.pth")  # relative names are in the folder
     assert newest_complete_checkpoint(str(tmp_path)) == first
-
-
-def test_atomic_write(tmp_path):
-    path = tmp_path / "model.pth"
-    _checkpoint(path, 1)
-    with pytest.raises(RuntimeError):
-        with atomic_write(str(path)) as f:
-            f.write(b"partial")
-            raise RuntimeError("killed")
-    assert torch.load(path)["w"][0] == 1 and os.listdir(tmp_path) == ["model.pth"]
-    with atomic_write(str(path)) as f:
-        torch.save({"w": torch.zeros(3)}, f)
-    assert torch.load(path)["w"].tolist() == [0, 0, 0] and zipfile.is_zipfile(path)
 
 
 # ----------------------------------------------------------------------------- the checked loaders of each framework

@@ -232,7 +232,7 @@ def run_export(args) -> int:
 def export_main(argv=None) -> int:
     from segclassics.engine.errors import run_reporting_user_errors
     args = export_parser().parse_args(argv)
-    return run_reporting_user_errors(lambda: run_export(args), args.debug, args.config)
+    return run_reporting_user_errors(lambda: run_export(args), args.debug, args.config, trust_flag=True)
 
 
 if __name__ == "__main__":

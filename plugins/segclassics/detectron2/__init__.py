@@ -4,6 +4,7 @@ Importing this package needs neither mmcv nor any OpenMMLab package. detectron2'
 yaml configs name our parts (``MODEL.BACKBONE.NAME``, ``MODEL.SEM_SEG_HEAD.NAME``); lazy
 configs may also reference the classes directly.
 """
+from . import safe_yaml  # noqa: F401  (yaml configs read with safe loading only)
 from . import synthetic  # noqa: F401
 from . import vit_backbone  # noqa: F401
 from . import paper_unet_backbone  # noqa: F401

@@ -14,8 +14,9 @@ import os
 import torch
 from detectron2.checkpoint import DetectionCheckpointer
 
-from segclassics.engine.checkpoint_files import NonFiniteWeightsError, atomic_write, first_non_finite
+from segclassics.engine.checkpoint_files import NonFiniteWeightsError, first_non_finite
 from segclassics.utils.checkpoint import check_state_dict, load_checkpoint_file, state_dict_of
+from segclassics.utils.writer import open_for_write
 
 
 class SafeDetectionCheckpointer(DetectionCheckpointer):
@@ -62,12 +63,12 @@ class SafeDetectionCheckpointer(DetectionCheckpointer):
         data.update({key: obj.state_dict() for key, obj in self.checkpointables.items()}, **kwargs)
         path = os.path.join(self.save_dir, f"{name}.pth")
         self.logger.info("Saving checkpoint to %s", path)
-        with atomic_write(path) as f:
+        with open_for_write(path) as f:
             torch.save(data, f)
         self.tag_last_checkpoint(os.path.basename(path))
 
     def tag_last_checkpoint(self, last_filename_basename: str) -> None:
-        with atomic_write(os.path.join(self.save_dir, "last_checkpoint"), "w") as f:
+        with open_for_write(os.path.join(self.save_dir, "last_checkpoint"), "w") as f:
             f.write(last_filename_basename)
 
     def _load_file(self, filename: str):

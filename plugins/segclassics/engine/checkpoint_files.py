@@ -7,7 +7,7 @@ frameworks resume from the previous one; but a run killed while ``last_checkpoin
 being rewritten leaves it empty, and then mmengine fails on the path ``''`` and detectron2 tries
 to load the work directory. :func:`newest_complete_checkpoint` chooses without trusting either
 file blindly: the checkpoint ``last_checkpoint`` names if it is complete, otherwise the newest
-complete one in the folder. :func:`atomic_write` is how our own writers avoid partial files.
+complete one in the folder. Our own writers avoid partial files (:mod:`segclassics.utils.writer`).
 
 "Complete" is judged cheaply: torch's checkpoints are zip archives whose central directory is
 written last, so a file that opens as a zip archive was written to the end.
@@ -18,11 +18,9 @@ import os
 import zipfile
 from typing import Mapping, Optional
 
-from segclassics.utils.atomic_write import atomic_write
-
 from .errors import UserError
 
-__all__ = ["is_complete_checkpoint", "newest_complete_checkpoint", "atomic_write", "first_non_finite",
+__all__ = ["is_complete_checkpoint", "newest_complete_checkpoint", "first_non_finite",
            "NonFiniteWeightsError"]
 
 #: File names ``newest_complete_checkpoint`` considers (mmengine: iter_N / epoch_N / best_*;

@@ -81,7 +81,7 @@ def _run(mode: str, argv) -> int:
             from . import detectron2_runner as runner
         result.update(getattr(runner, mode)(args) or {})
         return 0
-    if run_reporting_user_errors(dispatch, args.debug, args.config):
+    if run_reporting_user_errors(dispatch, args.debug, args.config, trust_flag=True):
         return 2
     _leave_process_group()
     if mode == "test" and int(os.environ.get("RANK", "0")) == 0:

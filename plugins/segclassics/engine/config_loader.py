@@ -89,6 +89,9 @@ def _load_mmengine(file: str, overrides: list[str]):
 
     from segclassics.openmmlab.config_prefix import enable_config_prefix
     enable_config_prefix()  # a user config's `_base_ = ['segclassics::...']`
+    if file.endswith((".yaml", ".yml")):
+        from segclassics.utils.reader import read_yaml
+        read_yaml(file)  # a python tag is refused naming this file (mmengine reads a temporary copy)
     try:
         cfg = Config.fromfile(file)
     except (SyntaxError, UnicodeDecodeError, ValueError, TypeError, FileNotFoundError, ImportError) as exc:

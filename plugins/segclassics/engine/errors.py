@@ -27,9 +27,11 @@ def user_facing_message(exc: BaseException, config: str | None = None) -> str | 
     those wrapped by mmengine's builders.
     """
     from segclassics.datasets.paths import DatasetNotFoundError
-    from segclassics.utils.checkpoint import CheckpointMismatchError, UnsafeCheckpointError
+    from segclassics.utils.checkpoint import CheckpointMismatchError
+    from segclassics.utils.reader import UnsafeCheckpointError, UnsafeConfigError
 
-    if isinstance(exc, (UserError, DatasetNotFoundError, CheckpointMismatchError, UnsafeCheckpointError)):
+    if isinstance(exc, (UserError, DatasetNotFoundError, CheckpointMismatchError, UnsafeCheckpointError,
+                        UnsafeConfigError)):
         return str(exc)
     if isinstance(exc, FileNotFoundError):
         return str(exc)
@@ -55,12 +57,17 @@ def user_facing_message(exc: BaseException, config: str | None = None) -> str | 
     return None
 
 
-def run_reporting_user_errors(run, debug: bool = False, config: str | None = None) -> int:
+def run_reporting_user_errors(run, debug: bool = False, config: str | None = None, trust_flag: bool = False) -> int:
     """``run()``'s exit status; when it raises an error caused by user input (see
     :func:`user_facing_message`), one ``error: ...`` line on stderr and exit status 2 instead
-    (``debug``: the traceback). Bugs re-raise."""
+    (``debug``: the traceback). Bugs re-raise. ``trust_flag``: the tool takes ``--trust-checkpoint``
+    (refused checkpoints name it)."""
+    import contextlib
+
+    from segclassics.utils.reader import trust_option
     try:
-        return run()
+        with trust_option() if trust_flag else contextlib.nullcontext():
+            return run()
     except Exception as exc:  # noqa: BLE001 - user errors become one line, bugs re-raise
         message = user_facing_message(exc, config)
         if message is None or debug:

@@ -236,4 +236,4 @@ def run(args) -> int:
 
 def infer_main(argv: Optional[Sequence[str]] = None) -> int:
     args = infer_parser().parse_intermixed_args(argv)
-    return run_reporting_user_errors(lambda: run(args), args.debug, args.config)
+    return run_reporting_user_errors(lambda: run(args), args.debug, args.config, trust_flag=True)

@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
-import tempfile
 from typing import Optional, Sequence, Tuple
 
 from .errors import UserError, run_reporting_user_errors
@@ -38,39 +37,33 @@ def publish_parser() -> argparse.ArgumentParser:
     return p
 
 
-def sha256_of(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def publish(in_file: str, out_file: str, trusted: bool = False, half: bool = False) -> Tuple[str, str]:
-    """Write ``in_file``'s weights-only copy as ``<out_file stem>-<sha256[:8]><ext>``; returns
-    (that path, the full SHA-256). ``half``: float16 weights (:func:`publish_checkpoint`)."""
-    from segclassics.utils.checkpoint import publish_checkpoint
+    """Write ``in_file``'s weights-only copy as ``<out_file stem>-<sha256[:8]><ext>`` (OUT a folder:
+    ``OUT/<IN stem>-<sha256[:8]>.pth``); returns (that path, the full SHA-256). ``half``: float16
+    weights (:func:`segclassics.utils.checkpoint.published_payload`)."""
+    import io
+
+    import torch
+
+    from segclassics.utils.checkpoint import published_payload
+    from segclassics.utils.writer import check_writable, open_for_write
     if not os.path.isfile(in_file):
         raise FileNotFoundError(f"checkpoint not found: {in_file!r}")
+    if os.path.isdir(out_file) or out_file.endswith(os.sep):
+        out_file = os.path.join(out_file, os.path.basename(in_file))
     stem, ext = os.path.splitext(out_file)
     if ext not in (".pth", ".pt"):
         stem, ext = out_file, ".pth"
     if os.path.abspath(in_file) == os.path.abspath(out_file):
         raise UserError(f"OUT {out_file!r} is IN: give another name (the input is kept)")
-    # written under a temporary name first: the final name depends on the content, and a file
-    # that already has the name OUT (e.g. a run's last_weights.pth) must not be overwritten
-    folder = os.path.dirname(os.path.abspath(out_file))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(stem)}.", suffix=ext, dir=folder)
-    os.close(fd)
-    try:
-        publish_checkpoint(in_file, tmp, trusted=trusted, half=half)
-        sha = sha256_of(tmp)
-        final = f"{stem}-{sha[:8]}{ext}"
-        os.replace(tmp, final)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    check_writable(f"{stem}-00000000{ext}", what="OUT")  # the folder, before reading IN
+    # the final name depends on the content: it is hashed in memory, then written once
+    buffer = io.BytesIO()
+    torch.save(published_payload(in_file, trusted=trusted, half=half), buffer)
+    sha = hashlib.sha256(buffer.getbuffer()).hexdigest()
+    final = f"{stem}-{sha[:8]}{ext}"
+    with open_for_write(final, what="OUT") as f:
+        f.write(buffer.getbuffer())
     return final, sha
 
 
@@ -81,4 +74,4 @@ def publish_main(argv: Optional[Sequence[str]] = None) -> int:
         final, sha = publish(args.in_file, args.out_file, trusted=args.trust_checkpoint, half=args.fp16)
         print(f"published: {final} (sha256 {sha})")
         return 0
-    return run_reporting_user_errors(run, args.debug)
+    return run_reporting_user_errors(run, args.debug, trust_flag=True)

@@ -8,6 +8,8 @@ framework's ``MODELS`` (one registration per file there), so the logic exists on
 Importing this package allow-lists the classes mmengine's training checkpoints hold, so they load
 under torch's ``weights_only=True`` (see ``checkpoint_loading``).
 """
-from . import checkpoint_loading  # noqa: F401
+from . import checkpoint_loading  # noqa: F401  (every checkpoint mmengine loads goes through our reader)
+from . import checkpoint_saving  # noqa: F401  (checkpoints written by our writer: atomic, never over others' files)
+from . import safe_yaml  # noqa: F401  (yaml read with safe loading only)
 from . import non_finite_loss_hook  # noqa: F401  (registers NonFiniteLossHook in mmengine's HOOKS)
 from . import random_state_hook  # noqa: F401  (registers RandomStateHook in mmengine's HOOKS)

@@ -1,16 +1,7 @@
 """Reading and writing checkpoints: safely, and so that a mismatch is an error that names the keys.
 
-Safety. A ``.pth``/``.pkl`` file is a pickle, and unpickling an arbitrary pickle runs arbitrary
-code. Every checkpoint read here goes through torch's weights-only unpickler
-(``torch.load(weights_only=True)``, the default since torch 2.6) or, for detectron2's ``.pkl``
-model-zoo files, through a restricted unpickler that builds only dicts, lists, strings, numbers
-and numpy arrays. What they refuse is refused with :class:`UnsafeCheckpointError`, naming the
-file and the object the pickle asked for. Only an explicit ``trusted=True`` (the tools'
-``--trust-checkpoint``) falls back to a full unpickle, for legacy files the user vouches for.
-
-mmengine (0.10.7) pickles its message hub (``HistoryBuffer`` objects holding numpy arrays) into
-every training checkpoint. Those classes, and numpy's array/dtype reconstructors, only rebuild
-data; they are allow-listed by name (:data:`NUMPY_GLOBALS`, :func:`mmengine_globals`).
+Safety. Every checkpoint is read by :mod:`segclassics.utils.reader` (torch's weights-only
+unpickler, or a restricted unpickler for detectron2's ``.pkl`` files; see there).
 
 Mismatch. ``check_state_dict`` raises :class:`CheckpointMismatchError` listing missing,
 unexpected and mis-shaped keys instead of a silent partial load (mmseg issues #1049 and #1288 are
@@ -18,19 +9,16 @@ users bitten by exactly that).
 """
 from __future__ import annotations
 
-import io
 import os
-import pickle
-import re
-import sys
-import zipfile
 from typing import Any, Callable, Mapping
 
 import numpy as np
 import torch
 from torch import nn
 
-from .atomic_write import atomic_write
+from .reader import (NUMPY_GLOBALS, UnsafeCheckpointError, mmengine_globals,  # noqa: F401  (re-exported)
+                     read_checkpoint)
+from .writer import open_for_write
 
 
 class CheckpointMismatchError(RuntimeError):
@@ -41,57 +29,6 @@ class CheckpointRangeError(CheckpointMismatchError):
     """A checkpoint's values do not fit the requested storage type (float16)."""
 
 
-class UnsafeCheckpointError(RuntimeError):
-    """A checkpoint file is not readable as plain data (it would need code to run), or is not a
-    checkpoint at all."""
-
-
-TRUST_HINT = ("if you trust this file and its origin, pass --trust-checkpoint (or trusted=True) to "
-              "unpickle it fully, then save a safe copy with tools/publish_model.py")
-
-# numpy's own reconstructors: they allocate an array / dtype / scalar from bytes and run nothing.
-NUMPY_GLOBALS = [np.core.multiarray._reconstruct, np.ndarray, np.dtype, np.core.multiarray.scalar,
-                 *{type(np.dtype(c)) for c in "?bBhHiIlLqQefdgFDGSUV"}]
-MMENGINE_HISTORY_BUFFER = "mmengine.logging.history_buffer.HistoryBuffer"
-# HistoryBuffer pickles references to its four statistics methods as getattr(HistoryBuffer, name).
-HISTORY_BUFFER_STATISTICS = ("min", "max", "current", "mean")
-
-
-class InertRecord:
-    """Stands in for a pickled object whose data is all we need (mmengine's ``HistoryBuffer`` in a
-    checkpoint read only for its weights): keeps the pickled state, has no behaviour."""
-
-    def __setstate__(self, state):
-        self.__dict__.update(state if isinstance(state, dict) else {"state": state})
-
-
-def _history_buffer_class():
-    module = sys.modules.get("mmengine.logging.history_buffer")
-    return module.HistoryBuffer if module is not None else InertRecord
-
-
-def history_buffer_statistic(owner, name):
-    """Takes the place of ``builtins.getattr`` while unpickling, for exactly the calls mmengine's
-    checkpoints make: ``getattr(HistoryBuffer, m)`` for its four statistics methods ``m``. Any
-    other getattr is refused, so allowing this gives a pickle no way to reach other objects."""
-    if owner is _history_buffer_class() and name in HISTORY_BUFFER_STATISTICS:
-        return getattr(owner, name, None)
-    owner_name = getattr(owner, "__qualname__", type(owner).__name__)
-    raise pickle.UnpicklingError(f"Unsupported global: GLOBAL builtins.getattr({owner_name}, {name!r})")
-
-
-def mmengine_globals() -> list:
-    """The allow-list entries that make mmengine training checkpoints loadable.
-
-    The real ``HistoryBuffer`` class when mmengine is in use (so mmengine's resume gets working
-    objects), otherwise an :class:`InertRecord` under that name, so that reading weights needs no
-    framework import; and :func:`history_buffer_statistic` under the name ``builtins.getattr``.
-    """
-    history_buffer = _history_buffer_class()
-    entry = history_buffer if history_buffer is not InertRecord else (InertRecord, MMENGINE_HISTORY_BUFFER)
-    return [entry, (history_buffer_statistic, "builtins.getattr")]
-
-
 def allow_mmengine_checkpoints() -> None:
     """Allow-list, process-wide, exactly the classes mmengine's checkpoints hold besides tensors,
     so that mmengine's own loaders (``load_checkpoint``, ``Runner.resume``, mmseg's
@@ -100,72 +37,10 @@ def allow_mmengine_checkpoints() -> None:
     torch.serialization.add_safe_globals([*NUMPY_GLOBALS, *mmengine_globals()])
 
 
-# ----------------------------------------------------------------------------- reading
-
-def _is_detectron2_pickle(path: str) -> bool:
-    """detectron2's model-zoo ``.pkl`` files are raw pickles, not torch's zip format."""
-    return path.endswith(".pkl") and not zipfile.is_zipfile(path)
-
-
-class _PlainDataUnpickler(pickle.Unpickler):
-    """Builds only built-in containers/scalars, ``OrderedDict`` and numpy arrays."""
-
-    ALLOWED = {("collections", "OrderedDict")} | {
-        (obj.__module__, obj.__qualname__) for obj in NUMPY_GLOBALS} | {
-        ("numpy.core.multiarray", "_reconstruct"), ("numpy.core.multiarray", "scalar"), ("numpy", "dtype"),
-        ("numpy", "ndarray")}
-
-    def find_class(self, module, name):
-        if (module, name) in self.ALLOWED:
-            return super().find_class(module, name)
-        raise pickle.UnpicklingError(f"Unsupported global: GLOBAL {module}.{name}")
-
-
-def _refusal(path: str, exc: BaseException) -> UnsafeCheckpointError:
-    """One message for whatever the unpicklers raised: a refused global names it; anything else
-    means the bytes are not a checkpoint (truncated, random, another format)."""
-    text = str(exc)
-    found = re.search(r"(?:Unsupported global: GLOBAL|unsupported GLOBAL) ([\w.]+(?:\([^)]*\))?)", text)
-    if found:
-        return UnsafeCheckpointError(
-            f"{path}: refused to load: the file asks to run {found.group(1)} while unpickling, which a "
-            f"checkpoint of weights never needs; {TRUST_HINT}")
-    size = os.path.getsize(path)
-    return UnsafeCheckpointError(
-        f"{path}: not a readable checkpoint ({size} bytes; expected a file written by torch.save, or a "
-        f"detectron2 model-zoo .pkl); it may be truncated or not a checkpoint at all")
-
-
 def load_checkpoint_file(path: str, *, trusted: bool = False, map_location: str = "cpu") -> Any:
-    """Unpickle the checkpoint at ``path`` as plain data (tensors, numbers, strings, containers,
-    numpy arrays, mmengine's message-hub buffers).
-
-    Raises ``FileNotFoundError`` for a missing file and :class:`UnsafeCheckpointError` for a file
-    that needs anything else (code that would run while loading) or is not a checkpoint. With
-    ``trusted=True`` the file is unpickled fully: only for files whose origin you trust.
-    """
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"checkpoint not found: {path!r}")
-    if _is_detectron2_pickle(path):
-        with open(path, "rb") as f:
-            data = f.read()
-        try:
-            if trusted:
-                return pickle.loads(data, encoding="latin1")  # noqa: S301 - explicit opt-in
-            return _PlainDataUnpickler(io.BytesIO(data), encoding="latin1").load()
-        except Exception as exc:  # noqa: BLE001 - every failure becomes one clear message
-            raise _refusal(path, exc) from exc
-    try:
-        if trusted:
-            return torch.load(path, map_location=map_location, weights_only=False)  # explicit opt-in
-        # only what is not allow-listed already: leaving the context removes its entries again,
-        # which must not undo allow_mmengine_checkpoints() for mmengine's own loaders
-        registered = set(torch.serialization.get_safe_globals())
-        missing = [g for g in [*NUMPY_GLOBALS, *mmengine_globals()] if g not in registered]
-        with torch.serialization.safe_globals(missing):
-            return torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as exc:  # noqa: BLE001
-        raise _refusal(path, exc) from exc
+    """:func:`segclassics.utils.reader.read_checkpoint` of a path or URL (kept under this name for
+    the callers that read files)."""
+    return read_checkpoint(path, trusted=trusted, map_location=map_location)
 
 
 def state_dict_of(obj: Any, path: str = "checkpoint") -> dict:
@@ -214,14 +89,17 @@ def save_weights_only(path: str, state_dict: Mapping[str, torch.Tensor], meta: M
     detectron2's ``DetectionCheckpointer``. The file is written next to ``path`` and renamed into
     place, so a reader never sees half a file.
     """
+    with open_for_write(path) as f:
+        torch.save(weights_only_payload(state_dict, meta, key), f)
+    return path
+
+
+def weights_only_payload(state_dict: Mapping[str, torch.Tensor], meta: Mapping | None = None,
+                         key: str = "state_dict") -> dict:
+    """What :func:`save_weights_only` writes: ``{key: tensors on the CPU, 'meta': plain meta}``."""
     if key not in ("state_dict", "model"):
         raise ValueError(f"key must be 'state_dict' (mmengine) or 'model' (detectron2), got {key!r}")
-    payload = {key: {k: v.detach().cpu() for k, v in state_dict.items()},
-               "meta": _plain(dict(meta or {}), "meta")}
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with atomic_write(path) as f:
-        torch.save(payload, f)
-    return path
+    return {key: {k: v.detach().cpu() for k, v in state_dict.items()}, "meta": _plain(dict(meta or {}), "meta")}
 
 
 def plain_meta(checkpoint: Any) -> dict:
@@ -242,11 +120,10 @@ def plain_meta(checkpoint: Any) -> dict:
     return meta
 
 
-def publish_checkpoint(src: str, dst: str, *, trusted: bool = False, extra_meta: Mapping | None = None,
-                       half: bool = False) -> str:
-    """Write the weights of the checkpoint ``src`` (any framework's) to ``dst`` as a weights-only
-    file (:func:`save_weights_only`): no optimizer, no message hub, loadable with
-    ``torch.load(dst)`` and by mmengine's/detectron2's own loaders with no allow-list.
+def published_payload(src: str, *, trusted: bool = False, extra_meta: Mapping | None = None,
+                      half: bool = False) -> dict:
+    """The weights-only content (:func:`weights_only_payload`) of the checkpoint ``src`` (any
+    framework's): no optimizer, no message hub, under the key its framework's loader reads.
 
     ``half``: store floating-point tensors as float16 (half the size; loading casts them back to
     the model's dtype). Integer buffers (BN's ``num_batches_tracked``) keep their type. A float32
@@ -260,7 +137,7 @@ def publish_checkpoint(src: str, dst: str, *, trusted: bool = False, extra_meta:
     if half:
         state = {k: _to_half(v, k, src) for k, v in state.items()}
         meta["stored_dtype"] = "float16"
-    return save_weights_only(dst, state, meta, key=key)
+    return weights_only_payload(state, meta, key=key)
 
 
 def _to_half(t: torch.Tensor, name: str, src: str) -> torch.Tensor:
@@ -271,6 +148,15 @@ def _to_half(t: torch.Tensor, name: str, src: str) -> torch.Tensor:
         raise CheckpointRangeError(f"{src}: {name} holds {big:.4g}, beyond float16's range (65504); publish it "
                                    f"without --fp16")
     return t.half()
+
+
+def publish_checkpoint(src: str, dst: str, *, trusted: bool = False, extra_meta: Mapping | None = None,
+                       half: bool = False) -> str:
+    """Write :func:`published_payload` of ``src`` to ``dst``: loadable with ``torch.load(dst)`` and
+    by mmengine's/detectron2's own loaders with no allow-list."""
+    with open_for_write(dst) as f:
+        torch.save(published_payload(src, trusted=trusted, extra_meta=extra_meta, half=half), f)
+    return dst
 
 
 # ----------------------------------------------------------------------------- checking
