@@ -149,7 +149,8 @@ def test_detectron2_lazy_configs_follow_the_synthetic_root_variable(tmp_path, mo
 # ----------------------------------------------------------------------------- resume: the newest complete checkpoint
 
 def _checkpoint(path, value):
-    torch.save({"w": torch.full((1000,), float(value))}, path)
+    """A training checkpoint as mmengine writes one (weights and its message hub)."""
+    torch.save({"w": torch.full((1000,), float(value)), "message_hub": {}}, path)
     return str(path)
 
 

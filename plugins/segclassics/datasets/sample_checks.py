@@ -29,7 +29,7 @@ import numpy as np
 from segclassics.engine.errors import UserError
 
 __all__ = ["DataError", "check_same_size", "check_recorded_size", "check_label_values", "check_image_complete",
-           "image_error", "check_split_not_empty"]
+           "image_error", "check_split_not_empty", "check_stored_image", "check_stored_label"]
 
 #: Shown at most this many offending label values.
 MAX_VALUES_SHOWN = 10
@@ -162,6 +162,85 @@ def check_image_complete(path: str) -> None:
     if data[:2] == b"\xff\xd8" and not _jpeg_complete(data):
         raise DataError(f"image {path} is truncated (the JPEG data ends before its end marker); "
                         f"replace the file")
+
+
+#: EXIF orientation values (1 = as stored) and what a decoder that applies them does.
+EXIF_ORIENTATIONS = {2: "mirrored", 3: "rotated 180 degrees", 4: "flipped upside down", 5: "mirrored and rotated",
+                     6: "rotated 90 degrees", 7: "mirrored and rotated", 8: "rotated 270 degrees"}
+
+
+def _png_bit_depth(path: str) -> Optional[int]:
+    """Bits per sample a PNG stores (its IHDR header), or None for another format."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(26)
+    except OSError:
+        return None
+    if head[:8] != b"\x89PNG\r\n\x1a\n" or len(head) < 26:
+        return None
+    return head[24]
+
+
+def check_stored_image(path: str, decodes_unchanged: bool = False) -> None:
+    """Raise :class:`DataError` for an image whose decoding would silently differ from what is
+    stored or from its label:
+
+    * an EXIF orientation other than "as stored": OpenCV (mmcv) and detectron2 rotate the image
+      when decoding, but not its label PNG, so pixels and classes would not line up;
+    * 16 bits per sample, unless the pipeline decodes images unchanged: an 8-bit decode keeps
+      only the high byte, a scaling the training data may not have had.
+
+    Reads the file's header only (a few hundred bytes), not its pixels.
+    """
+    from PIL import Image
+    try:
+        with Image.open(path) as im:
+            orientation = im.getexif().get(0x0112, 1)
+            mode = im.mode
+    except Exception:  # noqa: BLE001 - an unreadable file is named by the decoder's check
+        return
+    if orientation in EXIF_ORIENTATIONS:
+        raise DataError(f"image {path} carries an EXIF orientation ({orientation}: {EXIF_ORIENTATIONS[orientation]}) "
+                        f"that decoders apply to the image but not to its label, so pixels and classes would not line "
+                        f"up; save the image as it is displayed (orientation applied, tag removed) and its label alike")
+    sixteen = _png_bit_depth(path) == 16 or mode.startswith("I;16") or mode in ("I", "F")
+    if sixteen and not decodes_unchanged:
+        raise DataError(f"image {path} stores 16 bits per sample (mode {mode}); the pipeline decodes it as 8 bit, "
+                        f"keeping only the high byte: convert the images to 8 bit with the scaling you want, or "
+                        f"load them unchanged (color_type='unchanged') and normalise them in the pipeline")
+
+
+def check_stored_label(path: str, palette_reads_as_grey: bool = False, dataset: str = "") -> None:
+    """Raise :class:`DataError` for a label file whose class indices a reader would change:
+
+    * a 16-bit label with values above 255: both frameworks read labels as 8 bit (mmseg's
+      ``astype(uint8)`` turns 256 into 0, detectron2's ``convert('L')`` into 255);
+    * a palette ('P') PNG where the reader converts to grey (``palette_reads_as_grey``: detectron2's
+      ``DatasetMapper``), which replaces each index by its palette colour's grey level.
+
+    Reads the header, and the pixels only of a 16-bit file.
+    """
+    from PIL import Image
+    try:
+        with Image.open(path) as im:
+            mode = im.mode
+            sixteen = _png_bit_depth(path) == 16 or mode.startswith("I")
+            high = int(np.asarray(im).max()) if sixteen and im.width * im.height else 0
+    except Exception:  # noqa: BLE001 - an unreadable file is named by the decoder's check
+        return
+    if high > 255:
+        values = f"values up to {high}"
+        raise DataError(f"label {path} is a 16-bit image with {values}; labels are read as 8 bit, which would turn "
+                        f"class 256 into 0 (mmseg) or 255 (detectron2) without a word: store at most 256 classes, "
+                        f"as an 8-bit PNG")
+    if mode == "P" and palette_reads_as_grey:
+        where = f"{dataset}: " if dataset else ""
+        raise DataError(
+            f"{where}label {path} is a palette ('P') PNG. detectron2's DatasetMapper reads labels with PIL "
+            f"convert('L'), which replaces each class index by the grey level of its palette colour (e.g. VOC class "
+            f"15 -> 147). Write the indices as grey ('L') PNGs first: python "
+            f"tools/dataset_converters/palette_to_index.py {os.path.dirname(path)} OUT_DIR, and register OUT_DIR as "
+            f"the label folder.")
 
 
 def image_error(paths: Sequence[str], cause: BaseException) -> DataError:

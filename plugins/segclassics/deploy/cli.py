@@ -94,7 +94,7 @@ def build(config: str, checkpoint: Optional[str], cfg_options: Sequence[str], tr
     if not (instances and loaded.framework == "detectron2" and _is_d2_mask_rcnn(model)):
         family = find_family(model, loaded.file)
     if checkpoint:
-        load_state_dict_checked(model, read_state_dict(checkpoint, trusted=trusted))
+        load_state_dict_checked(model, read_state_dict(checkpoint, trusted=trusted), source=checkpoint)
     return loaded, model.eval(), family
 
 

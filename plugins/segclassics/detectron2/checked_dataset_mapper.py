@@ -25,6 +25,8 @@ from detectron2.data import DatasetMapper, MetadataCatalog
 from detectron2.data.detection_utils import SizeMismatchError
 
 from segclassics.datasets.sample_checks import (DataError, check_label_values, check_recorded_size, check_same_size,
+                                                check_stored_image,
+                                                check_stored_label,
                                                 image_error)
 
 __all__ = ["CheckedDatasetMapper"]
@@ -68,8 +70,10 @@ class CheckedDatasetMapper(DatasetMapper):
         image_path = dataset_dict["file_name"]
         label_path = dataset_dict.get("sem_seg_file_name")
         paths = [p for p in (image_path, label_path) if p]
+        check_stored_image(image_path)
         if label_path:
             _check_headers(image_path, label_path)
+            check_stored_label(label_path, palette_reads_as_grey=True)
         try:
             out = super().__call__(dataset_dict)
         except SizeMismatchError as exc:  # the image is not the size its annotation records

@@ -15,7 +15,7 @@ import torch
 from detectron2.checkpoint import DetectionCheckpointer
 
 from segclassics.engine.checkpoint_files import NonFiniteWeightsError, first_non_finite
-from segclassics.utils.checkpoint import check_state_dict, load_checkpoint_file, state_dict_of
+from segclassics.utils.checkpoint import check_shares_weights, check_state_dict, load_checkpoint_file, state_dict_of
 from segclassics.utils.writer import open_for_write
 
 
@@ -31,22 +31,41 @@ class SafeDetectionCheckpointer(DetectionCheckpointer):
         super().__init__(model, save_dir, **kwargs)
         self.trusted = trusted
         self._exact = False
+        self._starting_point = None
 
     def load_exact(self, path: str, checkpointables=None) -> dict:
         """``load``, refusing a file whose model weights do not match the model key for key and
         shape (``CheckpointMismatchError`` naming the keys) before anything is loaded: resuming or
         testing from a checkpoint of another model is a mistake, not a fine-tuning start. The file
         is read once."""
-        self._exact = True
+        self._exact = path
         try:
             return self.load(path, checkpointables)
         finally:
             self._exact = False
 
+    def load_starting_point(self, path: str) -> dict:
+        """``load`` of the weights a training starts from (``init_checkpoint`` / ``MODEL.WEIGHTS``):
+        some keys may differ (a new head), but a file whose weights none of the model's take
+        (another network's or framework's file) is refused instead of training from random
+        weights."""
+        self._starting_point = path
+        try:
+            return self.load(path, checkpointables=[])
+        finally:
+            self._starting_point = None
+
     def _load_model(self, checkpoint: dict):
         if self._exact:  # fvcore wraps a file without a "model" key whole: unwrap as read_state_dict does
-            check_state_dict(self.model, state_dict_of(checkpoint["model"]))
-        return super()._load_model(checkpoint)
+            check_state_dict(self.model, state_dict_of(checkpoint["model"]), source=self._exact)
+        incompatible = super()._load_model(checkpoint)
+        if self._starting_point is not None:
+            own = set(self.model.state_dict())
+            unused = set(incompatible.missing_keys) | {k for k, *_ in incompatible.incorrect_shapes}
+            if own and own <= unused:
+                check_shares_weights(self.model, {}, self._starting_point, "init_checkpoint",
+                                     file_keys=list(checkpoint.get("model", {}) or []))
+        return incompatible
 
     def save(self, name: str, **kwargs) -> None:
         """fvcore's ``Checkpointer.save`` (model + checkpointables + ``kwargs`` to
@@ -74,7 +93,12 @@ class SafeDetectionCheckpointer(DetectionCheckpointer):
     def _load_file(self, filename: str):
         if filename.endswith(".pkl"):
             return self._model_zoo_pickle(load_checkpoint_file(filename, trusted=self.trusted))
-        return super()._load_file(filename)  # .pth via _torch_load below; .pyth via torch.load (weights-only)
+        loaded = super()._load_file(filename)  # .pth via _torch_load below; .pyth via torch.load (weights-only)
+        model = loaded.get("model")
+        if isinstance(model, dict) and "model" not in model and isinstance(model.get("state_dict"), dict):
+            # an mmengine file (state_dict + message hub + meta): its weights, not its training state
+            loaded["model"] = state_dict_of(model, filename)
+        return loaded
 
     def _torch_load(self, f):
         """detectron2 >= 0.7 reads ``.pth`` files here (``Checkpointer._load_file``)."""

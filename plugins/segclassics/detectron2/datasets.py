@@ -16,7 +16,7 @@ from typing import Callable, List, Optional, Sequence
 from detectron2.data import DatasetCatalog, MetadataCatalog
 
 from segclassics.datasets.paths import require_path
-from segclassics.datasets.sample_checks import DataError, image_error
+from segclassics.datasets.sample_checks import check_stored_label, image_error
 
 
 def list_image_label_pairs(image_root: str, label_root: str, image_ext: str = ".png",
@@ -66,20 +66,6 @@ def _with_sizes(records: List[dict]) -> List[dict]:
     return records
 
 
-def _refuse_palette_labels(label_file: str, dataset: str) -> None:
-    """detectron2's DatasetMapper reads labels with ``convert('L')``: palette indices would become
-    grey levels (VOC 'person' 15 -> 147), i.e. wrong classes. Say so instead of training on them."""
-    from segclassics.datasets.label_png import label_png_mode
-    mode = label_png_mode(label_file)
-    if mode == "P":
-        raise DataError(
-            f"{dataset}: label {label_file!r} is a palette ('P') PNG. detectron2's DatasetMapper reads "
-            f"labels with PIL convert('L'), which replaces each class index by the grey level of its palette "
-            f"colour (e.g. VOC class 15 -> 147). Write the indices as grey ('L') PNGs first: "
-            f"python tools/dataset_converters/palette_to_index.py {os.path.dirname(label_file)} OUT_DIR, and "
-            f"register OUT_DIR as the label folder.")
-
-
 def register_sem_seg_dataset(name: str, image_root: str, label_root: str, stuff_classes: Sequence[str], *,
                              ignore_label: int = 255, image_ext: str = ".png", label_ext: str = ".png",
                              stuff_colors: Optional[Sequence[Sequence[int]]] = None,
@@ -103,7 +89,8 @@ def register_sem_seg_dataset(name: str, image_root: str, label_root: str, stuff_
             prepare()
         records = list_image_label_pairs(image_root, label_root, image_ext, label_ext, name, how_to_get,
                                          split_file=split_file, relocate=relocate)
-        _refuse_palette_labels(records[0]["sem_seg_file_name"], name)
+        # early, before a training starts; CheckedDatasetMapper checks every label as it is read
+        check_stored_label(records[0]["sem_seg_file_name"], palette_reads_as_grey=True, dataset=name)
         return _with_sizes(records)
 
     if name in DatasetCatalog.list():

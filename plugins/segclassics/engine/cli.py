@@ -13,6 +13,8 @@ import os
 
 from .config_kind import MMENGINE, detect_config_kind
 from .config_loader import resolve_config_path
+from segclassics.utils.writer import check_writable, overwriting, write_json
+
 from .errors import UserError, run_reporting_user_errors
 
 
@@ -27,6 +29,9 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--trust-checkpoint", action="store_true",
                         help="unpickle checkpoints fully (they can run code!): only for legacy files whose origin "
                              "you trust; by default checkpoints are read as plain data (torch weights_only)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace files that this run did not write (a finished run's checkpoints in --work-dir, "
+                             "an existing --metrics-json); never a dataset's images or labels")
     parser.add_argument("--debug", action="store_true", help="show tracebacks for input errors")
     parser.add_argument("opts", nargs="*", default=[],
                         help="detectron2-style KEY=VALUE overrides after the config")
@@ -71,6 +76,8 @@ def _run(mode: str, argv) -> int:
     result: dict = {}
 
     def dispatch() -> int:
+        if mode == "test" and args.metrics_json:
+            check_writable(args.metrics_json, what="--metrics-json")  # before the evaluation, not after
         kind = detect_config_kind(resolve_config_path(args.config))
         if kind == MMENGINE:
             if args.opts:
@@ -80,18 +87,28 @@ def _run(mode: str, argv) -> int:
         else:
             from . import detectron2_runner as runner
         result.update(getattr(runner, mode)(args) or {})
+        if mode == "test" and int(os.environ.get("RANK", "0")) == 0:
+            _report_metrics(result, args)
         return 0
-    if run_reporting_user_errors(dispatch, args.debug, args.config, trust_flag=True):
-        return 2
+    with overwriting(args.overwrite):
+        status = run_reporting_user_errors(dispatch, args.debug, args.config, trust_flag=True)
+    if status:
+        return status
     _leave_process_group()
-    if mode == "test" and int(os.environ.get("RANK", "0")) == 0:
-        print("metrics: " + json.dumps(result, sort_keys=True, default=float))
-        if args.metrics_json:
-            with open(args.metrics_json, "w") as f:
-                json.dump(result, f, indent=2, sort_keys=True, default=float)
-        if args.show_dir:
-            print(f"overlays: {os.path.abspath(args.show_dir)}")
     return 0
+
+
+def _report_metrics(result: dict, args) -> None:
+    """Print the metrics (an undefined one says so) and write them as strict JSON."""
+    from segclassics.evaluation.report import UNDEFINED_NOTE, split_undefined
+    metrics, undefined = split_undefined(result)
+    print("metrics: " + json.dumps(metrics, sort_keys=True))
+    if undefined:
+        print(f"{', '.join(undefined)}: {UNDEFINED_NOTE}")
+    if args.metrics_json:
+        write_json(args.metrics_json, metrics, what="--metrics-json")
+    if args.show_dir:
+        print(f"overlays: {os.path.abspath(args.show_dir)}")
 
 
 def _leave_process_group() -> None:

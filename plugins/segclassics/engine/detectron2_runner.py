@@ -97,8 +97,14 @@ def _default_setup(cfg, args):
 
 
 def train(args) -> dict:
+    from detectron2.utils import comm
+
+    from segclassics.utils.writer import take_work_dir
     init_distributed(args)
     cfg, lazy = load_config(args)
+    if comm.is_main_process():  # one run per work dir; a finished one is not overwritten unasked
+        take_work_dir(cfg.train.output_dir if lazy else cfg.OUTPUT_DIR, resume=bool(args.resume),
+                      overwrite=args.overwrite)
     _default_setup(cfg, args)
     if not args.debug:  # an input error is one line, not detectron2's logged traceback first
         from .detectron2_log_filter import install
@@ -147,23 +153,18 @@ def _resume_or_load(checkpointer, trainer, args, init_checkpoint) -> int:
 
     ``--resume FILE`` restores model, optimizer, scheduler and iteration from FILE (detectron2's
     ``resume_or_load`` would take the work dir's ``last_checkpoint`` instead, or skip the optimizer
-    when there is none); ``--resume`` alone takes ``last_checkpoint``, or starts from
-    ``init_checkpoint`` when the work dir has none. A checkpoint resumed from must match the model
-    key by key (``SafeDetectionCheckpointer.load_exact``); ``init_checkpoint``, a starting point,
-    need not."""
-    path = None
-    if args.resume and args.resume != "auto":
-        if not osp.isfile(args.resume):
-            raise UserError(f"--resume {args.resume!r}: no such checkpoint file")
-        path = args.resume
-    elif args.resume:  # the newest *complete* checkpoint: a kill during a save leaves a partial file
-        from .checkpoint_files import newest_complete_checkpoint
-        path = newest_complete_checkpoint(checkpointer.save_dir)
-    if path is None:
+    when there is none); ``--resume`` alone takes the work dir's newest complete training
+    checkpoint (:func:`segclassics.utils.resume.resume_checkpoint`; none is an error, never a
+    start from scratch). A checkpoint resumed from must match the model key by key
+    (``SafeDetectionCheckpointer.load_exact``); ``init_checkpoint``, a starting point, must share
+    weights with the model (``load_starting_point``)."""
+    from segclassics.utils.resume import resume_checkpoint
+    if not args.resume:
         if init_checkpoint:
-            checkpointer.load(init_checkpoint, checkpointables=[])
+            checkpointer.load_starting_point(init_checkpoint)
         return 0
-    checkpointer.load_exact(path)
+    # a complete training checkpoint (never a weights-only file), or one line saying there is none
+    checkpointer.load_exact(resume_checkpoint(checkpointer.save_dir, args.resume, args.trust_checkpoint))
     return trainer.iter + 1
 
 

@@ -29,9 +29,11 @@ def user_facing_message(exc: BaseException, config: str | None = None) -> str | 
     from segclassics.datasets.paths import DatasetNotFoundError
     from segclassics.utils.checkpoint import CheckpointMismatchError
     from segclassics.utils.reader import UnsafeCheckpointError, UnsafeConfigError
+    from segclassics.utils.resume import ResumeError
+    from segclassics.utils.writer import WriteError
 
     if isinstance(exc, (UserError, DatasetNotFoundError, CheckpointMismatchError, UnsafeCheckpointError,
-                        UnsafeConfigError)):
+                        UnsafeConfigError, ResumeError, WriteError)):
         return str(exc)
     if isinstance(exc, FileNotFoundError):
         return str(exc)
@@ -57,17 +59,36 @@ def user_facing_message(exc: BaseException, config: str | None = None) -> str | 
     return None
 
 
+#: Exit status of a run stopped by Ctrl-C (128 + SIGINT, as a shell reports it).
+EXIT_INTERRUPTED = 130
+
+
+def interrupted_message() -> str:
+    """The one line for Ctrl-C: where the run's work stands (its last checkpoint, if it wrote one)."""
+    from segclassics.utils.writer import last_checkpoint_written
+    last = last_checkpoint_written()
+    if last:
+        return f"interrupted (Ctrl-C); the last checkpoint written is {last}: continue with --resume"
+    return "interrupted (Ctrl-C); this run wrote no checkpoint"
+
+
 def run_reporting_user_errors(run, debug: bool = False, config: str | None = None, trust_flag: bool = False) -> int:
     """``run()``'s exit status; when it raises an error caused by user input (see
     :func:`user_facing_message`), one ``error: ...`` line on stderr and exit status 2 instead
-    (``debug``: the traceback). Bugs re-raise. ``trust_flag``: the tool takes ``--trust-checkpoint``
-    (refused checkpoints name it)."""
+    (``debug``: the traceback). Bugs re-raise. Ctrl-C is one line (:func:`interrupted_message`) and
+    exit status 130. ``trust_flag``: the tool takes ``--trust-checkpoint`` (refused checkpoints
+    name it)."""
     import contextlib
 
     from segclassics.utils.reader import trust_option
     try:
         with trust_option() if trust_flag else contextlib.nullcontext():
             return run()
+    except KeyboardInterrupt:
+        if debug:
+            raise
+        print(interrupted_message(), file=sys.stderr)
+        return EXIT_INTERRUPTED
     except Exception as exc:  # noqa: BLE001 - user errors become one line, bugs re-raise
         message = user_facing_message(exc, config)
         if message is None or debug:

@@ -100,7 +100,7 @@ class Predictor:
         """Load ``checkpoint`` into ``self.model`` after a strict key/shape check; returns its
         plain metadata."""
         data = load_checkpoint_file(checkpoint, trusted=trusted)
-        load_state_dict_checked(self.model, state_dict_of(data, checkpoint))
+        load_state_dict_checked(self.model, state_dict_of(data, checkpoint), source=checkpoint)
         self.model.eval()
         return plain_meta(data)
 

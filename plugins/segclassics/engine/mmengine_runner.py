@@ -16,11 +16,17 @@ import os.path as osp
 
 import torch
 
-from .checkpoint_files import newest_complete_checkpoint
+from segclassics.utils.resume import resume_checkpoint
+from segclassics.utils.writer import take_work_dir
+
 from .config_loader import load_config
 from .cpu_precision import require_cpu_bf16
 from .data_check import add_sample_checks, check_mmengine_data
 from .errors import UserError
+
+
+def is_main_process() -> bool:
+    return int(os.environ.get("RANK", "0")) == 0
 
 
 def _load_cfg(args):
@@ -81,7 +87,17 @@ def _check_checkpoint_matches(runner, checkpoint: str, trusted: bool) -> None:
 
     from segclassics.utils.checkpoint import check_state_dict, read_state_dict
     model = runner.model.module if is_model_wrapper(runner.model) else runner.model
-    check_state_dict(model, read_state_dict(checkpoint, trusted=trusted))
+    check_state_dict(model, read_state_dict(checkpoint, trusted=trusted), source=checkpoint)
+
+
+def _check_starting_point(runner, checkpoint: str, trusted: bool) -> None:
+    """``load_from`` is loaded with ``strict=False`` (fine-tuning may change a head), but a file
+    sharing no weight with the model would leave it at its random initialisation."""
+    from mmengine.model import is_model_wrapper
+
+    from segclassics.utils.checkpoint import check_shares_weights, read_state_dict
+    model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+    check_shares_weights(model, read_state_dict(checkpoint, trusted=trusted), checkpoint, "load_from")
 
 
 def train(args) -> dict:
@@ -92,21 +108,22 @@ def train(args) -> dict:
     enable_random_state_checkpoints(cfg)
     if args.amp:
         _enable_amp(cfg)
-    if args.resume:
-        # the newest *complete* checkpoint: a kill during a save leaves a partial file behind
-        cfg.load_from = newest_complete_checkpoint(cfg.work_dir) if args.resume == "auto" else args.resume
-        cfg.resume = cfg.load_from is not None
-        if cfg.load_from is not None and not osp.isfile(cfg.load_from):
-            raise UserError(f"--resume {args.resume!r}: no such checkpoint file")
+    if args.resume:  # a complete training checkpoint, or one line saying there is none
+        cfg.load_from = resume_checkpoint(cfg.work_dir, args.resume, args.trust_checkpoint)
+        cfg.resume = True
     if getattr(args, "auto_scale_lr", False):
         if "auto_scale_lr" not in cfg or "base_batch_size" not in cfg.auto_scale_lr:
             raise UserError("--auto-scale-lr needs auto_scale_lr=dict(base_batch_size=...) in the config")
         cfg.auto_scale_lr.enable = True
     loaders = ["train_dataloader"] + (["val_dataloader"] if cfg.get("val_cfg") else [])
     check_mmengine_data(cfg, loaders)
+    if is_main_process():
+        take_work_dir(cfg.work_dir, resume=bool(args.resume), overwrite=args.overwrite)
     runner = _build_runner(cfg)
-    if args.resume and cfg.load_from:
+    if args.resume:
         _check_checkpoint_matches(runner, cfg.load_from, args.trust_checkpoint)
+    elif cfg.get("load_from"):
+        _check_starting_point(runner, cfg.load_from, args.trust_checkpoint)
     runner.train()
     _publish_weights(cfg.work_dir)
     return {}

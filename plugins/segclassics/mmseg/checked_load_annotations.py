@@ -25,8 +25,8 @@ from mmseg.datasets.transforms import LoadAnnotations
 from mmseg.registry import TRANSFORMS
 
 from ..datasets.decoded_cache import decoded_cache, file_key
-from ..datasets.sample_checks import (DataError, check_label_values, check_same_size, describe_label_mapping,
-                                      image_error)
+from ..datasets.sample_checks import (DataError, check_label_values, check_same_size, check_stored_label,
+                                      describe_label_mapping, image_error)
 
 
 @TRANSFORMS.register_module()
@@ -61,6 +61,8 @@ class CheckedLoadAnnotations(LoadAnnotations):
             if 'ori_shape' in results:
                 check_same_size(results['ori_shape'], label.shape, results.get('img_path', '?'), path)
             return
+        if isinstance(path, str):
+            check_stored_label(path)  # mmseg narrows labels to 8 bit before anything can see a 16-bit value
         try:
             super()._load_seg_map(results)
         except DataError:

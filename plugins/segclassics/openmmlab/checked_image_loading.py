@@ -24,7 +24,8 @@ from typing import Optional
 from mmcv.transforms import LoadImageFromFile
 
 from ..datasets.decoded_cache import decoded_cache, file_key
-from ..datasets.sample_checks import DataError, check_image_complete, check_recorded_size, image_error
+from ..datasets.sample_checks import (DataError, check_image_complete, check_recorded_size, check_stored_image,
+                                      image_error)
 
 
 class CheckedLoadImageFromFile(LoadImageFromFile):
@@ -50,6 +51,7 @@ class CheckedLoadImageFromFile(LoadImageFromFile):
                 raise image_error([path], exc) from exc
             if out is not None and isinstance(path, str):
                 check_image_complete(path)
+                check_stored_image(path, decodes_unchanged=self.color_type == 'unchanged')
                 decoded_cache().put(key, out['img'])
         if out is not None and 'height' in results and 'width' in results:  # mmdet: masks are drawn at that size
             check_recorded_size(out['ori_shape'], (results['height'], results['width']), path)

@@ -161,9 +161,18 @@ def publish_checkpoint(src: str, dst: str, *, trusted: bool = False, extra_meta:
 
 # ----------------------------------------------------------------------------- checking
 
+def _listed(items: list, shown: int = 3) -> str:
+    return ", ".join(items[:shown]) + (f" and {len(items) - shown} more" if len(items) > shown else "")
+
+
 def check_state_dict(module: nn.Module, state_dict: Mapping[str, torch.Tensor],
-                     allow_missing: tuple[str, ...] = (), allow_unexpected: tuple[str, ...] = ()) -> None:
-    """Raise :class:`CheckpointMismatchError` listing missing, unexpected and mis-shaped keys.
+                     allow_missing: tuple[str, ...] = (), allow_unexpected: tuple[str, ...] = (),
+                     source: str = "checkpoint") -> None:
+    """The one check of a checkpoint's weights against the model they are loaded into, before
+    anything is loaded: raise :class:`CheckpointMismatchError` (one line naming ``source``) for
+    missing, unexpected and mis-shaped keys, and :class:`NonFiniteCheckpointError` for weights
+    holding an infinity or a NaN (a diverged training's: predictions, metrics and exports from them
+    are meaningless).
 
     ``allow_missing`` / ``allow_unexpected`` are key prefixes that may legitimately differ
     (e.g. a classifier that is re-initialised for a new number of classes).
@@ -171,27 +180,60 @@ def check_state_dict(module: nn.Module, state_dict: Mapping[str, torch.Tensor],
     own = module.state_dict()
     missing = [k for k in own if k not in state_dict and not k.startswith(allow_missing or ("\0",))]
     unexpected = [k for k in state_dict if k not in own and not k.startswith(allow_unexpected or ("\0",))]
-    shapes = [f"{k}: checkpoint {tuple(state_dict[k].shape)} vs model {tuple(own[k].shape)}"
+    shapes = [f"{k} {tuple(state_dict[k].shape)} in the file vs {tuple(own[k].shape)} in the model"
               for k in own if k in state_dict and tuple(state_dict[k].shape) != tuple(own[k].shape)]
     if missing or unexpected or shapes:
-        def block(title, items):
-            if not items:
-                return ""
-            shown = "\n    ".join(items[:20]) + (f"\n    ... and {len(items) - 20} more" if len(items) > 20 else "")
-            return f"\n  {title} ({len(items)}):\n    {shown}"
+        parts = [f"{len(items)} {what} ({_listed(items)})" for items, what in (
+            (missing, "weights of the model missing in the file"), (unexpected, "unexpected"),
+            (shapes, "of another shape")) if items]
         raise CheckpointMismatchError(
-            f"checkpoint does not match {type(module).__name__}:"
-            + block("missing in checkpoint", missing)
-            + block("unexpected in checkpoint", unexpected)
-            + block("shape mismatch", shapes)
-            + "\n  Convert the checkpoint with the matching tools/convert_weights/ script, "
-              "or pass the prefixes that may differ.")
+            f"{source} does not match {type(module).__name__}: {'; '.join(parts)}; it holds another model's "
+            f"weights: use the config it was trained with, or convert it with the matching tools/convert_weights/ "
+            f"script")
+    check_finite_weights(state_dict, source)
+
+
+class NonFiniteCheckpointError(CheckpointMismatchError):
+    """A checkpoint's weights hold infinities or NaNs."""
+
+
+def check_finite_weights(state_dict: Mapping[str, torch.Tensor], source: str = "checkpoint") -> None:
+    """Raise :class:`NonFiniteCheckpointError` (naming ``source`` and the first tensor) when a
+    floating-point weight holds an infinity or a NaN."""
+    bad = [k for k, v in state_dict.items() if torch.is_tensor(v) and v.is_floating_point()
+           and not bool(torch.isfinite(v).all())]
+    if bad:
+        first = state_dict[bad[0]]
+        count = int((~torch.isfinite(first)).sum())
+        raise NonFiniteCheckpointError(
+            f"{source}: {len(bad)} weight tensor(s) hold infinities or NaNs (e.g. {bad[0]}: {count} of "
+            f"{first.numel()} values); the training that wrote it diverged, and predictions, metrics or an export "
+            f"from it would be meaningless: use an earlier checkpoint")
+
+
+def check_shares_weights(module: nn.Module, state_dict: Mapping[str, torch.Tensor], source: str, option: str,
+                         file_keys: list | None = None) -> None:
+    """A training's starting point (``load_from``, ``init_checkpoint``) may differ from the model
+    in a few keys, not in all: raise :class:`CheckpointMismatchError` when no weight of
+    ``state_dict`` (``module.`` prefixes aside, as mmengine strips them) fits the model."""
+    own = module.state_dict()
+    names = list(state_dict) if file_keys is None else list(file_keys)
+    stripped = {(k[len("module."):] if k.startswith("module.") else k): k for k in names}
+    keys = list(stripped)
+    fits = [k for k, name in stripped.items() if k in own and (
+        file_keys is not None or tuple(state_dict[name].shape) == tuple(own[k].shape))]
+    if own and not fits:
+        raise CheckpointMismatchError(
+            f"{option} {source}: none of its {len(keys)} weights fits {type(module).__name__} (the file has "
+            f"{_listed(sorted(keys)) or 'no weights'}; the model has {_listed(sorted(own))}), so the training would "
+            f"start from random weights: it is another network's or framework's file; convert it with the matching "
+            f"tools/convert_weights/ script or give the right file")
 
 
 def load_state_dict_checked(module: nn.Module, state_dict_or_path,
                             convert: Callable[[dict], dict] | None = None,
                             allow_missing: tuple[str, ...] = (),
-                            allow_unexpected: tuple[str, ...] = ()) -> nn.Module:
+                            allow_unexpected: tuple[str, ...] = (), source: str | None = None) -> nn.Module:
     """Load a state dict (or checkpoint path) into ``module`` after :func:`check_state_dict`.
 
     ``convert`` maps foreign keys (torchvision, timm, official releases) to ours first.
@@ -199,6 +241,7 @@ def load_state_dict_checked(module: nn.Module, state_dict_or_path,
     sd = read_state_dict(state_dict_or_path) if isinstance(state_dict_or_path, str) else dict(state_dict_or_path)
     if convert is not None:
         sd = convert(sd)
-    check_state_dict(module, sd, allow_missing, allow_unexpected)
+    source = source or (state_dict_or_path if isinstance(state_dict_or_path, str) else "checkpoint")
+    check_state_dict(module, sd, allow_missing, allow_unexpected, source)
     module.load_state_dict({k: v for k, v in sd.items() if k in module.state_dict()}, strict=False)
     return module

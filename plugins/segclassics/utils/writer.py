@@ -35,7 +35,7 @@ from typing import IO, Iterator, Optional, Set
 
 __all__ = ["WriteError", "DiskFullError", "WorkDirLockedError", "open_for_write", "path_for_write",
            "check_writable", "overwriting", "adopt_folder", "lock_work_dir", "release_work_dir", "write_text",
-           "write_json", "created_in_this_run", "forget_created"]
+           "write_json", "created_in_this_run", "forget_created", "take_work_dir", "last_checkpoint_written"]
 
 #: What counts as an image when a folder is judged to be a dataset's (case-insensitive).
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".gif")
@@ -318,6 +318,31 @@ def _holder(path: str) -> Optional[dict]:
         return holder if isinstance(holder, dict) and isinstance(holder.get("pid"), int) else {}
     except (OSError, ValueError):
         return {}  # unreadable or half-written: treated as stale
+
+
+def take_work_dir(work_dir: str, resume: bool = False, overwrite: bool = False,
+                  outputs: tuple = (".pth", "last_checkpoint")) -> None:
+    """Start a training in ``work_dir``: lock it (:func:`lock_work_dir`, released at exit) and
+    decide whose its files are. ``resume``: the run continues the one that wrote them (adopted);
+    otherwise a work dir that already holds checkpoints is refused, unless ``overwrite``."""
+    import atexit
+    lock_work_dir(work_dir)
+    atexit.register(release_work_dir, work_dir)
+    if resume or overwrite:
+        adopt_folder(work_dir)
+        return
+    found = sorted(n for n in os.listdir(work_dir) if n.endswith(outputs))
+    if found:
+        shown = ", ".join(found[:3]) + (" ..." if len(found) > 3 else "")
+        release_work_dir(work_dir)
+        raise WriteError(f"--work-dir {work_dir} holds the checkpoints of an earlier run ({shown}); continue it with "
+                         f"--resume, choose another --work-dir, or pass --overwrite to replace them")
+
+
+def last_checkpoint_written() -> Optional[str]:
+    """The newest ``.pth`` this run wrote (for the line printed when a run is interrupted)."""
+    written = [p for p in _created if p.endswith(".pth") and os.path.isfile(p)]
+    return max(written, key=os.path.getmtime) if written else None
 
 
 def release_work_dir(work_dir: str) -> None:
