@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import glob
 import os
+import stat
 from dataclasses import dataclass
 from typing import List, Sequence
 
@@ -52,6 +53,20 @@ def _is_image_file(path: str) -> bool:
     return os.path.isfile(path) and path.lower().endswith(IMAGE_EXTENSIONS)
 
 
+def _not_a_regular_file(path: str) -> str:
+    """Why ``path`` is no regular file ("" if it is one): reading a FIFO, a socket or a device
+    would wait for a writer that may never come."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as exc:
+        return exc.strerror or "cannot be read"
+    if stat.S_ISREG(mode):
+        return ""
+    kind = "a FIFO (named pipe)" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode) else \
+        "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "not a regular file"
+    return f"is {kind}, not an image file; it is not read"
+
+
 def find_inputs(arguments: Sequence[str]) -> List[InputImage]:
     """The images named by ``arguments``: files (any extension: an unreadable one is reported
     when read), folders (their image files, recursively, sorted) and glob patterns (``*``,
@@ -69,7 +84,8 @@ def find_inputs(arguments: Sequence[str]) -> List[InputImage]:
                 raise UserError(f"input folder {arg!r} holds no image file (searched recursively for "
                                 f"{', '.join(IMAGE_EXTENSIONS)})")
             found += [InputImage(f, os.path.splitext(os.path.relpath(f, arg))[0]) for f in files]
-        elif os.path.isfile(arg):
+        elif os.path.isfile(arg) or os.path.exists(arg) and not os.path.isdir(arg):
+            # a FIFO or device named as input is reported when read (read_image), not opened here
             found.append(InputImage(arg, os.path.splitext(os.path.basename(arg))[0]))
         elif glob.has_magic(arg):
             files = sorted(f for f in glob.glob(arg, recursive=True) if _is_image_file(f))
@@ -111,6 +127,9 @@ def read_image(path: str, mode: str) -> np.ndarray:
     from PIL import Image, ImageOps
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    reason = _not_a_regular_file(path)
+    if reason:
+        raise _refuse(path, reason)
     try:
         with Image.open(path) as opened:
             frames = getattr(opened, "n_frames", 1)

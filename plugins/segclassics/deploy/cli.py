@@ -56,6 +56,7 @@ def export_parser() -> argparse.ArgumentParser:
                    help="config overrides (mmengine --cfg-options syntax, or detectron2 KEY=VALUE)")
     p.add_argument("--trust-checkpoint", action="store_true",
                    help="unpickle the checkpoint fully (it can run code!): only for legacy files you trust")
+    p.add_argument("--overwrite", action="store_true", help="replace an --out file this run did not write")
     p.add_argument("--debug", action="store_true", help="show tracebacks for input errors")
     return p
 
@@ -124,9 +125,12 @@ def describe_io(wrapper: ExportWrapper, sf, channels: int) -> Tuple[str, str]:
 
 
 def _check_sizes(sizes: Sequence[Tuple[int, int]], what: str) -> None:
+    from .sizes import MAX_SIZE
     for h, w in sizes:
         if min(h, w) < 1:
             raise InvalidInputSizeError(f"input size {h}x{w} is not valid for {what}: sizes are positive")
+        if max(h, w) > MAX_SIZE:
+            raise InvalidInputSizeError(f"input size {h}x{w} is larger than the exported graph's limit {MAX_SIZE}")
 
 
 SEGNET_CHECK_SIZES = ((1, 64, 64), (2, 45, 61))  # (batch, H, W): odd sizes exercise the ceil-mode pools
@@ -149,10 +153,19 @@ def _finish(results, out: str, family_name: str = "") -> int:
     return 0
 
 
+def mask_rcnn_io(order: str) -> Tuple[str, str]:
+    """(input, outputs) of an exported Mask R-CNN graph, as printed and stored in its metadata."""
+    image = f"float32 (3, H, W), 0..255 {order} pixels; H and W dynamic (any size >= 1)"
+    output = ("boxes (D, 4) x0 y0 x1 y1, classes (D,) int64, masks (D, 1, 28, 28) probabilities in each box, "
+              "scores (D,), image_size (2,); D detections")
+    return image, output
+
+
 def run_mask_rcnn_export(args, loaded, model) -> int:
     """detectron2 Mask R-CNN through detectron2's TracingAdapter (``segclassics.detectron2.onnx_export``)."""
     from segclassics.detectron2.onnx_export import OPSET, export_mask_rcnn
     from segclassics.engine.semantic_forward import detectron2_input_order
+    from segclassics.utils.writer import path_for_write
 
     from .export import add_metadata
     from .verify import compare_detections
@@ -163,16 +176,14 @@ def run_mask_rcnn_export(args, loaded, model) -> int:
     h, w = args.shape or (256, 320)
     checks = args.verify_sizes or [(h, w), (h * 3 // 4 + 1, w * 5 // 4 + 1)]
     _check_sizes([(h, w), *checks], "Mask R-CNN")
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    adapter, names = export_mask_rcnn(model, args.out, random_images((3, h, w), normalized=False))
     order = detectron2_input_order(loaded)
-    image = f"float32 (3, H, W), 0..255 {order} pixels; H and W dynamic (any size >= 1)"
-    output = ("boxes (D, 4) x0 y0 x1 y1, classes (D,) int64, masks (D, 1, 28, 28) probabilities in each box, "
-              "scores (D,), image_size (2,); D detections")
-    add_metadata(args.out, dict(model="Mask R-CNN (detectron2)", config=os.path.basename(loaded.file),
-                                checkpoint=os.path.basename(args.checkpoint) if args.checkpoint else
-                                "none (initial weights)", input=image, output=output, input_order=order,
-                                opset=OPSET, exporter="detectron2 TracingAdapter + torch.onnx (TorchScript)"))
+    image, output = mask_rcnn_io(order)
+    with path_for_write(args.out, what="--out") as tmp:  # atomic; an --out that is not ours is refused first
+        adapter, names = export_mask_rcnn(model, tmp, random_images((3, h, w), normalized=False))
+        add_metadata(tmp, dict(model="Mask R-CNN (detectron2)", config=os.path.basename(loaded.file),
+                               checkpoint=os.path.basename(args.checkpoint) if args.checkpoint else
+                               "none (initial weights)", input=image, output=output, input_order=order,
+                               opset=OPSET, exporter="detectron2 TracingAdapter + torch.onnx (TorchScript)"))
     print(f"exported Mask R-CNN ({args.config}) to {args.out} (opset {OPSET}, detectron2 tracing)")
     print(f"  input  'image': {image}")
     print(f"  outputs: {output}")
@@ -183,6 +194,8 @@ def run_mask_rcnn_export(args, loaded, model) -> int:
 
 
 def run_export(args) -> int:
+    from segclassics.utils.writer import check_writable
+    check_writable(args.out, what="--out")  # before the model is built and traced
     loaded, model, family = build(args.config, args.checkpoint, args.cfg_options, args.trust_checkpoint,
                                   instances=True)
     if family is None:
@@ -211,9 +224,10 @@ def run_export(args) -> int:
                     size_rule=dict(step=rule.step, offset=rule.offset, minimum=rule.minimum),
                     mean=sf.mean, std=sf.std, input_order=sf.input_order, opset=args.opset,
                     exporter=f"torch.export + torch.onnx (torch {torch.__version__.split('+')[0]})")
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    export_onnx(wrapper, args.out, random_images((2, channels, h, w), normalized), rule,
-                output_name=wrapper.output_name, opset=args.opset, metadata=metadata)
+    from segclassics.utils.writer import path_for_write
+    with path_for_write(args.out, what="--out") as tmp:  # atomic; an --out that is not ours is refused first
+        export_onnx(wrapper, tmp, random_images((2, channels, h, w), normalized), rule,
+                    output_name=wrapper.output_name, opset=args.opset, metadata=metadata)
     print(f"exported {family.name} ({args.config}) to {args.out} (opset {args.opset})")
     print(f"  input  'image': {image}; batch, H and W dynamic; H, W: {rule.describe()}")
     print(f"  output '{wrapper.output_name}': {output}")
@@ -231,8 +245,10 @@ def run_export(args) -> int:
 
 def export_main(argv=None) -> int:
     from segclassics.engine.errors import run_reporting_user_errors
+    from segclassics.utils.writer import overwriting
     args = export_parser().parse_args(argv)
-    return run_reporting_user_errors(lambda: run_export(args), args.debug, args.config, trust_flag=True)
+    with overwriting(args.overwrite):
+        return run_reporting_user_errors(lambda: run_export(args), args.debug, args.config, trust_flag=True)
 
 
 if __name__ == "__main__":

@@ -81,6 +81,9 @@ class SizeRule:
         and the nearest valid lengths; ``what`` names the model in the message."""
         h, w = (int(s) for s in size)
         for axis, n in (("height", h), ("width", w)):
+            if n > MAX_SIZE:
+                raise InvalidInputSizeError(f"input {axis} {n} is larger than the exported graph's limit {MAX_SIZE} "
+                                            f"(its dynamic sizes are declared up to that); use a size up to {MAX_SIZE}")
             if not self.is_valid(n):
                 reason = f" ({self.why})" if self.why else ""
                 raise InvalidInputSizeError(

@@ -23,6 +23,8 @@ from typing import Any, Iterable, Sequence
 
 import torch
 
+from segclassics.utils.reader import UnsafeConfigError
+
 from .config_kind import D2_LAZY, D2_YAML, MMENGINE, detect_config_kind
 from .errors import UserError
 
@@ -94,9 +96,10 @@ def _load_mmengine(file: str, overrides: list[str]):
         read_yaml(file)  # a python tag is refused naming this file (mmengine reads a temporary copy)
     try:
         cfg = Config.fromfile(file)
-    except (SyntaxError, UnicodeDecodeError, ValueError, TypeError, FileNotFoundError, ImportError) as exc:
-        raise UserError(f"{file}: cannot load this mmengine config: {type(exc).__name__}: "
-                        f"{str(exc).splitlines()[0] if str(exc) else ''}") from exc
+    except (UserError, UnsafeConfigError):
+        raise
+    except Exception as exc:  # noqa: BLE001 - whatever running the config's code raised is the config's error
+        raise _config_error(file, exc, "mmengine") from exc
     scope = cfg.get("default_scope", None)
     if scope not in ("mmseg", "mmdet"):
         raise UserError(f"{file}: default_scope is {scope!r}; segclassics runs configs with default_scope "
@@ -108,6 +111,8 @@ def _load_mmengine(file: str, overrides: list[str]):
         namespace = argparse.Namespace()
         DictAction(option_strings=[], dest="options")(None, namespace, overrides)
         _check_mmengine_keys(cfg, namespace.options, file)
+        for key, value in namespace.options.items():
+            _check_value(key, value, _current(cfg._cfg_dict, key), file)
         cfg.merge_from_dict(namespace.options)
     return cfg
 
@@ -115,9 +120,16 @@ def _load_mmengine(file: str, overrides: list[str]):
 def _load_lazy(file: str, overrides: list[str]):
     import segclassics.detectron2  # noqa: F401  (registers our backbones/heads/datasets)
     from detectron2.config import LazyConfig
-    cfg = LazyConfig.load(file)
+    try:
+        cfg = LazyConfig.load(file)
+    except (UserError, UnsafeConfigError):
+        raise
+    except Exception as exc:  # noqa: BLE001 - whatever running the config's code raised is the config's error
+        raise _config_error(file, exc, "detectron2 LazyConfig") from exc
     for item in overrides:
-        _check_lazy_key(cfg, item.split("=", 1)[0].lstrip("+"), file)
+        key, text = item.split("=", 1)
+        _check_lazy_key(cfg, key.lstrip("+"), file)
+        _check_value(key.lstrip("+"), _literal(text), _current(cfg, key.lstrip("+")), file)
     return LazyConfig.apply_overrides(cfg, overrides)
 
 
@@ -137,11 +149,55 @@ def _load_yaml(file: str, overrides: list[str]):
     except (KeyError, AssertionError, ValueError) as exc:
         raise UserError(f"{file}: {_key_error_text(exc)} (detectron2 yaml keys are those of "
                         f"detectron2.config.get_cfg() plus MODEL.SEGCLASSICS.*)") from exc
+    for item in overrides:
+        key, text = item.split("=", 1)
+        _check_value(key, _literal(text), _current(cfg, key), file)
     try:
         cfg.merge_from_list([x for kv in overrides for x in kv.split("=", 1)])
     except (KeyError, AssertionError, ValueError) as exc:  # yacs: unknown key, type mismatch
         raise UserError(f"override for {file}: {_key_error_text(exc)}") from exc
     return cfg
+
+
+def _config_error(file: str, exc: BaseException, kind: str) -> UserError:
+    """One line for an exception raised while a config file's code ran (a NameError, an import
+    that fails, a division by zero ...), at the config line that raised it."""
+    import traceback
+    frames = traceback.extract_tb(exc.__traceback__)
+    configs = [f for f in frames if f.filename == file or not f.filename.startswith(("/usr", "<")) and
+               "site-packages" not in f.filename and "/segclassics/" not in f.filename]
+    where = f"{configs[-1].filename}:{configs[-1].lineno}" if configs else file
+    if isinstance(exc, SyntaxError) and exc.lineno:
+        where = f"{exc.filename or file}:{exc.lineno}"
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    return UserError(f"{where}: cannot load this {kind} config: {type(exc).__name__}: {text}")
+
+
+def _literal(text: str):
+    """An override's value as LazyConfig and yacs parse it: a Python literal, or the text itself."""
+    import ast
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
+def _current(cfg, key: str):
+    """The config's value at the dotted ``key``, or None where it has none."""
+    node = cfg
+    for part in key.split("."):
+        node = _child(node, part)
+        if node is _MISSING:
+            return None
+    return node
+
+
+def _check_value(key: str, value, current, file: str) -> None:
+    from segclassics.utils.override_values import OverrideValueError, check_override_value
+    try:
+        check_override_value(key, value, current, file)
+    except OverrideValueError as exc:
+        raise UserError(str(exc)) from None
 
 
 def _key_error_text(exc: Exception) -> str:

@@ -176,3 +176,65 @@ def add_detectron2_sample_checks(cfg) -> int:
         mapper["dataset_names"] = [names] if isinstance(names, str) else list(names)
         swapped += 1
     return swapped
+
+
+# ----------------------------------------------------------------------------- class counts
+
+def _mm_heads(model_cfg) -> dict:
+    """``{option: num_classes}`` of an mmseg/mmdet model config's heads."""
+    heads = {}
+    for name in ("decode_head", "auxiliary_head"):
+        head = model_cfg.get(name)
+        for i, part in enumerate(head if isinstance(head, (list, tuple)) else [head] if head else []):
+            if isinstance(part, dict) and isinstance(part.get("num_classes"), int):
+                heads[f"model.{name}" + (f".{i}" if isinstance(head, (list, tuple)) else "") + ".num_classes"] = \
+                    part["num_classes"]
+    roi = model_cfg.get("roi_head") or {}
+    for name in ("bbox_head", "mask_head"):
+        head = roi.get(name) if isinstance(roi, dict) else None
+        if isinstance(head, dict) and isinstance(head.get("num_classes"), int):
+            heads[f"model.roi_head.{name}.num_classes"] = head["num_classes"]
+    return heads
+
+
+def check_mmengine_class_counts(cfg, config: str) -> None:
+    """The heads of an mmseg/mmdet config against its training dataset's classes (its
+    ``metainfo`` or, without one, its class's ``METAINFO``)."""
+    from segclassics.datasets.class_counts import check_class_counts
+    datasets = list(_datasets(cfg.get("train_dataloader", {}).get("dataset")))
+    if len(datasets) != 1:
+        return  # concatenations of datasets: their classes are not one list
+    dataset = datasets[0]
+    classes = (dataset.get("metainfo") or {}).get("classes")
+    if classes is None:
+        cls = _registered_class(dataset.get("type"), cfg.get("default_scope"))
+        classes = (getattr(cls, "METAINFO", None) or {}).get("classes")
+    if classes:
+        check_class_counts(_mm_heads(cfg.model), list(classes), f"{dataset.get('type')}", config)
+
+
+def check_detectron2_class_counts(cfg, lazy: bool, config: str) -> None:
+    """The heads of a detectron2 config against the metadata of its first training dataset."""
+    from detectron2.data import MetadataCatalog
+
+    from segclassics.datasets.class_counts import check_class_counts
+    if lazy:
+        dataset = cfg.dataloader.train.get("dataset", {})
+        names = dataset.get("names", dataset.get("name"))
+        model = cfg.model
+        heads = {"model.sem_seg_head.num_classes": model.get("sem_seg_head", {}).get("num_classes"),
+                 "model.roi_heads.num_classes": model.get("roi_heads", {}).get("num_classes")}
+    else:
+        names = list(cfg.DATASETS.TRAIN)
+        rcnn = cfg.MODEL.META_ARCHITECTURE == "GeneralizedRCNN"
+        heads = {"MODEL.SEM_SEG_HEAD.NUM_CLASSES": None if rcnn else cfg.MODEL.SEM_SEG_HEAD.NUM_CLASSES,
+                 "MODEL.ROI_HEADS.NUM_CLASSES": cfg.MODEL.ROI_HEADS.NUM_CLASSES if rcnn else None}
+    name = names if isinstance(names, str) else (list(names)[0] if names else None)
+    if name is None:
+        return
+    meta = MetadataCatalog.get(name)
+    for option, count in heads.items():
+        key = "stuff_classes" if "sem_seg" in option.lower() else "thing_classes"
+        classes = getattr(meta, key, None) if key in meta.as_dict() else None
+        if isinstance(count, int) and classes:
+            check_class_counts({option: count}, list(classes), name, config)

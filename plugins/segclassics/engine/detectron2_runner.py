@@ -102,6 +102,8 @@ def train(args) -> dict:
     from segclassics.utils.writer import take_work_dir
     init_distributed(args)
     cfg, lazy = load_config(args)
+    from .data_check import check_detectron2_class_counts
+    check_detectron2_class_counts(cfg, lazy, args.config)
     if comm.is_main_process():  # one run per work dir; a finished one is not overwritten unasked
         take_work_dir(cfg.train.output_dir if lazy else cfg.OUTPUT_DIR, resume=bool(args.resume),
                       overwrite=args.overwrite)
@@ -289,6 +291,8 @@ def write_overlays(model, loader, dataset_name, show_dir, score_threshold: float
     from detectron2.data import MetadataCatalog
     from detectron2.data.detection_utils import read_image
     from detectron2.utils.visualizer import Visualizer
+
+    from segclassics.utils.writer import save_png
     if isinstance(dataset_name, (list, tuple)):
         dataset_name = dataset_name[0]
     metadata = MetadataCatalog.get(dataset_name) if dataset_name else None
@@ -306,7 +310,7 @@ def write_overlays(model, loader, dataset_name, show_dir, score_threshold: float
             else:
                 continue
             name = osp.splitext(osp.basename(inp["file_name"]))[0] + ".png"
-            drawn.save(osp.join(show_dir, name))
+            save_png(osp.join(show_dir, name), drawn.get_image(), what="--show-dir")
             count += 1
     logger.info("wrote %d overlay PNGs to %s", count, osp.abspath(show_dir))
     return count

@@ -57,6 +57,9 @@ def infer_parser() -> argparse.ArgumentParser:
     p.add_argument("--trust-checkpoint", action="store_true",
                    help="unpickle the checkpoint fully (it can run code!): only for legacy files whose origin you "
                         "trust; by default it is read as plain data (torch weights_only)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace outputs already in --out (an earlier run's); a dataset's images and labels are "
+                        "never written over")
     p.add_argument("--debug", action="store_true", help="show tracebacks for input errors")
     return p
 
@@ -94,9 +97,8 @@ def progress_bar(total: int):
 # ----------------------------------------------------------------------------- outputs
 
 def _save_png(array: np.ndarray, path: str) -> None:
-    from PIL import Image
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    Image.fromarray(array).save(path)
+    from segclassics.utils.writer import save_png
+    save_png(path, array, what="--out")
 
 
 def index_png(labels: np.ndarray) -> np.ndarray:
@@ -125,6 +127,23 @@ class PredictionWriter:
     def _palette(self, needed: int) -> np.ndarray:
         from segclassics.utils.overlay import as_palette
         return as_palette(self.predictor.palette, max(needed, len(self.predictor.classes), 1))
+
+    def outputs(self, name: str) -> List[str]:
+        """The files :meth:`write` writes for the input ``name``."""
+        if self.predictor.task == "semantic":
+            return [os.path.join(self.out, "labels", name + ".png"), os.path.join(self.out, "overlays", name + ".png")]
+        return [os.path.join(self.out, "overlays", name + ".png")]
+
+    def check(self, names: Sequence[str]) -> None:
+        """Every output of the run may be written (:func:`segclassics.utils.writer.check_writable`):
+        checked before the first image is predicted, so a refusal costs no work and leaves no
+        half-written folder."""
+        from segclassics.utils.writer import check_writable
+        paths = [p for name in names for p in self.outputs(name)]
+        if self.predictor.task == "instance":
+            paths.append(os.path.join(self.out, "instances.json"))
+        for path in paths:
+            check_writable(path, what="--out")
 
     def write(self, name: str, path: str, image: np.ndarray, prediction) -> None:
         from segclassics.utils.overlay import instance_overlay, semantic_overlay
@@ -163,28 +182,40 @@ class PredictionWriter:
         names = self.predictor.classes
         categories = [{"id": k + 1, "name": names[k] if k < len(names) else f"class_{k}"}
                       for k in range(self.num_labels)]
+        from segclassics.utils.writer import write_text
         path = os.path.join(self.out, "instances.json")
-        os.makedirs(self.out, exist_ok=True)
-        with open(path, "w") as f:
-            json.dump({"images": self.images, "categories": categories, "annotations": self.annotations}, f)
-        return path
+        text = json.dumps({"images": self.images, "categories": categories, "annotations": self.annotations},
+                          allow_nan=False)
+        return write_text(path, text, what="--out")
 
 
 # ----------------------------------------------------------------------------- the run
 
+def _out_of_memory(exc: BaseException) -> bool:
+    return isinstance(exc, MemoryError) or isinstance(exc, RuntimeError) and any(
+        text in str(exc) for text in ("can't allocate memory", "out of memory", "not enough memory",
+                                      "DefaultCPUAllocator"))
+
+
 def _predict_or_skip(predictor, items, images, progress, skipped: list) -> list:
     """``(item, image, prediction)`` for a batch. When the model refuses an input (``ValueError``,
-    e.g. a size it cannot take), the images are retried one by one and those it refuses are
-    reported by name and skipped."""
+    e.g. a size it cannot take) or the memory does not suffice for it, the images are retried one
+    by one and those that fail alone are reported by name and skipped; the run goes on."""
     try:
         return list(zip(items, images, predictor.predict(images)))
-    except ValueError as exc:
+    except (ValueError, MemoryError, RuntimeError) as exc:
+        if not isinstance(exc, ValueError) and not _out_of_memory(exc):
+            raise
         if len(images) > 1:
             return [result for item, image in zip(items, images)
                     for result in _predict_or_skip(predictor, [item], [image], progress, skipped)]
         height, width = images[0].shape[:2]
-        message = (f"{items[0].path}: the model cannot take this {width}x{height} image (after the config's test "
-                   f"pipeline): {str(exc).splitlines()[0]}")
+        if isinstance(exc, ValueError):
+            message = (f"{items[0].path}: the model cannot take this {width}x{height} image (after the config's "
+                       f"test pipeline): {str(exc).splitlines()[0]}")
+        else:
+            message = (f"{items[0].path}: this {width}x{height} image needs more memory than is available here "
+                       f"({str(exc).splitlines()[0][:120]}); predict it on a larger machine or downscale it")
     skipped.append(message)
     progress.write(f"skipped: {message}", file=sys.stderr)
     progress.update(1)
@@ -197,11 +228,14 @@ def run(args) -> int:
     from .inference import build_predictor
     if args.batch < 1:
         raise UserError(f"--batch {args.batch}: give at least 1")
+    from segclassics.utils.writer import WriteError
+    if os.path.exists(args.out) and not os.path.isdir(args.out):
+        raise WriteError(f"--out {args.out} is a file; give a folder for the predictions")
     inputs = find_inputs(args.inputs)
     predictor = build_predictor(args.config, args.checkpoint, args.device, args.cfg_options,
                                 trusted=args.trust_checkpoint, amp=args.amp)
     writer = PredictionWriter(args.out, predictor, args.score_thr)
-    os.makedirs(args.out, exist_ok=True)
+    writer.check([item.name for item in inputs])
     progress = progress_bar(len(inputs))
     done, skipped = 0, []
     start = time.perf_counter()
@@ -235,5 +269,7 @@ def run(args) -> int:
 
 
 def infer_main(argv: Optional[Sequence[str]] = None) -> int:
+    from segclassics.utils.writer import overwriting
     args = infer_parser().parse_intermixed_args(argv)
-    return run_reporting_user_errors(lambda: run(args), args.debug, args.config, trust_flag=True)
+    with overwriting(args.overwrite):
+        return run_reporting_user_errors(lambda: run(args), args.debug, args.config, trust_flag=True)

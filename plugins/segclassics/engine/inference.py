@@ -307,15 +307,22 @@ class Detectron2Predictor(Predictor):
 # ----------------------------------------------------------------------------- entry point
 
 def resolve_device(device: Optional[str]) -> str:
-    """``None`` -> ``'cuda'`` when available, else ``'cpu'``; a CUDA device without CUDA is refused."""
+    """``None`` -> ``'cuda'`` when available, else ``'cpu'``; ``cpu``, ``cuda`` and ``cuda:N`` of a
+    present GPU are taken, anything else is refused in one line."""
     if device is None:
         return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise UserError(f"--device {device}: no CUDA device is available here; use --device cpu")
     try:
-        torch.device(device)
-    except RuntimeError as exc:
-        raise UserError(f"--device {device!r}: {exc}") from None
+        parsed = torch.device(device)
+    except (RuntimeError, TypeError):
+        parsed = None
+    if parsed is None or parsed.type not in ("cpu", "cuda"):
+        raise UserError(f"--device {device!r}: not a device infer.py runs on; use cpu, cuda or cuda:N")
+    if parsed.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if not count:
+            raise UserError(f"--device {device}: no CUDA device is available here; use --device cpu")
+        if parsed.index is not None and parsed.index >= count:
+            raise UserError(f"--device {device}: this machine has {count} CUDA device(s), cuda:0..cuda:{count - 1}")
     return device
 
 

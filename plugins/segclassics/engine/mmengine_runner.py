@@ -21,7 +21,7 @@ from segclassics.utils.writer import take_work_dir
 
 from .config_loader import load_config
 from .cpu_precision import require_cpu_bf16
-from .data_check import add_sample_checks, check_mmengine_data
+from .data_check import add_sample_checks, check_mmengine_class_counts, check_mmengine_data
 from .errors import UserError
 
 
@@ -117,6 +117,7 @@ def train(args) -> dict:
         cfg.auto_scale_lr.enable = True
     loaders = ["train_dataloader"] + (["val_dataloader"] if cfg.get("val_cfg") else [])
     check_mmengine_data(cfg, loaders)
+    check_mmengine_class_counts(cfg, args.config)
     if is_main_process():
         take_work_dir(cfg.work_dir, resume=bool(args.resume), overwrite=args.overwrite)
     runner = _build_runner(cfg)

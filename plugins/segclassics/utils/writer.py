@@ -7,9 +7,10 @@ Its promises, kept here for every caller:
   so (``--overwrite``: :func:`overwriting`); a work dir a run continues (``--resume``) is
   adopted (:func:`adopt_folder`), its files are the run's own;
 * **never writes an image into a dataset's image or label folder**, even with ``--overwrite``: a
-  folder that holds image files no segclassics run wrote there is someone's data. The images a
-  run writes into a folder are listed in that folder's ``.segclassics-written`` (one name a
-  line), so the outputs of an earlier run are told from a dataset's files;
+  folder that holds images other than predictions is someone's data. The predictions and
+  overlays segclassics writes (:func:`save_png`) carry a PNG text chunk saying so
+  (``segclassics: prediction``), so an earlier run's outputs are told from a dataset's files
+  without any list kept beside them;
 * **atomic**: a file is written under a temporary name next to it and renamed into place, so a
   kill or a full disk never leaves a partial file under the final name; a full disk is one line,
   ``no space left on DEVICE (mounted at M): FILE not written``;
@@ -35,12 +36,14 @@ from typing import IO, Iterator, Optional, Set
 
 __all__ = ["WriteError", "DiskFullError", "WorkDirLockedError", "open_for_write", "path_for_write",
            "check_writable", "overwriting", "adopt_folder", "lock_work_dir", "release_work_dir", "write_text",
-           "write_json", "created_in_this_run", "forget_created", "take_work_dir", "last_checkpoint_written"]
+           "write_json", "created_in_this_run", "forget_created", "take_work_dir", "last_checkpoint_written",
+           "save_png", "is_prediction_image"]
 
 #: What counts as an image when a folder is judged to be a dataset's (case-insensitive).
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".gif")
-MANIFEST = ".segclassics-written"
 LOCK = ".segclassics.lock"
+#: The PNG text chunk that marks an image as a segclassics prediction (key, value).
+PREDICTION_MARK = ("segclassics", "prediction")
 
 
 class WriteError(RuntimeError):
@@ -96,16 +99,20 @@ def _ours(path: str) -> bool:
     return key in _created or os.path.dirname(key) in _adopted
 
 
-def _listed(folder: str) -> Set[str]:
+def is_prediction_image(path: str) -> bool:
+    """Whether ``path`` is a PNG that :func:`save_png` wrote (it carries :data:`PREDICTION_MARK`);
+    reads the file's header only."""
+    from PIL import Image
     try:
-        with open(os.path.join(folder, MANIFEST), encoding="utf-8") as f:
-            return {line.rstrip("\n") for line in f if line.strip()}
-    except OSError:
-        return set()
+        with Image.open(path) as im:
+            return im.format == "PNG" and im.info.get(PREDICTION_MARK[0]) == PREDICTION_MARK[1]
+    except Exception:  # noqa: BLE001 - unreadable: not one of ours
+        return False
 
 
 def _foreign_image(folder: str) -> Optional[str]:
-    """An image file in ``folder`` that no segclassics run wrote there, or None."""
+    """An image file in ``folder`` that is not a segclassics prediction, or None (once per folder
+    and run: the first such file ends the search)."""
     key = _key(folder)
     if key in _data_folders:
         return _data_folders[key]
@@ -113,9 +120,9 @@ def _foreign_image(folder: str) -> Optional[str]:
         names = sorted(os.listdir(folder))
     except OSError:
         names = []
-    listed = _listed(folder)
-    foreign = next((n for n in names if n.lower().endswith(IMAGE_EXTENSIONS) and n not in listed
-                    and _key(os.path.join(folder, n)) not in _created), None)
+    foreign = next((n for n in names if n.lower().endswith(IMAGE_EXTENSIONS)
+                    and _key(os.path.join(folder, n)) not in _created
+                    and not is_prediction_image(os.path.join(folder, n))), None)
     _data_folders[key] = foreign
     return foreign
 
@@ -195,13 +202,7 @@ def _failure(path: str, exc: OSError) -> WriteError:
 
 
 def _record(path: str) -> None:
-    """``path`` is this run's; an image is listed in its folder's manifest (see module docstring)."""
     _created.add(_key(path))
-    folder, name = os.path.split(os.path.abspath(path))
-    if name.lower().endswith(IMAGE_EXTENSIONS) and name not in _listed(folder):
-        with contextlib.suppress(OSError):
-            with open(os.path.join(folder, MANIFEST), "a", encoding="utf-8") as f:
-                f.write(name + "\n")
 
 
 @contextlib.contextmanager
@@ -246,6 +247,19 @@ def open_for_write(path: str, mode: str = "wb", overwrite: Optional[bool] = None
                 f.flush()
         except OSError as exc:
             raise _failure(path, exc) from None
+
+
+def save_png(path: str, image, **kwargs) -> str:
+    """Write ``image`` (a numpy array or a PIL image) as a PNG marked as a prediction
+    (:data:`PREDICTION_MARK`), through :func:`path_for_write`."""
+    import numpy as np
+    from PIL import Image, PngImagePlugin
+    info = PngImagePlugin.PngInfo()
+    info.add_text(*PREDICTION_MARK)
+    picture = Image.fromarray(image) if isinstance(image, np.ndarray) else image
+    with path_for_write(path, **kwargs) as tmp:
+        picture.save(tmp, format="PNG", pnginfo=info)
+    return path
 
 
 def write_text(path: str, text: str, **kwargs) -> str:
