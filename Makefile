@@ -4,7 +4,7 @@
 PYTHON := .venv/bin/python
 export OMP_NUM_THREADS ?= 2
 
-.PHONY: setup demo test clean-demo
+.PHONY: setup demo test fuzz clean-demo
 setup:
 	@bash scripts/setup_env.sh
 
@@ -15,6 +15,11 @@ demo: setup
 test: setup
 	@echo "[test] running the test suite: $(PYTHON) -m pytest tests"
 	SEGCLASSICS_REQUIRE_STACK=1 $(PYTHON) -m pytest tests -q -p no:cacheprovider
+
+# the property tests of the reader, the writer and the validators, with random seeds and many
+# more examples than the suite's fixed ones (a few minutes)
+fuzz: setup
+	HYPOTHESIS_PROFILE=fuzz $(PYTHON) -m pytest tests -q -p no:cacheprovider -m property
 
 clean-demo:
 	rm -rf work_dirs/demo

@@ -9,6 +9,22 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+def _hypothesis_profiles() -> None:
+    """Property tests (``@pytest.mark.property``): in the suite, a fixed seed and a bounded number
+    of examples (the same cases every run, a few seconds each); ``make fuzz`` loads the ``fuzz``
+    profile: random seeds and many more examples."""
+    try:
+        from hypothesis import settings
+    except ImportError:
+        return
+    settings.register_profile("ci", derandomize=True, max_examples=40, deadline=None, print_blob=True)
+    settings.register_profile("fuzz", derandomize=False, max_examples=1500, deadline=None, print_blob=True)
+    settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+_hypothesis_profiles()
 SHARED_DATA = Path(os.environ.get("SEGCLASSICS_SHARED_DATA", REPO.parent / "shared" / "data"))
 
 

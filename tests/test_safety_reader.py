@@ -343,10 +343,11 @@ def _equal(a, b) -> bool:
     return a == b and type(a) is type(b)
 
 
-PROPERTY = settings(suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-                    deadline=None)
+#: the examples' count and seed come from the profile (tests/conftest.py: fixed in the suite, random in make fuzz)
+PROPERTY = settings(suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 
 
+@pytest.mark.property
 @PROPERTY
 @given(data=_plain(st.one_of(_scalars, _arrays)), protocol=st.integers(0, 5), numpy2=st.booleans())
 def test_property_plain_pickles_come_back_equal(tmp_path, data, protocol, numpy2):
@@ -362,6 +363,7 @@ DANGEROUS = [("os", "system"), ("posix", "system"), ("builtins", "eval"), ("buil
              ("collections", "namedtuple"), ("_codecs", "decode"), ("io", "open")]
 
 
+@pytest.mark.property
 @PROPERTY
 @given(data=_plain(st.one_of(_scalars, _arrays)), target=st.sampled_from(DANGEROUS),
        suffix=st.sampled_from([".pkl", ".pth"]))
@@ -379,6 +381,7 @@ def test_property_a_pickle_that_asks_for_code_is_refused(tmp_path, data, target,
     assert not marker.exists()
 
 
+@pytest.mark.property
 @PROPERTY
 @given(blob=st.binary(max_size=256), suffix=st.sampled_from([".pkl", ".pth"]))
 def test_property_any_bytes_load_as_plain_data_or_one_line(tmp_path, blob, suffix):
@@ -395,6 +398,7 @@ _yaml_leaves = st.one_of(st.none(), st.booleans(), st.integers(-10 ** 6, 10 ** 6
                          st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=8))
 
 
+@pytest.mark.property
 @PROPERTY
 @given(data=st.dictionaries(st.text(min_size=1, max_size=6), _plain(_yaml_leaves), max_size=5))
 def test_property_plain_yaml_comes_back_equal(tmp_path, data):
@@ -404,6 +408,7 @@ def test_property_plain_yaml_comes_back_equal(tmp_path, data):
     assert got == yaml.safe_load(yaml.safe_dump(data))  # tuples become lists, as any yaml reader does
 
 
+@pytest.mark.property
 @PROPERTY
 @given(data=st.dictionaries(st.text(alphabet="abcdefgh", min_size=1, max_size=6), _plain(_yaml_leaves),
                             min_size=1, max_size=5),

@@ -192,6 +192,15 @@ def _device_of(folder: str) -> str:
     return f"the device mounted at {mount}"
 
 
+def _no_space_left(folder: str) -> bool:
+    """Less than 1 MiB left where ``folder`` is."""
+    try:
+        stats = os.statvfs(folder)
+    except OSError:
+        return False
+    return stats.f_bavail * stats.f_frsize < (1 << 20)
+
+
 def _failure(path: str, exc: OSError) -> WriteError:
     folder = os.path.dirname(os.path.abspath(path))
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
@@ -230,6 +239,15 @@ def path_for_write(path: str, overwrite: Optional[bool] = None, what: str = "") 
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise _failure(path, exc) from None
+    except Exception as exc:
+        # torch's zip writer reports a full disk as a RuntimeError ("unexpected pos ...", "file write
+        # failed"): judged by the free space left, before the temporary file gives it back
+        full = _no_space_left(folder)
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        if full:
+            raise _failure(path, OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))) from None
+        raise
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
