@@ -58,13 +58,13 @@ class SafeDetectionCheckpointer(DetectionCheckpointer):
     def _load_model(self, checkpoint: dict):
         if self._exact:  # fvcore wraps a file without a "model" key whole: unwrap as read_state_dict does
             check_state_dict(self.model, state_dict_of(checkpoint["model"]), source=self._exact)
+        file_keys = list(checkpoint.get("model") or {})  # fvcore pops "model" while it loads
         incompatible = super()._load_model(checkpoint)
         if self._starting_point is not None:
             own = set(self.model.state_dict())
             unused = set(incompatible.missing_keys) | {k for k, *_ in incompatible.incorrect_shapes}
             if own and own <= unused:
-                check_shares_weights(self.model, {}, self._starting_point, "init_checkpoint",
-                                     file_keys=list(checkpoint.get("model", {}) or []))
+                check_shares_weights(self.model, {}, self._starting_point, "init_checkpoint", file_keys=file_keys)
         return incompatible
 
     def save(self, name: str, **kwargs) -> None:

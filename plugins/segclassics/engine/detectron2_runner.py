@@ -104,9 +104,12 @@ def train(args) -> dict:
     cfg, lazy = load_config(args)
     from .data_check import check_detectron2_class_counts
     check_detectron2_class_counts(cfg, lazy, args.config)
+    output_dir = cfg.train.output_dir if lazy else cfg.OUTPUT_DIR
+    if args.resume:  # said before the work dir is made: a mistyped one does not exist
+        from segclassics.utils.resume import resume_checkpoint
+        resume_checkpoint(output_dir, args.resume, args.trust_checkpoint)
     if comm.is_main_process():  # one run per work dir; a finished one is not overwritten unasked
-        take_work_dir(cfg.train.output_dir if lazy else cfg.OUTPUT_DIR, resume=bool(args.resume),
-                      overwrite=args.overwrite)
+        take_work_dir(output_dir, resume=bool(args.resume), overwrite=args.overwrite)
     _default_setup(cfg, args)
     if not args.debug:  # an input error is one line, not detectron2's logged traceback first
         from .detectron2_log_filter import install

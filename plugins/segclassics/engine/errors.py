@@ -43,6 +43,12 @@ def user_facing_message(exc: BaseException, config: str | None = None) -> str | 
         return "unknown type in config: " + text.split(". Please check")[0]
     if "No object named" in text and "found in" in text:  # detectron2/fvcore registries
         return "unknown name in config: " + text.splitlines()[0]
+    built = _built_class(exc)
+    if built and isinstance(exc, (ValueError, AssertionError)) and text:
+        # a class the config builds refused a value of an option (mmengine's build_from_cfg,
+        # detectron2's instantiate): the config's error, said where it is
+        where = f"{config}: " if config else ""
+        return f"{where}{built}: {text.splitlines()[0]}; check that option in the config"
     if isinstance(exc, TypeError) and "unexpected keyword argument" in text:
         # mmengine's builders prefix the class: "class `X` in mod.py: __init__() got an unexpected ..."
         where = f"{config}: " if config else ""
@@ -70,6 +76,19 @@ def interrupted_message() -> str:
     if last:
         return f"interrupted (Ctrl-C); the last checkpoint written is {last}: continue with --resume"
     return "interrupted (Ctrl-C); this run wrote no checkpoint"
+
+
+def _built_class(exc: BaseException):
+    """The name of the innermost class whose constructor raised ``exc`` while a config was being
+    built (called by mmengine's ``build_from_cfg`` or detectron2's ``instantiate``), or None."""
+    found, tb, builder = None, exc.__traceback__, False
+    while tb is not None:
+        code = tb.tb_frame.f_code
+        if builder and code.co_name == "__init__" and "self" in tb.tb_frame.f_locals:
+            found = type(tb.tb_frame.f_locals["self"]).__name__
+        builder = code.co_name in ("build_from_cfg", "instantiate")
+        tb = tb.tb_next
+    return found
 
 
 def run_reporting_user_errors(run, debug: bool = False, config: str | None = None, trust_flag: bool = False) -> int:

@@ -1,0 +1,481 @@
+"""The input validators: checkpoint contents, stored images and labels, resume, override values,
+class counts, metrics, inputs that are not files. Each case here was a silent wrong result (exit
+0) or a hang; now it is one line naming the file and what would be right.
+
+Case tables first, then the properties over generated images, label files and override strings.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import shutil
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from PIL import Image
+
+from segclassics.datasets.sample_checks import DataError, check_stored_image, check_stored_label
+from segclassics.engine.errors import UserError
+from segclassics.utils.checkpoint import CheckpointMismatchError, NonFiniteCheckpointError
+from segclassics.utils.resume import ResumeError, resume_checkpoint
+from test_engine import error_message
+from test_inference import random_weights, run_infer
+
+REPO = Path(__file__).resolve().parents[1]
+UNET = REPO / "configs/unet/unet_synthetic.py"
+PROPERTY = settings(suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+
+
+@pytest.fixture(autouse=True)
+def fresh_run():
+    from segclassics.utils import writer
+    writer.forget_created()
+    yield
+
+
+def non_finite_weights(tmp_path: Path, config=UNET) -> Path:
+    path = random_weights(config, tmp_path / "diverged.pth")
+    data = torch.load(path)
+    key = "state_dict" if "state_dict" in data else "model"
+    name = next(k for k, v in data[key].items() if v.is_floating_point())
+    data[key][name].view(-1)[0] = float("nan")
+    torch.save(data, path)
+    return path
+
+
+# ----------------------------------------------------------------------------- checkpoint contents
+
+def _infer(path):
+    from segclassics.engine.inference import build_predictor
+    build_predictor(str(UNET), str(path), "cpu")
+
+
+def _export(path):
+    from segclassics.deploy.cli import build
+    build(str(UNET), str(path), [], False)
+
+
+def _d2_test(path):
+    import segclassics.detectron2  # noqa: F401
+    from detectron2.config import LazyConfig, instantiate
+
+    from segclassics.detectron2.checkpointer import SafeDetectionCheckpointer
+    model = instantiate(LazyConfig.load(str(REPO / "configs/detectron2/unet_synthetic.py")).model)
+    SafeDetectionCheckpointer(model).load_exact(str(path))
+
+
+NON_FINITE_CASES = [("infer.py", _infer, UNET), ("export_onnx.py", _export, UNET),
+                    ("detectron2 test", _d2_test, REPO / "configs/detectron2/unet_synthetic.py")]
+
+
+@pytest.mark.parametrize("how,load,config", NON_FINITE_CASES, ids=[c[0] for c in NON_FINITE_CASES])
+def test_non_finite_weights_are_refused_at_load(tmp_path, how, load, config):
+    path = non_finite_weights(tmp_path, config)
+    with pytest.raises(NonFiniteCheckpointError) as info:
+        load(path)
+    message = str(info.value)
+    assert message.startswith(f"{path}: 1 weight tensor(s) hold infinities or NaNs (e.g. ") and "\n" not in message
+
+
+@pytest.mark.slow
+def test_test_py_refuses_non_finite_weights(run_tool, tmp_path, synthetic_root):
+    path = non_finite_weights(tmp_path)
+    proc = run_tool("test.py", UNET, path, "--work-dir", tmp_path / "w", "--cfg-options",
+                    f"test_dataloader.dataset.data_root={synthetic_root}")
+    assert error_message(proc).startswith(f"{path}: 1 weight tensor(s) hold infinities or NaNs")
+
+
+def test_mismatch_names_the_file_and_no_option_that_does_not_exist(tmp_path):
+    from segclassics.utils.checkpoint import check_state_dict
+    model = torch.nn.Linear(2, 3)
+    with pytest.raises(CheckpointMismatchError) as info:
+        check_state_dict(model, {"weight": torch.zeros(3, 2), "other": torch.zeros(1)}, source="x.pth")
+    assert str(info.value) == ("x.pth does not match Linear: 1 weights of the model missing in the file (bias); "
+                               "1 unexpected (other); it holds another model's weights: use the config it was "
+                               "trained with, or convert it with the matching tools/convert_weights/ script")
+
+
+def test_a_starting_point_sharing_no_weight_is_refused(tmp_path):
+    from segclassics.utils.checkpoint import check_shares_weights
+    model = torch.nn.Linear(2, 3)
+    check_shares_weights(model, {"module.weight": torch.zeros(3, 2), "fc.x": torch.zeros(1)}, "a.pth", "load_from")
+    with pytest.raises(CheckpointMismatchError) as info:
+        check_shares_weights(model, {"features.0.weight": torch.zeros(3, 2)}, "b.pth", "load_from")
+    assert str(info.value).startswith("load_from b.pth: none of its 1 weights fits Linear (the file has "
+                                      "features.0.weight; the model has bias, weight)")
+
+
+def test_detectron2_init_checkpoint_that_is_an_mmengine_file(tmp_path):
+    """An mmengine training checkpoint (state_dict + message hub) as detectron2's starting point:
+    one line, not ``ValueError: Unsupported type found in checkpoint``."""
+    import segclassics.detectron2  # noqa: F401
+    from segclassics.detectron2.checkpointer import SafeDetectionCheckpointer
+    path = tmp_path / "iter_2.pth"
+    torch.save({"state_dict": {"backbone.conv.weight": torch.zeros(1)}, "message_hub": {"x": np.zeros(1)},
+                "meta": {"iter": 2}}, path)
+    with pytest.raises(CheckpointMismatchError, match=f"init_checkpoint {path}: none of its 1 weights fits Linear"):
+        SafeDetectionCheckpointer(torch.nn.Linear(2, 3)).load_starting_point(str(path))
+
+
+@pytest.mark.slow
+def test_train_refuses_load_from_sharing_no_weight(run_tool, tmp_path, synthetic_root):
+    other = tmp_path / "other.pth"
+    torch.save({"state_dict": {"features.0.weight": torch.zeros(3)}}, other)
+    proc = run_tool("train.py", UNET, "--work-dir", tmp_path / "w", "--cfg-options", f"load_from={other}",
+                    f"train_dataloader.dataset.data_root={synthetic_root}",
+                    f"val_dataloader.dataset.data_root={synthetic_root}")
+    assert error_message(proc).startswith(f"load_from {other}: none of its 1 weights fits EncoderDecoder")
+
+
+# ----------------------------------------------------------------------------- resume
+
+def _training_checkpoint(path: Path) -> Path:
+    torch.save({"state_dict": {"w": torch.ones(1)}, "message_hub": {}, "optimizer": {}}, path)
+    return path
+
+
+def _weights_only(path: Path) -> Path:
+    torch.save({"state_dict": {"w": torch.ones(1)}, "meta": {"iter": 2}}, path)
+    return path
+
+
+def test_resume_rules(tmp_path):
+    work = tmp_path / "w"
+    with pytest.raises(ResumeError, match=f"--resume: the work dir {work} does not exist"):
+        resume_checkpoint(str(work))
+    work.mkdir()
+    with pytest.raises(ResumeError, match=f"--resume: the work dir {work} holds no training checkpoint"):
+        resume_checkpoint(str(work))
+    _weights_only(work / "last_weights.pth")
+    with pytest.raises(ResumeError, match=r"holds last_weights.pth: weights only or incomplete"):
+        resume_checkpoint(str(work))
+    with pytest.raises(ResumeError, match="the file holds weights only"):
+        resume_checkpoint(str(work), str(work / "last_weights.pth"))
+    iter2 = _training_checkpoint(work / "iter_2.pth")
+    os.utime(iter2, (1, 1))  # older than last_weights.pth, as after a finished run
+    (work / "last_checkpoint").write_text("")  # emptied
+    assert resume_checkpoint(str(work)) == str(iter2)
+
+
+def test_resume_from_a_renamed_work_dir(tmp_path):
+    """mmengine's last_checkpoint holds an absolute path; after a rename it names the old folder."""
+    old, new = tmp_path / "run", tmp_path / "run_renamed"
+    old.mkdir()
+    _training_checkpoint(old / "iter_4.pth")
+    (old / "last_checkpoint").write_text(str(old / "iter_4.pth"))
+    _weights_only(old / "last_weights.pth")
+    old.rename(new)
+    assert resume_checkpoint(str(new)) == str(new / "iter_4.pth")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("config,opts", [
+    (UNET, ["--cfg-options", "train_cfg.max_iters=2"]),
+    (REPO / "configs/detectron2/unet_synthetic.py", ["train.max_iter=2"]),
+], ids=["mmseg", "detectron2"])
+def test_train_resume_into_an_empty_work_dir(run_tool, tmp_path, config, opts):
+    proc = run_tool("train.py", config, "--work-dir", tmp_path / "mistyped", "--resume", *opts)
+    assert error_message(proc).startswith(f"--resume: the work dir {tmp_path / 'mistyped'} does not exist")
+
+
+# ----------------------------------------------------------------------------- stored images and labels
+
+def _label_16bit(path: Path, values) -> Path:
+    Image.fromarray(np.asarray(values, np.uint16)).save(path)
+    assert Image.open(path).mode.startswith("I;16")
+    return path
+
+
+def _mmseg_label(path: Path, num_classes: int = 6):
+    import segclassics.mmseg  # noqa: F401
+    from segclassics.mmseg.checked_load_annotations import CheckedLoadAnnotations
+    results = {"seg_map_path": str(path), "reduce_zero_label": False, "seg_fields": [], "ori_shape": (2, 2)}
+    return CheckedLoadAnnotations(num_classes=num_classes)(results)["gt_seg_map"]
+
+
+def test_16bit_labels_are_read_as_stored(tmp_path):
+    high = _label_16bit(tmp_path / "high.png", [[0, 256], [1, 1]])
+    with pytest.raises(DataError) as info:
+        _mmseg_label(high)
+    assert str(info.value).startswith(f"label {high} is a 16-bit image with values up to 256; labels are read as "
+                                      f"8 bit")
+    low = _label_16bit(tmp_path / "low.png", [[0, 5], [1, 255]])
+    assert _mmseg_label(low).tolist() == [[0, 5], [1, 255]]  # 8-bit values in a 16-bit file: exact
+
+
+def test_detectron2_palette_label_beyond_the_first(tmp_path):
+    label = tmp_path / "b.png"
+    image = Image.fromarray(np.zeros((2, 2), np.uint8), mode="L").convert("P")
+    image.putpalette([0, 0, 0, 192, 128, 128] * 128)
+    image.save(label)
+    with pytest.raises(DataError, match="is a palette \\('P'\\) PNG"):
+        check_stored_label(str(label), palette_reads_as_grey=True)
+    check_stored_label(str(label))  # mmseg keeps the indices of a palette PNG
+
+
+def _exif_jpeg(path: Path, orientation: int, size=(8, 4)) -> Path:
+    image = Image.fromarray(np.random.default_rng(0).integers(0, 255, (size[1], size[0], 3), dtype=np.uint8))
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    image.save(path, exif=exif.tobytes(), quality=95)
+    return path
+
+
+def test_exif_rotated_images_are_refused(tmp_path):
+    import mmcv
+    path = _exif_jpeg(tmp_path / "photo.jpg", 6)
+    assert mmcv.imread(str(path)).shape[:2] == (8, 4)  # OpenCV rotates it; its label PNG stays 4 x 8
+    with pytest.raises(DataError) as info:
+        check_stored_image(str(path))
+    assert str(info.value).startswith(f"image {path} carries an EXIF orientation (6: rotated 90 degrees)")
+    check_stored_image(str(_exif_jpeg(tmp_path / "upright.jpg", 1)))
+
+
+def test_16bit_images_are_not_narrowed_silently(tmp_path):
+    path = tmp_path / "scan.png"
+    Image.fromarray(np.full((2, 2), 40000, np.uint16)).save(path)
+    with pytest.raises(DataError, match="stores 16 bits per sample"):
+        check_stored_image(str(path))
+    check_stored_image(str(path), decodes_unchanged=True)
+
+
+# ----------------------------------------------------------------------------- metrics
+
+def test_undefined_metrics_stay_json():
+    from segclassics.evaluation.report import split_undefined
+    metrics, undefined = split_undefined({"mIoU": float("nan"), "aAcc": np.float32(91.5), "n": 3, "mAcc": float("inf")})
+    assert metrics == {"mIoU": None, "aAcc": 91.5, "n": 3, "mAcc": None} and undefined == ["mIoU", "mAcc"]
+    assert json.loads(json.dumps(metrics, allow_nan=False)) == metrics
+
+
+@pytest.mark.slow
+def test_all_ignore_validation_reports_undefined_metrics(run_tool, tmp_path, synthetic_root):
+    root = tmp_path / "syn"
+    shutil.copytree(synthetic_root, root)
+    for label in (root / "ann_dir" / "val").glob("*.png"):
+        Image.fromarray(np.full(np.asarray(Image.open(label)).shape, 255, np.uint8)).save(label)
+    weights = random_weights(UNET, tmp_path / "w.pth")
+    out = tmp_path / "m.json"
+    proc = run_tool("test.py", UNET, weights, "--work-dir", tmp_path / "w", "--metrics-json", out,
+                    "--cfg-options", f"test_dataloader.dataset.data_root={root}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    metrics = json.loads(out.read_text())  # strict JSON: no NaN
+    assert metrics["mIoU"] is None and "mIoU" in next(line for line in proc.stdout.splitlines()
+                                                      if "undefined (computed over no labelled pixel" in line)
+
+
+# ----------------------------------------------------------------------------- config values
+
+OVERRIDE_CASES = [  # (override, start of the message)
+    ("train_cfg.max_iters=abc", "override train_cfg.max_iters='abc' for {file}: the config's value is a number"),
+    ("train_dataloader.batch_size=-1", "override train_dataloader.batch_size=-1 for {file}: batch_size counts"),
+    ("optim_wrapper.optimizer.lr=1e40", "override optim_wrapper.optimizer.lr=1e+40 for {file}: 1e+40 is not a "
+                                        "finite float32 number"),
+    ("train_cfg.max_iters=2.5", "override train_cfg.max_iters=2.5 for {file}: the config's value is a whole number"),
+    ("model.decode_head.num_classes=[6]", "override model.decode_head.num_classes=[6] for {file}: the config's "
+                                          "value is a number"),
+]
+
+
+@pytest.mark.parametrize("override,message", OVERRIDE_CASES, ids=[c[0] for c in OVERRIDE_CASES])
+def test_override_values_are_checked_against_the_config(override, message):
+    from segclassics.engine.config_loader import load_config
+    with pytest.raises(UserError) as info:
+        load_config(str(UNET), [override])
+    assert str(info.value).startswith(message.format(file=UNET)), str(info.value)
+
+
+def test_detectron2_override_values(tmp_path):
+    from segclassics.engine.config_loader import load_config
+    lazy = REPO / "configs/detectron2/unet_synthetic.py"
+    with pytest.raises(UserError, match="override train.max_iter='abc' .* the config's value is a number"):
+        load_config(str(lazy), ["train.max_iter=abc"])
+    with pytest.raises(UserError, match="dataloader.train.total_batch_size=0 .*: total_batch_size counts"):
+        load_config(str(lazy), ["dataloader.train.total_batch_size=0"])
+
+
+LAZY_ERRORS = [("NameError", "model = undefined_name\n"), ("ModuleNotFoundError", "from no_such_module import x\n"),
+               ("ZeroDivisionError", "x = 1 / 0\n")]
+
+
+@pytest.mark.parametrize("kind,body", LAZY_ERRORS, ids=[c[0] for c in LAZY_ERRORS])
+def test_errors_inside_a_config_are_one_line(tmp_path, kind, body):
+    from segclassics.engine.config_loader import load_config
+    path = tmp_path / "bad.py"
+    path.write_text("from detectron2.config import LazyCall as L\n" + body)
+    with pytest.raises(UserError) as info:
+        load_config(str(path))
+    assert str(info.value).startswith(f"{path}:2: cannot load this detectron2 LazyConfig config: {kind}: ")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("config,opts,message", [
+    (UNET, ["--cfg-options", "model.decode_head.num_classes=3"],
+     "{config}: model.decode_head.num_classes is 3 but the training data (SyntheticShapesDataset) has 6 classes"),
+    (REPO / "configs/detectron2/unet_synthetic.yaml", ["MODEL.SEM_SEG_HEAD.NUM_CLASSES=3"],
+     "{config}: MODEL.SEM_SEG_HEAD.NUM_CLASSES is 3 but the training data (synthetic_shapes_sem_seg_train) has 6 classes"),
+    (UNET, ["--cfg-options", "model.backbone.padding=valdi"], "{config}: PaperUNetEncoder: UNet padding must be"),
+], ids=["mmseg class count", "detectron2 class count", "mmseg option value"])
+def test_config_objects_are_checked_before_training(run_tool, tmp_path, config, opts, message):
+    proc = run_tool("train.py", config, "--work-dir", tmp_path / "w", *opts)
+    assert error_message(proc).startswith(message.format(config=config))
+
+
+# ----------------------------------------------------------------------------- inputs that are not images
+
+@pytest.fixture
+def alarm():
+    """Fail instead of hanging: a test that blocks for 60 s raises."""
+    def hang(*_):
+        raise TimeoutError("blocked for 60 s")
+    previous = signal.signal(signal.SIGALRM, hang)
+    signal.alarm(60)
+    yield
+    signal.alarm(0)
+    signal.signal(signal.SIGALRM, previous)
+
+
+def test_a_fifo_among_the_inputs_is_reported_not_read(tmp_path, capsys, alarm):
+    images = tmp_path / "images"
+    images.mkdir()
+    Image.fromarray(np.zeros((64, 64, 3), np.uint8)).save(images / "a.png")
+    os.mkfifo(images / "b.png")
+    weights = random_weights(UNET, tmp_path / "w.pth")
+    rc, out, err = run_infer(capsys, UNET, weights, images, "--out", tmp_path / "out", "--device", "cpu")
+    assert rc == 3 and f"skipped: {images / 'b.png'}: is a FIFO (named pipe), not an image file" in err
+    assert "summary: 1 done, 1 skipped" in out
+
+
+def test_an_image_too_large_for_memory_is_skipped(tmp_path, capsys, monkeypatch):
+    from segclassics.engine import inference
+    images = tmp_path / "images"
+    images.mkdir()
+    for name, size in (("a", 64), ("huge", 96), ("c", 64)):
+        Image.fromarray(np.zeros((size, size, 3), np.uint8)).save(images / f"{name}.png")
+    real = inference.MMEnginePredictor.predict
+
+    def predict(self, batch):
+        if any(image.shape[0] == 96 for image in batch):
+            raise RuntimeError("[enforce fail at alloc_cpu.cpp:117] DefaultCPUAllocator: can't allocate memory: "
+                               "you tried to allocate 999999999999 bytes")
+        return real(self, batch)
+    monkeypatch.setattr(inference.MMEnginePredictor, "predict", predict)
+    weights = random_weights(UNET, tmp_path / "w.pth")
+    rc, out, err = run_infer(capsys, UNET, weights, images, "--out", tmp_path / "out", "--batch", "3")
+    assert rc == 3 and f"skipped: {images / 'huge.png'}: this 96x96 image needs more memory than is available" in err
+    assert "summary: 2 done, 1 skipped" in out
+
+
+DEVICE_CASES = [("meta", "--device 'meta': not a device infer.py runs on; use cpu, cuda or cuda:N"),
+                ("gpu", "--device 'gpu': not a device infer.py runs on; use cpu, cuda or cuda:N")]
+
+
+@pytest.mark.parametrize("device,message", DEVICE_CASES, ids=[c[0] for c in DEVICE_CASES])
+def test_unknown_device(device, message):
+    from segclassics.engine.inference import resolve_device
+    with pytest.raises(UserError) as info:
+        resolve_device(device)
+    assert str(info.value) == message
+
+
+# ----------------------------------------------------------------------------- properties
+
+_modes = st.sampled_from(["RGB", "L", "RGBA", "LA", "P", "I;16", "I", "F", "1", "CMYK"])
+
+
+def _image(mode: str, width: int, height: int, seed: int):
+    rng = np.random.default_rng(seed)
+    if mode in ("I;16", "I", "F"):
+        dtype = {"I;16": np.uint16, "I": np.int32, "F": np.float32}[mode]
+        return Image.fromarray(rng.integers(0, 60000, (height, width)).astype(dtype))
+    return Image.fromarray(rng.integers(0, 255, (height, width, 3), dtype=np.uint8)).convert(mode)
+
+
+@pytest.mark.property
+@PROPERTY
+@given(mode=_modes, width=st.integers(1, 40), height=st.integers(1, 40), orientation=st.integers(1, 8),
+       fmt=st.sampled_from(["png", "jpg", "tiff", "webp"]), seed=st.integers(0, 1000))
+def test_property_images_are_read_as_shown_or_refused(tmp_path, mode, width, height, orientation, fmt, seed):
+    """Any image: infer.py reads it at its displayed size as 8-bit RGB, or refuses it in one line
+    naming it; the per-sample check passes only an 8-bit image without a rotation."""
+    from segclassics.datasets.image_input import ImageInputError, read_image
+    image = _image(mode, width, height, seed)
+    path = tmp_path / f"x.{fmt}"
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    try:
+        image.save(path, exif=exif.tobytes())
+    except (OSError, ValueError, TypeError, KeyError):
+        return  # a mode this format cannot store: nothing to read
+    with Image.open(path) as stored:
+        stored_mode, shown_orientation = stored.mode, stored.getexif().get(0x0112, 1)
+    try:
+        array = read_image(str(path), "RGB")
+    except ImageInputError as exc:
+        assert str(exc).startswith(f"{path}: ") and "\n" not in str(exc)
+    else:
+        turned = shown_orientation in (5, 6, 7, 8)
+        assert array.dtype == np.uint8 and array.shape == ((width, height) if turned else (height, width)) + (3,)
+    try:
+        check_stored_image(str(path))
+    except DataError as exc:
+        assert str(exc).startswith(f"image {path} ") and "\n" not in str(exc)
+    else:
+        assert shown_orientation == 1 and not (stored_mode.startswith("I") or stored_mode == "F")
+
+
+@pytest.mark.property
+@PROPERTY
+@given(values=st.lists(st.integers(0, 65535), min_size=4, max_size=4), sixteen=st.booleans(),
+       num_classes=st.integers(1, 300))
+def test_property_labels_are_checked_as_stored(tmp_path, values, sixteen, num_classes):
+    """Any label file: mmseg's checked loader gives exactly the stored values, or one line naming
+    the file; never a narrowed value (256 as 0)."""
+    stored = np.asarray(values, np.uint16 if sixteen else np.uint8 if max(values) < 256 else np.uint16).reshape(2, 2)
+    if not sixteen:
+        stored = (stored % 256).astype(np.uint8)
+    path = tmp_path / "label.png"
+    Image.fromarray(stored).save(path)
+    try:
+        got = _mmseg_label(path, num_classes)
+    except DataError as exc:
+        assert str(exc).startswith(f"label {path} ") and "\n" not in str(exc)
+        assert stored.max() > 255 or any(not (v < num_classes or v == 255) for v in stored.ravel())
+    else:
+        assert got.tolist() == stored.tolist()
+
+
+_keys = st.sampled_from(["train_cfg.max_iters", "train_dataloader.batch_size", "optim_wrapper.optimizer.lr",
+                         "model.decode_head.num_classes", "default_hooks.checkpoint.interval", "randomness.seed"])
+_texts = st.one_of(st.integers(-5, 10 ** 6).map(str), st.floats(allow_nan=True).map(repr),
+                   st.sampled_from(["abc", "True", "None", "[1, 2]", "1e40", "-1", "0", "2.5", "inf", "'x'"]))
+
+
+@pytest.mark.property
+@PROPERTY
+@given(key=_keys, text=_texts)
+def test_property_override_values(key, text):
+    """Any value for a key the config has: applied with the config's kind of value, or one line
+    naming the key and the file."""
+    from segclassics.engine.config_loader import load_config
+    original = load_config(str(UNET)).cfg
+    try:
+        loaded = load_config(str(UNET), [f"{key}={text}"]).cfg
+    except UserError as exc:
+        assert str(exc).startswith(f"override {key}=") and str(UNET) in str(exc) and "\n" not in str(exc)
+        return
+    before, after = original, loaded
+    for part in key.split("."):
+        before, after = before[part], after[part]
+    if after is None:
+        return  # None unsets an option, as in the frameworks' own configs
+    assert isinstance(after, bool) == isinstance(before, bool)
+    assert isinstance(after, (int, float)) == isinstance(before, (int, float))
+    if isinstance(after, float):
+        assert np.isfinite(after)
