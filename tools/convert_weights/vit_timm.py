@@ -104,5 +104,6 @@ def main(argv=None):
     print(f"converted {a.src} ({fmt}) -> {a.dst}: {len(sd)} tensors")
 
 
-if __name__ == "__main__":
-    main()
+if __name__ == "__main__":  # an input error is one `error:` line (exit 2), Ctrl-C one line (exit 130)
+    from segclassics.engine.errors import run_reporting_user_errors
+    sys.exit(run_reporting_user_errors(main))

@@ -34,5 +34,6 @@ def main(argv=None):
         print(f"{split}: {n} images -> {os.path.join(args.out, '*_dir', split)}")
 
 
-if __name__ == "__main__":
-    main()
+if __name__ == "__main__":  # an input error is one `error:` line (exit 2), Ctrl-C one line (exit 130)
+    from segclassics.engine.errors import run_reporting_user_errors
+    sys.exit(run_reporting_user_errors(main))

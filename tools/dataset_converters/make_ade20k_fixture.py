@@ -31,5 +31,6 @@ def main(argv=None):
     print(f"wrote an ADE20K-layout fixture ({a.train} train, {a.val} val) under {a.root}")
 
 
-if __name__ == "__main__":
-    main()
+if __name__ == "__main__":  # an input error is one `error:` line (exit 2), Ctrl-C one line (exit 130)
+    from segclassics.engine.errors import run_reporting_user_errors
+    sys.exit(run_reporting_user_errors(main))

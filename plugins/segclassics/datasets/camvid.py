@@ -18,6 +18,8 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from segclassics.utils.writer import save_image
+
 from .sample_checks import DataError
 
 #: The 11 classes of Brostow et al.'s CamVid as grouped by Sturgess et al. (BMVC 2009) and used by
@@ -146,9 +148,9 @@ def _save_image(src: str, dst: str, size: Optional[Tuple[int, int]], quality: in
         if size is not None and im.size != tuple(size):
             im = im.resize(tuple(size), Image.BILINEAR)
         if dst.lower().endswith((".jpg", ".jpeg")):
-            im.save(dst, quality=quality)
+            save_image(dst, im, quality=quality)
         else:
-            im.save(dst)
+            save_image(dst, im)
 
 
 def _save_label(arr: np.ndarray, dst: str, size: Optional[Tuple[int, int]]) -> None:
@@ -156,7 +158,7 @@ def _save_label(arr: np.ndarray, dst: str, size: Optional[Tuple[int, int]]) -> N
     im = Image.fromarray(arr.astype(np.uint8), mode="L")
     if size is not None and im.size != tuple(size):
         im = im.resize(tuple(size), Image.NEAREST)
-    im.save(dst)
+    save_image(dst, im)
 
 
 def convert(layout: str, src: str, dst: str, splits: Sequence[str] = SPLITS, split_dir: Optional[str] = None,

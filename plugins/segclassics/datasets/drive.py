@@ -26,6 +26,8 @@ from typing import Dict, List
 import numpy as np
 from PIL import Image
 
+from segclassics.utils.writer import save_image
+
 SPLITS = {"training": "training", "test": "test"}
 CLASSES = ("background", "vessel")
 PALETTE = [[0, 0, 0], [255, 255, 255]]
@@ -76,8 +78,8 @@ def convert(src: str, out: str = "data/drive", splits=("training", "test")) -> D
             if lab.shape != (img.height, img.width) or fov.shape != lab.shape:
                 raise ValueError(f"{f['id']}: image {img.size[::-1]}, label {lab.shape}, mask {fov.shape} differ")
             name = f"{f['id']}.png"
-            img.save(os.path.join(out, "img_dir", split, name))
-            Image.fromarray(lab).save(os.path.join(out, "ann_dir", split, name))
-            Image.fromarray(fov).save(os.path.join(out, "fov_dir", split, name))
+            save_image(os.path.join(out, "img_dir", split, name), img)
+            save_image(os.path.join(out, "ann_dir", split, name), lab)
+            save_image(os.path.join(out, "fov_dir", split, name), fov)
         counts[split] = len(files)
     return counts

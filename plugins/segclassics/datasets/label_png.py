@@ -32,8 +32,8 @@ def palette_to_index_png(src: str, dst: str) -> None:
                              f"(RGB colour-coded labels need a colour -> class table, e.g. "
                              f"tools/dataset_converters/camvid.py --layout rgb)")
         indices = np.asarray(im, dtype=np.uint8)
-    os.makedirs(os.path.dirname(os.path.abspath(dst)), exist_ok=True)
-    Image.fromarray(indices, mode='L').save(dst)
+    from segclassics.utils.writer import save_image
+    save_image(dst, Image.fromarray(indices, mode='L'))
 
 
 def convert_folder(src_dir: str, dst_dir: str, ext: str = '.png') -> List[str]:

@@ -9,8 +9,8 @@ the file and what would be right,
 
 * a value of another kind than the config's (a number where it has a number, a flag where it has
   a flag, text where it has text; an int where it has a float is fine, ``None`` either way too);
-* a count that is not positive where the config has a positive one (batch sizes, iterations,
-  intervals, periods, class counts);
+* a count that is not positive (batch sizes, iterations, class counts) or is negative (intervals,
+  periods, dataloader workers: 0 switches them off);
 * a float that is not finite or does not fit float32.
 """
 from __future__ import annotations
@@ -22,9 +22,10 @@ from typing import Any
 __all__ = ["OverrideValueError", "check_override_value"]
 
 #: Keys whose value counts something and must be at least 1 (matched on the last part of the key).
-POSITIVE_COUNTS = re.compile(r"(^|_)(batch_size|samples_per_gpu|ims_per_batch|max_iters?|max_epochs|interval|"
-                             r"period|num_classes|total_batch_size|val_interval|checkpoint_period|eval_period)$",
+POSITIVE_COUNTS = re.compile(r"(^|_)(batch_size|samples_per_gpu|ims_per_batch|max_iters?|max_epochs|num_classes)$",
                              re.IGNORECASE)
+#: Keys that count and may be 0 (an interval or period of 0 switches the thing off, 0 workers load in-process).
+COUNTS = re.compile(r"(^|_)(interval|period|num_workers)$", re.IGNORECASE)
 FLOAT32_MAX = 3.4028234663852886e38
 
 
@@ -62,6 +63,7 @@ def check_override_value(key: str, value: Any, current: Any, file: str) -> None:
         return
     if isinstance(value, float) and (not math.isfinite(value) or abs(value) > FLOAT32_MAX):
         raise OverrideValueError(f"{shown}: {value!r} is not a finite float32 number")
-    if POSITIVE_COUNTS.search(leaf) and value < 1 and (current is None or (
-            isinstance(current, (int, float)) and not isinstance(current, bool) and current >= 1)):
+    if POSITIVE_COUNTS.search(leaf) and value < 1:
         raise OverrideValueError(f"{shown}: {leaf} counts something and must be at least 1")
+    if COUNTS.search(leaf) and value < 0:
+        raise OverrideValueError(f"{shown}: {leaf} counts something and cannot be negative")

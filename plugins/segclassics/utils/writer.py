@@ -37,7 +37,7 @@ from typing import IO, Iterator, Optional, Set
 __all__ = ["WriteError", "DiskFullError", "WorkDirLockedError", "open_for_write", "path_for_write",
            "check_writable", "overwriting", "adopt_folder", "lock_work_dir", "release_work_dir", "write_text",
            "write_json", "created_in_this_run", "forget_created", "take_work_dir", "last_checkpoint_written",
-           "save_png", "is_prediction_image"]
+           "save_png", "save_image", "is_prediction_image"]
 
 #: What counts as an image when a folder is judged to be a dataset's (case-insensitive).
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".gif")
@@ -158,8 +158,10 @@ def check_writable(path: str, overwrite: Optional[bool] = None, what: str = "") 
                              f"dataset's image or label folder, which is never written into; choose another place"
                              f"{' than ' + what if what else ''}")
     if os.path.lexists(path) and not _ours(path) and not overwrite:
-        raise WriteError(f"{path} exists and was not written by this run; it is kept. Pass --overwrite to replace "
-                         f"it, or choose another place{' than ' + what if what else ''}")
+        # the option is named only where the running tool offers it (it entered overwriting())
+        offer = "Pass --overwrite to replace it, or choose" if len(_overwrite) > 1 else "Choose"
+        raise WriteError(f"{path} exists and was not written by this run; it is kept. {offer} another place"
+                         f"{' than ' + what if what else ''}")
 
 
 def _read_only(folder: str) -> bool:
@@ -265,6 +267,19 @@ def open_for_write(path: str, mode: str = "wb", overwrite: Optional[bool] = None
                 f.flush()
         except OSError as exc:
             raise _failure(path, exc) from None
+
+
+def save_image(path: str, image, **kwargs) -> str:
+    """Write ``image`` (a numpy array or a PIL image) in the format its name says (a converted
+    dataset's images and labels), through :func:`path_for_write`; ``quality`` etc. go to Pillow."""
+    import numpy as np
+    from PIL import Image
+    options = {k: kwargs.pop(k) for k in list(kwargs) if k not in ("overwrite", "what")}
+    picture = Image.fromarray(image) if isinstance(image, np.ndarray) else image
+    fmt = Image.registered_extensions().get(os.path.splitext(path)[1].lower())
+    with path_for_write(path, **kwargs) as tmp:
+        picture.save(tmp, format=fmt, **options)
+    return path
 
 
 def save_png(path: str, image, **kwargs) -> str:
