@@ -111,3 +111,17 @@ def test_config_snippet_loads_and_builds(snippet, tmp_path):
         with torch.device("meta"):
             model = MODELS.build(cfg.model)
         assert sum(p.numel() for p in model.parameters()) > 0
+
+
+def test_reliability_names_tests_that_exist():
+    """Each test docs/reliability.md names (``file.py::test`` or ``file.py::Class::test``, or
+    ``::test`` after a named file) is defined in that file."""
+    text = (REPO / "docs" / "reliability.md").read_text()
+    named = re.findall(r"`(test_\w+\.py)((?:::\w+)+)", text)
+    assert len(named) > 50
+    for file, path in named:
+        source = (REPO / "tests" / file).read_text()
+        for part in path.strip(":").split("::"):
+            assert re.search(rf"^\s*(def|class) {part}\b", source, re.M), f"{file}::{part} named in reliability.md"
+    for name in re.findall(r"`::(\w+)`", text):
+        assert any(re.search(rf"^def {name}\b", p.read_text(), re.M) for p in (REPO / "tests").glob("test_*.py")), name
