@@ -145,10 +145,10 @@ def test_disk_full_is_one_line_and_leaves_no_partial_file(tmp_path, monkeypatch)
 
 @pytest.fixture
 def tiny_disk(tmp_path):
-    """A 256 KiB tmpfs (root may mount one here); skipped where mounting is not allowed."""
+    """A 1 MiB tmpfs (root may mount one here); skipped where mounting is not allowed."""
     mount = tmp_path / "tiny"
     mount.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount)],
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)],
                       capture_output=True).returncode != 0:
         pytest.skip("cannot mount a tmpfs here (needs root and mount rights); the monkeypatched case covers it")
     yield mount
@@ -161,9 +161,28 @@ def test_a_real_full_disk(tiny_disk):
     path = tiny_disk / "model_final.pth"
     with pytest.raises(DiskFullError) as info:
         with open_for_write(str(path)) as f:
-            torch.save({"w": torch.zeros(200_000)}, f)  # 800 KB > 256 KiB
+            torch.save({"w": torch.zeros(500_000)}, f)  # 2 MB > 1 MiB
     assert str(info.value) == f"no space left on tmpfs (mounted at {tiny_disk}): {path} not written"
     assert os.listdir(tiny_disk) == []
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("config,opts,first", [
+    ("configs/unet/unet_synthetic.py", ["--cfg-options", "train_cfg.max_iters=2", "default_hooks.checkpoint.interval=1",
+                                        "train_cfg.val_interval=100", "train_dataloader.num_workers=0",
+                                        "train_dataloader.persistent_workers=False"], "iter_1.pth"),
+    ("configs/detectron2/unet_synthetic.py", ["train.max_iter=2", "train.checkpointer.period=1", "train.eval_period=0",
+                                              "dataloader.train.num_workers=0"], "model_0000000.pth"),
+], ids=["mmseg", "detectron2"])
+def test_training_on_a_full_disk(run_tool, tiny_disk, synthetic_root, config, opts, first):
+    """A work dir on a disk too small for one checkpoint: one line naming the device and the file,
+    no partial checkpoint (mmseg left one; detectron2 said only "unexpected pos ...")."""
+    data = ([f"train_dataloader.dataset.data_root={synthetic_root}"] if "unet/" in config else
+            [f"dataloader.train.dataset.root={synthetic_root}"])
+    work = tiny_disk / "w"
+    proc = run_tool("train.py", REPO / config, "--work-dir", work, *opts, *data)
+    assert error_message(proc) == f"no space left on tmpfs (mounted at {tiny_disk}): {work / first} not written"
+    assert not list(work.glob("*.pth")) and not list(work.glob(".*.tmp*"))
 
 
 # ----------------------------------------------------------------------------- the work-dir lock

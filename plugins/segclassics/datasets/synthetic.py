@@ -35,6 +35,8 @@ from typing import Iterator, Sequence
 import numpy as np
 from PIL import Image, ImageFilter
 
+from segclassics.utils.writer import save_image, write_text
+
 __all__ = ['CLASSES', 'PALETTE', 'GENERATOR_VERSION', 'MIN_AREA', 'STYLE', 'generate', 'ensure_synthetic',
            'ensure_current', 'prepare', 'default_root', 'render_sample', 'read_meta']
 
@@ -230,8 +232,8 @@ def _write(root: str, params: dict) -> None:
         for i in range(count):
             image, label, instances = render_sample(params['seed'], split, i, size)
             name = f'{i:04d}.png'
-            Image.fromarray(image, mode='RGB').save(os.path.join(img_dir, name))
-            Image.fromarray(label, mode='L').save(os.path.join(ann_dir, name))
+            save_image(os.path.join(img_dir, name), Image.fromarray(image, mode='RGB'))
+            save_image(os.path.join(ann_dir, name), Image.fromarray(label, mode='L'))
             hist += np.bincount(label.ravel(), minlength=256)
             images.append(dict(id=i, file_name=f'img_dir/{split}/{name}', sem_seg_file_name=f'ann_dir/{split}/{name}',
                                height=size[0], width=size[1]))
@@ -241,13 +243,11 @@ def _write(root: str, params: dict) -> None:
                 annotations.append(ann)
         coco = dict(info=dict(description=f'segclassics synthetic shapes ({split})', version=str(GENERATOR_VERSION)),
                     images=images, annotations=annotations, categories=categories)
-        with open(os.path.join(root, 'annotations', f'instances_{split}.json'), 'w') as f:
-            json.dump(coco, f)
+        write_text(os.path.join(root, 'annotations', f'instances_{split}.json'), json.dumps(coco))
         pixel_counts[split] = {n: int(hist[i]) for i, n in enumerate(CLASSES)}
         pixel_counts[split]['ignore'] = int(hist[IGNORE_INDEX])
     meta = dict(params, pixel_counts=pixel_counts)
-    with open(os.path.join(root, 'meta.json'), 'w') as f:
-        json.dump(meta, f, indent=1, sort_keys=True)
+    write_text(os.path.join(root, 'meta.json'), json.dumps(meta, indent=1, sort_keys=True))
 
 
 def generate(root: str, num_train: int = 160, num_val: int = 40, size: Sequence[int] = (128, 128),

@@ -129,6 +129,6 @@ def main(argv=None) -> int:
     table = markdown_table(rows) + footer
     print(table)
     if args.markdown:
-        with open(args.markdown, "w") as f:
-            f.write(table + "\n")
+        from segclassics.utils.writer import write_text
+        write_text(args.markdown, table + "\n", what="--markdown")
     return 0

@@ -409,8 +409,7 @@ def main(argv=None) -> int:
     print(f"FLOPs: {FLOPS_NOTE}")
     print(f"memory: {report['settings']['memory_method']}")
     if args.json:
-        os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
-        with open(args.json, 'w') as f:
-            json.dump(report, f, indent=2)
+        from segclassics.utils.writer import write_text
+        write_text(args.json, json.dumps(report, indent=2), what='--json')
         print(f'json: {os.path.abspath(args.json)}')
     return 0
