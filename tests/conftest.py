@@ -98,3 +98,23 @@ def _restore_mmengine_default_scope():
     yield
     DefaultScope._instance_dict.clear()
     DefaultScope._instance_dict.update(saved)
+
+
+@pytest.fixture
+def tmpfs(tmp_path):
+    """``tmpfs(options)`` -> a fresh tmpfs mounted with ``options`` (e.g. ``"size=1m"``, ``"ro"``),
+    unmounted after the test; the test is skipped where mounting is not allowed (root and mount
+    rights are needed: a full disk and a read-only file system cannot be had otherwise)."""
+    mounted = []
+
+    def mount(options: str) -> Path:
+        point = tmp_path / f"tmpfs{len(mounted)}"
+        point.mkdir()
+        if subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(point)],
+                          capture_output=True).returncode != 0:
+            pytest.skip(f"cannot mount a tmpfs ({options}) here: needs root and mount rights")
+        mounted.append(point)
+        return point
+    yield mount
+    for point in mounted:
+        subprocess.run(["umount", str(point)], capture_output=True)

@@ -94,12 +94,7 @@ def _load_mmengine(file: str, overrides: list[str]):
     if file.endswith((".yaml", ".yml")):
         from segclassics.utils.reader import read_yaml
         read_yaml(file)  # a python tag is refused naming this file (mmengine reads a temporary copy)
-    try:
-        cfg = Config.fromfile(file)
-    except (UserError, UnsafeConfigError):
-        raise
-    except Exception as exc:  # noqa: BLE001 - whatever running the config's code raised is the config's error
-        raise _config_error(file, exc, "mmengine") from exc
+    cfg = _run_config(Config.fromfile, file, "mmengine")
     scope = cfg.get("default_scope", None)
     if scope not in ("mmseg", "mmdet"):
         raise UserError(f"{file}: default_scope is {scope!r}; segclassics runs configs with default_scope "
@@ -120,12 +115,7 @@ def _load_mmengine(file: str, overrides: list[str]):
 def _load_lazy(file: str, overrides: list[str]):
     import segclassics.detectron2  # noqa: F401  (registers our backbones/heads/datasets)
     from detectron2.config import LazyConfig
-    try:
-        cfg = LazyConfig.load(file)
-    except (UserError, UnsafeConfigError):
-        raise
-    except Exception as exc:  # noqa: BLE001 - whatever running the config's code raised is the config's error
-        raise _config_error(file, exc, "detectron2 LazyConfig") from exc
+    cfg = _run_config(LazyConfig.load, file, "detectron2 LazyConfig")
     for item in overrides:
         key, text = item.split("=", 1)
         _check_lazy_key(cfg, key.lstrip("+"), file)
@@ -159,9 +149,19 @@ def _load_yaml(file: str, overrides: list[str]):
     return cfg
 
 
+def _run_config(load, file: str, kind: str):
+    """``load(file)``; whatever running the config's code raised is the config's error, one line
+    at the config line that raised it (a NameError, an import that fails, a division by zero ...)."""
+    try:
+        return load(file)
+    except (UserError, UnsafeConfigError):
+        raise
+    except Exception as exc:  # noqa: BLE001 - see the docstring
+        raise _config_error(file, exc, kind) from exc
+
+
 def _config_error(file: str, exc: BaseException, kind: str) -> UserError:
-    """One line for an exception raised while a config file's code ran (a NameError, an import
-    that fails, a division by zero ...), at the config line that raised it."""
+    """The one line for an exception raised while a config file's code ran."""
     import traceback
     frames = traceback.extract_tb(exc.__traceback__)
     configs = [f for f in frames if f.filename == file or not f.filename.startswith(("/usr", "<")) and
