@@ -11,10 +11,10 @@ import argparse
 import json
 import os
 
-from .config_kind import MMENGINE, detect_config_kind
-from .config_loader import resolve_config_path
 from segclassics.utils.writer import check_writable, overwriting, write_json
 
+from .config_kind import MMENGINE, detect_config_kind
+from .config_loader import resolve_config_path
 from .errors import UserError, run_reporting_user_errors
 
 
