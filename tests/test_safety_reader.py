@@ -190,6 +190,31 @@ def test_named_plain_checkpoints_load(web, monkeypatch, how, name, load):
     assert torch.equal(weight, torch.full((1, 1), 2.0))
 
 
+@pytest.mark.parametrize("suffix", [".pkl", ".pth"])
+def test_detectron2s_own_checkpointer_reads_through_the_reader(tmp_path, suffix):
+    """``DefaultPredictor`` and ``DefaultTrainer`` use detectron2's own ``DetectionCheckpointer``,
+    which unpickles ``.pkl`` files with ``pickle.load``; with segclassics.detectron2 imported it
+    reads every file through the reader."""
+    import segclassics.detectron2  # noqa: F401
+    from detectron2.checkpoint import DetectionCheckpointer
+    marker = tmp_path / "ran"
+    path = tmp_path / f"model{suffix}"
+    evil = {"model": {"weight": np.zeros((1, 1), np.float32)}, "__author__": "x", "y": RunsCode(marker)}
+    if suffix == ".pkl":
+        path.write_bytes(pickle.dumps(evil))
+    else:
+        torch.save(evil, path)
+    with pytest.raises(UnsafeCheckpointError, match="asks to run posix.system"):
+        DetectionCheckpointer(torch.nn.Linear(1, 1)).load(str(path))
+    assert not marker.exists()
+    path.write_bytes(dumps({"model": {"weight": np.full((1, 1), 3, np.float32), "bias": np.zeros(1, np.float32)},
+                            "__author__": "zoo"}, protocol=5)) if suffix == ".pkl" else \
+        torch.save({"model": {"weight": torch.full((1, 1), 3.0), "bias": torch.zeros(1)}}, path)
+    model = torch.nn.Linear(1, 1)
+    DetectionCheckpointer(model).load(str(path))
+    assert model.weight.item() == 3
+
+
 def test_a_scheme_registered_by_someone_else_is_refused(tmp_path):
     import segclassics.openmmlab  # noqa: F401
     from mmengine.runner.checkpoint import CheckpointLoader

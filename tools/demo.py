@@ -74,7 +74,8 @@ def main() -> int:
     options = list(args.cfg_options) + ([f"randomness.seed={args.seed}"] if args.seed is not None else [])
     extra = ["--cfg-options", *options] if options else []
     start, cpu_start = time.time(), children_cpu_seconds()
-    run([sys.executable, os.path.join(HERE, "train.py"), args.config, "--work-dir", work_dir, *extra])
+    # the demo's work dir is its own: a second `make demo` starts it over (--overwrite)
+    run([sys.executable, os.path.join(HERE, "train.py"), args.config, "--work-dir", work_dir, "--overwrite", *extra])
     trained, trained_cpu = time.time() - start, children_cpu_seconds() - cpu_start
     with open(os.path.join(work_dir, "last_checkpoint")) as f:
         checkpoint = f.read().strip()
@@ -83,7 +84,7 @@ def main() -> int:
     metrics_file = os.path.join(work_dir, "metrics.json")
     test_options = ["--cfg-options", *options, f"test_evaluator.output_dir={pred_dir}"]
     run([sys.executable, os.path.join(HERE, "test.py"), args.config, checkpoint, "--work-dir", work_dir,
-         "--show-dir", show_dir, "--metrics-json", metrics_file, *test_options])
+         "--show-dir", show_dir, "--metrics-json", metrics_file, "--overwrite", *test_options])
     with open(metrics_file) as f:
         metrics = json.load(f)
     pngs = sorted(glob.glob(os.path.join(show_dir, "**", "*.png"), recursive=True))

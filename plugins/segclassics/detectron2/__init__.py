@@ -5,6 +5,7 @@ yaml configs name our parts (``MODEL.BACKBONE.NAME``, ``MODEL.SEM_SEG_HEAD.NAME`
 configs may also reference the classes directly.
 """
 from . import safe_yaml  # noqa: F401  (yaml configs read with safe loading only)
+from . import checkpointer  # noqa: F401  (every DetectionCheckpointer reads through the reader)
 from . import synthetic  # noqa: F401
 from . import vit_backbone  # noqa: F401
 from . import paper_unet_backbone  # noqa: F401

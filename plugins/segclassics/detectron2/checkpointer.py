@@ -1,11 +1,14 @@
 """detectron2's ``DetectionCheckpointer`` reading checkpoints only as plain data.
 
 ``DetectionCheckpointer`` reads ``.pkl`` model-zoo files with ``pickle.load``, which runs whatever
-code a crafted pickle names. This subclass reads every file through
+code a crafted pickle names. Once this module is imported (with ``segclassics.detectron2``), every
+``DetectionCheckpointer`` -- detectron2's own in ``DefaultPredictor`` and ``DefaultTrainer`` too --
+reads every file through
 :func:`segclassics.utils.checkpoint.load_checkpoint_file` (torch's weights-only unpickler, or a
 restricted unpickler for raw ``.pkl`` pickles that builds only containers and numpy arrays) and
 keeps detectron2's handling of what it read (model-zoo ``.pkl`` layouts, Caffe2 name matching,
-``?matching_heuristics=True``). ``trusted=True`` is the explicit opt-in for legacy files.
+``?matching_heuristics=True``). :class:`SafeDetectionCheckpointer` adds the opt-in for legacy files
+(``trusted=True``), the exact and starting-point checks, and atomic saves.
 """
 from __future__ import annotations
 
@@ -90,20 +93,6 @@ class SafeDetectionCheckpointer(DetectionCheckpointer):
         with open_for_write(os.path.join(self.save_dir, "last_checkpoint"), "w") as f:
             f.write(last_filename_basename)
 
-    def _load_file(self, filename: str):
-        if filename.endswith(".pkl"):
-            return self._model_zoo_pickle(load_checkpoint_file(filename, trusted=self.trusted))
-        loaded = super()._load_file(filename)  # .pth via _torch_load below; .pyth via torch.load (weights-only)
-        model = loaded.get("model")
-        if isinstance(model, dict) and "model" not in model and isinstance(model.get("state_dict"), dict):
-            # an mmengine file (state_dict + message hub + meta): its weights, not its training state
-            loaded["model"] = state_dict_of(model, filename)
-        return loaded
-
-    def _torch_load(self, f):
-        """detectron2 >= 0.7 reads ``.pth`` files here (``Checkpointer._load_file``)."""
-        return load_checkpoint_file(f, trusted=self.trusted)
-
     @staticmethod
     def _model_zoo_pickle(data: dict) -> dict:
         """What ``DetectionCheckpointer`` makes of a ``.pkl``: detectron2 model-zoo files carry
@@ -113,3 +102,33 @@ class SafeDetectionCheckpointer(DetectionCheckpointer):
         blobs = data.get("blobs", data)
         blobs = {k: v for k, v in blobs.items() if not k.endswith("_momentum")}
         return {"model": blobs, "__author__": "Caffe2", "matching_heuristics": True}
+
+
+# ----------------------------------------------------------------------------- every DetectionCheckpointer
+
+_detectron2_load_file = DetectionCheckpointer._load_file
+
+
+def _load_file(self, filename: str):
+    """What every ``DetectionCheckpointer`` (detectron2's own too: ``DefaultPredictor``,
+    ``DefaultTrainer``) reads a file with once this module is imported: ``.pkl`` files through the
+    reader instead of ``pickle.load``, torch files through :func:`_torch_load`; an mmengine file's
+    weights rather than its whole training state."""
+    trusted = getattr(self, "trusted", False)
+    if filename.endswith(".pkl"):
+        return SafeDetectionCheckpointer._model_zoo_pickle(load_checkpoint_file(filename, trusted=trusted))
+    loaded = _detectron2_load_file(self, filename)  # .pth via _torch_load; .pyth via torch.load (weights-only)
+    model = loaded.get("model")
+    if isinstance(model, dict) and "model" not in model and isinstance(model.get("state_dict"), dict):
+        # an mmengine file (state_dict + message hub + meta): its weights, not its training state
+        loaded["model"] = state_dict_of(model, filename)
+    return loaded
+
+
+def _torch_load(self, f):
+    """detectron2 >= 0.7 reads ``.pth`` files here (``Checkpointer._load_file``)."""
+    return load_checkpoint_file(f, trusted=getattr(self, "trusted", False))
+
+
+DetectionCheckpointer._load_file = _load_file
+DetectionCheckpointer._torch_load = _torch_load

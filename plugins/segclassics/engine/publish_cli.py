@@ -62,9 +62,19 @@ def publish(in_file: str, out_file: str, trusted: bool = False, half: bool = Fal
     torch.save(published_payload(in_file, trusted=trusted, half=half), buffer)
     sha = hashlib.sha256(buffer.getbuffer()).hexdigest()
     final = f"{stem}-{sha[:8]}{ext}"
+    if os.path.isfile(final) and _sha256_of(final) == sha:
+        return final, sha  # published before, byte for byte: nothing to write
     with open_for_write(final, what="OUT") as f:
         f.write(buffer.getbuffer())
     return final, sha
+
+
+def _sha256_of(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def publish_main(argv: Optional[Sequence[str]] = None) -> int:
