@@ -86,6 +86,12 @@ def test_infer_out_on_a_read_only_file_system(run_tool, weights, images, read_on
 
 
 @pytest.mark.slow
+def test_train_work_dir_on_a_read_only_file_system(run_tool, read_only):
+    proc = run_tool("train.py", UNET, "--work-dir", read_only / "w")
+    assert error_message(proc) == f"cannot create --work-dir {read_only / 'w'}: Read-only file system"
+
+
+@pytest.mark.slow
 def test_metrics_json_with_a_missing_parent(run_tool, tmp_path, synthetic_root, weights):
     out = tmp_path / "new" / "folder" / "metrics.json"
     proc = run_tool("test.py", UNET, weights, "--work-dir", tmp_path / "w", "--metrics-json", out, "--cfg-options",

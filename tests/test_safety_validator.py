@@ -6,6 +6,7 @@ Case tables first, then the properties over generated images, label files and ov
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
 import signal
@@ -457,14 +458,21 @@ _texts = st.one_of(st.integers(-5, 10 ** 6).map(str), st.floats(allow_nan=True).
                    st.sampled_from(["abc", "True", "None", "[1, 2]", "1e40", "-1", "0", "2.5", "inf", "'x'"]))
 
 
+@functools.lru_cache(maxsize=1)
+def _unet_config():
+    from segclassics.engine.config_loader import load_config
+    return load_config(str(UNET)).cfg
+
+
 @pytest.mark.property
 @PROPERTY
+@settings(max_examples=min(settings.default.max_examples, 300))  # a config load each: bounded in make fuzz too
 @given(key=_keys, text=_texts)
 def test_property_override_values(key, text):
     """Any value for a key the config has: applied with the config's kind of value, or one line
     naming the key and the file."""
     from segclassics.engine.config_loader import load_config
-    original = load_config(str(UNET)).cfg
+    original = _unet_config()
     try:
         loaded = load_config(str(UNET), [f"{key}={text}"]).cfg
     except UserError as exc:
