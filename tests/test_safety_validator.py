@@ -465,8 +465,7 @@ def _unet_config():
 
 
 @pytest.mark.property
-@PROPERTY
-@settings(max_examples=min(settings.default.max_examples, 300))  # a config load each: bounded in make fuzz too
+@settings(PROPERTY, max_examples=min(settings.default.max_examples, 300))  # a config load each: bounded in fuzz too
 @given(key=_keys, text=_texts)
 def test_property_override_values(key, text):
     """Any value for a key the config has: applied with the config's kind of value, or one line
