@@ -20,7 +20,7 @@ def _hypothesis_profiles() -> None:
     except ImportError:
         return
     settings.register_profile("ci", derandomize=True, max_examples=40, deadline=None, print_blob=True, database=None)
-    settings.register_profile("fuzz", derandomize=False, max_examples=1500, deadline=None, print_blob=True)
+    settings.register_profile("fuzz", derandomize=False, max_examples=500, deadline=None, print_blob=True)
     settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 

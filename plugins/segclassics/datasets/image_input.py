@@ -136,6 +136,12 @@ def read_image(path: str, mode: str) -> np.ndarray:
             if frames > 1:
                 raise _refuse(path, f"has {frames} frames (an animation or multi-page file); give one image "
                                     f"per file")
+            orientation = opened.getexif().get(0x0112, 1)
+            if opened.format == "TIFF" and orientation != 1:
+                # Pillow's TIFF reader and its EXIF transpose each turn such an image, so it would
+                # come out as stored, not as shown (found by the image property test)
+                raise _refuse(path, f"TIFF with an orientation tag ({orientation}) that the decoder cannot apply "
+                                    f"reliably; save it as it is displayed, without the tag")
             opened.load()
             image = ImageOps.exif_transpose(opened)
     except ImageInputError:
