@@ -18,7 +18,8 @@ image mode (Pillow)     model takes RGB                model takes grey ('L')
 Files that Pillow cannot decode (corrupt, truncated, not an image) and files with several
 frames (animated GIF, multi-page TIFF) are refused too. The EXIF orientation is applied, as
 OpenCV's and detectron2's image readers do, so predictions line up with the image as viewers
-show it.
+show it (a TIFF with an orientation tag is refused: Pillow turns it twice). Inputs that are not
+regular files (a FIFO, a socket, a device named like an image) are refused without being opened.
 """
 from __future__ import annotations
 
