@@ -209,7 +209,9 @@ def reproduce(name: str, work: Optional[str], data_root: str, threads: Optional[
     test_dir = os.path.join(work, "test")
     metrics_json = os.path.join(work, "metrics.json")
     overlays = os.path.join(work, "overlays")
+    # the reproduction's work dir is its own: a re-run (after an interruption) rewrites its metrics
     _run([_python(), "tools/test.py", config, weights, "--work-dir", test_dir, "--metrics-json", metrics_json,
+          "--overwrite",
           "--show-dir", overlays, "--cfg-options", *data_options(root), *cfg_options, *recipe.extra_test_options],
          os.path.join(work, "reproduce_test.log"))
     with open(metrics_json) as f:
