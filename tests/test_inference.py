@@ -514,8 +514,11 @@ def test_publish_model_keeps_a_file_named_out(mmseg_run, tmp_path):
     assert final == str(tmp_path / f"last_weights-{sha[:8]}.pth")
 
 
-def test_amp_runs_the_model_in_bfloat16_on_cpu(tmp_path):
+def test_amp_runs_the_model_in_bfloat16_on_cpu(tmp_path, monkeypatch):
+    """On a CPU with native bf16 (forced here: this test must hold on any CPU) --amp autocasts."""
+    from segclassics.engine import cpu_precision
     from segclassics.engine.inference import build_predictor
+    monkeypatch.setattr(cpu_precision, "cpu_bf16_supported", lambda: True)
     weights = random_weights(UNET, tmp_path / "w.pth")
     image = np.zeros((32, 32, 3), np.uint8)
     for amp, dtype in ((False, torch.float32), (True, torch.bfloat16)):

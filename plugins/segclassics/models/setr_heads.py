@@ -52,16 +52,23 @@ def upsample_bilinear(x: torch.Tensor, *, scale_factor: Optional[int] = None, si
                       align_corners: bool = False) -> torch.Tensor:
     """``F.interpolate(x, mode='bilinear')``, in batch chunks when the output would exceed
     :data:`MAX_INTERPOLATE_ELEMENTS` (each image is interpolated on its own, so the result and its
-    gradient are the same)."""
-    if size is None:
-        size = (int(x.shape[-2] * scale_factor), int(x.shape[-1] * scale_factor))
-    per_image = x.shape[1] * size[0] * size[1]
-    if x.shape[0] * per_image <= MAX_INTERPOLATE_ELEMENTS or x.shape[0] == 1:
-        return F.interpolate(x, size=size, mode="bilinear", align_corners=align_corners)
-    step = max(1, MAX_INTERPOLATE_ELEMENTS // per_image)
-    return torch.cat([F.interpolate(c, size=size, mode="bilinear", align_corners=align_corners)
-                      for c in x.split(step)])
+    gradient are the same).
 
+    While tracing or exporting, the call is one plain ``F.interpolate`` with the given
+    ``scale_factor`` or ``size``: the output size is not turned into constants, so an exported graph
+    keeps following its input's height and width."""
+    def interpolate(t: torch.Tensor) -> torch.Tensor:
+        return F.interpolate(t, size=size, scale_factor=scale_factor, mode="bilinear",
+                             align_corners=align_corners)
+
+    if x.shape[0] == 1 or torch.jit.is_tracing() or torch.compiler.is_compiling():
+        return interpolate(x)
+    out_h, out_w = size if size is not None else (int(x.shape[-2] * scale_factor), int(x.shape[-1] * scale_factor))
+    per_image = x.shape[1] * out_h * out_w
+    if x.shape[0] * per_image <= MAX_INTERPOLATE_ELEMENTS:
+        return interpolate(x)
+    step = max(1, MAX_INTERPOLATE_ELEMENTS // per_image)
+    return torch.cat([interpolate(chunk) for chunk in x.split(step)])
 
 
 @dataclass(frozen=True)
