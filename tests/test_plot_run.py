@@ -34,6 +34,27 @@ def test_mmengine_and_detectron2_logs_give_the_same_series(tmp_path):
     assert plot_run.series(d2_rows, "sem_seg/mIoU") == ([20], [30.0])
 
 
+def test_a_resumed_run_is_one_curve(tmp_path):
+    """mmengine writes one scalars.json per session; a resumed session repeats the iterations after
+    its checkpoint. The curve is every session's, the later session kept where they overlap; a
+    test run's log in the same work dir and another run's logs in a sub-folder are not part of it."""
+    import os
+    first = write_lines(tmp_path / "w" / "20260101_000000" / "vis_data" / "scalars.json", [
+        {"loss": 3.0, "step": 10}, {"loss": 2.0, "step": 20}, {"Dice": 50.0, "step": 20}, {"loss": 1.9, "step": 30}])
+    second = write_lines(tmp_path / "w" / "20260102_000000" / "vis_data" / "scalars.json", [
+        {"loss": 1.8, "step": 30}, {"loss": 1.0, "step": 40}, {"Dice": 70.0, "step": 40}])
+    write_lines(tmp_path / "w" / "20260103_000000" / "vis_data" / "scalars.json", [{"Dice": 70.0, "step": 40}])
+    other = write_lines(tmp_path / "w" / "old" / "20250101_000000" / "vis_data" / "scalars.json",
+                        [{"loss": 9.0, "step": 10}])
+    for age, log in enumerate((other, first, second)):
+        os.utime(log, (1000 + age, 1000 + age))
+    logs = plot_run.find_logs(str(tmp_path / "w"))
+    assert logs == [str(first), str(second)]
+    rows = plot_run.read_run(logs)
+    assert plot_run.series(rows, "loss") == ([10, 20, 30, 40], [3.0, 2.0, 1.8, 1.0])
+    assert plot_run.series(rows, "Dice") == ([20, 40], [50.0, 70.0])
+
+
 def test_metrics_logged_at_epoch_zero_belong_to_the_iteration_before(tmp_path):
     """mmdet's default LoggerHook logs validation metrics at the epoch (0 in iteration-based runs)."""
     log = write_lines(tmp_path / "scalars.json", [

@@ -2,9 +2,11 @@
 # (`python tools/reproduce.py isbi`): valid convolutions, depth 5, 572x572 input tiles -> 388x388
 # outputs (Sec. 2), the border weight map w0 = 10, sigma = 5 px (Sec. 3, Eq. 2), elastic deformation
 # on a 3x3 grid with sigma 10 px (Sec. 3.1), drop-out at the end of the contracting path, batch 1,
-# SGD with momentum 0.99 (Sec. 3), overlap-tile inference with mirrored context (Fig. 2).
-# CPU scale: base 16 channels (paper 64): 1.94 M parameters, 1/16 of the FLOPs; a linear warm-up of
-# 200 iterations and a poly decay over 2000 iterations (the paper trained ~10 h on a GPU).
+# overlap-tile inference with mirrored context (Fig. 2).
+# CPU scale: base 16 channels (paper 64): 1.94 M parameters, 1/16 of the FLOPs; 3000 iterations (the
+# paper trained ~10 h on a GPU) with AdamW (lr 1e-3, a linear warm-up of 200 iterations, poly decay)
+# instead of the paper's SGD with momentum 0.99: with SGD the val pixel error was still 0.116 after
+# 1600 iterations (0.171 / 0.157 / 0.124 / 0.116 at 400 / 800 / 1200 / 1600).
 # The weight map keeps the paper's border term but not its class-frequency term w_c: with both, the
 # membrane class weighed ~3.6x more than cell interior plus up to 10x at borders, and the argmax
 # predicted membrane on half of the cell interior (pixel error 0.34-0.39 after 400-800 iterations,
@@ -26,7 +28,9 @@ train_pipeline = [
     dict(type='PackSegInputsWithWeight'),
 ]
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
-max_iters = 2000
+max_iters = 3000
+optimizer = dict(type='AdamW', lr=1e-3, weight_decay=1e-4, _delete_=True)
+optim_wrapper = dict(type='OptimWrapper', optimizer=optimizer, clip_grad=dict(max_norm=10.0))
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.1, begin=0, end=200, by_epoch=False),
     dict(type='PolyLR', eta_min=1e-5, power=0.9, begin=200, end=max_iters, by_epoch=False)]

@@ -42,22 +42,46 @@ from segclassics.engine.errors import UserError  # noqa: E402
 LOSS_KEYS = ("loss", "total_loss")  # mmengine's summed loss, detectron2's
 
 
-def find_log(path: str) -> str:
-    """The scalar log of a run: ``path`` itself if it is a file, else the newest
-    ``vis_data/scalars.json`` (mmengine) or ``metrics.json`` (detectron2) under ``path``."""
+def find_logs(path: str) -> List[str]:
+    """The scalar logs of a run, oldest first: ``[path]`` if it is a file, else every
+    ``<timestamp>/vis_data/scalars.json`` (mmengine writes one per session, so a resumed run has
+    several) of the work dir that holds the newest one, or the newest ``metrics.json``
+    (detectron2 appends every session to one file)."""
     if os.path.isfile(path):
-        return path
+        return [path]
     if not os.path.isdir(path):
         raise UserError(f"{path}: no such file or folder (give a run's work dir or its scalars.json/metrics.json)")
     found = glob.glob(os.path.join(path, "**", "vis_data", "scalars.json"), recursive=True)
     found += glob.glob(os.path.join(path, "**", "metrics.json"), recursive=True)
     # A test run writes logs too, and tools/test.py --metrics-json a metrics.json of one JSON
-    # object: the training log is the newest file with a training loss on a JSON line.
+    # object: the training logs are the files with a training loss on a JSON line.
     found = [f for f in found if _has_training_lines(f)]
     if not found:
         raise UserError(f"{path}: no vis_data/scalars.json (mmengine) or metrics.json (detectron2) with "
                         f"training losses in it")
-    return max(found, key=os.path.getmtime)
+    newest = max(found, key=os.path.getmtime)
+    if os.path.basename(newest) != "scalars.json":
+        return [newest]
+    work_dir = os.path.dirname(os.path.dirname(os.path.dirname(newest)))  # <work_dir>/<timestamp>/vis_data/
+    sessions = [f for f in found if os.path.basename(f) == "scalars.json"
+                and os.path.dirname(os.path.dirname(os.path.dirname(f))) == work_dir]
+    return sorted(sessions, key=os.path.getmtime)
+
+
+def find_log(path: str) -> str:
+    """The newest scalar log of a run (see :func:`find_logs`)."""
+    return find_logs(path)[-1]
+
+
+def read_run(logs: Sequence[str]) -> List[Dict[str, float]]:
+    """The rows of a run's sessions (oldest first) as one log: where a resumed session logged an
+    iteration again (it restarts from its checkpoint), the later session's rows are kept."""
+    rows: List[Dict[str, float]] = []
+    for log in logs:
+        session = read_scalars(log)
+        first = min(r["iter"] for r in session)
+        rows = [r for r in rows if r["iter"] < first] + session
+    return rows
 
 
 def _has_training_lines(path: str) -> bool:
@@ -264,11 +288,11 @@ def main(argv=None) -> int:
         if bool(args.overlays) != bool(args.overlays_out):
             raise UserError("--overlays and --overlays-out go together")
         machine = args.machine or machine_name()
-        log = find_log(args.run)
-        rows = read_scalars(log)
+        logs = find_logs(args.run)
+        rows = read_run(logs)
         size = plot_curves(rows, pick_loss_key(rows, args.loss), args.metric, args.title, machine, args.out,
                            args.baseline, args.baseline_label)
-        print(f"{args.out}: {size / 1024:.0f} KB (from {log})")
+        print(f"{args.out}: {size / 1024:.0f} KB (from {', '.join(logs)})")
         if args.overlays:
             files = overlay_files(args.overlays, args.count)
             last = max(r["iter"] for r in rows)
