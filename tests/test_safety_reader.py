@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import torch.utils.model_zoo
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -144,6 +145,20 @@ def _d2_load(name):
     return SafeDetectionCheckpointer(torch.nn.Linear(1, 1)).load(name)
 
 
+def _hub_load(how, url):
+    """torch hub's URL loading as a user's config or torchvision calls it (``weights_only``
+    left at torch hub's default, False), once our adapters are imported."""
+    import segclassics.openmmlab  # noqa: F401
+    import segclassics.detectron2  # noqa: F401
+    if how == "hub":
+        return torch.hub.load_state_dict_from_url(url)
+    if how == "model_zoo":
+        return torch.utils.model_zoo.load_url(url)
+    from torchvision.models._api import Weights, WeightsEnum
+    served = WeightsEnum("ServedWeights", {"DEFAULT": Weights(url=url, transforms=None, meta={})})
+    return served.DEFAULT.get_state_dict()  # what torchvision's builders call for weights=...
+
+
 def _tables(monkeypatch, url):
     """mmengine's name tables pointing at the test server (its real ones point at the internet)."""
     from mmengine.runner import checkpoint as mm
@@ -162,6 +177,9 @@ NAMED_CASES = [  # (how the name is given, the name; {url} is the test server)
     ("mmengine mmcls://", "mmcls://resnet50", _mm_load),
     ("reader URL", "{url}/model.pth", lambda name: read_checkpoint(name)),
     ("detectron2 checkpointer URL", "{url}/model.pth", _d2_load),
+    ("torch.hub.load_state_dict_from_url", "{url}/model.pth", lambda name: _hub_load("hub", name)),
+    ("torch.utils.model_zoo.load_url", "{url}/model.pth", lambda name: _hub_load("model_zoo", name)),
+    ("torchvision WeightsEnum.get_state_dict", "{url}/model.pth", lambda name: _hub_load("torchvision", name)),
 ]
 
 
@@ -457,3 +475,59 @@ def _fvcore_base(path):
     import segclassics.detectron2  # noqa: F401
     from fvcore.common.config import CfgNode
     return CfgNode.load_yaml_with_base(str(path), allow_unsafe=True)
+
+
+# ----------------------------------------------------------------------------- yaml alias bombs
+
+YAML_LOADERS = {"reader": read_yaml, "fvcore": _fvcore_base, "mmengine": _mmengine_load,
+                "detectron2 config": _d2_yaml, "LazyConfig": _lazy_yaml}
+
+
+def _alias_bomb(width: int, depth: int) -> str:
+    """A yaml document whose level k repeats level k-1 ``width`` times by alias: it expands to
+    about width**depth values while its text grows only as width*depth."""
+    lines = ["a0: &a0 [x]"]
+    for level in range(1, depth + 1):
+        lines.append(f"a{level}: &a{level} [{', '.join([f'*a{level - 1}'] * width)}]")
+    return "\n".join(lines) + "\n"
+
+
+def _expanded_values(width: int, depth: int) -> int:
+    """Values of :func:`_alias_bomb` with every alias expanded (each list and each scalar is one
+    value; each top-level key and value too)."""
+    sizes = [2]  # a0: the list and its one scalar
+    for _ in range(depth):
+        sizes.append(1 + width * sizes[-1])
+    return 1 + depth + 1 + sum(sizes)  # the mapping, its keys, its values
+
+
+def test_alias_expansion_count_by_hand():
+    from segclassics.utils.reader import check_yaml_size
+    assert _expanded_values(2, 1) == 1 + 2 + 2 + 5  # {a0: [x], a1: [[x], [x]]}
+    assert check_yaml_size(yaml.safe_load(_alias_bomb(2, 1))) is not None
+
+
+@pytest.mark.property
+@PROPERTY
+@given(width=st.integers(2, 10), depth=st.integers(1, 12), loader=st.sampled_from(sorted(YAML_LOADERS)))
+def test_property_alias_bombs_are_refused_and_small_aliases_load(tmp_path, width, depth, loader):
+    from segclassics.utils.reader import YAML_EXPANDED_VALUES_LIMIT
+    path = tmp_path / "c.yaml"
+    path.write_text(_alias_bomb(width, depth))
+    if _expanded_values(width, depth) > YAML_EXPANDED_VALUES_LIMIT:
+        with pytest.raises(UnsafeConfigError) as info:
+            YAML_LOADERS[loader](path)
+        message = str(info.value)
+        assert "\n" not in message and "refused to load: its aliases expand to more than 1,000,000 values" in message
+        if loader not in ("mmengine",):  # mmengine.load reads an open file; the others name the path
+            assert message.startswith(f"{path}:"), message
+    elif loader == "reader":
+        assert read_yaml(str(path)) == yaml.safe_load(path.read_text())
+
+
+def test_a_recursive_yaml_document_is_refused(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("a: &a [1, *a]\n")
+    with pytest.raises(UnsafeConfigError, match=r"c\.yaml: refused to load: an alias refers to a mapping or "
+                                                r"list that contains it"):
+        read_yaml(str(path))

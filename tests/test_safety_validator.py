@@ -328,6 +328,39 @@ def test_config_objects_are_checked_before_training(run_tool, tmp_path, config, 
     assert error_message(proc).startswith(message.format(config=config))
 
 
+def test_every_part_of_a_concatenated_training_set_is_counted():
+    """A concatenation's parts each meet the head (mmengine's ConcatDataset trains them as one list
+    of classes); the part that differs is named."""
+    from mmengine.config import ConfigDict
+
+    from segclassics.engine.data_check import check_mmengine_class_counts
+    part = lambda name, n: dict(type=name, metainfo=dict(classes=[f"c{i}" for i in range(n)]))  # noqa: E731
+    cfg = ConfigDict(default_scope="mmseg", model=dict(decode_head=dict(num_classes=6)),
+                     train_dataloader=dict(dataset=dict(type="ConcatDataset",
+                                                        datasets=[part("PartA", 6), part("PartB", 4)])))
+    with pytest.raises(UserError, match=r"^c\.py: model\.decode_head\.num_classes is 6 but the training data "
+                                        r"\(PartB\) has 4 classes"):
+        check_mmengine_class_counts(cfg, "c.py")
+    cfg.train_dataloader.dataset.datasets[1] = part("PartB", 6)
+    check_mmengine_class_counts(cfg, "c.py")  # both parts agree with the head: no error
+
+
+def test_every_detectron2_training_dataset_is_counted():
+    from detectron2.config import get_cfg
+    from detectron2.data import MetadataCatalog
+
+    from segclassics.engine.data_check import check_detectron2_class_counts
+    MetadataCatalog.get("count_part_a").set(stuff_classes=[f"c{i}" for i in range(6)])
+    MetadataCatalog.get("count_part_b").set(stuff_classes=[f"c{i}" for i in range(4)])
+    cfg = get_cfg()
+    cfg.MODEL.META_ARCHITECTURE = "SemanticSegmentor"
+    cfg.MODEL.SEM_SEG_HEAD.NUM_CLASSES = 6
+    cfg.DATASETS.TRAIN = ("count_part_a", "count_part_b")
+    with pytest.raises(UserError, match=r"^c\.yaml: MODEL\.SEM_SEG_HEAD\.NUM_CLASSES is 6 but the training "
+                                        r"data \(count_part_b\) has 4 classes"):
+        check_detectron2_class_counts(cfg, lazy=False, config="c.yaml")
+
+
 # ----------------------------------------------------------------------------- inputs that are not images
 
 @pytest.fixture

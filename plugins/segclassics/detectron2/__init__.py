@@ -17,6 +17,9 @@ from . import vgg16_backbone  # noqa: F401
 from . import fcn_head  # noqa: F401
 from . import setr_head  # noqa: F401
 from . import coco_instances  # noqa: F401
+from segclassics.utils.hub_reading import read_hub_downloads_checked
+
+read_hub_downloads_checked()  # torch hub's and torchvision's URL checkpoints go through the reader too
 
 # Like detectron2's builtin datasets: register our default dataset names at import, so yaml
 # configs can name them in DATASETS.TRAIN/TEST. Registration is lazy (the synthetic data is

@@ -198,23 +198,22 @@ def _mm_heads(model_cfg) -> dict:
 
 
 def check_mmengine_class_counts(cfg, config: str) -> None:
-    """The heads of an mmseg/mmdet config against its training dataset's classes (its
-    ``metainfo`` or, without one, its class's ``METAINFO``)."""
+    """The heads of an mmseg/mmdet config against the classes of each of its training datasets
+    (its ``metainfo`` or, without one, its class's ``METAINFO``; every part of a concatenation,
+    which mmengine's ``ConcatDataset`` trains as one class list)."""
     from segclassics.datasets.class_counts import check_class_counts
-    datasets = list(_datasets(cfg.get("train_dataloader", {}).get("dataset")))
-    if len(datasets) != 1:
-        return  # concatenations of datasets: their classes are not one list
-    dataset = datasets[0]
-    classes = (dataset.get("metainfo") or {}).get("classes")
-    if classes is None:
-        cls = _registered_class(dataset.get("type"), cfg.get("default_scope"))
-        classes = (getattr(cls, "METAINFO", None) or {}).get("classes")
-    if classes:
-        check_class_counts(_mm_heads(cfg.model), list(classes), f"{dataset.get('type')}", config)
+    heads = _mm_heads(cfg.model)
+    for dataset in _datasets(cfg.get("train_dataloader", {}).get("dataset")):
+        classes = (dataset.get("metainfo") or {}).get("classes")
+        if classes is None:
+            cls = _registered_class(dataset.get("type"), cfg.get("default_scope"))
+            classes = (getattr(cls, "METAINFO", None) or {}).get("classes")
+        if classes:
+            check_class_counts(heads, list(classes), f"{dataset.get('type')}", config)
 
 
 def check_detectron2_class_counts(cfg, lazy: bool, config: str) -> None:
-    """The heads of a detectron2 config against the metadata of its first training dataset."""
+    """The heads of a detectron2 config against the metadata of each of its training datasets."""
     from detectron2.data import MetadataCatalog
 
     from segclassics.datasets.class_counts import check_class_counts
@@ -229,12 +228,10 @@ def check_detectron2_class_counts(cfg, lazy: bool, config: str) -> None:
         rcnn = cfg.MODEL.META_ARCHITECTURE == "GeneralizedRCNN"
         heads = {"MODEL.SEM_SEG_HEAD.NUM_CLASSES": None if rcnn else cfg.MODEL.SEM_SEG_HEAD.NUM_CLASSES,
                  "MODEL.ROI_HEADS.NUM_CLASSES": cfg.MODEL.ROI_HEADS.NUM_CLASSES if rcnn else None}
-    name = names if isinstance(names, str) else (list(names)[0] if names else None)
-    if name is None:
-        return
-    meta = MetadataCatalog.get(name)
-    for option, count in heads.items():
-        key = "stuff_classes" if "sem_seg" in option.lower() else "thing_classes"
-        classes = getattr(meta, key, None) if key in meta.as_dict() else None
-        if isinstance(count, int) and classes:
-            check_class_counts({option: count}, list(classes), name, config)
+    for name in [names] if isinstance(names, str) else list(names or ()):  # every training dataset
+        meta = MetadataCatalog.get(name)
+        for option, count in heads.items():
+            key = "stuff_classes" if "sem_seg" in option.lower() else "thing_classes"
+            classes = getattr(meta, key, None) if key in meta.as_dict() else None
+            if isinstance(count, int) and classes:
+                check_class_counts({option: count}, list(classes), name, config)

@@ -4,7 +4,8 @@ mmengine's ``YamlHandler`` (behind ``Config.fromfile`` of a ``.yaml`` config, ``
 reads with ``yaml.Loader``/``CLoader``, which constructs whatever a python tag names
 (``!!python/object/apply:os.system``). Importing ``segclassics.openmmlab`` registers
 :class:`SafeYamlHandler` for ``yaml``/``yml`` instead: plain data loads as before, a python tag
-is one refusal (:func:`segclassics.utils.reader.yaml_refusal`). Its ``PickleHandler``
+is one refusal, and so is a document whose aliases expand without bound
+(:func:`segclassics.utils.reader.safe_load_yaml`). Its ``PickleHandler``
 (``mmengine.load('x.pkl')``: annotation and result files) unpickles fully; :class:`SafePickleHandler`
 builds containers and numpy arrays only (:class:`segclassics.utils.reader.PlainDataUnpickler`).
 """
@@ -14,18 +15,13 @@ import pickle
 
 from mmengine.fileio.handlers import PickleHandler, YamlHandler, register_handler
 
-from segclassics.utils.reader import PlainDataUnpickler, UnsafeCheckpointError, yaml_refusal
+from segclassics.utils.reader import PlainDataUnpickler, UnsafeCheckpointError, safe_load_yaml
 
 
 class SafeYamlHandler(YamlHandler):
 
     def load_from_fileobj(self, file, **kwargs):
-        import yaml
-        kwargs.pop("Loader", None)
-        try:
-            return yaml.load(file, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader), **kwargs)
-        except yaml.constructor.ConstructorError as exc:
-            raise yaml_refusal(exc, getattr(file, "name", None)) from None
+        return safe_load_yaml(file)
 
 
 register_handler(["yaml", "yml"])(SafeYamlHandler)

@@ -37,7 +37,7 @@ from urllib.parse import urlparse
 
 import numpy as np
 
-__all__ = ["UnsafeCheckpointError", "UnsafeConfigError", "read_checkpoint", "read_yaml", "yaml_refusal",
+__all__ = ["UnsafeCheckpointError", "UnsafeConfigError", "read_checkpoint", "read_yaml", "safe_load_yaml", "yaml_refusal",
            "is_url", "PlainDataUnpickler", "NUMPY_GLOBALS", "mmengine_globals", "trust_option"]
 
 Source = Union[str, bytes, BinaryIO]
@@ -330,15 +330,66 @@ def yaml_refusal(exc: BaseException, name: Optional[str] = None) -> Optional[Uns
                              f"code; a config holds plain values only (numbers, strings, lists, mappings)")
 
 
-def read_yaml(path: str) -> Any:
-    """The yaml document at ``path`` as plain data (``yaml.safe_load``); a python tag is refused
-    (:class:`UnsafeConfigError` naming the file and line)."""
+#: The most values a yaml document may hold once its aliases are expanded. A config has a few
+#: thousand; nine nested aliases of ten (the "billion laughs" document) expand to 10**9 and would
+#: take every later walk over the config (mmengine's ``ConfigDict``, printing, dumping) for ever.
+YAML_EXPANDED_VALUES_LIMIT = 1_000_000
+
+
+def check_yaml_size(data: Any, name: Optional[str] = None) -> Any:
+    """``data`` (as ``yaml.safe_load`` built it) if it holds at most
+    :data:`YAML_EXPANDED_VALUES_LIMIT` values with every alias expanded and refers to none of
+    its own containers; else :class:`UnsafeConfigError` naming the file. Counts each shared
+    container once (memoised), so the check is linear in the document, not in its expansion."""
+    expanded: dict = {}
+    open_containers: set = set()
+
+    def count(value) -> int:
+        if not isinstance(value, (dict, list)):
+            return 1
+        key = id(value)
+        if key in expanded:
+            return expanded[key]
+        if key in open_containers:
+            raise UnsafeConfigError(f"{name or 'yaml document'}: refused to load: an alias refers to a "
+                                    f"mapping or list that contains it (a recursive document); a config "
+                                    f"is a tree of plain values")
+        open_containers.add(key)
+        children = [*value.keys(), *value.values()] if isinstance(value, dict) else value
+        total = 1
+        for child in children:
+            total += count(child)
+            if total > YAML_EXPANDED_VALUES_LIMIT:
+                raise UnsafeConfigError(
+                    f"{name or 'yaml document'}: refused to load: its aliases expand to more than "
+                    f"{YAML_EXPANDED_VALUES_LIMIT:,} values (nested aliases, as in a 'billion laughs' "
+                    f"document); a config holds a few thousand values at most")
+        open_containers.discard(key)
+        expanded[key] = total
+        return total
+
+    count(data)
+    return data
+
+
+def safe_load_yaml(stream, name: Optional[str] = None) -> Any:
+    """``yaml.safe_load`` of ``stream`` (text, bytes or a file) as plain data: a python tag is
+    refused (:class:`UnsafeConfigError` naming the file and line), and so is a document whose
+    aliases expand past :data:`YAML_EXPANDED_VALUES_LIMIT` values. Every yaml we read (our
+    tools, mmengine's yaml handler, detectron2's yaml configs) goes through here."""
     import yaml
+    name = name or getattr(stream, "name", None)
+    try:
+        data = yaml.load(stream, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    except yaml.YAMLError as exc:
+        refusal = yaml_refusal(exc, name)
+        if refusal is not None:
+            raise refusal from None
+        raise
+    return check_yaml_size(data, name)
+
+
+def read_yaml(path: str) -> Any:
+    """The yaml document at ``path`` as plain data (:func:`safe_load_yaml`)."""
     with open(path, encoding="utf-8") as f:
-        try:
-            return yaml.safe_load(f)
-        except yaml.YAMLError as exc:
-            refusal = yaml_refusal(exc, path)
-            if refusal is not None:
-                raise refusal from None
-            raise
+        return safe_load_yaml(f, path)
