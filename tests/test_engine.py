@@ -145,6 +145,17 @@ def test_mmengine_train_then_test_with_overlays(run_tool, tmp_path, synthetic_ro
     # test.py evaluates the saved model on the same images: the validation's mIoU (mmseg rounds to 0.01)
     assert _test_metrics(proc)["mIoU"] == float(val_miou)
     assert len(list(show.rglob("*.png"))) == 4  # one overlay per val image of the fixture size
+    # a second run into the same --show-dir keeps the first run's overlays unless told otherwise; the
+    # visualizer records its config first, so the refusal comes before any evaluation
+    first = show / "vis_data" / "config.py"
+    proc = run_tool("test.py", REPO / "configs/unet/unet_synthetic.py", checkpoint, "--work-dir", work,
+                    "--show-dir", show, *opts)
+    assert error_message(proc) == (f"{first} exists and was not written by this run; it is kept. Pass --overwrite "
+                                   f"to replace it, or choose another place than --show-dir")
+    proc = run_tool("test.py", REPO / "configs/unet/unet_synthetic.py", checkpoint, "--work-dir", work,
+                    "--show-dir", show, "--overwrite", *opts)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    assert len(list(show.rglob("*.png"))) == 4
 
 
 @pytest.mark.slow

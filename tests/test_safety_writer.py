@@ -93,6 +93,32 @@ def test_an_earlier_runs_predictions_may_be_replaced_with_overwrite(tmp_path):
     assert np.asarray(Image.open(out / "a.png")).max() == 1
 
 
+def test_show_dir_overlays_go_through_the_writer(tmp_path):
+    """``--show-dir``'s visualizer backend (mmseg and mmdet): a folder holding a dataset's images
+    is never written into, an earlier run's overlay is kept unless --overwrite."""
+    import segclassics.openmmlab  # noqa: F401
+    from mmengine.registry import VISBACKENDS
+    dataset = tmp_path / "show" / "vis_image"
+    dataset.mkdir(parents=True)
+    Image.new("RGB", (4, 4)).save(dataset / "0001.png")
+    backend = VISBACKENDS.build(dict(type="CheckedLocalVisBackend", save_dir=str(tmp_path / "show")))
+    with pytest.raises(WriteError, match="holds images that segclassics did not write"):
+        backend.add_image("0001.png", np.zeros((4, 4, 3), np.uint8))
+    assert sorted(os.listdir(dataset)) == ["0001.png"]
+    backend = VISBACKENDS.build(dict(type="CheckedLocalVisBackend", save_dir=str(tmp_path / "overlays")))
+    rgb = np.zeros((2, 3, 3), np.uint8)
+    rgb[..., 0] = 200  # red, stored as RGB (mmengine's own backend converts to BGR for cv2)
+    backend.add_image("a.png", rgb, step=3)
+    written = tmp_path / "overlays" / "vis_image" / "a.png_3.png"
+    assert np.asarray(Image.open(written))[0, 0].tolist() == [200, 0, 0]
+    writer.forget_created()  # a second run
+    with pytest.raises(WriteError, match="exists and was not written by this run"):
+        backend.add_image("a.png", rgb, step=3)
+    with overwriting():
+        backend.add_image("a.png", rgb * 0, step=3)
+    assert np.asarray(Image.open(written)).max() == 0
+
+
 def test_a_kill_mid_write_leaves_the_old_file(tmp_path):
     path = tmp_path / "model.pth"
     torch.save({"w": torch.ones(3)}, path)

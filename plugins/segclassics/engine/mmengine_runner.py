@@ -158,10 +158,13 @@ def _enable_show_dir(cfg, show_dir):
     hook = hooks["visualization"]
     hook["draw"] = True
     hook["interval"] = 1
-    if cfg.default_scope == "mmdet":
-        hook["test_out_dir"] = osp.abspath(show_dir)  # mmdet writes <work_dir>/<timestamp>/<test_out_dir>
-    else:
-        cfg.visualizer["save_dir"] = osp.abspath(show_dir)  # mmseg: <save_dir>/vis_data/vis_image
+    # both frameworks' hooks hand each drawing to the visualizer's backends, which write
+    # <save_dir>/vis_data/vis_image/<name>_<step>.png through the writer (never over files this run
+    # did not write, never into a dataset's folder); mmdet's own test_out_dir would write with
+    # mmcv.imwrite under the image's file name instead
+    hook.pop("test_out_dir", None)
+    cfg.visualizer["save_dir"] = osp.abspath(show_dir)
+    cfg.visualizer["vis_backends"] = [dict(type="CheckedLocalVisBackend")]
 
 
 def test(args) -> dict:
