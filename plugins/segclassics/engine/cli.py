@@ -15,6 +15,7 @@ from segclassics.utils.writer import check_writable, overwriting, write_json
 
 from .config_kind import MMENGINE, detect_config_kind
 from .config_loader import resolve_config_path
+from .distributed import DEFAULT_TIMEOUT_S
 from .errors import UserError, run_reporting_user_errors
 
 
@@ -23,8 +24,12 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cfg-options", nargs="+", metavar="KEY=VALUE", default=[],
                         help="override config entries, e.g. train_cfg.max_iters=100 (mmengine) or "
                              "train.max_iter=100 (detectron2)")
-    parser.add_argument("--launcher", choices=["none", "pytorch", "slurm", "mpi"], default="none",
-                        help="'pytorch' under torchrun (tools/dist_train.sh)")
+    parser.add_argument("--launcher", choices=["none", "pytorch", "slurm"], default="none",
+                        help="'pytorch' under torchrun (tools/dist_train.sh, tools/dist_test.sh), 'slurm' under "
+                             "srun (tools/slurm_train.sh, tools/slurm_test.sh); see docs/distributed.md")
+    parser.add_argument("--dist-timeout", type=float, default=DEFAULT_TIMEOUT_S, metavar="SECONDS",
+                        help="distributed runs: how long a collective waits for a lost or hung peer before "
+                             "every process stops with an error (default %(default)s)")
     parser.add_argument("--local_rank", "--local-rank", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--trust-checkpoint", action="store_true",
                         help="unpickle checkpoints fully (they can run code!): only for legacy files whose origin "
