@@ -94,13 +94,13 @@ def _run(mode: str, argv) -> int:
         result.update(getattr(runner, mode)(args) or {})
         if mode == "test" and int(os.environ.get("RANK", "0")) == 0:
             _report_metrics(result, args)
+        _leave_process_group()  # its barrier can find a lost peer too: one line as well
         return 0
     with overwriting(args.overwrite):
         status = run_reporting_user_errors(dispatch, args.debug, args.config, trust_flag=True)
     if status:
-        return status
-    _leave_process_group()
-    return 0
+        _abandon_process_group()
+    return status
 
 
 def _report_metrics(result: dict, args) -> None:
@@ -127,6 +127,18 @@ def _leave_process_group() -> None:
     if dist.is_available() and dist.is_initialized():
         dist.barrier()
         dist.destroy_process_group()
+
+
+def _abandon_process_group() -> None:
+    """After an error: leave the process group without waiting for the other ranks (a barrier
+    would wait for a peer that is gone), so that the process exits instead of aborting in the
+    group's teardown at interpreter exit."""
+    import torch.distributed as dist
+    if dist.is_available() and dist.is_initialized():
+        try:
+            dist.destroy_process_group()
+        except Exception:  # noqa: BLE001 - the error that stopped the run is already reported
+            pass
 
 
 def train_main(argv=None) -> int:
