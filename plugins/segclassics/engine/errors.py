@@ -56,6 +56,10 @@ def user_facing_message(exc: BaseException, config: str | None = None) -> str | 
     lost = lost_peer_message(exc)
     if lost:
         return lost
+    if isinstance(exc, ValueError) and "SyncBatchNorm expected input tensor to be on GPU" in text:
+        # torch's nn.SyncBatchNorm synchronises over nccl only; it never falls back to per-process BN
+        return ("norm 'SyncBN' needs one GPU per process in a distributed run (torch's SyncBatchNorm refuses CPU "
+                "tensors); on CPU set the config's norm to 'BN' or 'GN'")
     found = re.search(r"Loss became infinite or NaN at iteration=(\d+)", text)
     if isinstance(exc, FloatingPointError) and found:
         # detectron2's SimpleTrainer: "... at iteration=N!\nloss_dict = {'loss_x': nan, ...}", N from 0
