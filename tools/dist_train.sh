@@ -1,7 +1,13 @@
 #!/usr/bin/env bash
 # Distributed training with torchrun: tools/dist_train.sh CONFIG NPROC [train.py options]
-# Works for mmengine and detectron2 configs; on CPU the processes use gloo.
+# mmengine (mmseg/mmdet) and detectron2 (LazyConfig/yaml) configs; on GPU one process per GPU
+# over nccl, on CPU the processes use gloo. Several machines: run it on each with NNODES,
+# NODE_RANK (0 on the machine at MASTER_ADDR), MASTER_ADDR and PORT set (docs/distributed.md).
 set -euo pipefail
+if [ $# -lt 2 ]; then
+  echo "usage: tools/dist_train.sh CONFIG NPROC [train.py options]" >&2
+  exit 2
+fi
 CONFIG=$1
 NPROC=$2
 PORT=${PORT:-29500}

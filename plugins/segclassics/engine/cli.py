@@ -15,6 +15,7 @@ from segclassics.utils.writer import check_writable, overwriting, write_json
 
 from .config_kind import MMENGINE, detect_config_kind
 from .config_loader import resolve_config_path
+from .distributed import DEFAULT_TIMEOUT_S
 from .errors import UserError, run_reporting_user_errors
 
 
@@ -23,8 +24,12 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cfg-options", nargs="+", metavar="KEY=VALUE", default=[],
                         help="override config entries, e.g. train_cfg.max_iters=100 (mmengine) or "
                              "train.max_iter=100 (detectron2)")
-    parser.add_argument("--launcher", choices=["none", "pytorch", "slurm", "mpi"], default="none",
-                        help="'pytorch' under torchrun (tools/dist_train.sh)")
+    parser.add_argument("--launcher", choices=["none", "pytorch", "slurm"], default="none",
+                        help="'pytorch' under torchrun (tools/dist_train.sh, tools/dist_test.sh), 'slurm' under "
+                             "srun (tools/slurm_train.sh, tools/slurm_test.sh); see docs/distributed.md")
+    parser.add_argument("--dist-timeout", type=float, default=DEFAULT_TIMEOUT_S, metavar="SECONDS",
+                        help="distributed runs: how long a collective waits for a lost or hung peer before "
+                             "every process stops with an error (default %(default)s)")
     parser.add_argument("--local_rank", "--local-rank", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--trust-checkpoint", action="store_true",
                         help="unpickle checkpoints fully (they can run code!): only for legacy files whose origin "
@@ -89,13 +94,13 @@ def _run(mode: str, argv) -> int:
         result.update(getattr(runner, mode)(args) or {})
         if mode == "test" and int(os.environ.get("RANK", "0")) == 0:
             _report_metrics(result, args)
+        _leave_process_group()  # its barrier can find a lost peer too: one line as well
         return 0
     with overwriting(args.overwrite):
         status = run_reporting_user_errors(dispatch, args.debug, args.config, trust_flag=True)
     if status:
-        return status
-    _leave_process_group()
-    return 0
+        _abandon_process_group()
+    return status
 
 
 def _report_metrics(result: dict, args) -> None:
@@ -122,6 +127,18 @@ def _leave_process_group() -> None:
     if dist.is_available() and dist.is_initialized():
         dist.barrier()
         dist.destroy_process_group()
+
+
+def _abandon_process_group() -> None:
+    """After an error: leave the process group without waiting for the other ranks (a barrier
+    would wait for a peer that is gone), so that the process exits instead of aborting in the
+    group's teardown at interpreter exit."""
+    import torch.distributed as dist
+    if dist.is_available() and dist.is_initialized():
+        try:
+            dist.destroy_process_group()
+        except Exception:  # noqa: BLE001 - the error that stopped the run is already reported
+            pass
 
 
 def train_main(argv=None) -> int:

@@ -3,7 +3,8 @@
 LazyConfigs follow detectron2's ``tools/lazyconfig_train_net.py`` (``model``,
 ``dataloader.{train,test,evaluator}``, ``optimizer``, ``lr_multiplier``, ``train``); yaml
 configs go to ``DefaultTrainer`` with an evaluator chosen from the dataset's
-``evaluator_type``. Added here: ``torchrun`` support (``--launcher pytorch``), bf16
+``evaluator_type``. Added here: torchrun and Slurm support (``--launcher pytorch|slurm``, DDP
+of CPU modules over gloo: :mod:`.distributed`), bf16
 autocast for ``--amp`` on CPU (detectron2's ``AMPTrainer`` requires CUDA), a strict key
 check of checkpoints given to test.py, and overlay PNGs for ``--show-dir``.
 """
@@ -36,21 +37,14 @@ class AutocastForward(nn.Module):
 
 
 def init_distributed(args) -> None:
-    """Join the process group torchrun set up (RANK/WORLD_SIZE/LOCAL_RANK in the env)."""
-    if args.launcher == "none":
+    """Join the job's process group (:mod:`.distributed`) and detectron2's per-machine group."""
+    from .distributed import init_distributed as join
+    if not join(args.launcher, args.dist_timeout):
         return
-    if args.launcher != "pytorch":
-        raise UserError(f"--launcher {args.launcher}: detectron2 configs support 'none' and 'pytorch' (torchrun)")
     import torch.distributed as dist
     from detectron2.utils import comm
-    if "RANK" not in os.environ:
-        raise UserError("--launcher pytorch must run under torchrun (tools/dist_train.sh CONFIG NPROC)")
-    cuda = torch.cuda.is_available()
-    if cuda:
-        torch.cuda.set_device(int(os.environ["LOCAL_RANK"]))
-    if not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if cuda else "gloo")
-    comm.create_local_process_group(int(os.environ.get("LOCAL_WORLD_SIZE", dist.get_world_size())))
+    if comm._LOCAL_PROCESS_GROUP is None:  # comm.get_local_rank() and friends need it
+        comm.create_local_process_group(int(os.environ.get("LOCAL_WORLD_SIZE", dist.get_world_size())))
 
 
 def _output_dir(args, default_attr_value):
@@ -117,10 +111,11 @@ def train(args) -> dict:
     if not lazy:
         return _train_yaml(cfg, args)
     from detectron2.config import instantiate
-    from detectron2.engine import AMPTrainer, SimpleTrainer, create_ddp_model, default_writers, hooks
-    from detectron2.utils import comm
+    from detectron2.engine import AMPTrainer, SimpleTrainer, default_writers, hooks
 
     from segclassics.detectron2.checkpointer import SafeDetectionCheckpointer
+
+    from .distributed import create_ddp_model
 
     model = instantiate(cfg.model)
     model.to(cfg.train.device)
@@ -199,9 +194,15 @@ def _yaml_trainer_class():
 
     from segclassics.detectron2.checked_dataset_mapper import CheckedDatasetMapper
 
+    from .distributed import detectron2_trainers_use_our_ddp
+
     class Trainer(DefaultTrainer):
-        """DefaultTrainer with an evaluator chosen by the dataset's ``evaluator_type`` and the
-        per-sample checks of ``CheckedDatasetMapper``."""
+        """DefaultTrainer with an evaluator chosen by the dataset's ``evaluator_type``, the
+        per-sample checks of ``CheckedDatasetMapper``, and DDP that accepts CPU modules."""
+
+        def __init__(self, cfg):
+            with detectron2_trainers_use_our_ddp():
+                super().__init__(cfg)
 
         @classmethod
         def build_train_loader(cls, cfg):

@@ -53,6 +53,13 @@ def user_facing_message(exc: BaseException, config: str | None = None) -> str | 
         # mmengine's builders prefix the class: "class `X` in mod.py: __init__() got an unexpected ..."
         where = f"{config}: " if config else ""
         return f"{where}{text.splitlines()[0]}; check the spelling of that option in the config"
+    lost = lost_peer_message(exc)
+    if lost:
+        return lost
+    if isinstance(exc, ValueError) and "SyncBatchNorm expected input tensor to be on GPU" in text:
+        # torch's nn.SyncBatchNorm synchronises over nccl only; it never falls back to per-process BN
+        return ("norm 'SyncBN' needs one GPU per process in a distributed run (torch's SyncBatchNorm refuses CPU "
+                "tensors); on CPU set the config's norm to 'BN' or 'GN'")
     found = re.search(r"Loss became infinite or NaN at iteration=(\d+)", text)
     if isinstance(exc, FloatingPointError) and found:
         # detectron2's SimpleTrainer: "... at iteration=N!\nloss_dict = {'loss_x': nan, ...}", N from 0
@@ -63,6 +70,29 @@ def user_facing_message(exc: BaseException, config: str | None = None) -> str | 
     if cause is not None and cause is not exc and isinstance(exc, RuntimeError):
         return user_facing_message(cause, config)
     return None
+
+
+#: What torch's gloo and nccl backends say when a peer process died (its connections closed)
+#: or hung past the collective timeout (--dist-timeout).
+_LOST_PEER = re.compile(r"Connection (?:reset|closed) by peer|Broken pipe|Timed out waiting \d+ms|"
+                        r"NCCL communicator was aborted|Watchdog caught collective operation timeout")
+
+
+def lost_peer_message(exc: BaseException) -> str | None:
+    """The one line for a distributed run whose collective failed because another process died
+    or hung (gloo: "Connection reset by peer", "Timed out waiting ..."; nccl: the watchdog's
+    timeout), or None when no process group is running or the error is another one."""
+    import torch.distributed as dist
+    if not (isinstance(exc, RuntimeError) and dist.is_available() and dist.is_initialized()):
+        return None
+    text = str(exc)
+    if not _LOST_PEER.search(text):
+        return None
+    detail = re.sub(r"^\[[^\]]*\.(?:cc|cpp|h):\d+\]\s*", "", text.strip().splitlines()[0])  # gloo's source line
+    detail = detail.split(". This is typically caused")[0].rstrip(". ")
+    return (f"distributed run stopped: process {dist.get_rank()} of {dist.get_world_size()} lost a peer at a "
+            f"collective ({detail}); another process died or hung -- its own log says why. Continue from the last "
+            f"checkpoint with --resume")
 
 
 #: Exit status of a run stopped by Ctrl-C (128 + SIGINT, as a shell reports it).

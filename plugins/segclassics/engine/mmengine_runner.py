@@ -2,9 +2,10 @@
 
 This follows mmseg's and mmdet's own ``tools/train.py``/``tools/test.py`` (work_dir, amp,
 resume, cfg-options, launcher, show-dir), adding: CPU-friendly defaults (gloo for
-distributed CPU runs, bf16 autocast for ``--amp`` without a GPU), a data check that names a
-missing dataset instead of failing inside the dataset class, checkpoints read only as plain
-data (``weights_only``; ``--trust-checkpoint`` is the explicit opt-in for legacy files), a key
+distributed CPU runs, torchrun or Slurm joined as in :mod:`.distributed`, bf16 autocast for
+``--amp`` without a GPU), a data check that names a missing dataset instead of failing inside
+the dataset class, checkpoints read only as plain data (``weights_only``; ``--trust-checkpoint``
+is the explicit opt-in for legacy files), a key
 check of every checkpoint against the model before it is used, and a weights-only copy of the
 last and best checkpoints at the end of training.
 """
@@ -39,21 +40,19 @@ def _load_cfg(args):
         cfg.work_dir = args.work_dir
     elif cfg.get("work_dir", None) is None:
         cfg.work_dir = osp.join("./work_dirs", osp.splitext(osp.basename(args.config.split("::")[-1]))[0])
-    if args.launcher != "none" and not torch.cuda.is_available():
-        # NCCL needs GPUs; CPU processes talk over gloo. mmengine's init_dist calls
-        # torch.cuda.set_device unconditionally, so the group is joined here (the Runner
-        # skips init_dist when a group exists), and its DDP wrapper passes
-        # device_ids=[LOCAL_RANK], which torch rejects for CPU modules.
-        if args.launcher != "pytorch":
-            raise UserError(f"--launcher {args.launcher} without a GPU: use --launcher pytorch (torchrun)")
-        import torch.distributed as dist
-        if not dist.is_initialized():
-            dist.init_process_group(backend="gloo")
-        cfg.setdefault("env_cfg", {}).setdefault("dist_cfg", {})["backend"] = "gloo"
-        wrapper = cfg.get("model_wrapper_cfg", None) or dict(type="MMDistributedDataParallel")
-        wrapper.setdefault("device_ids", None)
-        wrapper.setdefault("find_unused_parameters", cfg.get("find_unused_parameters", False))
-        cfg.model_wrapper_cfg = wrapper
+    from .distributed import init_distributed
+    if init_distributed(args.launcher, args.dist_timeout):
+        # The group is joined here for both launchers (the Runner skips init_dist when one
+        # exists): Slurm's variables are torchrun's by now, and the timeout is --dist-timeout.
+        cfg.launcher = "pytorch"
+        if not torch.cuda.is_available():
+            # NCCL needs GPUs; CPU processes talk over gloo, and mmengine's DDP wrapper passes
+            # device_ids=[LOCAL_RANK], which torch rejects for CPU modules.
+            cfg.setdefault("env_cfg", {}).setdefault("dist_cfg", {})["backend"] = "gloo"
+            wrapper = cfg.get("model_wrapper_cfg", None) or dict(type="MMDistributedDataParallel")
+            wrapper.setdefault("device_ids", None)
+            wrapper.setdefault("find_unused_parameters", cfg.get("find_unused_parameters", False))
+            cfg.model_wrapper_cfg = wrapper
     return cfg
 
 
