@@ -1,6 +1,7 @@
 """Every model family under the frameworks' tracing tools: ``torch.jit.trace`` (TorchScript export,
 mmengine's complexity counter behind mmseg's ``get_flops.py``, fvcore's ``FlopCountAnalysis`` behind
-detectron2's ``analyze_model.py``) and torch.onnx's TorchScript-based exporter (``dynamo=False``).
+detectron2's ``analyze_model.py``), torch.onnx's TorchScript-based exporter (``dynamo=False``) and
+detectron2's ``TracingAdapter`` (``export_model.py --export-method tracing``).
 
 The dynamo exporter (``torch.export``) is covered by tests/test_onnx_export.py. Models are built from
 the configs at small widths, with random weights and BN statistics so the comparisons cannot pass on
@@ -149,3 +150,53 @@ def test_torchscript_onnx_exporter(tmp_path, family):
         assert got.shape == expected.shape == (n, net(x[:1]).shape[1], h, w)
         assert np.abs(expected).max() > 1e-1
         np.testing.assert_allclose(got, expected, atol=1e-4, rtol=1e-4)
+
+
+D2_CONFIGS = ["configs/detectron2/segnet_basic_synthetic.py", "configs/detectron2/setr_pup_synthetic.py",
+              "configs/detectron2/unet_synthetic.py", "configs/detectron2/fcn8s_vgg16_synthetic.py"]
+
+
+@pytest.mark.parametrize("config", D2_CONFIGS)
+def test_detectron2_tracing_adapter(config):
+    """What detectron2's export_model.py --export-method tracing does with a semantic model:
+    TracingAdapter + torch.jit.trace; the trace equals the eager model's sem_seg at a second size."""
+    from detectron2.export import TracingAdapter
+
+    from segclassics.deploy.cli import build
+    _, model, _ = build(config, None, (), False)
+    _randomise(model)
+    model.eval()
+
+    def sem_seg(model, inputs):
+        return [out["sem_seg"] for out in model(inputs)]
+
+    image = torch.randint(0, 256, (3, 64, 80), generator=torch.Generator().manual_seed(0)).float()
+    adapter = TracingAdapter(model, [{"image": image}], sem_seg)
+    traced = _trace(adapter, adapter.flattened_inputs)
+    with torch.no_grad():
+        for h, w in ((64, 80), (48, 96)):
+            x = torch.randint(0, 256, (3, h, w), generator=torch.Generator().manual_seed(h)).float()
+            expected = model([{"image": x}])[0]["sem_seg"]
+            (got,) = traced(x)
+            assert expected.shape[1:] == (h, w) and expected.std() > 1e-3
+            assert torch.allclose(got, expected, atol=1e-5, rtol=1e-5)
+
+
+def test_detectron2_flop_count_of_segnet_equals_tools_benchmark():
+    """detectron2's analyze_model.py --tasks flop (detectron2.utils.analysis.FlopCountAnalysis) on
+    the detectron2 SegNet-Basic: its MACs equal tools/benchmark.py's within 1%."""
+    from detectron2.utils.analysis import FlopCountAnalysis
+
+    from segclassics.deploy.cli import build
+    from segclassics.engine.benchmark import count_flops
+    _, model, _ = build("configs/detectron2/segnet_basic_synthetic.py", None, (), False)
+    model.eval()
+    inputs = [{"image": torch.randint(0, 256, (3, 64, 80), generator=torch.Generator().manual_seed(0)).float()}]
+    macs = count_flops(lambda: model(inputs)) / 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        counter = FlopCountAnalysis(model, inputs)
+        counter.unsupported_ops_warnings(False)
+        counter.uncalled_modules_warnings(False)
+        total = counter.total()
+    assert macs > 0 and abs(total - macs) <= 0.01 * macs
