@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Evaluate a checkpoint with any segclassics config and print the metrics.
 
-    python tools/test.py CONFIG CHECKPOINT [--show-dir DIR] [--metrics-json FILE]
+    python tools/test.py CONFIG CHECKPOINT [--show-dir DIR] [--metrics-json FILE] [--out DIR] [--tta]
         [--cfg-options KEY=VALUE ...]
 """
 import sys

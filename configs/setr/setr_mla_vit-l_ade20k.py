@@ -8,6 +8,7 @@
 _base_ = [
     '../_base_/models/setr_mla.py', '../_base_/datasets/ade20k.py',
     '../_base_/default_runtime.py', '../_base_/schedules/schedule_setr_160k.py',
+    '../_base_/tta/multiscale_flip.py',  # tools/test.py --tta: the paper's multi-scale + flip test
 ]
 crop_size = (512, 512)
 model = dict(

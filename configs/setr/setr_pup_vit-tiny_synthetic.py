@@ -3,6 +3,7 @@
 _base_ = [
     '../_base_/models/setr_pup.py', '../_base_/datasets/synthetic.py',
     '../_base_/default_runtime.py', '../_base_/schedules/schedule_cpu_demo.py',
+    '../_base_/tta/multiscale_flip.py',  # tools/test.py --tta, as the full-size SETR configs
 ]
 crop_size = (128, 128)
 num_classes = 6

@@ -4,6 +4,8 @@
 # Set decode_head.variant='32s' / '16s' for the coarser nets (they use fc7 / pool4+fc7 only).
 # Input normalisation is torchvision's (the converter reads torchvision's ImageNet VGG16); for the
 # original Caffe VGG16 use mean=[103.939, 116.779, 123.68] (BGR), std=[1, 1, 1], bgr_to_rgb=False.
+# No tta_pipeline: the FCN paper evaluates one pass at the image's own size, without flipping or
+# rescaling (Sec. 4-5), so FCN configs are tested as the paper did and tools/test.py --tta refuses them.
 data_preprocessor = dict(
     type='SegDataPreProcessor',
     mean=[123.675, 116.28, 103.53],

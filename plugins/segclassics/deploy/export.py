@@ -2,12 +2,10 @@
 
 Exporter: torch.onnx's dynamo exporter (``torch.export`` + onnxscript's ATen library), not
 the TorchScript one. Measured with torch 2.14.1 and onnxruntime 1.32.0 (docs/inference.md,
-"Exporter and opset"): the TorchScript exporter has no ``max_unpool2d`` (SegNet fails outright)
-and records Python-side size logic as constants (SETR's patch grid and position embedding;
-before our models dropped ``int()`` on sizes, also FCN's crops and UNet's centre crops), so
-those graphs fail at a second input size. ``torch.export`` keeps sizes symbolic, decomposes
-``max_unpool2d`` into ONNX ops (``ScatterND``) and states the dynamic sizes as
-constraints we can check.
+"Exporter and opset"): the TorchScript exporter records Python-side size logic as constants
+(before our models dropped ``int()`` on sizes and took the every-size path while tracing, FCN's
+crops, UNet's centre crops and SETR's patch grid), so such graphs fail at a second input size.
+``torch.export`` keeps sizes symbolic and states the dynamic sizes as constraints we can check.
 
 We call ``torch.export.export`` ourselves and hand the program to ``torch.onnx.export``:
 given a module, torch.onnx retries failed exports with other strategies and may silently

@@ -60,6 +60,10 @@ def test_parser() -> argparse.ArgumentParser:
     p.add_argument("checkpoint")
     p.add_argument("--show-dir", help="write overlay PNGs of the predictions here")
     p.add_argument("--metrics-json", help="also write the metrics as JSON to this file")
+    p.add_argument("--out", help="mmseg configs: write each test image's predicted labels as DIR/<image name>.png "
+                                 "(8-bit class indices, as mmseg's IoUMetric)")
+    p.add_argument("--tta", action="store_true",
+                   help="mmseg configs: test-time augmentation with the config's tta_pipeline and tta_model")
     _common(p)
     return p
 

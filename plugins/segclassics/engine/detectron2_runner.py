@@ -259,6 +259,10 @@ def _build_and_load(cfg, lazy, checkpoint, trusted: bool = False):
 
 
 def test(args) -> dict:
+    for option in ("out", "tta"):
+        if getattr(args, option, None):
+            raise UserError(f"--{option} applies to mmseg configs; {args.config} is a detectron2 config "
+                            f"(--show-dir writes its predictions as overlays)")
     init_distributed(args)
     cfg, lazy = load_config(args)
     _default_setup(cfg, args)

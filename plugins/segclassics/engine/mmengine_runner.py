@@ -79,23 +79,26 @@ def _build_runner(cfg):
     return RUNNERS.build(cfg)
 
 
+def _unwrapped(model):
+    """The model whose weights a checkpoint holds: inside a DDP wrapper or a test-time-augmentation
+    model (``--tta``), as mmengine's checkpoint loading unwraps them."""
+    from mmengine.model import BaseTTAModel, is_model_wrapper
+    return model.module if is_model_wrapper(model) or isinstance(model, BaseTTAModel) else model
+
+
 def _check_checkpoint_matches(runner, checkpoint: str, trusted: bool) -> None:
     """mmengine loads ``load_from``/resume checkpoints with ``strict=False`` and only logs
     mismatches; a checkpoint of another model must fail instead, naming the keys."""
-    from mmengine.model import is_model_wrapper
-
     from segclassics.utils.checkpoint import check_state_dict, read_state_dict
-    model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+    model = _unwrapped(runner.model)
     check_state_dict(model, read_state_dict(checkpoint, trusted=trusted), source=checkpoint)
 
 
 def _check_starting_point(runner, checkpoint: str, trusted: bool) -> None:
     """``load_from`` is loaded with ``strict=False`` (fine-tuning may change a head), but a file
     sharing no weight with the model would leave it at its random initialisation."""
-    from mmengine.model import is_model_wrapper
-
     from segclassics.utils.checkpoint import check_shares_weights, read_state_dict
-    model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+    model = _unwrapped(runner.model)
     check_shares_weights(model, read_state_dict(checkpoint, trusted=trusted), checkpoint, "load_from")
 
 
@@ -173,6 +176,10 @@ def test(args) -> dict:
     cfg.load_from = args.checkpoint
     if args.show_dir:
         _enable_show_dir(cfg, args.show_dir)
+    if getattr(args, "out", None):
+        _enable_out(cfg, args.out, args.config)
+    if getattr(args, "tta", False):
+        _enable_tta(cfg, args.config)
     check_mmengine_data(cfg, ["test_dataloader"])
     runner = _build_runner(cfg)
     _check_checkpoint_matches(runner, args.checkpoint, args.trust_checkpoint)
@@ -180,3 +187,36 @@ def test(args) -> dict:
     if args.show_dir:
         os.makedirs(args.show_dir, exist_ok=True)
     return dict(metrics or {})
+
+
+def _mmseg_only(cfg, option: str, config: str) -> None:
+    if cfg.get("default_scope", None) != "mmseg":
+        raise UserError(f"{option} applies to mmseg configs (semantic segmentation); {config} has default_scope "
+                        f"{cfg.get('default_scope', None)!r}")
+
+
+def _enable_out(cfg, out: str, config: str) -> None:
+    """mmseg's ``tools/test.py --out DIR``: every test evaluator writes ``DIR/<image stem>.png``
+    with the predicted labels (``output_dir``) and keeps them (``keep_results``)."""
+    from segclassics.utils.writer import check_writable
+    _mmseg_only(cfg, "--out", config)
+    check_writable(osp.join(out, "prediction.png"), what="--out")  # a dataset folder is refused before testing
+    evaluators = cfg.test_evaluator if isinstance(cfg.test_evaluator, (list, tuple)) else [cfg.test_evaluator]
+    for evaluator in evaluators:
+        evaluator["output_dir"] = out
+        evaluator["keep_results"] = True
+
+
+def _enable_tta(cfg, config: str) -> None:
+    """mmseg's ``tools/test.py --tta``: the test set runs through ``tta_pipeline`` (one image, several
+    augmented views) and ``tta_model`` (mmseg's ``SegTTAModel``: averages their scores) wraps the model."""
+    _mmseg_only(cfg, "--tta", config)
+    if not cfg.get("tta_pipeline", None):
+        raise UserError(f"--tta: {config} has no tta_pipeline (the test-time augmentations); this config is meant "
+                        f"to be evaluated without them (run without --tta), or add tta_pipeline and tta_model "
+                        f"to it (see configs/_base_/tta/)")
+    cfg.test_dataloader.dataset.pipeline = cfg.tta_pipeline
+    add_sample_checks(cfg)  # the new pipeline's image loading is checked as the config's own
+    tta_model = cfg.get("tta_model", None) or dict(type="SegTTAModel")
+    tta_model["module"] = cfg.model
+    cfg.model = tta_model

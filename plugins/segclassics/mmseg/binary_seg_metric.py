@@ -3,14 +3,16 @@ Rand and warping errors, for the UNet benchmarks (Ronneberger et al. 2015, Sec. 
 ``segclassics.evaluation.binary``."""
 from __future__ import annotations
 
-from typing import Dict, Sequence
+from typing import Dict, Optional, Sequence
 
 import numpy as np
 from mmengine.evaluator import BaseMetric
+from mmengine.logging import MMLogger, print_log
 from mmseg.registry import METRICS
 from PIL import Image
 
 from ..evaluation.binary import BinaryConfusion, rand_error_binary, warping_error
+from .prediction_pngs import PredictionPNGs
 
 
 @METRICS.register_module()
@@ -35,16 +37,24 @@ class BinarySegMetric(BaseMetric):
         rand: also compute the Rand error (slower).
         warping: also compute the warping error (slower).
         ignore_index: label value left out.
+        output_dir, format_only, keep_results: as mmseg's ``IoUMetric`` (``tools/test.py --out DIR``):
+            write ``output_dir/<image stem>.png`` with the predicted labels; ``format_only``: no
+            metrics (see :mod:`segclassics.mmseg.prediction_pngs`).
     """
 
     def __init__(self, positive: int = 1, fov_key: str = 'fov_path', rand: bool = False, warping: bool = False,
-                 ignore_index: int = 255, collect_device: str = 'cpu', prefix=None, **kwargs):
+                 ignore_index: int = 255, output_dir: Optional[str] = None, format_only: bool = False,
+                 keep_results: bool = False, collect_device: str = 'cpu', prefix=None, **kwargs):
         super().__init__(collect_device=collect_device, prefix=prefix)
+        self.predictions = PredictionPNGs(output_dir, format_only, keep_results)
         self.positive, self.fov_key, self.rand, self.ignore_index = positive, fov_key, rand, ignore_index
         self.warping = warping
 
     def process(self, data_batch, data_samples: Sequence[dict]) -> None:
         for sample in data_samples:
+            self.predictions.write(sample)
+            if self.predictions.format_only:
+                continue
             pred = sample['pred_sem_seg']['data'].squeeze().cpu().numpy()
             gt = sample['gt_sem_seg']['data'].squeeze().cpu().numpy()
             mask = gt != self.ignore_index
@@ -62,6 +72,10 @@ class BinarySegMetric(BaseMetric):
                                  warp))
 
     def compute_metrics(self, results: list) -> Dict[str, float]:
+        if self.predictions.format_only:
+            print_log(f'predictions written to {self.predictions.output_dir} (format_only: no metrics)',
+                      logger=MMLogger.get_current_instance())
+            return {}
         arr = np.asarray(results, dtype=np.float64)
         c = BinaryConfusion(*(int(v) for v in arr[:, :4].sum(0)))
         res = dict(Dice=100 * c.dice(), mDice_img=100 * float(arr[:, 4].mean()), Acc=100 * c.accuracy(),

@@ -14,7 +14,7 @@ Output representation (mmseg hands the backbone's tuple to the decode head uncha
   needed to unpool odd sizes exactly). Stage 1 is the shallowest.
 
 ``SegNetHead`` consumes the whole tuple. Neither the indices nor the sizes are parameters or
-gradients, so DDP, AMP (``max_unpool2d`` copies values in the feature dtype) and ``batch > 1``
+gradients, so DDP, AMP (unpooling copies values in the feature dtype) and ``batch > 1``
 need nothing special; see ``tests/test_segnet_mmseg.py``.
 """
 from __future__ import annotations

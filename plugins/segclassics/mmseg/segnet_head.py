@@ -1,7 +1,7 @@
 """mmseg decode head: SegNet's decoder (unpooling with the encoder's indices, then convs).
 
 Badrinarayanan et al., "SegNet", TPAMI 2017, Sec. 3, Fig. 2-3: every decoder stage
-upsamples with ``max_unpool2d`` using the indices and pre-pool size remembered by the mirrored
+unpools (``segclassics.models.segnet.max_unpool``) with the indices and pre-pool size remembered by the mirrored
 encoder pool ("nothing learned"), then convolves (+ BN [+ ReLU]); a soft-max classifier
 (1x1 for SegNet-Basic, 3x3 ``conv1_1_D`` for SegNet) gives ``num_classes`` scores at the
 input resolution.

@@ -18,6 +18,8 @@ from mmseg.registry import METRICS
 
 from segclassics.evaluation.seg_metrics import BF_TOLERANCE_RATIO, SegNetMetrics, boundary_f1, confusion_matrix
 
+from .prediction_pngs import PredictionPNGs
+
 
 @METRICS.register_module()
 class SegNetMetric(BaseMetric):
@@ -27,6 +29,9 @@ class SegNetMetric(BaseMetric):
         ignore_index: label not evaluated (255: ``CamVidDataset`` maps void 11 to 255).
         boundary: compute BF (one distance transform per class and image).
         tolerance_ratio: BF tolerance as a fraction of the image diagonal (0.0075).
+        output_dir, format_only, keep_results: as mmseg's ``IoUMetric`` (``tools/test.py --out DIR``):
+            write ``output_dir/<image stem>.png`` with the predicted labels; ``format_only``: no
+            metrics (see :mod:`segclassics.mmseg.prediction_pngs`).
         collect_device, prefix: ``BaseMetric`` arguments.
 
     ``process`` expects data samples with ``pred_sem_seg`` and ``gt_sem_seg`` ``(1, H, W)``
@@ -37,8 +42,10 @@ class SegNetMetric(BaseMetric):
     default_prefix: Optional[str] = None
 
     def __init__(self, ignore_index: int = 255, boundary: bool = True, tolerance_ratio: float = BF_TOLERANCE_RATIO,
+                 output_dir: Optional[str] = None, format_only: bool = False, keep_results: bool = False,
                  collect_device: str = "cpu", prefix: Optional[str] = None, **kwargs):
         super().__init__(collect_device=collect_device, prefix=prefix)
+        self.predictions = PredictionPNGs(output_dir, format_only, keep_results)
         self.ignore_index = ignore_index
         self.boundary = boundary
         self.tolerance_ratio = tolerance_ratio
@@ -46,6 +53,9 @@ class SegNetMetric(BaseMetric):
     def process(self, data_batch, data_samples: Sequence[dict]) -> None:
         num_classes = len(self.dataset_meta["classes"])
         for sample in data_samples:
+            self.predictions.write(sample)
+            if self.predictions.format_only:
+                continue
             pred = sample["pred_sem_seg"]["data"].squeeze(0).cpu().numpy()
             gt = sample["gt_sem_seg"]["data"].squeeze(0).cpu().numpy()
             name = sample.get("seg_map_path", sample.get("img_path", ""))
@@ -56,6 +66,9 @@ class SegNetMetric(BaseMetric):
 
     def compute_metrics(self, results: List) -> Dict[str, float]:
         logger = MMLogger.get_current_instance()
+        if self.predictions.format_only:
+            print_log(f"predictions written to {self.predictions.output_dir} (format_only: no metrics)", logger=logger)
+            return {}
         classes = self.dataset_meta["classes"]
         acc = SegNetMetrics(len(classes), self.ignore_index, boundary=self.boundary)
         for conf, bf in results:

@@ -65,8 +65,17 @@ def max_unpool(x: torch.Tensor, record: PoolRecord) -> torch.Tensor:
         raise ValueError(f"max_unpool: feature map {tuple(x.shape)} and pool indices {tuple(record.indices.shape)} "
                          f"differ; a decoder stage must unpool with the indices of its mirrored encoder stage "
                          f"(same channels and size)")
-    # Runs in x's dtype (autocast leaves max_unpool2d alone; it copies values, so bf16 is exact).
-    return F.max_unpool2d(x, record.indices, kernel_size=2, stride=2, output_size=tuple(record.size))
+    # A scatter of the values to their flat argmax indices in a zero (N, C, H*W) map: exactly
+    # what F.max_unpool2d computes (2x2/2 windows never share a position, so no index repeats),
+    # but without max_unpool2d's Python-side check of output_size against the input size, which
+    # stops torch.jit.trace (traced sizes are tensors: "cond must be a bool"). So SegNet traces
+    # (TorchScript, mmengine's and fvcore's FLOP counters, torch.onnx's TorchScript exporter ->
+    # ScatterElements) and torch.export keeps the sizes symbolic. Runs in x's dtype (values are
+    # copied, so bf16 is exact); the gradient reaching x is the gather at the same indices.
+    n, c = x.shape[0], x.shape[1]
+    h, w = record.size
+    flat = x.new_zeros((n, c, h * w)).scatter(2, record.indices.flatten(2), x.flatten(2))
+    return flat.view(n, c, h, w)
 
 
 def pool_records_to_dict(records: Sequence[PoolRecord], prefix: str = "pool") -> Dict[str, torch.Tensor]:

@@ -96,8 +96,8 @@ class PatchEmbed(nn.Module):
         ph, pw = self.patch_size
         h, w = x.shape[-2:]
         pad_h, pad_w = (-h) % ph, (-w) % pw
-        # while exporting, pad always (by a symbolic amount, maybe 0) so one graph serves every size
-        if (self.pad_to_patch and torch.compiler.is_exporting()) or pad_h or pad_w:
+        # while exporting/tracing, pad always (by a symbolic amount, maybe 0) so one graph serves every size
+        if (self.pad_to_patch and _recording_graph()) or pad_h or pad_w:
             if not self.pad_to_patch:
                 raise ValueError(
                     f"input size {h}x{w} is not a multiple of the patch size {ph}x{pw}; resize or pad "
@@ -173,6 +173,12 @@ class Block(nn.Module):
         return x + self.drop_path(self.mlp(self.norm2(x)))
 
 
+def _recording_graph() -> bool:
+    """True while ``torch.export`` or ``torch.jit.trace`` records the forward: sizes are then symbolic
+    (traced), and size-dependent branches must take the path that serves every size."""
+    return torch.compiler.is_exporting() or torch.jit.is_tracing()
+
+
 def resize_pos_embed(pos_embed: torch.Tensor, new_size: Sequence[int], old_size: Optional[Sequence[int]] = None,
                      num_prefix_tokens: int = 1, mode: str = "bicubic") -> torch.Tensor:
     """Resize a learned position embedding ``(1, prefix + h*w, C)`` to a ``new_size`` grid.
@@ -183,7 +189,9 @@ def resize_pos_embed(pos_embed: torch.Tensor, new_size: Sequence[int], old_size:
     """
     if pos_embed.ndim != 3:
         raise ValueError(f"pos_embed must be (1, L, C), got shape {tuple(pos_embed.shape)}")
-    exporting = torch.compiler.is_exporting()  # symbolic new_size: keep it (int() would freeze it), always resize
+    # symbolic new_size while torch.export / torch.jit.trace record the graph: keep it (int() would
+    # freeze it) and always resize, so the one graph serves every size
+    exporting = _recording_graph()
     new_h, new_w = tuple(new_size) if exporting else pair(new_size, "new_size")
     prefix, grid = pos_embed[:, :num_prefix_tokens], pos_embed[:, num_prefix_tokens:]
     n = grid.shape[1]
@@ -298,7 +306,7 @@ class VisionTransformer(nn.Module):
     # -- forward ----------------------------------------------------------------------------
     def _pos_embed(self, x: torch.Tensor, hw: Tuple[int, int]) -> torch.Tensor:
         pos = self.pos_embed
-        if torch.compiler.is_exporting() or tuple(hw) != self.grid_size:  # one graph for all sizes
+        if _recording_graph() or tuple(hw) != self.grid_size:  # one graph
             pos = resize_pos_embed(pos, hw, self.grid_size, self.num_prefix_tokens, self.interpolate_mode)
         if self.cls_token is not None:
             x = torch.cat([self.cls_token.expand(x.shape[0], -1, -1), x], dim=1)
