@@ -78,6 +78,9 @@ def _enable_amp(cfg):
         require_cpu_bf16("--amp")
         from . import cpu_amp_optim_wrapper  # noqa: F401  (registers the wrapper)
         cfg.optim_wrapper.type = "CPUBF16AmpOptimWrapper"
+    from mmengine.logging import print_log
+    # the saved config keeps the user's wrapper (amp is this run's choice): say which one runs
+    print_log(f"--amp: optim_wrapper {cfg.optim_wrapper.type}", logger="current")
 
 
 def _build_runner(cfg, saved):
