@@ -8,6 +8,11 @@ the dataset class, checkpoints read only as plain data (``weights_only``; ``--tr
 is the explicit opt-in for legacy files), a key
 check of every checkpoint against the model before it is used, and a weights-only copy of the
 last and best checkpoints at the end of training.
+
+The run's own substitutions (checked loaders, our hooks, the CPU bf16 optimizer wrapper, the
+gloo DDP wrapper) go into a runtime copy of the config only; the config mmengine saves into the
+work dir and the checkpoints is :func:`segclassics.openmmlab.portable_config.portable_config` of
+the user's, which the frameworks' own tools and inferencers load.
 """
 from __future__ import annotations
 
@@ -31,15 +36,18 @@ def is_main_process() -> bool:
 
 
 def _load_cfg(args):
+    """``(runtime, saved)``: the config the runner runs, and the one it writes (module docstring)."""
     from segclassics.openmmlab.checkpoint_loading import use_checked_local_loader
     use_checked_local_loader(trusted=getattr(args, "trust_checkpoint", False))
     cfg = load_config(args.config, args.cfg_options).cfg
     cfg.launcher = args.launcher
-    add_sample_checks(cfg)  # every sample's sizes, label values and decoding are checked
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir
     elif cfg.get("work_dir", None) is None:
         cfg.work_dir = osp.join("./work_dirs", osp.splitext(osp.basename(args.config.split("::")[-1]))[0])
+    from segclassics.openmmlab.portable_config import portable_config
+    saved = portable_config(cfg)
+    add_sample_checks(cfg)  # every sample's sizes, label values and decoding are checked
     from .distributed import init_distributed
     if init_distributed(args.launcher, args.dist_timeout):
         # The group is joined here for both launchers (the Runner skips init_dist when one
@@ -53,7 +61,7 @@ def _load_cfg(args):
             wrapper.setdefault("device_ids", None)
             wrapper.setdefault("find_unused_parameters", cfg.get("find_unused_parameters", False))
             cfg.model_wrapper_cfg = wrapper
-    return cfg
+    return cfg, saved
 
 
 def _enable_amp(cfg):
@@ -69,14 +77,34 @@ def _enable_amp(cfg):
         require_cpu_bf16("--amp")
         from . import cpu_amp_optim_wrapper  # noqa: F401  (registers the wrapper)
         cfg.optim_wrapper.type = "CPUBF16AmpOptimWrapper"
+    from mmengine.logging import print_log
+    # the saved config keeps the user's wrapper (amp is this run's choice): say which one runs
+    print_log(f"--amp: optim_wrapper {cfg.optim_wrapper.type}", logger="current")
 
 
-def _build_runner(cfg):
+def _build_runner(cfg, saved):
+    """The runner of ``cfg`` (``runner_type`` or mmengine's ``Runner``, built by its ``from_cfg``
+    as mmengine's tools do) whose ``runner.cfg`` -- what mmengine dumps into the work dir, the
+    visualizer's ``vis_data/config.py`` and every checkpoint's ``meta.cfg`` -- is ``saved``."""
     from mmengine.registry import RUNNERS
     from mmengine.runner import Runner
-    if "runner_type" not in cfg:
-        return Runner.from_cfg(cfg)
-    return RUNNERS.build(cfg)
+    if "runner_type" in cfg:
+        with RUNNERS.switch_scope_and_registry(cfg.get("_scope_", None)) as registry:
+            runner_cls = registry.get(cfg.runner_type) if isinstance(cfg.runner_type, str) else cfg.runner_type
+    else:
+        runner_cls = Runner
+    runtime_wrapper = cfg.get("model_wrapper_cfg", None)
+
+    class SavingPortableConfig(runner_cls):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **dict(kwargs, cfg=saved))
+
+        def wrap_model(self, model_wrapper_cfg, model):
+            # mmengine reads the wrapper from runner.cfg; ours (gloo DDP on CPU) is runtime-only
+            return super().wrap_model(runtime_wrapper, model)
+
+    SavingPortableConfig.__name__ = SavingPortableConfig.__qualname__ = runner_cls.__name__
+    return SavingPortableConfig.from_cfg(cfg)
 
 
 def _unwrapped(model):
@@ -103,7 +131,7 @@ def _check_starting_point(runner, checkpoint: str, trusted: bool) -> None:
 
 
 def train(args) -> dict:
-    cfg = _load_cfg(args)
+    cfg, saved = _load_cfg(args)
     from segclassics.openmmlab.non_finite_loss_hook import enable_non_finite_loss_check
     from segclassics.openmmlab.random_state_hook import enable_random_state_checkpoints
     enable_non_finite_loss_check(cfg)
@@ -116,13 +144,13 @@ def train(args) -> dict:
     if getattr(args, "auto_scale_lr", False):
         if "auto_scale_lr" not in cfg or "base_batch_size" not in cfg.auto_scale_lr:
             raise UserError("--auto-scale-lr needs auto_scale_lr=dict(base_batch_size=...) in the config")
-        cfg.auto_scale_lr.enable = True
+        cfg.auto_scale_lr.enable = saved.auto_scale_lr.enable = True  # the user's choice: saved too
     loaders = ["train_dataloader"] + (["val_dataloader"] if cfg.get("val_cfg") else [])
     check_mmengine_data(cfg, loaders)
     check_mmengine_class_counts(cfg, args.config)
     if is_main_process():
         take_work_dir(cfg.work_dir, resume=bool(args.resume), overwrite=args.overwrite)
-    runner = _build_runner(cfg)
+    runner = _build_runner(cfg, saved)
     if args.resume:
         _check_checkpoint_matches(runner, cfg.load_from, args.trust_checkpoint)
     elif cfg.get("load_from"):
@@ -170,7 +198,7 @@ def _enable_show_dir(cfg, show_dir):
 
 
 def test(args) -> dict:
-    cfg = _load_cfg(args)
+    cfg, saved = _load_cfg(args)
     if not osp.isfile(args.checkpoint):
         raise UserError(f"checkpoint not found: {args.checkpoint!r}")
     cfg.load_from = args.checkpoint
@@ -181,7 +209,7 @@ def test(args) -> dict:
     if getattr(args, "tta", False):
         _enable_tta(cfg, args.config)
     check_mmengine_data(cfg, ["test_dataloader"])
-    runner = _build_runner(cfg)
+    runner = _build_runner(cfg, saved)
     _check_checkpoint_matches(runner, args.checkpoint, args.trust_checkpoint)
     metrics = runner.test()
     if args.show_dir:
