@@ -4,38 +4,20 @@ from __future__ import annotations
 import re
 import sys
 
-
-class UserError(Exception):
-    """Bad input from the user (config path, data location, checkpoint, option)."""
-
-
-def non_finite_loss_message(iteration: int, terms: dict, opt_out: str = "") -> str:
-    """The one line for a training stopped by an infinite or NaN loss (mmengine's hook and
-    detectron2's own check); ``iteration`` counts from 1, as mmengine's log does."""
-    listed = ", ".join(f"{k} = {v}" for k, v in terms.items()) or "on another process"
-    return (f"training stopped: the loss became infinite or NaN at iteration {iteration} ({listed}); no checkpoint "
-            f"was saved from then on. Lower the learning rate or check the data{opt_out}")
+from segclassics.errors import UserError  # noqa: F401  (re-exported: the tools' error family)
+from segclassics.utils.non_finite import non_finite_loss_message
 
 
 def user_facing_message(exc: BaseException, config: str | None = None) -> str | None:
     """The one-line message for an exception caused by user input, or None for a bug.
 
-    Recognised: our own ``UserError``/``DatasetNotFoundError``/``CheckpointMismatchError``/
-    ``UnsafeCheckpointError``, missing files, the registries' "X is not in the ... registry" (an
-    unknown ``type`` in a config, e.g. a misspelt model name), a keyword argument the built class
-    does not take (a misspelt option in ``config``), detectron2's stop on a non-finite loss, and
+    Recognised: every :class:`segclassics.errors.UserError` (all of segclassics' own user-facing
+    errors subclass it; any other ``FileNotFoundError`` is a bug and keeps its traceback), the
+    registries' "X is not in the ... registry" (an unknown ``type`` in a config, e.g. a misspelt
+    model name), a keyword argument the built class does not take (a misspelt option in ``config``), detectron2's stop on a non-finite loss, and
     those wrapped by mmengine's builders.
     """
-    from segclassics.datasets.paths import DatasetNotFoundError
-    from segclassics.utils.checkpoint import CheckpointMismatchError
-    from segclassics.utils.reader import UnsafeCheckpointError, UnsafeConfigError
-    from segclassics.utils.resume import ResumeError
-    from segclassics.utils.writer import WriteError
-
-    if isinstance(exc, (UserError, DatasetNotFoundError, CheckpointMismatchError, UnsafeCheckpointError,
-                        UnsafeConfigError, ResumeError, WriteError)):
-        return str(exc)
-    if isinstance(exc, FileNotFoundError):
+    if isinstance(exc, UserError):
         return str(exc)
     text = str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
     if isinstance(exc, KeyError) and "is not in the" in text and "registry" in text:

@@ -26,6 +26,7 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
 import torch
 from torch import nn
 
+from segclassics.errors import MissingFileError
 from segclassics.utils.checkpoint import load_state_dict_checked, read_state_dict
 
 from .norm import build_norm, check_norm
@@ -368,7 +369,7 @@ def load_vgg16_weights(model: VGG16, state_dict_or_path, *, allow_missing: Tuple
     """
     if isinstance(state_dict_or_path, str):
         if not os.path.isfile(state_dict_or_path):
-            raise FileNotFoundError(
+            raise MissingFileError(
                 f"VGG16 weights not found: {state_dict_or_path!r}. Get torchvision's ImageNet VGG16 "
                 f"(torchvision.models.vgg16(weights='IMAGENET1K_V1') caches vgg16-397923af.pth) and convert it: "
                 f"python tools/convert_weights/vgg16_torchvision.py vgg16-397923af.pth {state_dict_or_path} "
