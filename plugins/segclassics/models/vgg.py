@@ -45,9 +45,6 @@ VGG16_WIDTHS: Tuple[int, ...] = tuple(stage[0] for stage in VGG16_CFG)
 #: Width of the fully connected (convolutionized) layers fc6 and fc7.
 VGG16_FC_CHANNELS = 4096
 
-#: Stride of each stage's pooled output relative to the input.
-POOL_STRIDES = {f"pool{s}": 2 ** s for s in range(1, 6)}
-
 
 def vgg16_cfg(widths: Optional[Sequence[int]] = None) -> Tuple[Tuple[int, ...], ...]:
     """VGG16's conv configuration, optionally with other stage widths (same depth).
