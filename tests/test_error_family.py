@@ -76,3 +76,20 @@ def test_a_plain_file_not_found_error_is_a_bug_with_its_traceback():
     assert user_facing_message(FileNotFoundError(2, "No such file or directory")) is None
     with pytest.raises(FileNotFoundError):
         run_reporting_user_errors(run)
+
+
+def test_an_error_raised_while_handling_ctrl_c_is_the_interruption(capsys, monkeypatch):
+    # Ctrl-C inside torch.save: its zip writer then fails on the half-written file with a
+    # RuntimeError whose context is the KeyboardInterrupt
+    from segclassics.engine import errors
+    monkeypatch.setattr(errors, "interrupted_message", lambda: "interrupted (Ctrl-C); this run wrote no checkpoint")
+
+    def run():
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt:
+            raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 2441280 vs 2441168")
+    assert run_reporting_user_errors(run) == errors.EXIT_INTERRUPTED == 130
+    assert capsys.readouterr().err == "interrupted (Ctrl-C); this run wrote no checkpoint\n"
+    with pytest.raises(RuntimeError, match="unexpected pos"):  # --debug: the traceback
+        run_reporting_user_errors(run, debug=True)

@@ -73,6 +73,18 @@ def _built_class(exc: BaseException):
     return found
 
 
+def _raised_while_interrupted(exc: BaseException) -> bool:
+    """Whether ``exc`` was raised while a ``KeyboardInterrupt`` was being handled (its chain of
+    causes and contexts holds one)."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, KeyboardInterrupt):
+            return True
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
 def run_reporting_user_errors(run, debug: bool = False, config: str | None = None, trust_flag: bool = False) -> int:
     """``run()``'s exit status; when it raises an error caused by user input (see
     :func:`user_facing_message`), one ``error: ...`` line on stderr and exit status 2 instead
@@ -91,6 +103,11 @@ def run_reporting_user_errors(run, debug: bool = False, config: str | None = Non
         print(interrupted_message(), file=sys.stderr)
         return EXIT_INTERRUPTED
     except Exception as exc:  # noqa: BLE001 - user errors become one line, bugs re-raise
+        if _raised_while_interrupted(exc) and not debug:
+            # Ctrl-C inside code that then failed cleaning up (torch.save's zip writer raises
+            # RuntimeError on the half-written file): still the interruption, not a bug
+            print(interrupted_message(), file=sys.stderr)
+            return EXIT_INTERRUPTED
         message = user_facing_message(exc, config)
         if message is None or debug:
             raise
