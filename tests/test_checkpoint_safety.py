@@ -153,7 +153,8 @@ def test_mmengine_training_checkpoint_loads_weights_only(tmp_path):
 def test_reading_a_checkpoint_keeps_the_process_wide_allow_list(tmp_path):
     """load_checkpoint_file allow-lists for its own call only what is not allow-listed already, so
     leaving its context does not undo ``allow_mmengine_checkpoints`` (mmengine's loaders need it)."""
-    from segclassics.utils.checkpoint import allow_mmengine_checkpoints, mmengine_globals
+    from segclassics.openmmlab.checkpoint_loading import allow_mmengine_checkpoints
+    from segclassics.utils.reader import mmengine_globals
     allow_mmengine_checkpoints()
     before = set(torch.serialization.get_safe_globals())
     assert set(mmengine_globals()) <= before

@@ -18,7 +18,7 @@ from segclassics.datasets import synthetic
 from segclassics.datasets.paths import DatasetNotFoundError
 from segclassics.datasets.sample_checks import (DataError, check_image_complete, check_label_values,
                                                 check_same_size, check_split_not_empty, image_error)
-from segclassics.engine.checkpoint_files import is_complete_checkpoint, newest_complete_checkpoint
+from segclassics.utils.resume import is_complete_checkpoint, newest_complete_checkpoint
 
 
 def _jpeg(path, size=(24, 32), seed=0):

@@ -288,7 +288,7 @@ def test_cpu_amp_runs_forward_under_bf16_autocast_where_supported(monkeypatch):
     from mmengine.config import Config
 
     from segclassics.engine import cpu_precision, mmengine_runner
-    from segclassics.engine.cpu_amp_optim_wrapper import CPUBF16AmpOptimWrapper
+    from segclassics.openmmlab.cpu_amp_optim_wrapper import CPUBF16AmpOptimWrapper
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     monkeypatch.setattr(cpu_precision, "cpu_bf16_supported", lambda: True)
     cfg = Config(dict(optim_wrapper=dict(type="OptimWrapper", optimizer=dict(type="SGD", lr=0.1))))

@@ -13,12 +13,11 @@ Example::
 import argparse
 import json
 import os
+import runpy
 import sys
 
-try:
-    import segclassics  # noqa: F401
-except ImportError:  # running from a source checkout without installing
-    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "plugins"))
+# segclassics importable from a source checkout (tools/_bootstrap.py)
+runpy.run_path(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "_bootstrap.py"))
 
 import numpy as np
 from PIL import Image

@@ -9,12 +9,11 @@ interleaved and the table gives, per model, the range over repeats of the median
 ratio and the max abs difference of the logits. See ``segclassics/deploy/benchmark.py``.
 """
 import os
+import runpy
 import sys
 
-try:
-    import segclassics  # noqa: F401
-except ImportError:
-    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "plugins"))
+# segclassics importable from a source checkout (tools/_bootstrap.py)
+runpy.run_path(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "_bootstrap.py"))
 
 from segclassics.deploy.benchmark import main  # noqa: E402
 

@@ -29,15 +29,14 @@ import json
 import math
 import os
 import platform
+import runpy
 import sys
 from typing import Dict, List, Optional, Sequence, Tuple
 
-try:
-    import segclassics  # noqa: F401
-except ImportError:  # running from a source checkout without installing
-    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "plugins"))
+# segclassics importable from a source checkout (tools/_bootstrap.py)
+runpy.run_path(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "_bootstrap.py"))
 
-from segclassics.engine.errors import UserError  # noqa: E402
+from segclassics.errors import UserError  # noqa: E402
 
 LOSS_KEYS = ("loss", "total_loss")  # mmengine's summed loss, detectron2's
 

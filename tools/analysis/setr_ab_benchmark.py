@@ -15,11 +15,12 @@ import argparse
 import ctypes
 import json
 import os
+import runpy
 import statistics
-import sys
 import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "plugins"))
+# segclassics importable from a source checkout (tools/_bootstrap.py)
+runpy.run_path(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "_bootstrap.py"))
 
 import torch  # noqa: E402
 

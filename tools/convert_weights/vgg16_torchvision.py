@@ -22,10 +22,11 @@ from __future__ import annotations
 
 import argparse
 import os
+import runpy
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-import _bootstrap  # noqa: E402,F401
+# segclassics importable from a source checkout (tools/_bootstrap.py)
+runpy.run_path(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "_bootstrap.py"))
 
 import torch  # noqa: E402
 

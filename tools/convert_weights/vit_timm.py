@@ -23,9 +23,11 @@ also converts on the fly; this tool is for inspection and for ``load_from``.
 import argparse
 import os
 import re
+import runpy
 import sys
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "plugins"))
+# segclassics importable from a source checkout (tools/_bootstrap.py)
+runpy.run_path(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "_bootstrap.py"))
 
 import torch  # noqa: E402
 

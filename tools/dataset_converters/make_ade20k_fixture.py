@@ -11,9 +11,11 @@ http://data.csail.mit.edu/places/ADEchallenge/ADEChallengeData2016.zip.
 """
 import argparse
 import os
+import runpy
 import sys
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "plugins"))
+# segclassics importable from a source checkout (tools/_bootstrap.py)
+runpy.run_path(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "_bootstrap.py"))
 
 from segclassics.datasets.ade20k_fixture import make_ade20k_fixture  # noqa: E402
 

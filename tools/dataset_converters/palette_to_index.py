@@ -13,13 +13,13 @@ Example::
 """
 import argparse
 import os
+import runpy
 import sys
 
-try:
-    from segclassics.datasets.label_png import convert_folder
-except ImportError:  # running from a source checkout without installing
-    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "plugins"))
-    from segclassics.datasets.label_png import convert_folder
+# segclassics importable from a source checkout (tools/_bootstrap.py)
+runpy.run_path(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "_bootstrap.py"))
+
+from segclassics.datasets.label_png import convert_folder  # noqa: E402
 
 
 def main(argv=None) -> int:

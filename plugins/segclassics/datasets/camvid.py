@@ -18,6 +18,7 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from segclassics.errors import MissingFileError
 from segclassics.utils.writer import save_image
 
 from .sample_checks import DataError
@@ -103,7 +104,7 @@ def check_pair(image_path: str, label_path: str, check_values: bool = True) -> N
     from PIL import Image
     for p in (image_path, label_path):
         if not os.path.isfile(p):
-            raise FileNotFoundError(f"CamVid file not found: {p!r}")
+            raise MissingFileError(f"CamVid file not found: {p!r}")
     with Image.open(image_path) as im:
         isize = im.size
     with Image.open(label_path) as lab:
@@ -128,7 +129,7 @@ def read_split_file(path: str) -> List[str]:
     per line) and plain lists (one ``X`` or ``X.png`` per line); blank lines are skipped.
     """
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"CamVid split file not found: {path!r} (expected one image name per line, "
+        raise MissingFileError(f"CamVid split file not found: {path!r} (expected one image name per line, "
                                 f"or the SegNet tutorial's train.txt/val.txt/test.txt)")
     stems = []
     with open(path) as f:
@@ -209,11 +210,11 @@ def iter_labels(label_dir: str, names: Optional[Iterable[str]] = None, suffix: s
     """Yield ``(path, label array)`` for the label PNGs of a folder (sorted), checking values."""
     from PIL import Image
     if not os.path.isdir(label_dir):
-        raise FileNotFoundError(f"label folder not found: {label_dir!r}")
+        raise MissingFileError(f"label folder not found: {label_dir!r}")
     files = sorted(f for f in os.listdir(label_dir) if f.endswith(suffix)) if names is None else \
         [n if n.endswith(suffix) else n + suffix for n in names]
     if not files:
-        raise FileNotFoundError(f"no *{suffix} label in {label_dir!r}")
+        raise MissingFileError(f"no *{suffix} label in {label_dir!r}")
     for f in files:
         p = os.path.join(label_dir, f)
         with Image.open(p) as im:

@@ -39,6 +39,8 @@ import tempfile
 from dataclasses import dataclass, field
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
+from segclassics.errors import MissingFileError
+
 from .sample_checks import DataError
 
 __all__ = ['CocoCleanReport', 'clean_coco', 'load_coco_json', 'cleaned_coco_json', 'polygon_area_ok',
@@ -89,7 +91,7 @@ class CocoCleanReport:
 def load_coco_json(path: str) -> dict:
     """Read a COCO json file, raising a clear error if it is missing or not COCO-shaped."""
     if not os.path.isfile(path):
-        raise FileNotFoundError(f'COCO annotation file not found: {os.path.abspath(path)!r} '
+        raise MissingFileError(f'COCO annotation file not found: {os.path.abspath(path)!r} '
                                 f'(expected a json with "images", "annotations", "categories")')
     with open(path) as f:
         try:
@@ -189,7 +191,7 @@ def clean_coco(data: dict | str, image_root: Optional[str] = None, *,
                    if not os.path.isfile(os.path.join(image_root, im['file_name']))]
         if missing:
             shown = ', '.join(repr(p) for p in missing[:max_missing_listed])
-            raise FileNotFoundError(
+            raise MissingFileError(
                 f'{source}: {len(missing)} of {len(images)} images listed in the annotations do not exist '
                 f'under image_root={os.path.abspath(image_root)!r}, e.g. {shown}. file_name must be relative '
                 f'to image_root (check the config\'s data_root / data_prefix / image_root).')

@@ -26,6 +26,7 @@ from typing import Dict, List
 import numpy as np
 from PIL import Image
 
+from segclassics.errors import MissingFileError
 from segclassics.utils.writer import save_image
 
 SPLITS = {"training": "training", "test": "test"}
@@ -50,17 +51,17 @@ def raw_files(src: str, split: str) -> List[Dict[str, str]]:
     base = os.path.join(src, split)
     for sub in ("images", "1st_manual", "mask"):
         if not os.path.isdir(os.path.join(base, sub)):
-            raise FileNotFoundError(
+            raise MissingFileError(
                 f"DRIVE raw folder {os.path.join(base, sub)!r} not found: SRC must be the extracted DRIVE "
                 f"download holding training/ and test/, each with images/, 1st_manual/, mask/")
     imgs = _find(os.path.join(base, "images"), (f"_{split}.tif",))
     labs = _find(os.path.join(base, "1st_manual"), ("_manual1.gif",))
     masks = _find(os.path.join(base, "mask"), (f"_{split}_mask.gif",))
     if not imgs:
-        raise FileNotFoundError(f"no NN_{split}.tif images in {os.path.join(base, 'images')!r}")
+        raise MissingFileError(f"no NN_{split}.tif images in {os.path.join(base, 'images')!r}")
     missing = [k for k in imgs if k not in labs or k not in masks]
     if missing:
-        raise FileNotFoundError(f"DRIVE {split}: images {missing} lack a 1st_manual label or a FOV mask")
+        raise MissingFileError(f"DRIVE {split}: images {missing} lack a 1st_manual label or a FOV mask")
     return [dict(id=k, image=imgs[k], label=labs[k], mask=masks[k]) for k in imgs]
 
 

@@ -31,7 +31,7 @@ from typing import List, Sequence
 
 import numpy as np
 
-from segclassics.engine.errors import UserError
+from segclassics.errors import UserError
 
 #: What a folder given as input is searched for (case-insensitive), recursively.
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".gif")

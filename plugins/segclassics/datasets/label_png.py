@@ -15,6 +15,8 @@ from typing import List
 
 import numpy as np
 
+from segclassics.errors import MissingFileError
+
 
 def label_png_mode(path: str) -> str:
     """PIL mode of a label image ('L', 'P', 'RGB', ...)."""
@@ -40,7 +42,7 @@ def convert_folder(src_dir: str, dst_dir: str, ext: str = '.png') -> List[str]:
     """``palette_to_index_png`` for every ``*ext`` in ``src_dir``; returns the written paths."""
     names = sorted(f for f in os.listdir(src_dir) if f.endswith(ext))
     if not names:
-        raise FileNotFoundError(f"no '*{ext}' label files in {src_dir!r}")
+        raise MissingFileError(f"no '*{ext}' label files in {src_dir!r}")
     out = []
     for name in names:
         palette_to_index_png(os.path.join(src_dir, name), os.path.join(dst_dir, name))

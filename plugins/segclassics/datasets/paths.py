@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import os
 
+from segclassics.errors import MissingFileError
 
-class DatasetNotFoundError(FileNotFoundError):
+
+class DatasetNotFoundError(MissingFileError):
     """A dataset folder or file a config points to does not exist."""
 
 

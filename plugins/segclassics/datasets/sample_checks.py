@@ -26,7 +26,7 @@ from typing import Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
-from segclassics.engine.errors import UserError
+from segclassics.errors import UserError
 
 __all__ = ["DataError", "check_same_size", "check_recorded_size", "check_label_values", "check_image_complete",
            "image_error", "check_split_not_empty", "check_stored_image", "check_stored_label"]

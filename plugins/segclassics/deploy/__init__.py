@@ -8,6 +8,7 @@
 * :mod:`.benchmark` -- onnxruntime vs PyTorch CPU latency;
 * :mod:`.cli` -- ``tools/export_onnx.py`` (:func:`.cli.export_main`).
 
-Nothing here imports mmengine, mmseg, mmdet or detectron2: the framework glue is
-``segclassics.engine.semantic_forward`` (and the config loading of ``segclassics.engine``).
+Nothing here imports mmengine, mmseg, mmdet, detectron2 or their adapters at module level: the
+framework glue is ``segclassics.engine.semantic_forward`` (and the config loading of
+``segclassics.engine``), loaded inside the functions that need it.
 """

@@ -19,7 +19,7 @@ from typing import List, Optional, Sequence, Tuple
 
 import torch
 
-from segclassics.engine.errors import UserError
+from segclassics.errors import UserError
 
 from .export import DEFAULT_OPSET, SUPPORTED_OPSETS, export_onnx
 from .families import Family

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from segclassics.engine.errors import UserError
+from segclassics.errors import UserError
 from segclassics.models.fcn import FCNDecoder
 from segclassics.models.segnet import SegNetEncoder
 from segclassics.models.setr_heads import SETRMLAHead, SETRUpHead

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import List, Sequence, Tuple
 
-from segclassics.engine.errors import UserError
+from segclassics.errors import UserError
 
 #: Largest height/width the exported graphs are declared for (a declared bound, not a test).
 MAX_SIZE = 8192

@@ -17,8 +17,8 @@ import os
 import torch
 from detectron2.checkpoint import DetectionCheckpointer
 
-from segclassics.engine.checkpoint_files import NonFiniteWeightsError, first_non_finite
 from segclassics.utils.checkpoint import check_shares_weights, check_state_dict, load_checkpoint_file, state_dict_of
+from segclassics.utils.non_finite import NonFiniteWeightsError, first_non_finite
 from segclassics.utils.writer import open_for_write
 
 

@@ -17,6 +17,7 @@ from detectron2.data import DatasetCatalog, MetadataCatalog
 
 from segclassics.datasets.paths import require_path
 from segclassics.datasets.sample_checks import check_stored_label, image_error
+from segclassics.errors import MissingFileError
 
 
 def list_image_label_pairs(image_root: str, label_root: str, image_ext: str = ".png",
@@ -39,17 +40,17 @@ def list_image_label_pairs(image_root: str, label_root: str, image_ext: str = ".
             stems = [line.split()[0] for line in f if line.strip()]
         missing = [s for s in stems if not os.path.isfile(os.path.join(image_root, s + image_ext))]
         if missing:
-            raise FileNotFoundError(f"{dataset}: {len(missing)} images listed in {split_file!r} are not in "
+            raise MissingFileError(f"{dataset}: {len(missing)} images listed in {split_file!r} are not in "
                                     f"{image_root!r}, e.g. {missing[0] + image_ext!r}")
     else:
         stems = sorted(f[: -len(image_ext)] for f in os.listdir(image_root) if f.endswith(image_ext))
     if not stems:
-        raise FileNotFoundError(f"no '*{image_ext}' images in {image_root!r} ({dataset})")
+        raise MissingFileError(f"no '*{image_ext}' images in {image_root!r} ({dataset})")
     records = []
     for stem in stems:
         label = os.path.join(label_root, stem + label_ext)
         if not os.path.isfile(label):
-            raise FileNotFoundError(f"{dataset}: image {os.path.join(image_root, stem + image_ext)!r} "
+            raise MissingFileError(f"{dataset}: image {os.path.join(image_root, stem + image_ext)!r} "
                                     f"has no label {label!r}")
         records.append({"file_name": os.path.join(image_root, stem + image_ext), "sem_seg_file_name": label})
     return records

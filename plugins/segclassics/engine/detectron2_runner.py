@@ -19,7 +19,7 @@ from torch import nn
 
 from .config_kind import D2_YAML
 from .cpu_precision import require_cpu_bf16
-from .errors import UserError
+from .errors import UserError, user_facing_message
 
 logger = logging.getLogger("segclassics")
 
@@ -106,8 +106,8 @@ def train(args) -> dict:
         take_work_dir(output_dir, resume=bool(args.resume), overwrite=args.overwrite)
     _default_setup(cfg, args)
     if not args.debug:  # an input error is one line, not detectron2's logged traceback first
-        from .detectron2_log_filter import install
-        install()
+        from segclassics.detectron2.log_filter import install
+        install(user_facing_message)
     if not lazy:
         return _train_yaml(cfg, args)
     from detectron2.config import instantiate

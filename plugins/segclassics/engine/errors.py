@@ -4,38 +4,20 @@ from __future__ import annotations
 import re
 import sys
 
-
-class UserError(Exception):
-    """Bad input from the user (config path, data location, checkpoint, option)."""
-
-
-def non_finite_loss_message(iteration: int, terms: dict, opt_out: str = "") -> str:
-    """The one line for a training stopped by an infinite or NaN loss (mmengine's hook and
-    detectron2's own check); ``iteration`` counts from 1, as mmengine's log does."""
-    listed = ", ".join(f"{k} = {v}" for k, v in terms.items()) or "on another process"
-    return (f"training stopped: the loss became infinite or NaN at iteration {iteration} ({listed}); no checkpoint "
-            f"was saved from then on. Lower the learning rate or check the data{opt_out}")
+from segclassics.errors import UserError  # noqa: F401  (re-exported: the tools' error family)
+from segclassics.utils.non_finite import non_finite_loss_message
 
 
 def user_facing_message(exc: BaseException, config: str | None = None) -> str | None:
     """The one-line message for an exception caused by user input, or None for a bug.
 
-    Recognised: our own ``UserError``/``DatasetNotFoundError``/``CheckpointMismatchError``/
-    ``UnsafeCheckpointError``, missing files, the registries' "X is not in the ... registry" (an
-    unknown ``type`` in a config, e.g. a misspelt model name), a keyword argument the built class
-    does not take (a misspelt option in ``config``), detectron2's stop on a non-finite loss, and
+    Recognised: every :class:`segclassics.errors.UserError` (all of segclassics' own user-facing
+    errors subclass it; any other ``FileNotFoundError`` is a bug and keeps its traceback), the
+    registries' "X is not in the ... registry" (an unknown ``type`` in a config, e.g. a misspelt
+    model name), a keyword argument the built class does not take (a misspelt option in ``config``), detectron2's stop on a non-finite loss, and
     those wrapped by mmengine's builders.
     """
-    from segclassics.datasets.paths import DatasetNotFoundError
-    from segclassics.utils.checkpoint import CheckpointMismatchError
-    from segclassics.utils.reader import UnsafeCheckpointError, UnsafeConfigError
-    from segclassics.utils.resume import ResumeError
-    from segclassics.utils.writer import WriteError
-
-    if isinstance(exc, (UserError, DatasetNotFoundError, CheckpointMismatchError, UnsafeCheckpointError,
-                        UnsafeConfigError, ResumeError, WriteError)):
-        return str(exc)
-    if isinstance(exc, FileNotFoundError):
+    if isinstance(exc, UserError):
         return str(exc)
     text = str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
     if isinstance(exc, KeyError) and "is not in the" in text and "registry" in text:
@@ -121,6 +103,18 @@ def _built_class(exc: BaseException):
     return found
 
 
+def _raised_while_interrupted(exc: BaseException) -> bool:
+    """Whether ``exc`` was raised while a ``KeyboardInterrupt`` was being handled (its chain of
+    causes and contexts holds one)."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, KeyboardInterrupt):
+            return True
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
 def run_reporting_user_errors(run, debug: bool = False, config: str | None = None, trust_flag: bool = False) -> int:
     """``run()``'s exit status; when it raises an error caused by user input (see
     :func:`user_facing_message`), one ``error: ...`` line on stderr and exit status 2 instead
@@ -139,6 +133,11 @@ def run_reporting_user_errors(run, debug: bool = False, config: str | None = Non
         print(interrupted_message(), file=sys.stderr)
         return EXIT_INTERRUPTED
     except Exception as exc:  # noqa: BLE001 - user errors become one line, bugs re-raise
+        if _raised_while_interrupted(exc) and not debug:
+            # Ctrl-C inside code that then failed cleaning up (torch.save's zip writer raises
+            # RuntimeError on the half-written file): still the interruption, not a bug
+            print(interrupted_message(), file=sys.stderr)
+            return EXIT_INTERRUPTED
         message = user_facing_message(exc, config)
         if message is None or debug:
             raise

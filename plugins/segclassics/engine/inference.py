@@ -36,6 +36,7 @@ import torch
 
 from segclassics.utils.checkpoint import load_checkpoint_file, load_state_dict_checked, plain_meta, state_dict_of
 
+from ..errors import MissingFileError
 from .config_kind import D2_YAML, MMENGINE
 from .cpu_precision import require_cpu_bf16
 from .config_loader import LoadedConfig, build_model, load_config
@@ -338,6 +339,6 @@ def build_predictor(config: str, checkpoint: str, device: Optional[str] = None, 
     device = resolve_device(device)
     loaded = load_config(config, overrides)
     if not os.path.isfile(checkpoint):
-        raise FileNotFoundError(f"checkpoint not found: {checkpoint!r}")
+        raise MissingFileError(f"checkpoint not found: {checkpoint!r}")
     cls = MMEnginePredictor if loaded.kind == MMENGINE else Detectron2Predictor
     return cls(loaded, checkpoint, device, trusted, amp)

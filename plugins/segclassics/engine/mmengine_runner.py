@@ -75,7 +75,7 @@ def _enable_amp(cfg):
         cfg.optim_wrapper.loss_scale = "dynamic"
     else:
         require_cpu_bf16("--amp")
-        from . import cpu_amp_optim_wrapper  # noqa: F401  (registers the wrapper)
+        from segclassics.openmmlab import cpu_amp_optim_wrapper  # noqa: F401  (registers the wrapper)
         cfg.optim_wrapper.type = "CPUBF16AmpOptimWrapper"
     from mmengine.logging import print_log
     # the saved config keeps the user's wrapper (amp is this run's choice): say which one runs

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional
+from typing import Dict, List
 
 import numpy as np
 from scipy import ndimage
@@ -287,9 +287,3 @@ class BinarySegAccumulator:
         if self.warping:
             res["warping_error"] = float(np.mean(self.warping_errors)) if self.warping_errors else float("nan")
         return res
-
-
-def binarize(pred: np.ndarray, positive: int = 1, threshold: Optional[float] = None) -> np.ndarray:
-    """Class map -> bool map of ``positive``; or probabilities -> ``pred > threshold``."""
-    pred = np.asarray(pred)
-    return pred > threshold if threshold is not None else pred == positive

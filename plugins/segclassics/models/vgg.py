@@ -26,6 +26,7 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
 import torch
 from torch import nn
 
+from segclassics.errors import MissingFileError
 from segclassics.utils.checkpoint import load_state_dict_checked, read_state_dict
 
 from .norm import build_norm, check_norm
@@ -43,9 +44,6 @@ VGG16_WIDTHS: Tuple[int, ...] = tuple(stage[0] for stage in VGG16_CFG)
 
 #: Width of the fully connected (convolutionized) layers fc6 and fc7.
 VGG16_FC_CHANNELS = 4096
-
-#: Stride of each stage's pooled output relative to the input.
-POOL_STRIDES = {f"pool{s}": 2 ** s for s in range(1, 6)}
 
 
 def vgg16_cfg(widths: Optional[Sequence[int]] = None) -> Tuple[Tuple[int, ...], ...]:
@@ -368,7 +366,7 @@ def load_vgg16_weights(model: VGG16, state_dict_or_path, *, allow_missing: Tuple
     """
     if isinstance(state_dict_or_path, str):
         if not os.path.isfile(state_dict_or_path):
-            raise FileNotFoundError(
+            raise MissingFileError(
                 f"VGG16 weights not found: {state_dict_or_path!r}. Get torchvision's ImageNet VGG16 "
                 f"(torchvision.models.vgg16(weights='IMAGENET1K_V1') caches vgg16-397923af.pth) and convert it: "
                 f"python tools/convert_weights/vgg16_torchvision.py vgg16-397923af.pth {state_dict_or_path} "

@@ -12,7 +12,7 @@ tables), the bytes are fetched as mmengine fetches them, and what they hold is r
 refused by :func:`check_every_scheme_is_ours` rather than read unchecked.
 
 mmengine's message-hub classes are allow-listed process-wide
-(:func:`segclassics.utils.checkpoint.allow_mmengine_checkpoints`), so mmseg's ``init_model`` and
+(:func:`allow_mmengine_checkpoints`), so mmseg's ``init_model`` and
 mmdet's ``init_detector`` read our training checkpoints under torch's weights-only loading.
 """
 from __future__ import annotations
@@ -22,11 +22,20 @@ import io
 import os.path as osp
 import tempfile
 
+import mmengine.logging.history_buffer  # noqa: F401  (so mmengine_globals() names the real class)
+import torch
 from mmengine.runner import checkpoint as mm_checkpoint
 from mmengine.runner.checkpoint import CheckpointLoader
 
-from segclassics.utils.checkpoint import allow_mmengine_checkpoints
-from segclassics.utils.reader import UnsafeCheckpointError, read_checkpoint
+from segclassics.utils.reader import NUMPY_GLOBALS, UnsafeCheckpointError, mmengine_globals, read_checkpoint
+
+
+def allow_mmengine_checkpoints() -> None:
+    """Allow-list, process-wide, exactly the classes mmengine's checkpoints hold besides tensors,
+    so that mmengine's own loaders (``load_checkpoint``, ``Runner.resume``, mmseg's
+    ``init_model``, mmdet's ``init_detector``) read them under torch's ``weights_only=True``."""
+    torch.serialization.add_safe_globals([*NUMPY_GLOBALS, *mmengine_globals()])
+
 
 allow_mmengine_checkpoints()
 

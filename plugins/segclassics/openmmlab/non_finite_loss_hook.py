@@ -27,8 +27,8 @@ import torch
 from mmengine.hooks import Hook
 from mmengine.registry import HOOKS
 
-from ..engine.checkpoint_files import NonFiniteWeightsError, first_non_finite
-from ..engine.errors import UserError, non_finite_loss_message
+from ..errors import UserError
+from ..utils.non_finite import NonFiniteWeightsError, first_non_finite, non_finite_loss_message
 
 __all__ = ['NonFiniteLossError', 'NonFiniteLossHook', 'non_finite_terms', 'enable_non_finite_loss_check']
 

@@ -16,6 +16,7 @@ from mmengine.logging import print_log
 
 from ..models.vit import VIT_PRESETS, VisionTransformer
 from ..models.vit_convert import convert_vit_checkpoint
+from ..errors import MissingFileError
 from ..utils.checkpoint import read_state_dict
 
 
@@ -70,7 +71,7 @@ class SETRViT(VisionTransformer):
                        f'mmseg/official SETR checkpoints); convert them with tools/convert_weights/vit_timm.py '
                        f'and set model.backbone.pretrained=PATH.')
                 if self.pretrained_missing == 'error':
-                    raise FileNotFoundError(msg)
+                    raise MissingFileError(msg)
                 warnings.warn(msg + ' Training from random initialisation instead.')
                 print_log(msg + ' Training from random initialisation instead.', logger='current', level=30)
             else:

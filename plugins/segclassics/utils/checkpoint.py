@@ -16,25 +16,18 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..errors import UserError
 from .reader import (NUMPY_GLOBALS, UnsafeCheckpointError, mmengine_globals,  # noqa: F401  (re-exported)
                      read_checkpoint)
 from .writer import open_for_write
 
 
-class CheckpointMismatchError(RuntimeError):
+class CheckpointMismatchError(UserError, RuntimeError):
     """Keys or shapes of a checkpoint do not match the model."""
 
 
 class CheckpointRangeError(CheckpointMismatchError):
     """A checkpoint's values do not fit the requested storage type (float16)."""
-
-
-def allow_mmengine_checkpoints() -> None:
-    """Allow-list, process-wide, exactly the classes mmengine's checkpoints hold besides tensors,
-    so that mmengine's own loaders (``load_checkpoint``, ``Runner.resume``, mmseg's
-    ``init_model``, mmdet's ``init_detector``) read them under torch's ``weights_only=True``."""
-    import mmengine.logging.history_buffer  # noqa: F401  (so mmengine_globals() names the real class)
-    torch.serialization.add_safe_globals([*NUMPY_GLOBALS, *mmengine_globals()])
 
 
 def load_checkpoint_file(path: str, *, trusted: bool = False, map_location: str = "cpu") -> Any:

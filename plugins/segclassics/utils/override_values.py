@@ -19,6 +19,8 @@ import math
 import re
 from typing import Any
 
+from segclassics.errors import UserError
+
 __all__ = ["OverrideValueError", "check_override_value"]
 
 #: Keys whose value counts something and must be at least 1 (matched on the last part of the key).
@@ -29,7 +31,7 @@ COUNTS = re.compile(r"(^|_)(interval|period|num_workers)$", re.IGNORECASE)
 FLOAT32_MAX = 3.4028234663852886e38
 
 
-class OverrideValueError(ValueError):
+class OverrideValueError(UserError, ValueError):
     """An override's value cannot be what the config means (one line)."""
 
 

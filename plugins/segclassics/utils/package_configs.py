@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import sys
 
-from segclassics.engine.errors import UserError
+from segclassics.errors import UserError
 
 PREFIX = "segclassics::"
 

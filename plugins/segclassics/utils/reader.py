@@ -37,18 +37,20 @@ from urllib.parse import urlparse
 
 import numpy as np
 
+from segclassics.errors import MissingFileError, UserError
+
 __all__ = ["UnsafeCheckpointError", "UnsafeConfigError", "read_checkpoint", "read_yaml", "safe_load_yaml", "yaml_refusal",
            "is_url", "PlainDataUnpickler", "NUMPY_GLOBALS", "mmengine_globals", "trust_option"]
 
 Source = Union[str, bytes, BinaryIO]
 
 
-class UnsafeCheckpointError(RuntimeError):
+class UnsafeCheckpointError(UserError, RuntimeError):
     """A checkpoint is not readable as plain data (it would need code to run), or is not a
     checkpoint at all."""
 
 
-class UnsafeConfigError(RuntimeError):
+class UnsafeConfigError(UserError, RuntimeError):
     """A config file asks to construct Python objects (a yaml python tag)."""
 
 
@@ -279,7 +281,7 @@ def read_checkpoint(source: Source, *, trusted: bool = False, map_location: Any 
             source = download(source, model_dir)
         source = os.path.expanduser(source)
         if not os.path.isfile(source):
-            raise FileNotFoundError(f"checkpoint not found: {name!r}")
+            raise MissingFileError(f"checkpoint not found: {name!r}")
     name = name or "checkpoint"
     if isinstance(source, (bytes, bytearray)):
         source = io.BytesIO(source)
@@ -291,7 +293,8 @@ def read_checkpoint(source: Source, *, trusted: bool = False, map_location: Any 
         if trusted:
             return torch.load(source, map_location=map_location, weights_only=False)  # explicit opt-in
         # only what is not allow-listed already: leaving the context removes its entries again,
-        # which must not undo allow_mmengine_checkpoints() for mmengine's own loaders
+        # which must not undo the process-wide allow-list mmengine's own loaders need
+        # (openmmlab.checkpoint_loading.allow_mmengine_checkpoints)
         registered = set(torch.serialization.get_safe_globals())
         missing = [g for g in [*NUMPY_GLOBALS, *mmengine_globals()] if g not in registered]
         with torch.serialization.safe_globals(missing):

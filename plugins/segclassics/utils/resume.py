@@ -25,6 +25,8 @@ import os
 import zipfile
 from typing import Optional
 
+from segclassics.errors import UserError
+
 __all__ = ["ResumeError", "is_complete_checkpoint", "holds_training_state", "newest_complete_checkpoint",
            "resume_checkpoint"]
 
@@ -35,7 +37,7 @@ CHECKPOINT_SUFFIXES = (".pth",)
 TRAINING_STATE_KEYS = tuple(b"X" + len(k).to_bytes(4, "little") + k for k in (b"message_hub", b"iteration"))
 
 
-class ResumeError(RuntimeError):
+class ResumeError(UserError, RuntimeError):
     """``--resume`` has nothing it can continue from (one line saying what would be right)."""
 
 

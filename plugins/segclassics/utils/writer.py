@@ -34,6 +34,8 @@ import tempfile
 import time
 from typing import IO, Iterator, Optional, Set
 
+from segclassics.errors import UserError
+
 __all__ = ["WriteError", "DiskFullError", "WorkDirLockedError", "open_for_write", "path_for_write",
            "check_writable", "overwriting", "adopt_folder", "lock_work_dir", "release_work_dir", "write_text",
            "write_json", "created_in_this_run", "forget_created", "take_work_dir", "last_checkpoint_written",
@@ -46,7 +48,7 @@ LOCK = ".segclassics.lock"
 PREDICTION_MARK = ("segclassics", "prediction")
 
 
-class WriteError(RuntimeError):
+class WriteError(UserError, RuntimeError):
     """A file cannot or must not be written (one line naming it)."""
 
 

@@ -4,13 +4,14 @@ detectron2's ``TrainerBase.train`` (and ``SimpleTrainer._write_metrics``) log ev
 raised during training with ``logger.exception(...)`` before re-raising it, so an error caused
 by the input -- a corrupt image, a label of another size, a loss that became NaN -- reaches the
 terminal as a full traceback followed by the tools' ``error:`` line. This filter drops those log
-records when the exception has a one-line message
-(:func:`segclassics.engine.errors.user_facing_message`); bugs keep their traceback, and
+records when the exception has a one-line message (the tools pass
+:func:`segclassics.engine.errors.user_facing_message`); bugs keep their traceback, and
 ``--debug`` (which does not install the filter) shows everything.
 """
 from __future__ import annotations
 
 import logging
+from typing import Callable, Optional
 
 __all__ = ["UserErrorTracebackFilter", "install"]
 
@@ -19,16 +20,23 @@ TRAIN_LOOP_LOGGER = "detectron2.engine.train_loop"
 
 
 class UserErrorTracebackFilter(logging.Filter):
-    """Drop log records whose attached exception is a user error."""
+    """Drop log records whose attached exception has a one-line message.
+
+    Args:
+        one_line: the message the tools print for an exception, or None for a bug.
+    """
+
+    def __init__(self, one_line: Callable[[BaseException], Optional[str]]):
+        super().__init__()
+        self.one_line = one_line
 
     def filter(self, record: logging.LogRecord) -> bool:
-        from .errors import user_facing_message
         exc = record.exc_info[1] if record.exc_info else None
-        return exc is None or user_facing_message(exc) is None
+        return exc is None or self.one_line(exc) is None
 
 
-def install() -> None:
+def install(one_line: Callable[[BaseException], Optional[str]]) -> None:
     """Add the filter to detectron2's training-loop logger (once)."""
     logger = logging.getLogger(TRAIN_LOOP_LOGGER)
     if not any(isinstance(f, UserErrorTracebackFilter) for f in logger.filters):
-        logger.addFilter(UserErrorTracebackFilter())
+        logger.addFilter(UserErrorTracebackFilter(one_line))

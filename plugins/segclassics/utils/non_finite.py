@@ -1,16 +1,20 @@
-"""Checkpoint files of a training: which one ``--resume`` continues from
-(:mod:`segclassics.utils.resume`) and the refusal to save diverged weights.
-"""
+"""A training that diverged: the one message for a loss that became infinite or NaN (mmengine's
+hook and detectron2's own check), and the refusal to save weights that did."""
 from __future__ import annotations
 
 from typing import Mapping, Optional
 
-from segclassics.utils.resume import is_complete_checkpoint, newest_complete_checkpoint  # noqa: F401
+from segclassics.errors import UserError
 
-from .errors import UserError
+__all__ = ["non_finite_loss_message", "first_non_finite", "NonFiniteWeightsError"]
 
-__all__ = ["is_complete_checkpoint", "newest_complete_checkpoint", "first_non_finite",
-           "NonFiniteWeightsError"]
+
+def non_finite_loss_message(iteration: int, terms: dict, opt_out: str = "") -> str:
+    """The one line for a training stopped by an infinite or NaN loss (mmengine's hook and
+    detectron2's own check); ``iteration`` counts from 1, as mmengine's log does."""
+    listed = ", ".join(f"{k} = {v}" for k, v in terms.items()) or "on another process"
+    return (f"training stopped: the loss became infinite or NaN at iteration {iteration} ({listed}); no checkpoint "
+            f"was saved from then on. Lower the learning rate or check the data{opt_out}")
 
 
 class NonFiniteWeightsError(UserError):

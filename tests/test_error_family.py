@@ -1,0 +1,95 @@
+"""Every error segclassics raises for bad user input subclasses ``segclassics.errors.UserError``,
+and the one-line reporting turns exactly that family into ``error: ...`` (exit 2): any other
+exception, a plain ``FileNotFoundError`` from a bug included, keeps its traceback."""
+from __future__ import annotations
+
+import ast
+import importlib
+from pathlib import Path
+
+import pytest
+
+from segclassics.engine.errors import run_reporting_user_errors, user_facing_message
+from segclassics.errors import MissingFileError, UserError
+
+PACKAGE = Path(__file__).resolve().parents[1] / "plugins" / "segclassics"
+
+#: Exception classes that are not the user's to fix (they report a failure of a library the
+#: software drives), with the reason.
+NOT_USER_ERRORS = {
+    "segclassics.deploy.export.ExportFailedError": "torch.export could not trace a shipped model",
+}
+
+
+def _error_classes() -> list[str]:
+    """``module.Class`` for every class in the package whose name ends in ``Error``."""
+    found = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        module = ".".join(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+            if isinstance(node, ast.ClassDef) and node.name.endswith("Error"):
+                found.append(f"{module}.{node.name}")
+    return found
+
+
+def test_the_package_defines_error_classes_that_the_scan_finds():
+    # the scan itself: these are known to exist, so an empty or broken scan fails here
+    names = _error_classes()
+    for expected in ("segclassics.datasets.paths.DatasetNotFoundError", "segclassics.utils.reader.UnsafeCheckpointError",
+                     "segclassics.utils.checkpoint.CheckpointMismatchError", "segclassics.errors.UserError"):
+        assert expected in names
+
+
+def test_every_error_class_is_a_user_error():
+    outside = []
+    for name in _error_classes():
+        module, cls = name.rsplit(".", 1)
+        if name in NOT_USER_ERRORS:
+            continue
+        if not issubclass(getattr(importlib.import_module(module), cls), UserError):
+            outside.append(name)
+    assert not outside, f"these errors do not subclass segclassics.errors.UserError: {outside}"
+
+
+@pytest.mark.parametrize("name, builtin", [
+    ("segclassics.datasets.paths.DatasetNotFoundError", FileNotFoundError),
+    ("segclassics.utils.reader.UnsafeCheckpointError", RuntimeError),
+    ("segclassics.utils.checkpoint.CheckpointMismatchError", RuntimeError),
+    ("segclassics.utils.override_values.OverrideValueError", ValueError),
+    ("segclassics.datasets.sample_checks.DataError", ValueError),
+])
+def test_user_errors_keep_their_builtin_base(name, builtin):
+    module, cls = name.rsplit(".", 1)
+    assert issubclass(getattr(importlib.import_module(module), cls), builtin)
+
+
+def test_a_missing_file_named_by_the_user_is_one_line(capsys):
+    def run():
+        raise MissingFileError("checkpoint not found: 'w.pth'")
+    assert run_reporting_user_errors(run) == 2
+    assert capsys.readouterr().err == "error: checkpoint not found: 'w.pth'\n"
+
+
+def test_a_plain_file_not_found_error_is_a_bug_with_its_traceback():
+    def run():
+        open("/nonexistent/segclassics/internal.file")  # noqa: SIM115 - a bug's own missing file
+    assert user_facing_message(FileNotFoundError(2, "No such file or directory")) is None
+    with pytest.raises(FileNotFoundError):
+        run_reporting_user_errors(run)
+
+
+def test_an_error_raised_while_handling_ctrl_c_is_the_interruption(capsys, monkeypatch):
+    # Ctrl-C inside torch.save: its zip writer then fails on the half-written file with a
+    # RuntimeError whose context is the KeyboardInterrupt
+    from segclassics.engine import errors
+    monkeypatch.setattr(errors, "interrupted_message", lambda: "interrupted (Ctrl-C); this run wrote no checkpoint")
+
+    def run():
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt:
+            raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 2441280 vs 2441168")
+    assert run_reporting_user_errors(run) == errors.EXIT_INTERRUPTED == 130
+    assert capsys.readouterr().err == "interrupted (Ctrl-C); this run wrote no checkpoint\n"
+    with pytest.raises(RuntimeError, match="unexpected pos"):  # --debug: the traceback
+        run_reporting_user_errors(run, debug=True)
