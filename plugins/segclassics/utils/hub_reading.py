@@ -12,7 +12,6 @@ run code is one :class:`~segclassics.utils.reader.UnsafeCheckpointError` naming 
 """
 from __future__ import annotations
 
-import os
 import sys
 from typing import Any, Optional
 
@@ -29,15 +28,9 @@ def load_state_dict_from_url_checked(url: str, model_dir: Optional[str] = None, 
                                      file_name: Optional[str] = None, weights_only: bool = False) -> Any:
     """``torch.hub.load_state_dict_from_url`` with the same arguments and cache, reading the file
     through the reader whatever ``weights_only`` says (``check_hash``: the reader's download
-    always checks a ``NAME-<sha256 prefix>.EXT`` name against its hash)."""
-    if file_name is not None:  # the caller picked the cache name: let torch hub download it there
-        folder = model_dir or os.path.join(torch.hub.get_dir(), "checkpoints")
-        cached = os.path.join(folder, file_name)
-        if not os.path.isfile(cached):
-            os.makedirs(folder, exist_ok=True)
-            torch.hub.download_url_to_file(url, cached, None, progress=progress)
-    else:
-        cached = download(url, model_dir, progress)
+    always checks a ``NAME-<sha256 prefix>.EXT`` name against its hash; ``file_name``: the cache
+    name, as torch hub's)."""
+    cached = download(url, model_dir, progress, file_name)
     return read_checkpoint(cached, map_location=map_location or "cpu", name=url)
 
 

@@ -212,18 +212,20 @@ def is_url(name: str) -> bool:
     return isinstance(name, str) and name.startswith(("http://", "https://"))
 
 
-def url_cache_path(url: str, model_dir: Optional[str] = None) -> str:
-    """Where torch hub keeps the download of ``url`` (``load_state_dict_from_url``'s cache)."""
+def url_cache_path(url: str, model_dir: Optional[str] = None, file_name: Optional[str] = None) -> str:
+    """Where torch hub keeps the download of ``url`` (``load_state_dict_from_url``'s cache;
+    ``file_name``: the name its caller chose instead of the URL's)."""
     import torch.hub
     folder = model_dir or os.path.join(torch.hub.get_dir(), "checkpoints")
-    return os.path.join(folder, os.path.basename(urlparse(url).path) or "download")
+    return os.path.join(folder, file_name or os.path.basename(urlparse(url).path) or "download")
 
 
-def download(url: str, model_dir: Optional[str] = None, progress: bool = False) -> str:
+def download(url: str, model_dir: Optional[str] = None, progress: bool = False,
+             file_name: Optional[str] = None) -> str:
     """``url`` as a local file in torch hub's cache (downloaded once, as torch hub does; a name
     ``NAME-<sha256 prefix>.EXT`` is checked against its hash). Nothing is unpickled here."""
     import torch.hub
-    cached = url_cache_path(url, model_dir)
+    cached = url_cache_path(url, model_dir, file_name)
     if not os.path.isfile(cached):
         os.makedirs(os.path.dirname(cached), exist_ok=True)
         found = torch.hub.HASH_REGEX.search(os.path.basename(cached))
