@@ -27,14 +27,16 @@ def _safe_load_yaml_with_base(cls, filename, allow_unsafe: bool = False):
     """fvcore's loader with ``allow_unsafe`` forced off (``_BASE_`` files recurse through here too)."""
     import yaml
     name = filename if isinstance(filename, str) else None
-    if name is not None and os.path.isfile(name):
+    prechecked = name is not None and os.path.isfile(name)
+    if prechecked:
         read_yaml(name)  # tags and alias bombs refused before fvcore builds and merges the file
     try:
         loaded = _original_load_yaml_with_base(cls, filename, allow_unsafe=False)
     except yaml.constructor.ConstructorError as exc:
         refusal = yaml_refusal(exc, name)
         raise (refusal or exc) from None
-    return check_yaml_size(loaded, name)
+    # a file fvcore opened through its path handlers (not a local file) is counted after loading
+    return loaded if prechecked else check_yaml_size(loaded, name)
 
 
 @functools.wraps(_original_lazy_load)
