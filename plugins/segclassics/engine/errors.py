@@ -25,6 +25,13 @@ def user_facing_message(exc: BaseException, config: str | None = None) -> str | 
         return "unknown type in config: " + text.split(". Please check")[0]
     if "No object named" in text and "found in" in text:  # detectron2/fvcore registries
         return "unknown name in config: " + text.splitlines()[0]
+    if isinstance(exc, ValueError) and ("SyncBatchNorm expected input tensor to be on GPU" in text
+                                        or "SyncBatchNorm layers only work with GPU modules" in text):
+        # torch's nn.SyncBatchNorm synchronises over nccl only; it never falls back to per-process BN.
+        # DDP refuses a CPU module holding one when it wraps it (mmengine builds the wrapper, so this
+        # comes before the "option of a built class" case), detectron2's forward when it runs.
+        return ("norm 'SyncBN' needs one GPU per process in a distributed run (torch's SyncBatchNorm refuses CPU "
+                "tensors); on CPU set the config's norm to 'BN' or 'GN'")
     built = _built_class(exc)
     if built and isinstance(exc, (ValueError, AssertionError)) and text:
         # a class the config builds refused a value of an option (mmengine's build_from_cfg,
@@ -38,10 +45,6 @@ def user_facing_message(exc: BaseException, config: str | None = None) -> str | 
     lost = lost_peer_message(exc)
     if lost:
         return lost
-    if isinstance(exc, ValueError) and "SyncBatchNorm expected input tensor to be on GPU" in text:
-        # torch's nn.SyncBatchNorm synchronises over nccl only; it never falls back to per-process BN
-        return ("norm 'SyncBN' needs one GPU per process in a distributed run (torch's SyncBatchNorm refuses CPU "
-                "tensors); on CPU set the config's norm to 'BN' or 'GN'")
     found = re.search(r"Loss became infinite or NaN at iteration=(\d+)", text)
     if isinstance(exc, FloatingPointError) and found:
         # detectron2's SimpleTrainer: "... at iteration=N!\nloss_dict = {'loss_x': nan, ...}", N from 0
