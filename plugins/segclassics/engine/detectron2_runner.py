@@ -75,8 +75,11 @@ def load_config(args):
 def _evaluate_lazy(cfg, model):
     from detectron2.config import instantiate
     from detectron2.evaluation import inference_on_dataset, print_csv_format
+
+    from .distributed import broadcast_buffers
     if "evaluator" not in cfg.dataloader:
         return {}
+    broadcast_buffers(model)  # every process evaluates the model rank 0 saves
     results = inference_on_dataset(model, instantiate(cfg.dataloader.test), instantiate(cfg.dataloader.evaluator))
     if results:
         print_csv_format(results)
@@ -203,6 +206,12 @@ def _yaml_trainer_class():
         def __init__(self, cfg):
             with detectron2_trainers_use_our_ddp():
                 super().__init__(cfg)
+
+        @classmethod
+        def test(cls, cfg, model, evaluators=None):
+            from .distributed import broadcast_buffers
+            broadcast_buffers(model)  # every process evaluates the model rank 0 saves
+            return super().test(cfg, model, evaluators)
 
         @classmethod
         def build_train_loader(cls, cfg):
