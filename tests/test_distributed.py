@@ -148,6 +148,17 @@ def _load(path: Path) -> dict:
     return load_checkpoint_file(str(path))
 
 
+def _metrics_of_one_process(config, checkpoint, tmp_path, *args) -> dict:
+    """tools/test.py's metrics (--metrics-json) for ``checkpoint``, in one process."""
+    out = tmp_path / "one_process.json"
+    proc = subprocess.run([sys.executable, str(REPO / "tools/test.py"), str(config), str(checkpoint), "--work-dir",
+                           str(tmp_path / "one_process"), "--metrics-json", str(out), *map(str, args)],
+                          cwd=REPO, env=dict(os.environ, PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1"),
+                          text=True, capture_output=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    return json.loads(out.read_text())
+
+
 MM_UNET = REPO / "configs/unet/unet_synthetic.py"
 D2_LAZY = REPO / "configs/detectron2/unet_synthetic.py"
 D2_YAML = REPO / "configs/detectron2/unet_synthetic.yaml"
@@ -288,8 +299,12 @@ def test_detectron2_lazy_config_on_two_simulated_machines(tmp_path, synthetic_ro
             f"dataloader.train.dataset.root={synthetic_root}", "dataloader.train.num_workers=0",
             "dataloader.train.total_batch_size=2", "dataloader.test.num_workers=0"]
     log = _two_nodes("dist_train.sh", [D2_LAZY, 1, "--work-dir", tmp_path / "w", *opts], tmp_path)
-    assert "iter: 1" in log and "copypaste: mIoU" in log
-    assert (tmp_path / "w" / "model_final.pth").is_file()
+    assert "iter: 1" in log
+    trained = re.findall(r"copypaste: (\S+)", log)  # "Task:", "mIoU,fwIoU,...", the values
+    assert trained[-2].startswith("mIoU,")
+    # the evaluation split over the machines scored the model node 0 saved (its BN statistics)
+    one = _metrics_of_one_process(D2_LAZY, tmp_path / "w" / "model_final.pth", tmp_path, *opts)
+    assert f'{one["sem_seg/mIoU"]:.4f}' == trained[-1].split(",")[0]
 
 
 @pytest.mark.slow
@@ -300,8 +315,12 @@ def test_mmseg_config_on_two_simulated_machines(tmp_path, synthetic_root):
                                                  "default_hooks.checkpoint.interval=2",
                                                  "train_dataloader.batch_size=1")], tmp_path)
     assert "Distributed training: True" in log and "GPU number: 2" in log
-    assert "Iter(val) [2/2]" in log and "mIoU:" in log
-    assert (tmp_path / "w" / "iter_2.pth").is_file()
+    assert "Iter(val) [2/2]" in log
+    # the evaluation split over the machines scored the model node 0 saved (its BN statistics)
+    one = _metrics_of_one_process(MM_UNET, tmp_path / "w" / "iter_2.pth", tmp_path, "--cfg-options",
+                                  f"test_dataloader.dataset.data_root={synthetic_root}",
+                                  "test_dataloader.num_workers=0", "test_dataloader.persistent_workers=False")
+    assert float(re.findall(r" mIoU: (\S+)", log)[-1]) == one["mIoU"]
 
 
 @pytest.mark.slow

@@ -134,8 +134,10 @@ def train(args) -> dict:
     cfg, saved = _load_cfg(args)
     from segclassics.openmmlab.non_finite_loss_hook import enable_non_finite_loss_check
     from segclassics.openmmlab.random_state_hook import enable_random_state_checkpoints
+    from segclassics.openmmlab.rank0_buffers_hook import enable_rank0_buffers
     enable_non_finite_loss_check(cfg)
     enable_random_state_checkpoints(cfg)
+    enable_rank0_buffers(cfg)  # a distributed validation scores the model rank 0 saves
     if args.amp:
         _enable_amp(cfg)
     if args.resume:  # a complete training checkpoint, or one line saying there is none

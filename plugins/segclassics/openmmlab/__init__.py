@@ -13,6 +13,7 @@ from . import checkpoint_saving  # noqa: F401  (checkpoints written by our write
 from . import safe_yaml  # noqa: F401  (yaml read with safe loading only)
 from . import non_finite_loss_hook  # noqa: F401  (registers NonFiniteLossHook in mmengine's HOOKS)
 from . import random_state_hook  # noqa: F401  (registers RandomStateHook in mmengine's HOOKS)
+from . import rank0_buffers_hook  # noqa: F401  (registers Rank0BuffersHook in mmengine's HOOKS)
 from . import checked_vis_backend  # noqa: F401  (registers CheckedLocalVisBackend: --show-dir overlays through the writer)
 
 from segclassics.utils.hub_reading import read_hub_downloads_checked
