@@ -5,7 +5,7 @@ into every checkpoint's ``meta.cfg``; mmseg's/mmdet's ``tools/test.py``, ``MMSeg
 ``DetInferencer`` and mmdet's ``image_demo.py`` rebuild the model from it. So it holds the
 user's config (after ``--cfg-options``) plus a ``custom_imports`` of the package that registers
 our parts in the config's scope -- and none of the run's own substitutions (checked loaders,
-``NonFiniteLossHook``/``RandomStateHook``, the CPU bf16 optimizer wrapper), which would name
+``NonFiniteLossHook``/``RandomStateHook``/``Rank0BuffersHook``, the CPU bf16 optimizer wrapper), which would name
 types that only our trainer registers, or hide the ``LoadImageFromFile`` the inferencers look
 for.
 """
