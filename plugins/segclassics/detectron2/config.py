@@ -8,7 +8,9 @@ defaults of :data:`SEGCLASSICS_DEFAULTS`:
 ``MODEL.SEGCLASSICS.FCN``    ``FCNSemSegHead``
 ``MODEL.SEGCLASSICS.VIT``    ``SETRViTBackbone``
 ``MODEL.SEGCLASSICS.SETR``   ``SETRSemSegHead``
-``MODEL.SEGCLASSICS.UNET``   ``build_paper_unet_backbone`` / ``build_paper_unet_sem_seg_head``
+``MODEL.SEGCLASSICS.UNET``   ``build_paper_unet_backbone`` / ``PaperUNetSemSegHead``
+                            (= ``build_paper_unet_sem_seg_head``)
+``MODEL.SEGCLASSICS.TILE``   ``OverlapTileSemanticSegmentor`` (``META_ARCHITECTURE``)
 ``MODEL.SEGCLASSICS.SEGNET`` ``SegNetEncoderBackbone`` / ``SegNetSemSegHead``
 ==========================  ==============================================================
 
@@ -51,6 +53,8 @@ SEGCLASSICS_DEFAULTS: Dict[str, dict] = {
     "UNET": dict(BASE_CHANNELS=64, DEPTH=5, PADDING="valid", NORM="", DROPOUT=0.0),
     # SegNet (VGG16 encoder); ARCH "basic": SegNet-Basic with CHANNELS, NUM_STAGES, KERNEL_SIZE
     "SEGNET": dict(ARCH="vgg16", WIDTHS=[], CHANNELS=64, NUM_STAGES=4, KERNEL_SIZE=7, CEIL_MODE=True),
+    # overlap-tile inference (paper Sec. 2, Fig. 2): input tile 572 px -> 388 px output for the paper's net
+    "TILE": dict(TILE_SIZE=572, BATCH_TILES=4),
 }
 
 
