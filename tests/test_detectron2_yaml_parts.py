@@ -67,6 +67,31 @@ MODEL:
     TILE: {TILE_SIZE: 28, BATCH_TILES: 2}""", (28, 28), {"OverlapTileSemanticSegmentor", "PaperUNetSemSegHead"}),
 }
 
+_MASK_RCNN = """
+MODEL:
+  META_ARCHITECTURE: "GeneralizedRCNN"
+  MASK_ON: True
+  ANCHOR_GENERATOR: {SIZES: [[8], [16], [32], [64], [128]]}
+  RPN: {IN_FEATURES: ["p2", "p3", "p4", "p5", "p6"], BATCH_SIZE_PER_IMAGE: 32}
+  ROI_HEADS: {NAME: "StandardROIHeads", IN_FEATURES: ["p2", "p3", "p4", "p5"], NUM_CLASSES: 2,
+              BATCH_SIZE_PER_IMAGE: 16}
+  ROI_BOX_HEAD: {NAME: "FastRCNNConvFCHead", NUM_FC: 1, FC_DIM: 16, POOLER_TYPE: "ROIAlignV2"}
+  ROI_MASK_HEAD: {NAME: "MaskRCNNConvUpsampleHead", NUM_CONV: 1, CONV_DIM: 8, POOLER_TYPE: "ROIAlignV2"}
+"""
+# Mask R-CNN backbones (instances in, instances out); a 64 x 64 input
+INSTANCE_CASES = {
+    "mask_rcnn_on_vgg16_fpn": (_MASK_RCNN + """  BACKBONE: {NAME: "build_vgg16_fpn_backbone"}
+  FPN: {IN_FEATURES: ["pool2", "pool3", "pool4", "pool5"], OUT_CHANNELS: 8}
+  SEGCLASSICS:
+    VGG16: {WIDTHS: [4, 4, 8, 8, 8], WITH_FC: False, CONV1_1_PADDING: 1, SIZE_DIVISIBILITY: 32,
+            OUT_FEATURES: ["pool2", "pool3", "pool4", "pool5"]}""", {"build_vgg16_fpn_backbone"}),
+    "mask_rcnn_on_vit_sfp": (_MASK_RCNN + """  BACKBONE: {NAME: "build_setr_vit_sfp_backbone"}
+  FPN: {OUT_CHANNELS: 8, NORM: "LN"}
+  SEGCLASSICS:
+    VIT: {IMG_SIZE: 64, EMBED_DIM: 16, DEPTH: 1, NUM_HEADS: 2, OUT_FEATURES: ["last_feat"]}
+    SFP: {SQUARE_PAD: 64}""", {"build_setr_vit_sfp_backbone"}),
+}
+
 
 def _registered_segclassics_names() -> set:
     names = set()
@@ -88,6 +113,7 @@ def _registry_key(name: str) -> str:
 
 def test_every_registered_name_has_a_yaml_case():
     covered = {_registry_key(n) for _, _, names in CASES.values() for n in names}
+    covered |= {_registry_key(n) for _, names in INSTANCE_CASES.values() for n in names}
     registered = _registered_segclassics_names()
     assert len(registered) >= 10  # the registries were found (and hold our parts)
     assert registered - covered == set(), "registered names without a yaml case in CASES"
@@ -129,3 +155,39 @@ def test_built_from_yaml_trains_one_step_and_evaluates(case, tmp_path):
     with torch.no_grad():
         out = model([dict(image=torch.rand(3, h - 4, w + 2, generator=g) * 255, height=h, width=w)])
     assert out[0]["sem_seg"].shape == (3, h, w) and torch.isfinite(out[0]["sem_seg"]).all()
+
+
+@pytest.mark.parametrize("case", sorted(INSTANCE_CASES))
+def test_mask_rcnn_backbone_built_from_yaml_trains_one_step_and_evaluates(case, tmp_path):
+    from detectron2.structures import BitMasks, Boxes, Instances
+    from detectron2.utils.events import EventStorage
+    text, names = INSTANCE_CASES[case]
+    cfg = _cfg_from_yaml(tmp_path, text)
+    torch.manual_seed(0)
+    model = build_model(cfg)
+    assert type(model).__name__ == "GeneralizedRCNN"
+    assert list(model.backbone.output_shape()) == ["p2", "p3", "p4", "p5", "p6"]
+
+    boxes = torch.tensor([[8.0, 8.0, 40.0, 40.0], [20.0, 30.0, 60.0, 60.0]])
+    masks = torch.zeros(2, 64, 64, dtype=torch.bool)
+    for mask, (x0, y0, x1, y1) in zip(masks, boxes.int().tolist()):
+        mask[y0:y1, x0:x1] = True
+    gt = Instances((64, 64), gt_boxes=Boxes(boxes), gt_classes=torch.tensor([0, 1]), gt_masks=BitMasks(masks))
+    g = torch.Generator().manual_seed(0)
+    batch = [dict(image=torch.rand(3, 64, 64, generator=g) * 255, instances=gt)]
+    model.train()
+    with EventStorage():  # the RPN and RoI heads log their sampling statistics there
+        losses = model(batch)
+    assert set(losses) == {"loss_cls", "loss_box_reg", "loss_mask", "loss_rpn_cls", "loss_rpn_loc"}
+    assert all(torch.isfinite(v) for v in losses.values())
+    before = [p.detach().clone() for p in model.backbone.parameters()]
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    opt.zero_grad()
+    sum(losses.values()).backward()
+    opt.step()
+    assert any(not torch.equal(a, b) for a, b in zip(before, model.backbone.parameters()))
+
+    model.eval()
+    with torch.no_grad():
+        out = model([dict(image=torch.rand(3, 48, 64, generator=g) * 255)])[0]["instances"]
+    assert out.image_size == (48, 64) and out.pred_masks.shape[1:] == (48, 64)
