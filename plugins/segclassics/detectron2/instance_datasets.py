@@ -56,3 +56,6 @@ def register_instance_datasets() -> List[str]:
             name, os.path.join(root, 'annotations', f'instances_{split}2017.json'), os.path.join(root, f'{split}2017'),
             how_to_get='download COCO 2017 (images + annotations) into data/coco (or set SEGCLASSICS_COCO)'))
     return names
+
+
+register_instance_datasets()  # at import, like detectron2's builtin datasets (and for code that imports only this)
