@@ -54,8 +54,9 @@ def test_trains_then_evaluates_a_yaml_config(synthetic_root, tmp_path):
     # the final evaluation of DefaultTrainer (TEST.EVAL_PERIOD 0: after training) ran SemSegEvaluator
     assert "copypaste: Task: sem_seg" in log
 
-    evaluated = _train_net("--config-file", config, "--eval-only", "MODEL.WEIGHTS", out / "model_final.pth",
-                           "OUTPUT_DIR", tmp_path / "eval", env=env)
+    # from the config.yaml the run saved (it re-runs: our keys and dataset names are known)
+    evaluated = _train_net("--config-file", out / "config.yaml", "--eval-only", "MODEL.WEIGHTS",
+                           out / "model_final.pth", "OUTPUT_DIR", tmp_path / "eval", env=env)
     log = evaluated.stdout + evaluated.stderr
     assert evaluated.returncode == 0, log[-4000:]
     assert "copypaste: Task: sem_seg" in log and "copypaste: mIoU,fwIoU,mACC,pACC" in log
