@@ -15,7 +15,7 @@ import segclassics.detectron2  # noqa: E402,F401
 from segclassics.detectron2 import config as d2config  # noqa: E402
 from segclassics.detectron2.config import SEGCLASSICS_DEFAULTS, add_segclassics_config, part_options  # noqa: E402
 
-PARTS = ("VGG16", "FCN", "VIT", "SETR", "UNET", "SEGNET")
+PARTS = ("VGG16", "FCN", "VIT", "SFP", "SETR", "UNET", "SEGNET", "TILE")
 
 
 def test_one_node_per_part_with_typed_defaults():

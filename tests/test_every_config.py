@@ -35,11 +35,15 @@ DATA = {
     "detectron2/fcn8s-atonce_vgg16_voc12aug.py": "voc_aug",
     "detectron2/fcn8s_vgg16_synthetic.py": "synthetic",
     "detectron2/mask_rcnn_R_18_FPN_isbi2012.py": "isbi2012",
+    "detectron2/mask_rcnn_R_18_FPN_isbi2012.yaml": "isbi2012",
     "detectron2/mask_rcnn_R_50_FPN_coco.py": "coco",
     "detectron2/mask_rcnn_R_50_FPN_isbi2012.py": "isbi2012",
+    "detectron2/mask_rcnn_R_50_FPN_isbi2012.yaml": "isbi2012",
     "detectron2/mask_rcnn_R_50_FPN_voc_tiny.py": "voc_tiny",
     "detectron2/mask_rcnn_VGG16_FPN_isbi2012.py": "isbi2012",
+    "detectron2/mask_rcnn_VGG16_FPN_isbi2012.yaml": "isbi2012",
     "detectron2/mask_rcnn_ViT_SFP_isbi2012.py": "isbi2012",
+    "detectron2/mask_rcnn_ViT_SFP_isbi2012.yaml": "isbi2012",
     "detectron2/segnet_basic_camvid.py": "camvid",
     "detectron2/segnet_basic_synthetic.py": "synthetic",
     "detectron2/setr_pup_synthetic.py": "synthetic",
@@ -267,8 +271,16 @@ def _mmdet(config: str, kind: str, root: Path) -> list[str]:
 
 def _detectron2(config: str, kind: str, root: Path) -> tuple[list[str], dict]:
     if config.endswith(".yaml"):
-        return (["SOLVER.MAX_ITER=2", "SOLVER.CHECKPOINT_PERIOD=2", "TEST.EVAL_PERIOD=2", "DATALOADER.NUM_WORKERS=0",
-                 "SOLVER.IMS_PER_BATCH=2"], {"SEGCLASSICS_SYNTHETIC_ROOT": str(root)})
+        opts = ["SOLVER.MAX_ITER=2", "SOLVER.CHECKPOINT_PERIOD=2", "TEST.EVAL_PERIOD=2", "DATALOADER.NUM_WORKERS=0",
+                "SOLVER.IMS_PER_BATCH=2"]
+        if kind != "isbi2012":
+            return opts, {"SEGCLASSICS_SYNTHETIC_ROOT": str(root)}
+        opts += ["SOLVER.IMS_PER_BATCH=1", "MODEL.ROI_HEADS.BATCH_SIZE_PER_IMAGE=32", "INPUT.MIN_SIZE_TRAIN=(96,)",
+                 "INPUT.MAX_SIZE_TRAIN=128", "INPUT.MIN_SIZE_TEST=96", "INPUT.MAX_SIZE_TEST=128",
+                 "INPUT.CROP.SIZE=[64,64]"]
+        if "ViT" in config:
+            opts += ["MODEL.SEGCLASSICS.SFP.SQUARE_PAD=128"]
+        return opts, {"SEGCLASSICS_ISBI2012": str(root)}
     opts, env = list(D2_COMMON), {}
     if kind in ("synthetic", "camvid"):
         opts += [f"dataloader.train.dataset.root={root}"]

@@ -91,7 +91,8 @@ EXPECTED = {
     ("import segclassics.mmdet; from mmdet.registry import MODELS as R", "R.module_dict"): {"VGG16", "SETRViT"},
     ("import segclassics.mmdet; from mmdet.registry import DATASETS as R", "R.module_dict"): {"CheckedCocoDataset"},
     ("import segclassics.detectron2; from detectron2.modeling import BACKBONE_REGISTRY as R", "R._obj_map"): {
-        "VGG16Backbone", "SETRViTBackbone", "SegNetEncoderBackbone", "build_paper_unet_backbone"},
+        "VGG16Backbone", "SETRViTBackbone", "SegNetEncoderBackbone", "build_paper_unet_backbone",
+        "build_vgg16_fpn_backbone", "build_setr_vit_sfp_backbone"},
     ("import segclassics.detectron2; from detectron2.modeling import SEM_SEG_HEADS_REGISTRY as R", "R._obj_map"): {
         "FCNSemSegHead", "PaperUNetSemSegHead", "SegNetSemSegHead", "SETRSemSegHead",
         "build_paper_unet_sem_seg_head"},

@@ -10,7 +10,7 @@ ImageNet weights are available offline; GN trains from scratch, "Rethinking Imag
 Pre-training"); anchors 16..256 px (one octave below COCO's 32..512) because ISBI cells are
 small: median box ~32 px, 10 % of them < 12 px across; 128 sampled RoIs per image (paper: 512).
 
-Data (registered by ``common/isbi2012_cells.py``): the 512x512 slices at full resolution
+Data (registered by ``import segclassics.detectron2``, names in ``common/isbi2012_cells.py``): the 512x512 slices at full resolution
 (resizing them would shrink small cells below the P2 stride), random 256x256 crops with boxes
 recomputed from the cropped masks, random horizontal / vertical flips, 4 crops per iteration;
 evaluation on the 6 whole val slices, COCO bbox + segm AP with maxDets 100, 100 detections per

@@ -17,6 +17,7 @@ from . import vgg16_backbone  # noqa: F401
 from . import fcn_head  # noqa: F401
 from . import setr_head  # noqa: F401
 from . import coco_instances  # noqa: F401
+from . import instance_datasets  # noqa: F401  (registers the Mask R-CNN configs' datasets by name)
 from segclassics.utils.hub_reading import read_hub_downloads_checked
 
 read_hub_downloads_checked()  # torch hub's and torchvision's URL checkpoints go through the reader too

@@ -4,11 +4,14 @@ Every yaml option our backbones and heads read lives in one node per part, with 
 defaults of :data:`SEGCLASSICS_DEFAULTS`:
 
 ==========================  ==============================================================
-``MODEL.SEGCLASSICS.VGG16``  ``VGG16Backbone``
+``MODEL.SEGCLASSICS.VGG16``  ``VGG16Backbone`` / ``build_vgg16_fpn_backbone`` (FPN on it)
 ``MODEL.SEGCLASSICS.FCN``    ``FCNSemSegHead``
 ``MODEL.SEGCLASSICS.VIT``    ``SETRViTBackbone``
+``MODEL.SEGCLASSICS.SFP``    ``build_setr_vit_sfp_backbone`` (ViTDet's pyramid on it)
 ``MODEL.SEGCLASSICS.SETR``   ``SETRSemSegHead``
-``MODEL.SEGCLASSICS.UNET``   ``build_paper_unet_backbone`` / ``build_paper_unet_sem_seg_head``
+``MODEL.SEGCLASSICS.UNET``   ``build_paper_unet_backbone`` / ``PaperUNetSemSegHead``
+                            (= ``build_paper_unet_sem_seg_head``)
+``MODEL.SEGCLASSICS.TILE``   ``OverlapTileSemanticSegmentor`` (``META_ARCHITECTURE``)
 ``MODEL.SEGCLASSICS.SEGNET`` ``SegNetEncoderBackbone`` / ``SegNetSemSegHead``
 ==========================  ==============================================================
 
@@ -45,12 +48,16 @@ SEGCLASSICS_DEFAULTS: Dict[str, dict] = {
     "VIT": dict(IMG_SIZE=224, PATCH_SIZE=16, EMBED_DIM=768, DEPTH=12, NUM_HEADS=12, MLP_RATIO=4.0, QKV_BIAS=True,
                 OUT_INDICES=[-1], OUT_FEATURES=[], DROP_PATH_RATE=0.0, CLASS_TOKEN=False, FINAL_NORM=False,
                 INTERPOLATE_MODE="bicubic", WITH_CP=False, PRETRAINED="", PRETRAINED_FORMAT="auto"),
+    # ViTDet's SimpleFeaturePyramid (Li et al. 2022, Sec. 3) on the ViT's IN_FEATURE; SQUARE_PAD 0: none
+    "SFP": dict(IN_FEATURE="last_feat", SCALE_FACTORS=[4.0, 2.0, 1.0, 0.5], SQUARE_PAD=0),
     # SETR-PUP on the layers of MODEL.SEM_SEG_HEAD.IN_FEATURES; AUX_FEATURES: Z^10, Z^15, Z^20, Z^24
     "SETR": dict(DECODER="pup", CHANNELS=256, AUX_FEATURES=[], AUX_WEIGHT=0.4, NORM="BN"),
     # the paper's UNet (Ronneberger et al. 2015, Sec. 2)
     "UNET": dict(BASE_CHANNELS=64, DEPTH=5, PADDING="valid", NORM="", DROPOUT=0.0),
     # SegNet (VGG16 encoder); ARCH "basic": SegNet-Basic with CHANNELS, NUM_STAGES, KERNEL_SIZE
     "SEGNET": dict(ARCH="vgg16", WIDTHS=[], CHANNELS=64, NUM_STAGES=4, KERNEL_SIZE=7, CEIL_MODE=True),
+    # overlap-tile inference (paper Sec. 2, Fig. 2): input tile 572 px -> 388 px output for the paper's net
+    "TILE": dict(TILE_SIZE=572, BATCH_TILES=4),
 }
 
 

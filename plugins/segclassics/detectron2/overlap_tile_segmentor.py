@@ -2,9 +2,11 @@
 Ronneberger et al. 2015 (Sec. 2, Fig. 2) for valid-convolution UNets."""
 from __future__ import annotations
 
+from detectron2.config import configurable
 from detectron2.modeling import META_ARCH_REGISTRY, SemanticSegmentor
 from detectron2.modeling.postprocessing import sem_seg_postprocess
 
+from segclassics.detectron2.config import part_options
 from segclassics.models.overlap_tile import overlap_tile_predict, unet_tile_sizes
 
 
@@ -19,14 +21,22 @@ class OverlapTileSemanticSegmentor(SemanticSegmentor):
 
     Args (besides ``SemanticSegmentor``'s): ``tile_size`` (int or (h, w)), ``batch_tiles``.
     Output: ``[{"sem_seg": (num_classes, height, width)}]`` as ``SemanticSegmentor``.
+
+    yaml: ``MODEL.META_ARCHITECTURE: OverlapTileSemanticSegmentor`` with ``SemanticSegmentor``'s keys
+    and ``MODEL.SEGCLASSICS.TILE.{TILE_SIZE,BATCH_TILES}`` (defaults 572, 4: the paper's tile).
     """
 
+    @configurable
     def __init__(self, *, tile_size, batch_tiles: int = 4, **kwargs):
         super().__init__(**kwargs)
         enc = self.backbone.module
         # raises with the nearest valid sizes; 'same' nets keep the tile centre
         self.tile_in, self.tile_out = unet_tile_sizes(tile_size, enc.depth, enc.padding)
         self.batch_tiles = batch_tiles
+
+    @classmethod
+    def from_config(cls, cfg):
+        return dict(SemanticSegmentor.from_config(cfg), **part_options(cfg, "TILE"))
 
     def forward(self, batched_inputs):
         if self.training:

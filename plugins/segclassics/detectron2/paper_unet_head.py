@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Tuple
 
 import torch
+from detectron2.config import configurable
 from detectron2.modeling import SEM_SEG_HEADS_REGISTRY
 
 from segclassics.detectron2.config import part_options
@@ -36,8 +37,12 @@ class PaperUNetSemSegHead(TorchModuleSemSegHead):
     (padded) input size; for ``'valid'`` the valid output size, and in training the targets are
     centre-cropped to it (the output tile is the centre of the input tile, paper Fig. 2) by
     ``segclassics.models.unet.crop_labels_or_resize_logits``, the rule mmseg's ``PaperUNetHead`` applies.
+
+    yaml: ``MODEL.SEM_SEG_HEAD.NAME: PaperUNetSemSegHead`` with ``MODEL.SEM_SEG_HEAD.{NUM_CLASSES,
+    IGNORE_VALUE,LOSS_WEIGHT}`` and the backbone's ``MODEL.SEGCLASSICS.UNET.*`` (:meth:`from_config`).
     """
 
+    @configurable
     def __init__(self, input_shape=None, *, num_classes: int, base_channels: int = 64, depth: int = 5,
                  padding: str = "valid", norm=None, ignore_value: int = 255, loss_weight: float = 1.0):
         names = [f"unet{i}" for i in range(depth)]
@@ -57,6 +62,12 @@ class PaperUNetSemSegHead(TorchModuleSemSegHead):
         super().__init__(_DecoderOnList(decoder), names, ignore_value=ignore_value, loss_weight=loss_weight)
         self.num_classes, self.padding = num_classes, padding
 
+    @classmethod
+    def from_config(cls, cfg, input_shape):
+        u = part_options(cfg, "UNET")
+        u.pop("dropout")  # the encoder's
+        return dict(input_shape=input_shape, **sem_seg_head_options(cfg), **u)
+
     def align(self, logits: torch.Tensor, targets: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         check_labels(targets, self.num_classes, self.ignore_value)
         logits, targets, _ = crop_labels_or_resize_logits(logits, targets)
@@ -65,8 +76,6 @@ class PaperUNetSemSegHead(TorchModuleSemSegHead):
 
 @SEM_SEG_HEADS_REGISTRY.register()
 def build_paper_unet_sem_seg_head(cfg, input_shape):
-    """yaml: ``MODEL.SEM_SEG_HEAD.NAME: build_paper_unet_sem_seg_head``; ``MODEL.SEM_SEG_HEAD.{NUM_CLASSES,
-    IGNORE_VALUE,LOSS_WEIGHT}`` and ``MODEL.SEGCLASSICS.UNET.*`` as the backbone."""
-    u = part_options(cfg, "UNET")
-    u.pop("dropout")  # the encoder's
-    return PaperUNetSemSegHead(input_shape, **sem_seg_head_options(cfg), **u)
+    """yaml: ``MODEL.SEM_SEG_HEAD.NAME: build_paper_unet_sem_seg_head``, the same head as
+    ``PaperUNetSemSegHead`` (kept for configs that name the builder)."""
+    return PaperUNetSemSegHead(cfg, input_shape)

@@ -13,7 +13,9 @@ For an FPN (e.g. Mask R-CNN on VGG16) use the last conv of each stage::
     # strides 2, 4, 8, 16 -- or ("pool2", "pool3", "pool4", "pool5"): strides 4, 8, 16, 32
 
 yaml configs: ``MODEL.BACKBONE.NAME: "VGG16Backbone"`` with options under
-``MODEL.SEGCLASSICS.VGG16`` (``segclassics.detectron2.config``; defaults: FCN's reference geometry).
+``MODEL.SEGCLASSICS.VGG16`` (``segclassics.detectron2.config``; defaults: FCN's reference geometry);
+``"build_vgg16_fpn_backbone"``: detectron2's FPN on it (``MODEL.FPN.*``), as
+``build_resnet_fpn_backbone`` puts one on a ResNet.
 """
 from __future__ import annotations
 
@@ -22,7 +24,8 @@ from typing import Dict, Optional, Sequence
 import torch
 from detectron2.config import configurable
 from detectron2.layers import ShapeSpec
-from detectron2.modeling import BACKBONE_REGISTRY, Backbone
+from detectron2.modeling import BACKBONE_REGISTRY, FPN, Backbone
+from detectron2.modeling.backbone.fpn import LastLevelMaxPool
 
 from segclassics.detectron2.config import part_options
 from segclassics.models.vgg import VGG16 as TorchVGG16
@@ -74,3 +77,13 @@ class VGG16Backbone(TorchVGG16, Backbone):
 
     def output_shape(self) -> Dict[str, ShapeSpec]:
         return {n: ShapeSpec(channels=self.channels[n], stride=self.strides[n]) for n in self.out_names}
+
+
+@BACKBONE_REGISTRY.register()
+def build_vgg16_fpn_backbone(cfg, input_shape: ShapeSpec):
+    """yaml: ``MODEL.BACKBONE.NAME: build_vgg16_fpn_backbone``: ``VGG16Backbone`` (``MODEL.SEGCLASSICS.VGG16``)
+    under detectron2's ``FPN`` with ``MODEL.FPN.{IN_FEATURES,OUT_CHANNELS,NORM,FUSE_TYPE}`` and a max-pooled
+    top level (``p6``), exactly what ``build_resnet_fpn_backbone`` builds on a ResNet."""
+    return FPN(bottom_up=VGG16Backbone(cfg, input_shape), in_features=cfg.MODEL.FPN.IN_FEATURES,
+               out_channels=cfg.MODEL.FPN.OUT_CHANNELS, norm=cfg.MODEL.FPN.NORM, top_block=LastLevelMaxPool(),
+               fuse_type=cfg.MODEL.FPN.FUSE_TYPE)

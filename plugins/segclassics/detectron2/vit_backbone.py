@@ -13,6 +13,8 @@ Lazy configs::
 pyramid on it.) Yaml configs: ``MODEL.BACKBONE.NAME: "SETRViTBackbone"`` with options under
 ``MODEL.SEGCLASSICS.VIT`` (the argument names in upper case, e.g. ``EMBED_DIM``, ``DEPTH``,
 ``OUT_INDICES``, ``PRETRAINED``; typed defaults in ``segclassics.detectron2.config``).
+``MODEL.BACKBONE.NAME: "build_setr_vit_sfp_backbone"`` puts ViTDet's ``SimpleFeaturePyramid`` on it
+(``MODEL.SEGCLASSICS.SFP``; ``MODEL.FPN.{OUT_CHANNELS,NORM}``), as the LazyConfig above.
 """
 from __future__ import annotations
 
@@ -22,13 +24,15 @@ import torch
 from detectron2.config import configurable
 from detectron2.layers import ShapeSpec
 from detectron2.modeling import BACKBONE_REGISTRY, Backbone
+from detectron2.modeling.backbone.fpn import LastLevelMaxPool
+from detectron2.modeling.backbone.vit import SimpleFeaturePyramid
 
 from segclassics.detectron2.config import part_options
 from segclassics.models.vit import VisionTransformer
 from segclassics.models.vit_convert import convert_vit_checkpoint
 from segclassics.utils.checkpoint import read_state_dict
 
-__all__ = ["SETRViTBackbone"]
+__all__ = ["SETRViTBackbone", "build_setr_vit_sfp_backbone"]
 
 
 @BACKBONE_REGISTRY.register()
@@ -93,3 +97,16 @@ class SETRViTBackbone(Backbone):
     def output_shape(self) -> Dict[str, ShapeSpec]:
         return {n: ShapeSpec(channels=self._out_feature_channels[n], stride=self._out_feature_strides[n])
                 for n in self._out_features}
+
+
+@BACKBONE_REGISTRY.register()
+def build_setr_vit_sfp_backbone(cfg, input_shape: ShapeSpec):
+    """yaml: ``MODEL.BACKBONE.NAME: build_setr_vit_sfp_backbone``: ViTDet's ``SimpleFeaturePyramid`` (Li et al.
+    2022, Sec. 3: strides 4-32 from the last ViT map, plus a max-pooled ``p6``) on ``SETRViTBackbone``
+    (``MODEL.SEGCLASSICS.VIT``), with ``MODEL.SEGCLASSICS.SFP.{IN_FEATURE,SCALE_FACTORS,SQUARE_PAD}`` and
+    ``MODEL.FPN.{OUT_CHANNELS,NORM}`` (ViTDet: 256, ``'LN'``)."""
+    sfp = part_options(cfg, "SFP")
+    return SimpleFeaturePyramid(net=SETRViTBackbone(cfg, input_shape), in_feature=sfp["in_feature"],
+                                out_channels=cfg.MODEL.FPN.OUT_CHANNELS, scale_factors=tuple(sfp["scale_factors"]),
+                                top_block=LastLevelMaxPool(), norm=cfg.MODEL.FPN.NORM,
+                                square_pad=sfp["square_pad"] or 0)

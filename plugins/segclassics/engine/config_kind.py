@@ -3,7 +3,8 @@
 The decision reads the file without executing it:
 
 * ``.yaml``/``.yml``: detectron2's CfgNode yaml (upper-case keys such as ``MODEL:`` or
-  ``_BASE_:``); a yaml with lower-case ``model:`` + ``type:`` is an mmengine config.
+  ``_BASE_:``); a yaml with ``_target_:`` keys is a LazyConfig saved as ``config.yaml`` by
+  detectron2's ``default_setup``; a yaml with lower-case ``model:`` + ``type:`` is an mmengine config.
 * ``mmseg::path`` / ``mmdet::path``: a config packaged with that library (mmengine).
 * ``.py``: a file that imports ``detectron2`` (``LazyCall``, ``model_zoo`` ...) or
   ``segclassics.detectron2``, or imports another config by a top-level relative import
@@ -42,6 +43,8 @@ def detect_config_kind(path: str) -> str:
     if ext in (".yaml", ".yml"):
         if re.search(r"^(_BASE_|MODEL|DATASETS|SOLVER|INPUT)\s*:", text, re.M):
             return D2_YAML
+        if re.search(r"^\s*_target_\s*:", text, re.M):  # a LazyConfig saved by default_setup (config.yaml)
+            return D2_LAZY
         if re.search(r"^(_base_|model|default_scope)\s*:", text, re.M):
             return MMENGINE
         raise UserError(f"{path!r} is neither a detectron2 yaml (MODEL:/_BASE_: keys) nor an mmengine "

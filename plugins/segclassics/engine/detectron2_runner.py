@@ -76,7 +76,7 @@ def _evaluate_lazy(cfg, model):
     from detectron2.config import instantiate
     from detectron2.evaluation import inference_on_dataset, print_csv_format
 
-    from .distributed import broadcast_buffers
+    from ..utils.distributed_buffers import broadcast_buffers
     if "evaluator" not in cfg.dataloader:
         return {}
     broadcast_buffers(model)  # every process evaluates the model rank 0 saves
@@ -191,43 +191,17 @@ def _publish_weights(output_dir: str, checkpointer, dataset_name) -> None:
 
 
 def _yaml_trainer_class():
-    from detectron2.data import MetadataCatalog, build_detection_test_loader, build_detection_train_loader
-    from detectron2.engine import DefaultTrainer
-    from detectron2.evaluation import COCOEvaluator, SemSegEvaluator
-
-    from segclassics.detectron2.checked_dataset_mapper import CheckedDatasetMapper
+    from segclassics.detectron2.trainer import Trainer as CheckedTrainer
 
     from .distributed import detectron2_trainers_use_our_ddp
 
-    class Trainer(DefaultTrainer):
-        """DefaultTrainer with an evaluator chosen by the dataset's ``evaluator_type``, the
-        per-sample checks of ``CheckedDatasetMapper``, and DDP that accepts CPU modules."""
+    class Trainer(CheckedTrainer):
+        """``segclassics.detectron2.trainer.Trainer`` (checked samples, the dataset's evaluator)
+        with DDP that accepts CPU modules."""
 
         def __init__(self, cfg):
             with detectron2_trainers_use_our_ddp():
                 super().__init__(cfg)
-
-        @classmethod
-        def test(cls, cfg, model, evaluators=None):
-            from .distributed import broadcast_buffers
-            broadcast_buffers(model)  # every process evaluates the model rank 0 saves
-            return super().test(cfg, model, evaluators)
-
-        @classmethod
-        def build_train_loader(cls, cfg):
-            return build_detection_train_loader(cfg, mapper=CheckedDatasetMapper(cfg, True))
-
-        @classmethod
-        def build_test_loader(cls, cfg, dataset_name):
-            mapper = CheckedDatasetMapper(cfg, False, dataset_names=(dataset_name,))
-            return build_detection_test_loader(cfg, dataset_name, mapper=mapper)
-
-        @classmethod
-        def build_evaluator(cls, cfg, dataset_name, output_folder=None):
-            kind = MetadataCatalog.get(dataset_name).get("evaluator_type", "coco")
-            if kind == "sem_seg":
-                return SemSegEvaluator(dataset_name, distributed=True, output_dir=output_folder)
-            return COCOEvaluator(dataset_name, output_dir=output_folder)
 
     return Trainer
 

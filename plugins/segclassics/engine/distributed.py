@@ -136,18 +136,3 @@ def detectron2_trainers_use_our_ddp():
         yield
     finally:
         defaults.create_ddp_model = saved
-
-
-def broadcast_buffers(model: torch.nn.Module) -> None:
-    """Give every process rank 0's buffers (batch norm's running statistics) before an evaluation.
-
-    DDP broadcasts rank 0's buffers at the start of each training forward, and then each process
-    updates its own running statistics from its own batch: after the last step they differ. An
-    evaluation split over the processes would score each process's share with another model, none
-    of them the one rank 0 saves; with rank 0's buffers everywhere it scores the saved model. A
-    no-op outside a process group of several processes."""
-    import torch.distributed as dist
-    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
-        return
-    for buffer in model.buffers():
-        dist.broadcast(buffer.data, src=0)

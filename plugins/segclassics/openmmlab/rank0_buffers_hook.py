@@ -6,7 +6,7 @@ differ between processes. mmengine's validation splits the images over the proce
 its share with its own model: the metrics then belong to no single model, and not to the
 checkpoint rank 0 wrote just before (a 2-process run of configs/unet/unet_synthetic.py logged
 mIoU 2.63 for a checkpoint that scores 2.65). Before each validation this hook gives every
-process rank 0's buffers (:func:`segclassics.engine.distributed.broadcast_buffers`); outside a
+process rank 0's buffers (:func:`segclassics.utils.distributed_buffers.broadcast_buffers`); outside a
 process group of several processes it does nothing.
 
 Registered in mmengine's root ``HOOKS``; ``enable_rank0_buffers(cfg)`` adds it.
@@ -26,7 +26,7 @@ class Rank0BuffersHook(Hook):
     priority = 'NORMAL'
 
     def before_val_epoch(self, runner) -> None:
-        from segclassics.engine.distributed import broadcast_buffers
+        from segclassics.utils.distributed_buffers import broadcast_buffers
         broadcast_buffers(runner.model)
 
 
