@@ -1,7 +1,7 @@
 """Copy a set of segclassics source files, and everything they import from segclassics, into
 another package, rewriting the imports so that the copy never imports ``segclassics``.
 
-Used by ``tools/upstream/assemble.py``. Everything is decided from the source text (``ast``),
+Used by ``dev/upstream/assemble.py``. Everything is decided from the source text (``ast``),
 so nothing here imports the modules it copies:
 
 * ``registered_names(file)``: the names a file registers in a framework registry
