@@ -23,7 +23,7 @@ BUILD_KEY=("$ROOT/dev/mmcv_build_key.py" --mmcv "$MMCV_VERSION")
 step() { printf '\n[setup %s] %s\n' "$(date +%H:%M:%S)" "$*"; }
 
 command -v "$PYTHON" >/dev/null || PYTHON=python3
-want="$( (cat "$ROOT/requirements/pinned.txt" "$ROOT/scripts/setup_env.sh" "$ROOT/dev/mmcv_build_key.py" \
+want="$( (cat "$ROOT/requirements/pinned.txt" "$ROOT/requirements/lint.txt" "$ROOT/scripts/setup_env.sh" "$ROOT/dev/mmcv_build_key.py" \
   "$ROOT/pyproject.toml") | sha256sum | cut -c1-16)"
 if [[ -f "$STAMP" ]]; then
   # The mmcv key is part of the stamp: the same venv on a host that gains a GPU rebuilds mmcv.
@@ -95,8 +95,8 @@ else
   step "reusing $D2"
 fi
 
-step "installing OpenMMLab, detectron2 and test requirements (pinned in requirements/pinned.txt)"
-"${PIP[@]}" install -q --find-links "$WHEELS" -r "$ROOT/requirements/pinned.txt"
+step "installing OpenMMLab, detectron2, test and lint requirements (pinned in requirements/pinned.txt, lint.txt)"
+"${PIP[@]}" install -q --find-links "$WHEELS" -r "$ROOT/requirements/pinned.txt" -r "$ROOT/requirements/lint.txt"
 
 step "installing segclassics (editable)"
 "${PIP[@]}" install -q --no-deps --no-build-isolation -e "$ROOT"
