@@ -146,7 +146,7 @@ def main(argv=None) -> int:
     print(f'[gpu-check] environment: {json.dumps(report["environment"])}', flush=True)
     deadline = t_start + a.budget
     with open(os.path.join(a.out, 'gpu_check.log'), 'w') as log:
-        for i, (name, script, extra, box, smoke_box) in enumerate(PARTS):
+        for i, (name, script, extra, _box, smoke_box) in enumerate(PARTS):
             if name not in wanted:
                 continue
             later = sum((pb if not a.smoke else sb) for n, _, _, pb, sb in PARTS[i + 1:] if n in wanted)

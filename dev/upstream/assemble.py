@@ -179,7 +179,7 @@ def write_package(out: str, package: str, modules: Set[str], framework: str) -> 
     # Package __init__ files: importing the top one registers everything (what custom_imports does).
     registering = [targets[m].rsplit(".", 1)[1] for m in sorted(targets) if m.startswith(f"segclassics.{framework}.")
                    and vendor.registered_names(vendor.module_file(m, SRC))]
-    for folder, _, files in os.walk(os.path.join(out, package)):
+    for folder, _, _files in os.walk(os.path.join(out, package)):
         init = os.path.join(folder, "__init__.py")
         if os.path.exists(init):
             continue
