@@ -8,7 +8,7 @@
 #
 # mmcv is built with CUDA ops when torch is a CUDA build, a GPU is visible (or
 # TORCH_CUDA_ARCH_LIST is set) and nvcc matches torch's CUDA; otherwise with CPU ops and a
-# warning. scripts/mmcv_build_key.py makes that decision and names the cache folder
+# warning. dev/mmcv_build_key.py makes that decision and names the cache folder
 # ($WHEELS/mmcv/<key>: mmcv, Python, platform, torch, CUDA, ops kind), so a CPU-ops wheel is
 # never reused on a GPU host.
 set -euo pipefail
@@ -19,11 +19,11 @@ WHEELS="${SEGCLASSICS_WHEELS:-$HOME/.cache/segclassics/wheels}"
 PYTHON="${PYTHON:-python3.11}"
 STAMP="$VENV/.segclassics-setup"
 MMCV_VERSION=2.1.0
-BUILD_KEY=("$ROOT/scripts/mmcv_build_key.py" --mmcv "$MMCV_VERSION")
+BUILD_KEY=("$ROOT/dev/mmcv_build_key.py" --mmcv "$MMCV_VERSION")
 step() { printf '\n[setup %s] %s\n' "$(date +%H:%M:%S)" "$*"; }
 
 command -v "$PYTHON" >/dev/null || PYTHON=python3
-want="$( (cat "$ROOT/requirements/pinned.txt" "$ROOT/scripts/setup_env.sh" "$ROOT/scripts/mmcv_build_key.py" \
+want="$( (cat "$ROOT/requirements/pinned.txt" "$ROOT/requirements/lint.txt" "$ROOT/scripts/setup_env.sh" "$ROOT/dev/mmcv_build_key.py" \
   "$ROOT/pyproject.toml") | sha256sum | cut -c1-16)"
 if [[ -f "$STAMP" ]]; then
   # The mmcv key is part of the stamp: the same venv on a host that gains a GPU rebuilds mmcv.
@@ -90,13 +90,13 @@ fi
 D2="$WHEELS/sal_detectron2-0.7.2-py3-none-any.whl"
 if [[ ! -f "$D2" ]]; then
   step "repacking sal-detectron2 0.7.2 for Python 3.11 (drops its cp310 _C and its top-level 'tools' package)"
-  "$PY" "$ROOT/scripts/repack_detectron2.py" "$WHEELS" >/dev/null
+  "$PY" "$ROOT/dev/repack_detectron2.py" "$WHEELS" >/dev/null
 else
   step "reusing $D2"
 fi
 
-step "installing OpenMMLab, detectron2 and test requirements (pinned in requirements/pinned.txt)"
-"${PIP[@]}" install -q --find-links "$WHEELS" -r "$ROOT/requirements/pinned.txt"
+step "installing OpenMMLab, detectron2, test and lint requirements (pinned in requirements/pinned.txt, lint.txt)"
+"${PIP[@]}" install -q --find-links "$WHEELS" -r "$ROOT/requirements/pinned.txt" -r "$ROOT/requirements/lint.txt"
 
 step "installing segclassics (editable)"
 "${PIP[@]}" install -q --no-deps --no-build-isolation -e "$ROOT"

@@ -44,7 +44,8 @@ def _tiny_mask_rcnn_params(shared_fcs: int, mask_convs: int, classes=5, fpn=32, 
 
 
 def _unet_same_bn_params(cin=3, classes=6, base=16, depth=4):
-    """Our paper UNet ('same' padding, BN after each 3x3 conv, so no conv biases): configs/detectron2/unet_synthetic.py."""
+    """Our paper UNet ('same' padding, BN after each 3x3 conv, so no conv biases):
+    configs/detectron2/unet_synthetic.py."""
     ch = [base * 2 ** i for i in range(depth)]
     n, c_prev = 0, cin
     for c in ch:

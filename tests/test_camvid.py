@@ -92,7 +92,7 @@ def test_real_labels_are_in_0_to_11(shared_data):
     root = shared_data("camvid")
     for split, n in (("train", 367), ("val", 101)):
         assert len(os.listdir(root / "labels" / split)) == n
-    for path, lab in camvid.iter_labels(str(root / "labels" / "val"), _real_names(root, "val")):
+    for _path, lab in camvid.iter_labels(str(root / "labels" / "val"), _real_names(root, "val")):
         assert lab.max() <= 11
 
 

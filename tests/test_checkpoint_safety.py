@@ -49,7 +49,8 @@ def refusal(path: Path, tool: bool = True) -> str:
     library call (which names the hint that works everywhere)."""
     hint = ("pass --trust-checkpoint (or trusted=True) to unpickle it fully, then save a safe copy with "
             "tools/publish_model.py") if tool else \
-        "read it with trusted=True, or save a plain-data copy with tools/publish_model.py FILE OUT --trust-checkpoint"
+        ("read it with trusted=True, or save a plain-data copy with "
+         "tools/publish_model.py FILE OUT --trust-checkpoint")
     return (f"{path}: refused to load: the file asks to run posix.system while unpickling, which a checkpoint "
             f"of weights never needs; if you trust this file and its origin, {hint}")
 

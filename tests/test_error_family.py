@@ -88,7 +88,8 @@ def test_an_error_raised_while_handling_ctrl_c_is_the_interruption(capsys, monke
         try:
             raise KeyboardInterrupt
         except KeyboardInterrupt:
-            raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 2441280 vs 2441168")
+            # as torch raises it: while handling the interrupt, whose __context__ the reporting reads
+            raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 2441280 vs 2441168")  # noqa: B904
     assert run_reporting_user_errors(run) == errors.EXIT_INTERRUPTED == 130
     assert capsys.readouterr().err == "interrupted (Ctrl-C); this run wrote no checkpoint\n"
     with pytest.raises(RuntimeError, match="unexpected pos"):  # --debug: the traceback

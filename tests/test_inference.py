@@ -525,7 +525,7 @@ def test_amp_runs_the_model_in_bfloat16_on_cpu(tmp_path, monkeypatch):
         predictor = build_predictor(str(UNET), str(weights), "cpu", amp=amp)
         seen = []
         conv = next(m for m in predictor.model.modules() if isinstance(m, torch.nn.Conv2d))
-        conv.register_forward_hook(lambda module, args, output: seen.append(output.dtype))
+        conv.register_forward_hook(lambda module, args, output, seen=seen: seen.append(output.dtype))
         (result,) = predictor.predict([image])
         assert seen == [dtype] and result.labels.shape == (32, 32)
 

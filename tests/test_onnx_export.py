@@ -25,7 +25,7 @@ def _randomise(model: torch.nn.Module, seed: int = 0) -> None:
     """Non-trivial weights and BN statistics (FCN's score layers start at zero)."""
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
-        for name, p in model.named_parameters():
+        for p in model.parameters():
             if p.dim() > 1:  # He-scaled conv / linear weights: activations keep their scale, logits are O(1)
                 p.copy_(torch.randn(p.shape, generator=g) * (2 / p[0].numel()) ** 0.5)
         for m in model.modules():

@@ -320,7 +320,8 @@ def test_errors_inside_a_config_are_one_line(tmp_path, kind, body):
     (UNET, ["--cfg-options", "model.decode_head.num_classes=3"],
      "{config}: model.decode_head.num_classes is 3 but the training data (SyntheticShapesDataset) has 6 classes"),
     (REPO / "configs/detectron2/unet_synthetic.yaml", ["MODEL.SEM_SEG_HEAD.NUM_CLASSES=3"],
-     "{config}: MODEL.SEM_SEG_HEAD.NUM_CLASSES is 3 but the training data (synthetic_shapes_sem_seg_train) has 6 classes"),
+     "{config}: MODEL.SEM_SEG_HEAD.NUM_CLASSES is 3 but the training data (synthetic_shapes_sem_seg_train) "
+     "has 6 classes"),
     (UNET, ["--cfg-options", "model.backbone.padding=valdi"], "{config}: PaperUNetEncoder: UNet padding must be"),
 ], ids=["mmseg class count", "detectron2 class count", "mmseg option value"])
 def test_config_objects_are_checked_before_training(run_tool, tmp_path, config, opts, message):

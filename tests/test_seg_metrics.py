@@ -50,7 +50,10 @@ def test_boundary_f1_square_by_hand():
     # class 0: true contour = 16 pixels around the square; predicted = 12 pixels around the block,
     # 8 of which (rows 3 and 8, column 3) are on the true contour
     p0, r0 = 8 / 12, 8 / 16
-    f = lambda p, r: 2 * p * r / (p + r)
+
+    def f(p, r):
+        return 2 * p * r / (p + r)
+
     assert per_class[1] == pytest.approx(f(p1, r1))
     assert per_class[0] == pytest.approx(f(p0, r0))
     assert boundary_f1(pred, gt, 2, tolerance_px=0) == pytest.approx((f(p1, r1) + f(p0, r0)) / 2)

@@ -140,7 +140,8 @@ def test_torchscript_onnx_exporter(tmp_path, family):
                           input_names=["image"], output_names=["logits"],
                           dynamic_axes={"image": {0: "n", 2: "h", 3: "w"}, "logits": {0: "n", 2: "h", 3: "w"}})
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    for seed, (n, h, w) in enumerate([(1, h, w), (2, h2, w2)], start=8):
+    sizes = [(1, h, w), (2, h2, w2)]
+    for seed, (n, h, w) in enumerate(sizes, start=8):
         x = _images(n, h, w, seed)
         if family.startswith("SegNet"):  # no fp32 near-tie where either runtime may pick either argmax
             assert min_pool_gap(net, x) > 1e-5

@@ -308,9 +308,9 @@ def test_drive_converter(tmp_path, shared_data):
     from PIL import Image
     src = shared_data("drive")
     raw = tmp_path / "raw"  # one image per split, same layout as the download
-    for split, nn in (("training", "21"), ("test", "01")):
-        for sub, name in (("images", f"{nn}_{split}.tif"), ("1st_manual", f"{nn}_manual1.gif"),
-                          ("mask", f"{nn}_{split}_mask.gif")):
+    for split, num in (("training", "21"), ("test", "01")):
+        for sub, name in (("images", f"{num}_{split}.tif"), ("1st_manual", f"{num}_manual1.gif"),
+                          ("mask", f"{num}_{split}_mask.gif")):
             (raw / split / sub).mkdir(parents=True)
             shutil.copy(src / split / sub / name, raw / split / sub / name)
     from segclassics.datasets.drive import convert

@@ -1,6 +1,7 @@
 # SETR-Naive, ViT-L/16, ADE20K (150 classes), 512x512 crops -- Zheng et al., CVPR 2021, Sec. 3.3 and 4:
 # batch 16 = 8 GPUs x 2 (tools/dist_train.sh CONFIG 8), 160k iterations, SGD lr 0.01 (the official and
-# mmseg Naive configs; PUP and MLA use 0.001), momentum 0.9, weight decay 0, poly decay, auxiliary losses weight 0.4, sliding-window test (512, stride 341).
+# mmseg Naive configs; PUP and MLA use 0.001), momentum 0.9, weight decay 0, poly decay, auxiliary
+# losses weight 0.4, sliding-window test (512, stride 341).
 # ImageNet-21k pretrained ViT-L/16 (timm jx_vit_large_p16_384) is expected at
 # checkpoints/jx_vit_large_p16_384-b3be5167.pth (timm, mmseg or official SETR keys are converted on
 # load, position embedding resized). If the file is absent, training starts from random init with a

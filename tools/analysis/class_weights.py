@@ -19,10 +19,10 @@ import sys
 # segclassics importable from a source checkout (tools/_bootstrap.py)
 runpy.run_path(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "_bootstrap.py"))
 
-import numpy as np
-from PIL import Image
+import numpy as np  # noqa: E402
+from PIL import Image  # noqa: E402
 
-from segclassics.datasets.class_weights import ClassFrequencyCounter
+from segclassics.datasets.class_weights import ClassFrequencyCounter  # noqa: E402
 
 
 def main(argv=None):

@@ -130,7 +130,8 @@ def main(argv=None):
         ra, rb = results[f"{phase}_A"], results[f"{phase}_B"]
         print(f"{phase}: A min {ra['min_s']:.3f}s med {ra['median_s']:.3f}s mem {ra['peak_mem_mb']:.0f}MB | "
               f"B min {rb['min_s']:.3f}s med {rb['median_s']:.3f}s mem {rb['peak_mem_mb']:.0f}MB | "
-              f"speed-up A/B (min) {ra['min_s'] / rb['min_s']:.2f}x, memory B/A {rb['peak_mem_mb'] / ra['peak_mem_mb']:.2f}",
+              f"speed-up A/B (min) {ra['min_s'] / rb['min_s']:.2f}x, "
+              f"memory B/A {rb['peak_mem_mb'] / ra['peak_mem_mb']:.2f}",
               flush=True)
     report = dict(config_a=a.config_a, config_b=a.config_b, shape=list(a.shape), batch=a.batch, amp=a.amp,
                   with_cp=a.with_cp, device=a.device, threads=torch.get_num_threads(), rounds=a.rounds,

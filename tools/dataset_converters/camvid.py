@@ -35,7 +35,7 @@ def parse_size(text):
     try:
         w, h = (int(v) for v in text.lower().split("x"))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"size must be WxH like 480x360, got {text!r}")
+        raise argparse.ArgumentTypeError(f"size must be WxH like 480x360, got {text!r}") from None
     return w, h
 
 

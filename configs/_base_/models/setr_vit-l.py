@@ -1,8 +1,8 @@
 # SETR encoder (Zheng et al., CVPR 2021, Sec. 3.1-3.2): ViT-L/16 (24 layers, 1024 dims, 16 heads)
 # on 512x512 inputs, no final norm (the decoders read Z^l directly), bicubic position-embedding
 # resize. The class token of the pretrained ViT stays in the sequence (as the official SETR and
-# mmseg's SETR: dropping it changes the pretrained features); the maps exclude it. The decoders (setr_{naive,pup,mla}.py) inherit this file and choose
-# the layers they read with `out_indices`.
+# mmseg's SETR: dropping it changes the pretrained features); the maps exclude it. The decoders
+# (setr_{naive,pup,mla}.py) inherit this file and choose the layers they read with `out_indices`.
 norm_cfg = dict(type='SyncBN', requires_grad=True)  # plain BN in single-process runs
 data_preprocessor = dict(
     type='SegDataPreProcessor',

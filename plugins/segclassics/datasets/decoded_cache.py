@@ -71,6 +71,6 @@ def decoded_cache() -> DecodedCache:
         try:
             budget = max(0, int(float(mb) * 2 ** 20))
         except ValueError:
-            raise ValueError(f"SEGCLASSICS_DECODE_CACHE_MB={mb!r}: give a number of MiB (0 turns the cache off)")
+            raise ValueError(f"SEGCLASSICS_DECODE_CACHE_MB={mb!r}: give a number of MiB (0 turns the cache off)") from None
         _CACHE = DecodedCache(budget)
     return _CACHE

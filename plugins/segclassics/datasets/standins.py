@@ -196,7 +196,7 @@ def isbi2012(root: str, train_slices: Sequence[int] = (0,), val_slices: Sequence
             os.path.join(root, "instances"))
     for split, slices in (("train", train_slices), ("val", val_slices)):
         images, anns = [], []
-        for (i, image, label, instances), n in zip(_samples(split, len(slices), size, seed=5), slices):
+        for (_i, image, label, instances), n in zip(_samples(split, len(slices), size, seed=5), slices):
             grey = np.asarray(Image.fromarray(image).convert("L"))
             cells = ((label > 0) & (label != 255)).astype(np.uint8) * 255
             Image.fromarray(grey, mode="L").save(os.path.join(root, "images", "train", f"{n}.png"))

@@ -296,7 +296,7 @@ def _locked(root: str, timeout: float = 600.0) -> Iterator[None]:
             except BlockingIOError:
                 if time.monotonic() > deadline:
                     raise TimeoutError(f'waited {timeout:.0f}s for another process generating {root!r}; '
-                                       f'remove {fh.name!r} if no such process runs')
+                                       f'remove {fh.name!r} if no such process runs') from None
                 time.sleep(0.1)
         try:
             yield

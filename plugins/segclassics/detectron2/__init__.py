@@ -4,6 +4,8 @@ Importing this package needs neither mmcv nor any OpenMMLab package. detectron2'
 yaml configs name our parts (``MODEL.BACKBONE.NAME``, ``MODEL.SEM_SEG_HEAD.NAME``); lazy
 configs may also reference the classes directly.
 """
+# Import order kept (ruff's isort is off here): each import registers or patches at import time.
+# isort: off
 from . import safe_yaml  # noqa: F401  (yaml configs read with safe loading only)
 from . import checkpointer  # noqa: F401  (every DetectionCheckpointer reads through the reader)
 from . import synthetic  # noqa: F401
@@ -19,6 +21,7 @@ from . import setr_head  # noqa: F401
 from . import coco_instances  # noqa: F401
 from . import instance_datasets  # noqa: F401  (registers the Mask R-CNN configs' datasets by name)
 from segclassics.utils.hub_reading import read_hub_downloads_checked
+# isort: on
 
 read_hub_downloads_checked()  # torch hub's and torchvision's URL checkpoints go through the reader too
 

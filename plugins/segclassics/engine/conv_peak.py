@@ -56,11 +56,11 @@ def measure_peak(device: str = 'cpu', repeats: int = 5, log: Optional[Callable[[
         conv = torch.nn.Conv2d(c, c, k, padding=k // 2, bias=False).to(dev, dtype).to(memory_format=layout)
         x = torch.randn(1, c, s, s, device=dev, dtype=dtype).contiguous(memory_format=layout).requires_grad_()
 
-        def forward():
+        def forward(conv=conv, x=x):
             with torch.no_grad():
                 conv(x)
 
-        def train_step():
+        def train_step(conv=conv, x=x):
             conv(x).sum().backward()
         lay = 'channels-last' if layout is torch.channels_last else 'NCHW'
         for what, fn, work in (('conv 3x3 forward', forward, flops), ('conv 3x3 forward+backward', train_step, 3 * flops)):
@@ -72,7 +72,7 @@ def measure_peak(device: str = 'cpu', repeats: int = 5, log: Optional[Callable[[
     for name, dtype in [('fp32', torch.float32)] + ([('bf16', torch.bfloat16)] if bf16 else []):
         a = torch.randn(n, n, device=dev, dtype=dtype)
         b = torch.randn(n, n, device=dev, dtype=dtype)
-        gflops = 2 * n ** 3 / _best_seconds(lambda: a @ b, repeats, sync) / 1e9
+        gflops = 2 * n ** 3 / _best_seconds(lambda a=a, b=b: a @ b, repeats, sync) / 1e9
         rows.append(dict(what=f'matmul {n}^3', dtype=name, layout='-', gflops_per_s=gflops))
         if log:
             log(f'[peak] matmul {n}^3, {name}: {gflops:.1f} GFLOP/s')

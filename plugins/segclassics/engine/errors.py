@@ -14,8 +14,8 @@ def user_facing_message(exc: BaseException, config: str | None = None) -> str | 
     Recognised: every :class:`segclassics.errors.UserError` (all of segclassics' own user-facing
     errors subclass it; any other ``FileNotFoundError`` is a bug and keeps its traceback), the
     registries' "X is not in the ... registry" (an unknown ``type`` in a config, e.g. a misspelt
-    model name), a keyword argument the built class does not take (a misspelt option in ``config``), detectron2's stop on a non-finite loss, and
-    those wrapped by mmengine's builders.
+    model name), a keyword argument the built class does not take (a misspelt option in
+    ``config``), detectron2's stop on a non-finite loss, and those wrapped by mmengine's builders.
     """
     if isinstance(exc, UserError):
         return str(exc)

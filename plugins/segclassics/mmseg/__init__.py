@@ -9,6 +9,8 @@ Importing this package never imports detectron2.
 Importing it also lets configs loaded afterwards inherit ours by package reference,
 ``_base_ = ['segclassics::unet/unet_synthetic.py']`` (see ``segclassics.openmmlab.config_prefix``).
 """
+# Import order kept (ruff's isort is off here): each import registers or patches at import time.
+# isort: off
 # One import per registered file; each file registers one class (mmseg's projects/ style).
 from . import synthetic_dataset  # noqa: F401
 from . import paper_unet_encoder  # noqa: F401
@@ -37,5 +39,6 @@ from . import checked_load_image  # noqa: F401
 from . import checked_load_annotations  # noqa: F401
 
 from ..openmmlab.config_prefix import enable_config_prefix
+# isort: on
 
 enable_config_prefix()

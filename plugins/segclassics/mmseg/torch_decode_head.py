@@ -10,7 +10,7 @@ Subclasses set ``self.module`` and, if needed, override :meth:`forward`.
 :meth:`TorchModuleDecodeHead.loss_by_feat` is mmseg's, with two changes that leave the losses
 unchanged: the logged ``acc_seg`` is computed with an argmax instead of mmseg's ``accuracy``,
 whose ``topk`` over the class dimension of full-resolution logits took a third of a SETR ViT-L
-training step on an H200 (5 heads x 150 classes x 512 x 512; ``tools/gpu_check`` profile,
+training step on an H200 (5 heads x 150 classes x 512 x 512; ``dev/gpu_check`` profile,
 docs/gpu.md); and logits are resized with :func:`segclassics.models.setr_heads.upsample_bilinear`,
 which splits batches whose output would pass CUDA's 2**31-element limit.
 """

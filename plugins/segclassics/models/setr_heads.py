@@ -121,7 +121,7 @@ def _spec(decoder: str) -> SETRDecoderSpec:
 def setr_layer_indices(layers: Sequence[int], depth: int) -> List[int]:
     """0-based encoder layers for the paper's 1-based ViT-L layers, scaled to ``depth``
     (``round(l * depth / 24) - 1``; identity for 24 layers)."""
-    return [max(1, round(l * depth / 24)) - 1 for l in layers]
+    return [max(1, round(layer * depth / 24)) - 1 for layer in layers]
 
 
 class ConvBNReLU(nn.Sequential):
@@ -373,6 +373,6 @@ def build_setr(decoder: str = "pup", vit: str = "vit_large_patch16", num_classes
     encoder_aux = [] if spec.aux_on_neck else aux_idx
     out_indices = sorted(set(main_idx) | set(encoder_aux))
     backbone = VisionTransformer(img_size=img_size, out_indices=out_indices, **cfg)
-    pos = {l: j for j, l in enumerate(out_indices)}
+    pos = {layer: j for j, layer in enumerate(out_indices)}
     return SETR(backbone, decoder, num_classes, [pos[i] for i in main_idx], [pos[i] for i in encoder_aux],
                 channels=channels, num_aux=len(aux_idx), norm=norm)

@@ -72,7 +72,7 @@ class SETRViT(VisionTransformer):
                        f'and set model.backbone.pretrained=PATH.')
                 if self.pretrained_missing == 'error':
                     raise MissingFileError(msg)
-                warnings.warn(msg + ' Training from random initialisation instead.')
+                warnings.warn(msg + ' Training from random initialisation instead.', stacklevel=1)
                 print_log(msg + ' Training from random initialisation instead.', logger='current', level=30)
             else:
                 sd = convert_vit_checkpoint(read_state_dict(self.pretrained), self.pretrained_format,

@@ -109,7 +109,7 @@ def write_readme(repo: str, out: str, *, family: str, name: str, package: str, d
     text = f"""# {paper['Title']} in detectron2
 
 This project implements [{paper['Title']}]({paper['URL']}) for detectron2. It was generated from
-segclassics by `tools/upstream/assemble.py {family} OUT --detectron2`; the modules are segclassics'
+segclassics by `dev/upstream/assemble.py {family} OUT --detectron2`; the modules are segclassics'
 own, with their imports made relative, so the project needs detectron2 and no segclassics package
 (and no OpenMMLab package).
 

@@ -1,4 +1,4 @@
-"""README.md and metafile.yaml of an assembled OpenMMLab project (``tools/upstream/assemble.py``).
+"""README.md and metafile.yaml of an assembled OpenMMLab project (``dev/upstream/assemble.py``).
 
 The README follows mmsegmentation's ``projects/example_project/README.md`` template
 (Description, Usage, Results, Citation, Checklist). Everything in it comes from this
@@ -124,7 +124,7 @@ def write_readme(repo: str, out: str, *, family: str, framework: str, library: s
 Author: fill in the GitHub handle of whoever submits this project.
 
 This project implements [{paper['Title']}]({paper['URL']}) for {library}. It was generated from
-segclassics by `tools/upstream/assemble.py {family}`; the modules are
+segclassics by `dev/upstream/assemble.py {family}`; the modules are
 segclassics' own, with their imports made relative, so the project needs {library} and no
 segclassics package.
 

@@ -9,14 +9,14 @@ writes, into the git-ignored ``.gpu_bundle/``:
 * ``wheels/``: Python 3.12 wheels (pure Python or cp312 manylinux) of the packages in
   :data:`BINARY_WHEELS`, wheels built here from the pure-Python sdists in :data:`SDIST_WHEELS`,
   mmcv 2.1.0 built without compiled ops (``MMCV_WITH_OPS=0``) with ``mmcv/ops`` replaced by
-  ``tools/gpu_check/mmcv_ops_shim`` (torchvision-backed NMS / RoIAlign), and sal-detectron2 0.7.2
+  ``dev/gpu_check/mmcv_ops_shim`` (torchvision-backed NMS / RoIAlign), and sal-detectron2 0.7.2
   repacked as py3-none-any without its cp310 ``_C`` and its top-level ``tools`` package;
 * ``data/``: the reproduction data in the ``../shared/data`` layout: CamVid ``images`` and
   ``labels`` (train 367 + val 101), ISBI 2012 ``images/train`` + ``labels/train`` (30 slices);
   unchanged bytes unless ``--camvid-scale`` < 1;
 * ``manifest.json``: versions, file sizes, what was reduced, and the travelling size.
 
-    .venv/bin/python tools/gpu_check/build_bundle.py [--data-root ../shared/data] [--camvid-scale 1.0]
+    .venv/bin/python dev/gpu_check/build_bundle.py [--data-root ../shared/data] [--camvid-scale 1.0]
 
 Needs network (PyPI) and a Python with pip, ``wheel`` and a setuptools that still has
 ``pkg_resources`` (mmcv 2.1.0's setup.py imports it): the project's ``.venv`` has them.
@@ -111,9 +111,9 @@ def mmcv_shim_wheel(dest: str, tmp: str) -> str:
 
 
 def detectron2_wheel(dest: str) -> str:
-    """sal-detectron2 0.7.2 repacked as py3-none-any by ``scripts/repack_detectron2.py`` (the
+    """sal-detectron2 0.7.2 repacked as py3-none-any by ``dev/repack_detectron2.py`` (the
     same wheel ``scripts/setup_env.sh`` installs here)."""
-    sys.path.insert(0, os.path.join(ROOT, 'scripts'))
+    sys.path.insert(0, os.path.join(ROOT, 'dev'))
     try:
         from repack_detectron2 import repack
     finally:

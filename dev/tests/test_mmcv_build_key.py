@@ -1,4 +1,4 @@
-"""scripts/mmcv_build_key.py: which mmcv build a host gets (CPU or CUDA ops) and its cache key.
+"""dev/mmcv_build_key.py: which mmcv build a host gets (CPU or CUDA ops) and its cache key.
 
 No GPU here, so the decision is tested as a table of host descriptions; the wheel inspection is
 checked against binutils' ``readelf`` and against mmcv's own report of the installed build.
@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 import torch
 
-REPO = Path(__file__).resolve().parents[1]
-_spec = importlib.util.spec_from_file_location("mmcv_build_key", REPO / "scripts" / "mmcv_build_key.py")
+REPO = Path(__file__).resolve().parents[2]
+_spec = importlib.util.spec_from_file_location("mmcv_build_key", REPO / "dev" / "mmcv_build_key.py")
 mbk = importlib.util.module_from_spec(_spec)
 sys.modules[_spec.name] = mbk  # dataclasses look their module up while the file runs
 _spec.loader.exec_module(mbk)
@@ -74,7 +74,7 @@ def test_nvcc_release_is_read_from_its_version_text():
 @pytest.mark.slow
 def test_shell_output_of_this_host():
     """The script's output is what setup_env.sh evals: three assignments, the decision of this host."""
-    proc = subprocess.run([sys.executable, str(REPO / "scripts" / "mmcv_build_key.py"), "--mmcv", "2.1.0"],
+    proc = subprocess.run([sys.executable, str(REPO / "dev" / "mmcv_build_key.py"), "--mmcv", "2.1.0"],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     values = dict(line.split("=", 1) for line in proc.stdout.splitlines())

@@ -1,7 +1,7 @@
 """Copy a set of segclassics source files, and everything they import from segclassics, into
 another package, rewriting the imports so that the copy never imports ``segclassics``.
 
-Used by ``tools/upstream/assemble.py``. Everything is decided from the source text (``ast``),
+Used by ``dev/upstream/assemble.py``. Everything is decided from the source text (``ast``),
 so nothing here imports the modules it copies:
 
 * ``registered_names(file)``: the names a file registers in a framework registry
@@ -161,7 +161,7 @@ def rewrite_imports(source: str, path: str, src_root: str, new_module: str,
     is_package = os.path.basename(path) == "__init__.py"
     lines = source.splitlines(keepends=True)
     edits: Dict[int, Tuple[int, str]] = {}  # first line index -> (last line index, replacement)
-    for node, target, names in segclassics_imports(path, src_root, config):
+    for node, target, _names in segclassics_imports(path, src_root, config):
         if isinstance(node, ast.Import):
             aliases = [a for a in node.names if a.name.startswith(ROOT_PACKAGE)]
             if len(node.names) != 1 or not aliases[0].asname or "." not in aliases[0].name:

@@ -1,4 +1,4 @@
-"""tools/upstream/assemble.py: each family becomes an OpenMMLab project that works without segclassics,
+"""dev/upstream/assemble.py: each family becomes an OpenMMLab project that works without segclassics,
 and a detectron2 project that works without segclassics and without any OpenMMLab package.
 
 For each family the project is assembled into ``<tmp>/projects/<name>`` (where it would sit in an
@@ -19,13 +19,13 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 FAMILIES = ["fcn", "unet", "segnet", "setr", "mask_rcnn"]
 
 
 def _load_assemble():
-    """tools/upstream/assemble.py as a module (it puts tools/upstream/ on sys.path for its helpers)."""
-    spec = importlib.util.spec_from_file_location("upstream_assemble", REPO / "tools" / "upstream" / "assemble.py")
+    """dev/upstream/assemble.py as a module (it puts dev/upstream/ on sys.path for its helpers)."""
+    spec = importlib.util.spec_from_file_location("upstream_assemble", REPO / "dev" / "upstream" / "assemble.py")
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up there
     spec.loader.exec_module(module)
@@ -79,7 +79,7 @@ def test_registered_names_forms(tmp_path):
 
 
 def test_bad_project_name_is_one_clear_error(tmp_path):
-    proc = subprocess.run([sys.executable, str(REPO / "tools/upstream/assemble.py"), "unet", str(tmp_path / "paper-unet")],
+    proc = subprocess.run([sys.executable, str(REPO / "dev/upstream/assemble.py"), "unet", str(tmp_path / "paper-unet")],
                           text=True, capture_output=True)
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [

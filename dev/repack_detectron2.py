@@ -7,10 +7,10 @@ repacked as a pure-Python ``py3-none-any`` wheel, for any Python:
 * the wheel's top-level ``tools`` package is dropped: installed, it would shadow the ``tools/``
   of a checkout.
 
-    python scripts/repack_detectron2.py DEST_DIR   # -> DEST_DIR/sal_detectron2-0.7.2-py3-none-any.whl
+    python dev/repack_detectron2.py DEST_DIR   # -> DEST_DIR/sal_detectron2-0.7.2-py3-none-any.whl
 
 Used by ``scripts/setup_env.sh`` (the project's environment) and by
-``tools/gpu_check/build_bundle.py`` (the GPU machine's bundle). Needs ``pip`` and ``wheel`` in the
+``dev/gpu_check/build_bundle.py`` (the GPU machine's bundle). Needs ``pip`` and ``wheel`` in the
 running interpreter and the package index.
 """
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The GPU check (tools/gpu_check, docs/gpu.md): the pieces that run without a GPU or the bundle.
+"""The GPU check (dev/gpu_check, docs/gpu.md): the pieces that run without a GPU or the bundle.
 
 * the ``mmcv.ops`` shim (torchvision kernels) against mmcv's compiled CPU ops of this
   environment, on random boxes and feature maps;
@@ -10,13 +10,15 @@
 import importlib.util
 import json
 import math
+import os
+import subprocess
 import sys
 
 import numpy as np
 import pytest
 import torch
 
-GPU_CHECK_DIR = 'tools/gpu_check'
+GPU_CHECK_DIR = 'dev/gpu_check'
 
 
 @pytest.fixture(scope='module')
@@ -130,11 +132,13 @@ def test_report_names_the_setr_size_it_measured(gpu_check):
 
 
 @pytest.mark.slow
-def test_runner_reproductions_on_shared_data(repo_root, run_tool, shared_data, tmp_path):
+def test_runner_reproductions_on_shared_data(repo_root, shared_data, tmp_path):
     data = shared_data('camvid').parent
     shared_data('isbi2012')
-    r = run_tool('gpu_check/run.py', '--device', 'cpu', '--smoke', '--no-install', '--parts', 'camvid,isbi',
-                 '--data-root', data, '--budget', '400', '--out', tmp_path, timeout=600)
+    cmd = [sys.executable, str(repo_root / GPU_CHECK_DIR / 'run.py'), '--device', 'cpu', '--smoke', '--no-install',
+           '--parts', 'camvid,isbi', '--data-root', str(data), '--budget', '400', '--out', str(tmp_path)]
+    env = dict(os.environ, PYTHONUNBUFFERED='1', OMP_NUM_THREADS=os.environ.get('OMP_NUM_THREADS', '2'))
+    r = subprocess.run(cmd, cwd=repo_root, env=env, text=True, capture_output=True, timeout=600)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     report = json.loads((tmp_path / 'gpu_check.json').read_text())
     assert set(report['parts']) == {'camvid', 'isbi'}

@@ -14,12 +14,12 @@ platform, torch version, torch's CUDA version (or ``cpu``) and the ops kind with
 architectures -- so a CPU-ops wheel is never picked up on a GPU host, nor a wheel built against
 another torch.
 
-    python scripts/mmcv_build_key.py --mmcv 2.1.0
+    python dev/mmcv_build_key.py --mmcv 2.1.0
         probe this interpreter's torch, the visible GPUs and nvcc; print shell assignments
         MMCV_KEY=... MMCV_OPS=cpu|cuda MMCV_ARCH=... (warnings go to stderr)
-    python scripts/mmcv_build_key.py --mmcv 2.1.0 --adopt WHEEL
+    python dev/mmcv_build_key.py --mmcv 2.1.0 --adopt WHEEL
         exit 0 if WHEEL, an mmcv wheel from the older unkeyed cache, is this host's build
-    python scripts/mmcv_build_key.py --ops-of WHEEL
+    python dev/mmcv_build_key.py --ops-of WHEEL
         print 'cpu' or 'cuda': the ops kind of a built mmcv wheel (from its libraries' links)
 """
 from __future__ import annotations

@@ -2,7 +2,7 @@
 """Assemble one model family as a folder for OpenMMLab's ``projects/`` (mmsegmentation's, or
 mmdetection's for Mask R-CNN), generated from this repository's sources.
 
-    python tools/upstream/assemble.py FAMILY OUT_DIR [--package NAME] [--force]
+    python dev/upstream/assemble.py FAMILY OUT_DIR [--package NAME] [--force]
 
 FAMILY is one of fcn, unet, segnet, setr (mmsegmentation) or mask_rcnn (mmdetection: its
 parts are mmdet backbones, a dataset and a metric). OUT_DIR is the project folder, e.g.
@@ -179,7 +179,7 @@ def write_package(out: str, package: str, modules: Set[str], framework: str) -> 
     # Package __init__ files: importing the top one registers everything (what custom_imports does).
     registering = [targets[m].rsplit(".", 1)[1] for m in sorted(targets) if m.startswith(f"segclassics.{framework}.")
                    and vendor.registered_names(vendor.module_file(m, SRC))]
-    for folder, _, files in os.walk(os.path.join(out, package)):
+    for folder, _, _files in os.walk(os.path.join(out, package)):
         init = os.path.join(folder, "__init__.py")
         if os.path.exists(init):
             continue
@@ -187,7 +187,7 @@ def write_package(out: str, package: str, modules: Set[str], framework: str) -> 
         if rel in (package, f"{package}.{framework}"):
             lines = [f'"""Registers this project\'s modules in {framework}\'s registries when imported.',
                      '',
-                     'Generated from segclassics by tools/upstream/assemble.py."""']
+                     'Generated from segclassics by dev/upstream/assemble.py."""']
             imports = [framework] if rel == package else registering
             lines += [f"from . import {m}  # noqa: F401" for m in imports]
             body = "\n".join(lines) + "\n"
@@ -311,7 +311,7 @@ def assemble(family: str, out: str, package: str | None = None, force: bool = Fa
 
 
 def assemble_detectron2(family: str, out: str, package: str | None = None, force: bool = False) -> Dict[str, object]:
-    """The detectron2 project of ``family`` in ``out`` (see tools/upstream/detectron2_project.py)."""
+    """The detectron2 project of ``family`` in ``out`` (see dev/upstream/detectron2_project.py)."""
     spec, out, name, package = _prepare(family, out, package, force)
     if not spec.d2_configs:
         raise AssembleError(f"family {family!r} has no detectron2 configs")

@@ -1,8 +1,8 @@
 #!/usr/bin/env python
 """The GPU check in one command: install the bundle offline, run the parts, each time-boxed.
 
-    python tools/gpu_check/run.py --out "$OUT"                     # on the GPU machine (run.sh)
-    python tools/gpu_check/run.py --device cpu --smoke --out DIR    # rehearsal on a CPU
+    python dev/gpu_check/run.py --out "$OUT"                     # on the GPU machine (run.sh)
+    python dev/gpu_check/run.py --device cpu --smoke --out DIR    # rehearsal on a CPU
 
 Parts (each its own process, so a crash or a hang of one cannot take the others down; each
 writes its results after every item, so a timed-out part keeps what it finished):
@@ -54,7 +54,7 @@ def install(bundle: str, site: str) -> float:
     wheels = sorted(glob.glob(os.path.join(bundle, 'wheels', '*.whl')))
     if not wheels:
         raise SystemExit(f'error: no wheels in {bundle}/wheels; build the bundle first: '
-                         f'python tools/gpu_check/build_bundle.py')
+                         f'python dev/gpu_check/build_bundle.py')
     t0 = time.time()
     subprocess.run([sys.executable, '-m', 'pip', 'install', '-q', '--no-index', '--no-deps', '--no-compile',
                     '--no-cache-dir', '--upgrade', '--disable-pip-version-check', '--target', site, *wheels],
@@ -98,7 +98,7 @@ def run_part(name, script, extra, seconds, a, env, log) -> dict:
 
 
 def environment(env: dict) -> dict:
-    code = ('import json, torch, platform, os, sys; sys.path.insert(0, os.path.join(os.getcwd(), "tools/gpu_check"));'
+    code = ('import json, torch, platform, os, sys; sys.path.insert(0, os.path.join(os.getcwd(), "dev/gpu_check"));'
             'from common import versions;'
             f'd = dict(python=platform.python_version(), packages=versions({PACKAGES!r}), cpus=os.cpu_count(),'
             'cuda=torch.version.cuda, cuda_available=torch.cuda.is_available());'
@@ -146,7 +146,7 @@ def main(argv=None) -> int:
     print(f'[gpu-check] environment: {json.dumps(report["environment"])}', flush=True)
     deadline = t_start + a.budget
     with open(os.path.join(a.out, 'gpu_check.log'), 'w') as log:
-        for i, (name, script, extra, box, smoke_box) in enumerate(PARTS):
+        for i, (name, script, extra, _box, smoke_box) in enumerate(PARTS):
             if name not in wanted:
                 continue
             later = sum((pb if not a.smoke else sb) for n, _, _, pb, sb in PARTS[i + 1:] if n in wanted)
