@@ -426,6 +426,6 @@ def prepare(root: str, generate: bool | None = None, verbose: bool = True) -> bo
                f'there unasked')
         raise DatasetNotFoundError(
             f'synthetic shapes not found in {where!r}: {why}. If the path is right, generate them with '
-            f'python tools/dataset_converters/make_synthetic.py {root} (or set generate=True on the dataset); '
-            f'otherwise fix the data root')
+            f'python -m segclassics.tools.dataset_converters.make_synthetic {root} (or set generate=True on the '
+            f'dataset); otherwise fix the data root')
     return ensure_current(root, verbose=verbose)
