@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 import torch
 
-from segclassics.utils.checkpoint import (UnsafeCheckpointError, load_checkpoint_file, publish_checkpoint,
-                                          read_state_dict, save_weights_only)
+from segclassics.utils.checkpoint import load_checkpoint_file, publish_checkpoint, read_state_dict, save_weights_only
+from segclassics.utils.reader import UnsafeCheckpointError
 from test_engine import error_message
 
 REPO = Path(__file__).resolve().parents[1]

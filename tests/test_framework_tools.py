@@ -176,3 +176,31 @@ def test_det_inferencer_on_saved_config(mmdet_run, tmp_path, synthetic_root):
     assert out["masks"] == [out["n"], height, width]
     assert all(0 <= label < 5 for label in out["labels"])  # the config's 5 classes
 
+
+
+def test_mmdet_out_writes_what_mmdets_own_test_py_writes(mmdet_run, run_tool, tmp_path):
+    """``--out FILE.pkl`` on an mmdet config: the predictions pickled as mmdet's ``tools/test.py --out``
+    pickles them (``DumpDetResults``: ground truth dropped, masks RLE-encoded), byte for byte; the
+    file is compared, never unpickled."""
+    config, weights = mmdet_run / "my_mask_rcnn.py", mmdet_run / "last_weights.pth"
+    ours, theirs = tmp_path / "ours.pkl", tmp_path / "theirs.pkl"
+    proc = run_tool("test.py", config, weights, "--work-dir", tmp_path / "ours", "--out", ours, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    _run_outside([_mim_tool("mmdet", "test.py"), config, weights, "--work-dir", tmp_path / "theirs",
+                  "--out", theirs], cwd=tmp_path)
+    assert ours.read_bytes() == theirs.read_bytes()
+    # a second run does not replace a file that this run did not write
+    proc = run_tool("test.py", config, weights, "--work-dir", tmp_path / "again", "--out", theirs, timeout=900)
+    assert proc.returncode != 0
+    assert proc.stderr.strip().splitlines()[-1] == (
+        f"error: {theirs} exists and was not written by this run; it is kept. Choose another place than --out")
+
+
+def test_mmdet_out_names_a_pickle_file(mmdet_run, run_tool, tmp_path):
+    config = mmdet_run / "my_mask_rcnn.py"
+    proc = run_tool("test.py", config, mmdet_run / "last_weights.pth", "--out", tmp_path / "preds", timeout=900)
+    assert proc.returncode != 0
+    assert proc.stderr.strip().splitlines()[-1] == (
+        f"error: --out {tmp_path / 'preds'}: for an mmdet config ({config}) --out names the pickle file of the "
+        f"predictions, ending in .pkl or .pickle (as mmdet's tools/test.py)")
+    assert not (tmp_path / "preds").exists()

@@ -51,7 +51,8 @@ STYLE = dict(
     shapes_per_image=(1, 4),      # inclusive range
     radius=(0.15, 0.3),           # shape 'radius' as a fraction of min(H, W)
     solid_shape_prob=0.5,         # otherwise stripes / checker / noise / gradient fill
-    background_texture_prob=0.5,  # low-contrast texture over the background gradient
+    # low-contrast texture over the background gradient
+    background_texture_prob=0.5,
     background_texture_contrast=0.3,
     noise_sigma=(2.0, 6.0),       # Gaussian pixel noise, sigma drawn per image
     blur_prob=0.3,

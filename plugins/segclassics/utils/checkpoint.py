@@ -17,8 +17,7 @@ import torch
 from torch import nn
 
 from ..errors import UserError
-from .reader import (NUMPY_GLOBALS, UnsafeCheckpointError, mmengine_globals,  # noqa: F401  (re-exported)
-                     read_checkpoint)
+from .reader import read_checkpoint
 from .writer import open_for_write
 
 
