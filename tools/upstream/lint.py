@@ -116,7 +116,10 @@ def _run(cmd: List[str], cwd: str) -> subprocess.CompletedProcess:
 def lint(upstream: str, project: str, venv: str) -> LintReport:
     """Run ``upstream``'s fixers then checkers on a copy of ``project`` (see the module docstring)."""
     bin_dir = check_tools(upstream, venv)
-    tool = lambda name: os.path.join(bin_dir, name)  # noqa: E731
+
+    def tool(name: str) -> str:
+        return os.path.join(bin_dir, name)
+
     name = os.path.basename(os.path.abspath(project))
     report = LintReport()
     with tempfile.TemporaryDirectory(prefix="upstream-lint-") as root:
