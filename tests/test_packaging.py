@@ -1,8 +1,10 @@
-"""The package's import boundaries: each framework adapter imports only its framework."""
+"""The package's import boundaries (each framework adapter imports only its framework), and the
+commands its messages name exist in the package (a wheel has no tools/ folder)."""
 from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -197,3 +199,19 @@ def test_tools_wrappers_call_the_package_main(repo_root):
         if module.startswith("segclassics.tools."):
             wrapper = repo_root / "tools" / (module[len("segclassics.tools."):].replace(".", "/") + ".py")
             assert runpy.run_path(str(wrapper))["main"] is importlib.import_module(module).main, wrapper
+
+
+@pytest.mark.parametrize("command", ["train", "test"])
+def test_mim_finds_our_train_and_test_scripts(command, repo_root, tmp_path):
+    """OpenMMLab's ``mim train|test segclassics ...`` runs ``<package>/.mim/tools/{train,test}.py``
+    with ``--launcher none`` (and adds ``--gpus``/``--device`` only if ``-h`` offers them): ours are
+    segclassics-train / segclassics-test."""
+    import os
+    import runpy
+    import segclassics
+    from segclassics.engine import cli
+    script = Path(segclassics.__file__).parent / ".mim" / "tools" / f"{command}.py"
+    assert runpy.run_path(str(script))[f"{command}_main"] is getattr(cli, f"{command}_main")
+    proc = subprocess.run([sys.executable, str(script), "-h"], capture_output=True, text=True, timeout=300,
+                          cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(repo_root / "plugins")})
+    assert proc.returncode == 0 and "--launcher" in proc.stdout and "--gpus" not in proc.stdout, proc.stderr[-2000:]
