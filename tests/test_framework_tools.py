@@ -221,7 +221,8 @@ def test_mmdet_out_writes_what_mmdets_own_test_py_writes(mmdet_run, run_tool, tm
     proc = run_tool("test.py", config, weights, "--work-dir", tmp_path / "again", "--out", theirs, timeout=900)
     assert proc.returncode != 0
     assert proc.stderr.strip().splitlines()[-1] == (
-        f"error: {theirs} exists and was not written by this run; it is kept. Choose another place than --out")
+        f"error: {theirs} exists and was not written by this run; it is kept. Pass --overwrite to replace it, or "
+        f"choose another place than --out")
 
 
 def test_mmdet_out_names_a_pickle_file(mmdet_run, run_tool, tmp_path):
