@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 import torch
 
-from segclassics.utils.checkpoint import (UnsafeCheckpointError, load_checkpoint_file, publish_checkpoint,
-                                          read_state_dict, save_weights_only)
+from segclassics.utils.checkpoint import load_checkpoint_file, publish_checkpoint, read_state_dict, save_weights_only
+from segclassics.utils.reader import UnsafeCheckpointError
 from test_engine import error_message
 
 REPO = Path(__file__).resolve().parents[1]
@@ -48,9 +48,8 @@ def refusal(path: Path, tool: bool = True) -> str:
     """The refusal printed by a tool that takes --trust-checkpoint (``tool``), or raised by a
     library call (which names the hint that works everywhere)."""
     hint = ("pass --trust-checkpoint (or trusted=True) to unpickle it fully, then save a safe copy with "
-            "tools/publish_model.py") if tool else \
-        ("read it with trusted=True, or save a plain-data copy with "
-         "tools/publish_model.py FILE OUT --trust-checkpoint")
+            "segclassics-publish-model") if tool else \
+        "read it with trusted=True, or save a plain-data copy with segclassics-publish-model FILE OUT --trust-checkpoint"
     return (f"{path}: refused to load: the file asks to run posix.system while unpickling, which a checkpoint "
             f"of weights never needs; if you trust this file and its origin, {hint}")
 

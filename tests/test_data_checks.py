@@ -119,8 +119,8 @@ def test_synthetic_generates_only_where_asked(tmp_path, monkeypatch):
     assert str(err.value) == (
         f"synthetic shapes not found in '{tmp_path / typo}': it is not the default location data/synthetic (or "
         f"$SEGCLASSICS_SYNTHETIC_ROOT), so nothing is generated there unasked. If the path is right, generate them "
-        f"with python tools/dataset_converters/make_synthetic.py {typo} (or set generate=True on the dataset); "
-        f"otherwise fix the data root")
+        f"with python -m segclassics.tools.dataset_converters.make_synthetic {typo} (or set generate=True on the "
+        f"dataset); otherwise fix the data root")
     assert not (tmp_path / typo).exists()
     with pytest.raises(DatasetNotFoundError, match=r"generation is switched off \(generate=False\)"):
         synthetic.prepare("data/synthetic", generate=False)

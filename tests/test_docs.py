@@ -3,10 +3,11 @@
 * every ```python block parses (``ast.parse``);
 * a block whose info string is ```python runnable runs, as its own program, with this
   interpreter from the repository root (a subprocess: no state leaks between snippets);
-* a block whose info string is ```python config is an mmengine config fragment: it is loaded
-  with ``mmengine.config.Config`` (as if it sat in ``configs/<folder>/``, so relative ``_base_``
-  paths resolve against our ``configs/``), its ``custom_imports`` are imported, and its
-  ``model`` (if any) is built on the meta device.
+* a block whose info string is ```python config is an mmengine config a user saves in a folder
+  of their own: written to an empty temporary folder (a relative ``'../_base_/...'`` fails there;
+  bases are ``segclassics::REL``), it is loaded with ``mmengine.config.Config`` after ``import
+  segclassics.mmseg`` (as any program reading such a config does), its ``custom_imports`` are
+  imported, and its ``model`` (if any) is built on the meta device.
 
 The markers are described in docs/design.md ("Documentation snippets").
 """
@@ -96,12 +97,13 @@ def test_config_snippet_loads_and_builds(snippet, tmp_path):
     from mmengine.config import Config
     from mmengine.registry import MODELS, init_default_scope
 
-    # Where a user would put it: a folder next to ours, so '../_base_/...' means configs/_base_.
-    folder = tmp_path / "configs" / "snippet"
-    folder.mkdir(parents=True)
-    (tmp_path / "configs" / "_base_").symlink_to(REPO / "configs" / "_base_")
-    path = folder / "snippet.py"
+    import segclassics.mmseg  # noqa: F401  (segclassics:: in _base_, as docs/install.md says)
+
+    # Where a user would put it: a folder of their own, outside the checkout.
+    path = tmp_path / "my_config.py"
     path.write_text(snippet.code)
+    assert not [line for line in snippet.code.splitlines() if "'../" in line or '"../' in line], \
+        f"{snippet.id}: a relative _base_ resolves only inside configs/; name bases as segclassics::REL"
     cfg = Config.fromfile(str(path))  # imports cfg.custom_imports, as the runners do
     if "custom_imports" in cfg:
         assert isinstance(cfg.custom_imports, dict) and cfg.custom_imports.get("allow_failed_imports") is False, \

@@ -176,3 +176,60 @@ def test_det_inferencer_on_saved_config(mmdet_run, tmp_path, synthetic_root):
     assert out["masks"] == [out["n"], height, width]
     assert all(0 <= label < 5 for label in out["labels"])  # the config's 5 classes
 
+
+
+def _pickle_ops(path: Path) -> list:
+    """The (opcode, argument) stream of a pickle file, read with ``pickletools`` (nothing is
+    unpickled). A pickled tensor embeds ``torch.save`` bytes whose storage keys are memory
+    addresses of the writing process; each is replaced by its order of first appearance."""
+    import pickletools
+    import re
+    keys: dict = {}
+
+    def key(m):
+        return str(keys.setdefault(m.group(0), len(keys)))
+
+    address = re.compile(r"(?<=X.{4})\d{6,}(?=q)", re.DOTALL)  # BINUNICODE of a storage key
+    ops = []
+    for op, arg, _ in pickletools.genops(path.read_bytes()):
+        if isinstance(arg, (bytes, bytearray)):
+            arg = address.sub(key, bytes(arg).decode("latin-1"))
+        elif isinstance(arg, str):
+            arg = address.sub(key, arg)
+        ops.append((op.name, arg))
+    return ops
+
+
+def test_mmdet_out_writes_what_mmdets_own_test_py_writes(mmdet_run, run_tool, tmp_path):
+    """``--out FILE.pkl`` on an mmdet config: the predictions pickled as mmdet's ``tools/test.py --out``
+    pickles them (``DumpDetResults``: ground truth dropped, masks RLE-encoded): the same pickle, up
+    to the memory addresses torch writes as tensor storage keys; the files are compared opcode by
+    opcode, never unpickled."""
+    config, weights = mmdet_run / "my_mask_rcnn.py", mmdet_run / "last_weights.pth"
+    ours, theirs = tmp_path / "ours.pkl", tmp_path / "theirs.pkl"
+    # a data sample's metainfo keys are a set: one hash seed for both runs gives one key order
+    seed = {"PYTHONHASHSEED": "0"}
+    proc = run_tool("test.py", config, weights, "--work-dir", tmp_path / "ours", "--out", ours, timeout=900,
+                    env=seed)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    proc = subprocess.run([sys.executable, str(_mim_tool("mmdet", "test.py")), str(config), str(weights),
+                           "--work-dir", str(tmp_path / "theirs"), "--out", str(theirs)], cwd=tmp_path,
+                          env=dict(_installed_env(), **seed), text=True, capture_output=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert _pickle_ops(ours) == _pickle_ops(theirs)
+    # a second run does not replace a file that this run did not write
+    proc = run_tool("test.py", config, weights, "--work-dir", tmp_path / "again", "--out", theirs, timeout=900)
+    assert proc.returncode != 0
+    assert proc.stderr.strip().splitlines()[-1] == (
+        f"error: {theirs} exists and was not written by this run; it is kept. Pass --overwrite to replace it, or "
+        f"choose another place than --out")
+
+
+def test_mmdet_out_names_a_pickle_file(mmdet_run, run_tool, tmp_path):
+    config = mmdet_run / "my_mask_rcnn.py"
+    proc = run_tool("test.py", config, mmdet_run / "last_weights.pth", "--out", tmp_path / "preds", timeout=900)
+    assert proc.returncode != 0
+    assert proc.stderr.strip().splitlines()[-1] == (
+        f"error: --out {tmp_path / 'preds'}: for an mmdet config ({config}) --out names the pickle file of the "
+        f"predictions, ending in .pkl or .pickle (as mmdet's tools/test.py)")
+    assert not (tmp_path / "preds").exists()

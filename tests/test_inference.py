@@ -233,6 +233,22 @@ def test_detectron2_default_predictor_with_our_yaml(d2_run, synthetic_root):
 
 
 @pytest.mark.slow
+def test_detectron2_training_checkpoint_loads_as_it_is(d2_run):
+    """docs/inference.md: detectron2's own model_final.pth of our run loads with torch's default
+    weights-only reading (no allow-list) and with detectron2's DetectionCheckpointer."""
+    import segclassics.detectron2  # noqa: F401
+    from detectron2.checkpoint import DetectionCheckpointer
+    from detectron2.config import LazyConfig, instantiate
+    final = d2_run / "model_final.pth"
+    with no_allow_list():
+        state = torch.load(final)
+        model = instantiate(LazyConfig.load(str(D2_LAZY)).model).eval()
+        DetectionCheckpointer(model).load(str(final))
+    assert state["iteration"] == 1  # detectron2 counts from 0: the last of 2 iterations
+    assert all(torch.equal(model.state_dict()[k], v) for k, v in state["model"].items())
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("safe", [False, True], ids=["DetectionCheckpointer", "SafeDetectionCheckpointer"])
 def test_detectron2_lazyconfig_model_with_detection_checkpointer(d2_run, synthetic_root, safe):
     """The LazyConfig builds the yaml's network: detectron2's own checkpointer (users' code) and

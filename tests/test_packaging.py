@@ -1,8 +1,10 @@
-"""The package's import boundaries: each framework adapter imports only its framework."""
+"""The package's import boundaries (each framework adapter imports only its framework), and the
+commands its messages name exist in the package (a wheel has no tools/ folder)."""
 from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -123,3 +125,94 @@ def test_console_scripts_name_functions_of_the_package(repo_root):
         module, _, function = target.partition(":")
         assert module.startswith("segclassics."), f"{name} -> {target}"
         assert callable(getattr(importlib.import_module(module), function)), f"{name} -> {target}"
+
+
+def message_strings(path):
+    """(line, text) of the string literals of a module that are not docstrings and contain a space
+    (the sentences of messages; a lone ``"tools/train.py"`` argument is a path, not a message).
+    Implicitly joined literals, f-strings' literal parts included, are one string."""
+    import ast
+    tree = ast.parse(path.read_text())
+    docstrings = {id(node.body[0].value) for node in ast.walk(tree)
+                  if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+                  and node.body and isinstance(node.body[0], ast.Expr) and isinstance(node.body[0].value, ast.Constant)}
+    for node in ast.walk(tree):
+        if (isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings
+                and " " in node.value.strip()):
+            yield node.lineno, node.value
+
+
+def test_messages_name_commands_a_wheel_has(repo_root):
+    """A message inside the package never sends the user to a file of the checkout's tools/ (a wheel
+    has none): our tools are named as ``python -m segclassics...`` or as console scripts. A
+    framework's own tools/ (``mmseg's tools/...``) are the framework's, not ours, and may be named."""
+    import re
+    ours = re.compile(r"(?<!mmseg's )(?<!mmdet's )(?<!detectron2's )\b(python3? )?tools/[\w./-]+")
+    found = []
+    for path in sorted((repo_root / "plugins" / "segclassics").rglob("*.py")):
+        for line, text in message_strings(path):
+            for m in ours.finditer(text):
+                # shell launchers (tools/dist_train.sh) have no Python module form
+                target = repo_root / "tools" / m.group(0).split("tools/", 1)[1].rstrip(".")
+                if m.group(1) or (target.exists() and target.suffix != ".sh"):
+                    found.append(f"{path.relative_to(repo_root)}:{line}: {m.group(0)}")
+    assert found == []
+
+
+def named_modules(repo_root) -> dict[str, str]:
+    """``python -m segclassics.X`` commands named by messages and docstrings of the package -> one place."""
+    import re
+    named = {}
+    for path in sorted((repo_root / "plugins" / "segclassics").rglob("*.py")):
+        # (?![\w.]*<): not a pattern such as segclassics.tools.<folder>.<name>
+        for m in re.finditer(r"python3? -m (segclassics(?:\.\w+)+)(?!\w)(?![\w.]*<)", path.read_text()):
+            named.setdefault(m.group(1), path.relative_to(repo_root).as_posix())
+    return named
+
+
+def test_python_m_commands_named_in_the_package_exist(repo_root):
+    import importlib.util
+    named = named_modules(repo_root)
+    assert {"segclassics.tools.dataset_converters.camvid", "segclassics.tools.dataset_converters.make_synthetic",
+            "segclassics.tools.convert_weights.vgg16_torchvision", "segclassics.tools.convert_weights.vit_timm",
+            "segclassics.tools.dataset_converters.palette_to_index"} <= set(named)
+    missing = [f"{module} (named in {where})" for module, where in named.items()
+               if importlib.util.find_spec(module) is None]
+    assert missing == []
+
+
+@pytest.mark.slow
+def test_python_m_commands_answer_help(repo_root, tmp_path):
+    """Each named ``python -m`` command runs from outside the checkout: ``--help`` exits 0 and prints
+    its usage."""
+    import os
+    for module in sorted(named_modules(repo_root)):
+        proc = subprocess.run([sys.executable, "-m", module, "--help"], capture_output=True, text=True,
+                              timeout=300, cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(repo_root / "plugins")})
+        assert proc.returncode == 0 and proc.stdout.startswith("usage: "), f"{module}: {proc.stderr[-2000:]}"
+
+
+def test_tools_wrappers_call_the_package_main(repo_root):
+    """tools/<folder>/<name>.py of a converter is the package command's ``main``, nothing more."""
+    import importlib
+    import runpy
+    for module in sorted(named_modules(repo_root)):
+        if module.startswith("segclassics.tools."):
+            wrapper = repo_root / "tools" / (module[len("segclassics.tools."):].replace(".", "/") + ".py")
+            assert runpy.run_path(str(wrapper))["main"] is importlib.import_module(module).main, wrapper
+
+
+@pytest.mark.parametrize("command", ["train", "test"])
+def test_mim_finds_our_train_and_test_scripts(command, repo_root, tmp_path):
+    """OpenMMLab's ``mim train|test segclassics ...`` runs ``<package>/.mim/tools/{train,test}.py``
+    with ``--launcher none`` (and adds ``--gpus``/``--device`` only if ``-h`` offers them): ours are
+    segclassics-train / segclassics-test."""
+    import os
+    import runpy
+    import segclassics
+    from segclassics.engine import cli
+    script = Path(segclassics.__file__).parent / ".mim" / "tools" / f"{command}.py"
+    assert runpy.run_path(str(script))[f"{command}_main"] is getattr(cli, f"{command}_main")
+    proc = subprocess.run([sys.executable, str(script), "-h"], capture_output=True, text=True, timeout=300,
+                          cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(repo_root / "plugins")})
+    assert proc.returncode == 0 and "--launcher" in proc.stdout and "--gpus" not in proc.stdout, proc.stderr[-2000:]

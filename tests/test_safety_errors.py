@@ -108,7 +108,7 @@ def test_converters_name_only_options_they_have(run_tool, tmp_path):
     proc = run_tool("convert_weights/vgg16_torchvision.py", evil, tmp_path / "out.pth")
     message = error_message(proc)
     assert message.startswith(f"{evil}: refused to load: the file asks to run posix.system")
-    assert message.endswith("save a plain-data copy with tools/publish_model.py FILE OUT --trust-checkpoint")
+    assert message.endswith("save a plain-data copy with segclassics-publish-model FILE OUT --trust-checkpoint")
     assert not (tmp_path / "ran").exists()
 
 

@@ -99,7 +99,8 @@ def test_mismatch_names_the_file_and_no_option_that_does_not_exist(tmp_path):
         check_state_dict(model, {"weight": torch.zeros(3, 2), "other": torch.zeros(1)}, source="x.pth")
     assert str(info.value) == ("x.pth does not match Linear: 1 weights of the model missing in the file (bias); "
                                "1 unexpected (other); it holds another model's weights: use the config it was "
-                               "trained with, or convert it with the matching tools/convert_weights/ script")
+                               "trained with, or convert it with the matching converter "
+                               "(python -m segclassics.tools.convert_weights.vgg16_torchvision or .vit_timm)")
 
 
 def test_a_starting_point_sharing_no_weight_is_refused(tmp_path):

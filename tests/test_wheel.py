@@ -65,6 +65,7 @@ def test_wheel_carries_the_configs_license_and_entry_points(wheel):
     assert "segclassics-test = segclassics.engine.cli:test_main" in entry_points
     assert license_text == (REPO / "LICENSE").read_text() and "Apache License" in license_text
     assert "segclassics/.mim/model-index.yml" in names
+    assert {"segclassics/.mim/tools/train.py", "segclassics/.mim/tools/test.py"} <= names  # mim train / mim test
     requires = [Requirement(line.split(": ", 1)[1]) for line in metadata.splitlines()
                 if line.startswith("Requires-Dist: ")]
     # Ranges, never pins; no framework among the core dependencies; no detectron2 anywhere.

@@ -1,18 +1,9 @@
 #!/usr/bin/env python
-"""Generate segclassics' synthetic shapes dataset (the embedded default) into ROOT.
+"""From a source checkout, the same command as
 
-Writes ``ROOT/img_dir/{train,val}/NNNN.png``, ``ROOT/ann_dir/{train,val}/NNNN.png``
-(0 background, 1..5 disk/square/triangle/ring/cross, 255 ignore), COCO instances
-``ROOT/annotations/instances_{train,val}.json`` and ``ROOT/meta.json``. Idempotent: nothing
-is written when ROOT already holds the dataset with these parameters; other parameters
-regenerate it (atomically). Configs read ``data/synthetic`` by default.
+    python -m segclassics.tools.dataset_converters.make_synthetic
 
-Example::
-
-    python tools/dataset_converters/make_synthetic.py data/synthetic
-    python tools/dataset_converters/make_synthetic.py data/synthetic_256 --size 256 256 --num-train 400
-"""
-import argparse
+(the same ``main``; its ``--help`` says what it does)."""
 import os
 import runpy
 import sys
@@ -20,29 +11,7 @@ import sys
 # segclassics importable from a source checkout (tools/_bootstrap.py)
 runpy.run_path(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "_bootstrap.py"))
 
-from segclassics.datasets import synthetic  # noqa: E402
-
-
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("root", help="output folder (created; e.g. data/synthetic)")
-    p.add_argument("--num-train", type=int, default=160)
-    p.add_argument("--num-val", type=int, default=40)
-    p.add_argument("--size", type=int, nargs=2, default=(128, 128), metavar=("H", "W"))
-    p.add_argument("--seed", type=int, default=0)
-    args = p.parse_args(argv)
-    try:
-        made = synthetic.ensure_synthetic(args.root, num_train=args.num_train, num_val=args.num_val,
-                                          size=tuple(args.size), seed=args.seed, verbose=True)
-    except (ValueError, FileExistsError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    meta = synthetic.read_meta(args.root)
-    state = "generated" if made else "already up to date"
-    print(f"{os.path.abspath(args.root)}: {state} ({meta['num_train']} train / {meta['num_val']} val, "
-          f"size {meta['size'][0]}x{meta['size'][1]}, seed {meta['seed']}, classes {', '.join(synthetic.CLASSES)})")
-    return 0
-
+from segclassics.tools.dataset_converters.make_synthetic import main  # noqa: E402
 
 if __name__ == "__main__":  # an input error is one `error:` line (exit 2), Ctrl-C one line (exit 130)
     from segclassics.engine.errors import run_reporting_user_errors

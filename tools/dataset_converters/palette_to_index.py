@@ -1,17 +1,9 @@
 #!/usr/bin/env python
-"""Rewrite palette ('P') label PNGs (e.g. PASCAL VOC's SegmentationClass) as grey ('L') index PNGs.
+"""From a source checkout, the same command as
 
-detectron2's ``DatasetMapper`` reads semantic labels with ``PIL.Image.convert('L')``, which turns
-palette indices into grey levels (VOC 'person' = 15 becomes 147); segclassics' detectron2
-registration therefore refuses palette labels and points here. The pixel values (class indices,
-255 = ignore) are kept; only the storage changes. mmseg reads either form correctly.
+    python -m segclassics.tools.dataset_converters.palette_to_index
 
-Example::
-
-    python tools/dataset_converters/palette_to_index.py \\
-        data/VOCdevkit/VOC2012/SegmentationClass data/VOCdevkit/VOC2012/SegmentationClassIndex
-"""
-import argparse
+(the same ``main``; its ``--help`` says what it does)."""
 import os
 import runpy
 import sys
@@ -19,19 +11,7 @@ import sys
 # segclassics importable from a source checkout (tools/_bootstrap.py)
 runpy.run_path(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "_bootstrap.py"))
 
-from segclassics.datasets.label_png import convert_folder  # noqa: E402
-
-
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("src_dir", help="folder of palette (or grey) index PNGs")
-    p.add_argument("dst_dir", help="output folder (created), same file names")
-    p.add_argument("--ext", default=".png")
-    args = p.parse_args(argv)
-    written = convert_folder(args.src_dir, args.dst_dir, args.ext)
-    print(f"wrote {len(written)} index PNGs to {args.dst_dir}")
-    return 0
-
+from segclassics.tools.dataset_converters.palette_to_index import main  # noqa: E402
 
 if __name__ == "__main__":  # an input error is one `error:` line (exit 2), Ctrl-C one line (exit 130)
     from segclassics.engine.errors import run_reporting_user_errors

@@ -29,7 +29,8 @@ model = dict(
         dropout=0.5,
         pretrained=None),
     decode_head=dict(
-        type='FCNSkipHead',  # segclassics.mmseg.fcn_skip_head (not mmseg's dilated FCNHead)
+        # segclassics.mmseg.fcn_skip_head (not mmseg's dilated FCNHead)
+        type='FCNSkipHead',
         variant='8s',
         mode='caffe',
         at_once=False,

@@ -1,5 +1,5 @@
 """CamVid with the 11 classes of the SegNet benchmark: names, palette, the 32 -> 11 class
-mapping, file checks and the conversion logic behind ``tools/dataset_converters/camvid.py``.
+mapping, file checks and the conversion logic behind ``python -m segclassics.tools.dataset_converters.camvid``.
 
 Framework-free (numpy + Pillow). On disk we keep the SegNet tutorial's label encoding
 (8-bit index PNG, ``0..10`` = the classes below, ``11`` = void/unlabelled); the mmseg dataset
@@ -113,7 +113,7 @@ def check_pair(image_path: str, label_path: str, check_values: bool = True) -> N
             if lab.mode not in ("L", "P", "I", "I;16"):
                 raise CamVidFormatError(
                     f"{label_path}: label mode {lab.mode!r}; expected a single-channel index PNG "
-                    f"(RGB-coded labels must be converted with tools/dataset_converters/camvid.py)")
+                    f"(RGB-coded labels must be converted with python -m segclassics.tools.dataset_converters.camvid)")
             arr = np.asarray(lab)
     if isize != lsize:
         raise CamVidFormatError(f"image {image_path} is {isize[0]}x{isize[1]} (WxH) but its label {label_path} "

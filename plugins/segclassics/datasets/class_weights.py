@@ -10,7 +10,7 @@ Eigen & Fergus define
 
 "Total pixels" is ambiguous when an image has void pixels. ``count_void`` chooses: ``False``
 (default) counts only labelled pixels of an image, ``True`` counts every pixel. The tool
-``tools/analysis/class_weights.py`` prints both so the choice is visible.
+``python -m segclassics.tools.analysis.class_weights`` prints both so the choice is visible.
 """
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """DRIVE retinal vessels (Staal et al. 2004): conversion of the raw download layout to the layout
 our mmseg/detectron2 datasets read. Framework-free (numpy + Pillow); used by
-``tools/dataset_converters/drive.py``.
+``python -m segclassics.tools.dataset_converters.drive``.
 
 Raw layout (as downloaded)::
 

@@ -32,7 +32,7 @@ def palette_to_index_png(src: str, dst: str) -> None:
         if im.mode not in ('P', 'L'):
             raise ValueError(f"{src!r}: expected a palette ('P') or grey ('L') index PNG, got mode {im.mode!r} "
                              f"(RGB colour-coded labels need a colour -> class table, e.g. "
-                             f"tools/dataset_converters/camvid.py --layout rgb)")
+                             f"python -m segclassics.tools.dataset_converters.camvid --layout rgb)")
         indices = np.asarray(im, dtype=np.uint8)
     from segclassics.utils.writer import save_image
     save_image(dst, Image.fromarray(indices, mode='L'))

@@ -22,7 +22,7 @@ def require_path(path: str, dataset: str, how_to_get: str, relocate: str = MMENG
         path: folder or file the config expects.
         dataset: human name, e.g. ``'CamVid'``.
         how_to_get: one sentence telling the user which converter or download makes it,
-            e.g. ``'run: python tools/dataset_converters/camvid.py RAW_DIR data/camvid'``.
+            e.g. ``'run: python -m segclassics.tools.dataset_converters.camvid RAW_DIR data/camvid'``.
         relocate: how to use a copy elsewhere, in the syntax of the framework that reads it
             (default: mmengine's ``--cfg-options``; detectron2 callers name their override or
             environment variable); ``''`` adds nothing.

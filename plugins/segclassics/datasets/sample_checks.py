@@ -238,9 +238,9 @@ def check_stored_label(path: str, palette_reads_as_grey: bool = False, dataset: 
         raise DataError(
             f"{where}label {path} is a palette ('P') PNG. detectron2's DatasetMapper reads labels with PIL "
             f"convert('L'), which replaces each class index by the grey level of its palette colour (e.g. VOC class "
-            f"15 -> 147). Write the indices as grey ('L') PNGs first: python "
-            f"tools/dataset_converters/palette_to_index.py {os.path.dirname(path)} OUT_DIR, and register OUT_DIR as "
-            f"the label folder.")
+            f"15 -> 147). Write the indices as grey ('L') PNGs first: "
+            f"python -m segclassics.tools.dataset_converters.palette_to_index {os.path.dirname(path)} OUT_DIR, and "
+            f"register OUT_DIR as the label folder.")
 
 
 def image_error(paths: Sequence[str], cause: BaseException) -> DataError:

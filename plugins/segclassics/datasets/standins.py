@@ -57,7 +57,7 @@ def _mkdirs(*paths: str) -> None:
 
 
 def camvid(root: str, splits: Dict[str, int] = None, size: Size = (64, 80)) -> str:
-    """CamVid (``tools/dataset_converters/camvid.py`` layout): ``images/<split>/X.jpg``,
+    """CamVid (``python -m segclassics.tools.dataset_converters.camvid`` layout): ``images/<split>/X.jpg``,
     ``labels/<split>/X.png`` with classes 0..10 and void 11."""
     for split, count in (splits or {"train": 2, "val": 1}).items():
         _mkdirs(os.path.join(root, "images", split), os.path.join(root, "labels", split))
@@ -159,7 +159,7 @@ def voc_tiny(root: str, num_images: int = 2, size: Size = (64, 80)) -> str:
 def drive_raw(root: str, num_training: int = 2, num_test: int = 1, size: Size = (64, 64)) -> str:
     """DRIVE as downloaded: ``{training,test}/images/NN_<split>.tif``, ``1st_manual/NN_manual1.gif``
     (vessels 0/255), ``mask/NN_<split>_mask.gif`` (field of view 0/255). Training ids start at 21
-    and test ids at 1, as in the release; ``tools/dataset_converters/drive.py`` converts it."""
+    and test ids at 1, as in the release; ``python -m segclassics.tools.dataset_converters.drive`` converts it."""
     for split, count, first in (("training", num_training, 21), ("test", num_test, 1)):
         base = os.path.join(root, split)
         _mkdirs(*(os.path.join(base, d) for d in ("images", "1st_manual", "mask")))

@@ -51,7 +51,8 @@ STYLE = dict(
     shapes_per_image=(1, 4),      # inclusive range
     radius=(0.15, 0.3),           # shape 'radius' as a fraction of min(H, W)
     solid_shape_prob=0.5,         # otherwise stripes / checker / noise / gradient fill
-    background_texture_prob=0.5,  # low-contrast texture over the background gradient
+    # low-contrast texture over the background gradient
+    background_texture_prob=0.5,
     background_texture_contrast=0.3,
     noise_sigma=(2.0, 6.0),       # Gaussian pixel noise, sigma drawn per image
     blur_prob=0.3,
@@ -426,6 +427,6 @@ def prepare(root: str, generate: bool | None = None, verbose: bool = True) -> bo
                f'there unasked')
         raise DatasetNotFoundError(
             f'synthetic shapes not found in {where!r}: {why}. If the path is right, generate them with '
-            f'python tools/dataset_converters/make_synthetic.py {root} (or set generate=True on the dataset); '
-            f'otherwise fix the data root')
+            f'python -m segclassics.tools.dataset_converters.make_synthetic {root} (or set generate=True on the '
+            f'dataset); otherwise fix the data root')
     return ensure_current(root, verbose=verbose)

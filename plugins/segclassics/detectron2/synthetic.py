@@ -45,7 +45,7 @@ def register_synthetic(root: Optional[str] = None, generate: Optional[bool] = No
             only at the default location, True anywhere, False never (a missing root is then
             an error saying how to generate it). A dataset made by an older generator version
             is regenerated (same sizes / seed); an up-to-date one with any parameters (e.g. from
-            ``tools/dataset_converters/make_synthetic.py``) is used as it is.
+            ``python -m segclassics.tools.dataset_converters.make_synthetic``) is used as it is.
     """
     root = root or synthetic.default_root()
     prepare = _prepare(root, generate)
@@ -55,7 +55,7 @@ def register_synthetic(root: Optional[str] = None, generate: Optional[bool] = No
             f'synthetic_shapes_sem_seg_{split}', os.path.join(root, 'img_dir', split),
             os.path.join(root, 'ann_dir', split), synthetic.CLASSES, ignore_label=synthetic.IGNORE_INDEX,
             stuff_colors=synthetic.PALETTE, prepare=prepare,
-            how_to_get=f'run: python tools/dataset_converters/make_synthetic.py {root}'))
+            how_to_get=f'run: python -m segclassics.tools.dataset_converters.make_synthetic {root}'))
 
         name = f'synthetic_shapes_{split}'
         json_file = os.path.join(root, 'annotations', f'instances_{split}.json')

@@ -2,7 +2,7 @@
 
 Simonyan & Zisserman, ICLR 2015, Table 1 (configuration D). The class *is*
 :class:`segclassics.models.vgg.VGG16` (keys ``conv1_1.weight`` ..., so a checkpoint converted
-with ``tools/convert_weights/vgg16_torchvision.py --prefix backbone.`` loads into any
+with ``python -m segclassics.tools.convert_weights.vgg16_torchvision --prefix backbone.`` loads into any
 detectron2 model through ``train.init_checkpoint``), with detectron2's ``Backbone`` API:
 ``forward`` returns ``{name: feature}`` for ``out_features`` and :meth:`output_shape` their
 ``ShapeSpec(channels, stride)``.

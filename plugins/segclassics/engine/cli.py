@@ -61,7 +61,8 @@ def test_parser() -> argparse.ArgumentParser:
     p.add_argument("--show-dir", help="write overlay PNGs of the predictions here")
     p.add_argument("--metrics-json", help="also write the metrics as JSON to this file")
     p.add_argument("--out", help="mmseg configs: write each test image's predicted labels as DIR/<image name>.png "
-                                 "(8-bit class indices, as mmseg's IoUMetric)")
+                                 "(8-bit class indices, as mmseg's IoUMetric); mmdet configs: pickle the "
+                                 "predictions into FILE.pkl (as mmdet's tools/test.py --out)")
     p.add_argument("--tta", action="store_true",
                    help="mmseg configs: test-time augmentation with the config's tta_pipeline and tta_model")
     _common(p)

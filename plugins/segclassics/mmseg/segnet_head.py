@@ -27,7 +27,7 @@ class SegNetHead(TorchModuleDecodeHead):
             for ``arch='basic'`` it is SegNet-Basic's width.
         num_classes, loss_decode, ignore_index, ...: ``BaseDecodeHead`` arguments. For
             median-frequency balancing pass ``loss_decode=dict(type='CrossEntropyLoss',
-            class_weight=[...])`` (values from ``tools/analysis/class_weights.py``).
+            class_weight=[...])`` (values from ``python -m segclassics.tools.analysis.class_weights``).
 
     Input: the backbone tuple ``(features, record_1, ..., record_S)`` (``in_index`` and
     ``input_transform`` are not used: the head needs every entry). Output:

@@ -28,7 +28,7 @@ class SyntheticShapesDataset(BaseSegDataset):
     Args:
         data_root (str): dataset folder; regenerated (same sizes / seed) if an older
             generator version made it. An up-to-date dataset with any parameters (e.g. from
-            ``tools/dataset_converters/make_synthetic.py``) is used as it is.
+            ``python -m segclassics.tools.dataset_converters.make_synthetic``) is used as it is.
         generate (bool | None): generate a missing (absent or empty) ``data_root`` with the
             defaults: None (default) only at the default location, True anywhere, False never;
             otherwise a missing root is a ``DatasetNotFoundError`` saying how to generate it.

@@ -140,6 +140,10 @@ def channel_layer_norm(x: torch.Tensor, ln: nn.LayerNorm) -> torch.Tensor:
     return ln(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
 
 
+#: the normalisation layers :func:`_init_convs` sets to the identity (weight 1, bias 0)
+NORM_LAYERS = (nn.modules.batchnorm._BatchNorm, nn.GroupNorm, nn.LayerNorm)
+
+
 def _init_convs(module: nn.Module) -> None:
     if any(p.is_meta for p in module.parameters()):
         return
@@ -148,7 +152,7 @@ def _init_convs(module: nn.Module) -> None:
             nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
-        elif isinstance(m, (nn.modules.batchnorm._BatchNorm, nn.GroupNorm, nn.LayerNorm)):
+        elif isinstance(m, NORM_LAYERS):
             nn.init.ones_(m.weight)
             nn.init.zeros_(m.bias)
 
@@ -349,7 +353,10 @@ class SETR(SETRDecoder):
         with_aux = self.training and len(self.aux_heads) > 0
         out, aux = super().forward([feats[i] for i in self.decode_in], [feats[i] for i in self.aux_in], with_aux)
         size = img.shape[-2:]
-        up = lambda t: upsample_bilinear(t, size=size, align_corners=False)  # noqa: E731
+
+        def up(t):
+            return upsample_bilinear(t, size=size, align_corners=False)
+
         if not self.training:
             return up(out)
         return up(out), [up(a) for a in aux]

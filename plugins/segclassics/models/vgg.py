@@ -281,7 +281,7 @@ class VGG16(nn.Module):
 
 
 # ---------------------------------------------------------------------------------------
-# torchvision -> segclassics key mapping (used by tools/convert_weights/vgg16_torchvision.py).
+# torchvision -> segclassics key mapping (used by python -m segclassics.tools.convert_weights.vgg16_torchvision).
 # ---------------------------------------------------------------------------------------
 
 def torchvision_vgg16_name_map(batch_norm: bool, cfg: Sequence[Sequence[int]] = VGG16_CFG) -> Dict[str, str]:
@@ -369,8 +369,8 @@ def load_vgg16_weights(model: VGG16, state_dict_or_path, *, allow_missing: Tuple
             raise MissingFileError(
                 f"VGG16 weights not found: {state_dict_or_path!r}. Get torchvision's ImageNet VGG16 "
                 f"(torchvision.models.vgg16(weights='IMAGENET1K_V1') caches vgg16-397923af.pth) and convert it: "
-                f"python tools/convert_weights/vgg16_torchvision.py vgg16-397923af.pth {state_dict_or_path} "
-                f"(see docs/models/fcn.md); or set pretrained=None to train from scratch")
+                f"python -m segclassics.tools.convert_weights.vgg16_torchvision vgg16-397923af.pth "
+                f"{state_dict_or_path} (see docs/models/fcn.md); or set pretrained=None to train from scratch")
         sd = read_state_dict(state_dict_or_path)
     else:
         sd = dict(state_dict_or_path)

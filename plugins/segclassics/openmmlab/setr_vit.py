@@ -68,8 +68,8 @@ class SETRViT(VisionTransformer):
             if not os.path.isfile(self.pretrained):
                 msg = (f'SETRViT: pretrained weights not found at {os.path.abspath(self.pretrained)!r}. SETR\'s '
                        f'results need ImageNet-21k pretrained ViT weights (timm vit_large_patch16_384, or '
-                       f'mmseg/official SETR checkpoints); convert them with tools/convert_weights/vit_timm.py '
-                       f'and set model.backbone.pretrained=PATH.')
+                       f'mmseg/official SETR checkpoints); convert them with '
+                       f'python -m segclassics.tools.convert_weights.vit_timm and set model.backbone.pretrained=PATH.')
                 if self.pretrained_missing == 'error':
                     raise MissingFileError(msg)
                 warnings.warn(msg + ' Training from random initialisation instead.', stacklevel=1)

@@ -23,7 +23,7 @@ class OpenMMLabVGG16(TorchVGG16, BaseModule):
         in_channels, norm, with_fc, out_indices, conv1_1_padding, fc6_padding, ceil_mode,
         dropout, widths, fc_channels, bn_momentum: see :class:`segclassics.models.vgg.VGG16`.
         pretrained: checkpoint path (torchvision ``vgg16``/``vgg16_bn`` state dict, or one converted
-            by ``tools/convert_weights/vgg16_torchvision.py``), loaded in ``init_weights`` with a
+            by ``python -m segclassics.tools.convert_weights.vgg16_torchvision``), loaded in ``init_weights`` with a
             key/shape check (a mismatch names the keys).
         init_cfg: mmengine init config (``None``: PyTorch's default init).
 

@@ -17,8 +17,7 @@ import torch
 from torch import nn
 
 from ..errors import UserError
-from .reader import (NUMPY_GLOBALS, UnsafeCheckpointError, mmengine_globals,  # noqa: F401  (re-exported)
-                     read_checkpoint)
+from .reader import read_checkpoint
 from .writer import open_for_write
 
 
@@ -181,8 +180,8 @@ def check_state_dict(module: nn.Module, state_dict: Mapping[str, torch.Tensor],
             (shapes, "of another shape")) if items]
         raise CheckpointMismatchError(
             f"{source} does not match {type(module).__name__}: {'; '.join(parts)}; it holds another model's "
-            f"weights: use the config it was trained with, or convert it with the matching tools/convert_weights/ "
-            f"script")
+            f"weights: use the config it was trained with, or convert it with the matching converter "
+            f"(python -m segclassics.tools.convert_weights.vgg16_torchvision or .vit_timm)")
     check_finite_weights(state_dict, source)
 
 
@@ -220,7 +219,8 @@ def check_shares_weights(module: nn.Module, state_dict: Mapping[str, torch.Tenso
             f"{option} {source}: none of its {len(keys)} weights fits {type(module).__name__} (the file has "
             f"{_listed(sorted(keys)) or 'no weights'}; the model has {_listed(sorted(own))}), so the training would "
             f"start from random weights: it is another network's or framework's file; convert it with the matching "
-            f"tools/convert_weights/ script or give the right file")
+            f"converter (python -m segclassics.tools.convert_weights.vgg16_torchvision or .vit_timm) or give the "
+            f"right file")
 
 
 def load_state_dict_checked(module: nn.Module, state_dict_or_path,

@@ -52,13 +52,13 @@ def resolve(ref: str) -> str:
 
 
 def main(argv=None) -> int:
-    args = sys.argv[1:] if argv is None else list(argv)
-    if len(args) != 1:
-        print("usage: python -m segclassics.utils.package_configs segclassics::REL  (prints the file's path)",
-              file=sys.stderr)
-        return 2
+    import argparse
+    parser = argparse.ArgumentParser(prog="python -m segclassics.utils.package_configs",
+                                     description="Print the absolute path of a packaged config.")
+    parser.add_argument("reference", help="segclassics::REL, e.g. segclassics::unet/unet_synthetic.py")
+    args = parser.parse_args(argv)
     try:
-        print(resolve(args[0]))
+        print(resolve(args.reference))
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

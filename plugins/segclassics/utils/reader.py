@@ -187,9 +187,9 @@ def trust_option(option: str = "--trust-checkpoint"):
 def trust_hint() -> str:
     if _TRUST_OPTION:
         return (f"if you trust this file and its origin, pass {_TRUST_OPTION[-1]} (or trusted=True) to unpickle it "
-                f"fully, then save a safe copy with tools/publish_model.py")
+                f"fully, then save a safe copy with segclassics-publish-model")
     return ("if you trust this file and its origin, read it with trusted=True, or save a plain-data copy with "
-            "tools/publish_model.py FILE OUT --trust-checkpoint")
+            "segclassics-publish-model FILE OUT --trust-checkpoint")
 
 
 def _refusal(name: str, exc: BaseException, size: Optional[int]) -> UnsafeCheckpointError:

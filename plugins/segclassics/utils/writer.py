@@ -243,7 +243,7 @@ def path_for_write(path: str, overwrite: Optional[bool] = None, what: str = "") 
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise _failure(path, exc) from None
-    except Exception as exc:
+    except Exception:
         # torch's zip writer reports a full disk as a RuntimeError ("unexpected pos ...", "file write
         # failed"): judged by the free space left, before the temporary file gives it back
         full = _no_space_left(folder)
@@ -369,8 +369,12 @@ def _holder(path: str) -> Optional[dict]:
         return {}  # unreadable or half-written: treated as stale
 
 
+#: What a training writes into its work dir (name endings): a work dir holding them is a run's.
+WORK_DIR_OUTPUTS = (".pth", "last_checkpoint")
+
+
 def take_work_dir(work_dir: str, resume: bool = False, overwrite: bool = False,
-                  outputs: tuple = (".pth", "last_checkpoint")) -> None:
+                  outputs: tuple = WORK_DIR_OUTPUTS) -> None:
     """Start a training in ``work_dir``: lock it (:func:`lock_work_dir`, released at exit) and
     decide whose its files are. ``resume``: the run continues the one that wrote them (adopted);
     otherwise a work dir that already holds checkpoints is refused, unless ``overwrite``."""

@@ -1,0 +1,1 @@
+"""``python -m segclassics.tools.analysis.<name>``: see each module."""

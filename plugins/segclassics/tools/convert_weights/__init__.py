@@ -1,0 +1,1 @@
+"""``python -m segclassics.tools.convert_weights.<name>``: see each module."""

@@ -1,0 +1,1 @@
+"""``python -m segclassics.tools.dataset_converters.<name>``: see each module."""
