@@ -218,7 +218,8 @@ def test(args) -> dict:
 
 
 def _mmseg_only(cfg, option: str, config: str) -> None:
-    if cfg.get("default_scope", None) != "mmseg":
+    from .backends.mmengine import TASKS
+    if TASKS.get(cfg.get("default_scope", None)) != "semantic":
         raise UserError(f"{option} applies to mmseg configs (semantic segmentation); {config} has default_scope "
                         f"{cfg.get('default_scope', None)!r}")
 
