@@ -122,3 +122,21 @@ def test_data_root_on_configs_with_datasets_registered_by_name():
         f"data_root={MOVED} for {yaml}: a detectron2 yaml config names registered datasets (DATASETS.TRAIN/TEST), "
         f"not folders; use a LazyConfig whose dataloaders take a root (e.g. configs/detectron2/unet_synthetic.py) "
         f"or the dataset's environment variable")
+
+
+def test_the_missing_data_error_suggests_data_root_and_following_it_works(tmp_path):
+    from segclassics.datasets.ade20k_fixture import make_ade20k_fixture
+    from segclassics.datasets.paths import DatasetNotFoundError
+    from segclassics.engine.data_check import check_mmengine_data
+    config = str(REPO / "configs/setr_ade20k.py")
+    missing = tmp_path / "nowhere"
+    cfg = load_config(config, [f"data_root={missing}"]).cfg
+    with pytest.raises(DatasetNotFoundError) as err:
+        check_mmengine_data(cfg, ["train_dataloader", "val_dataloader"])
+    message = str(err.value)
+    assert message.startswith(f"ADE20KDataset (train_dataloader) expects '{missing}/images/training', which does "
+                              f"not exist. Download ADEChallengeData2016.zip")
+    assert message.endswith("Or set its location: --cfg-options data_root=PATH (every dataloader) or "
+                            "--cfg-options train_dataloader.dataset.data_root=PATH (this one)")
+    root = make_ade20k_fixture(str(tmp_path / "ade"), num_train=1, num_val=1, size=(32, 32))
+    check_mmengine_data(load_config(config, [f"data_root={root}"]).cfg, ["train_dataloader", "val_dataloader"])
