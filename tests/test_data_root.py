@@ -57,8 +57,12 @@ def _under(path, root: str) -> bool:
 @pytest.mark.parametrize("config", CONFIGS)
 def test_data_root_moves_every_dataset_path(config):
     kind = detect_config_kind(str(REPO / config))
-    if kind == D2_YAML or config in REGISTERED_BY_NAME:
-        pytest.skip("datasets registered by name (see the error tests below)")
+    if kind == D2_YAML or config in REGISTERED_BY_NAME:  # datasets registered by name: refused, saying why
+        with pytest.raises(UserError) as err:
+            load_config(str(REPO / config), [f"data_root={MOVED}"])
+        assert str(err.value).startswith(f"data_root={MOVED} for {REPO / config}: ")
+        assert "registered" in str(err.value) and "environment variable" in str(err.value)
+        return
     root_name = "data_root" if kind == MMENGINE else "root"
     before = _leaves(load_config(str(REPO / config)).cfg)
     after = _leaves(load_config(str(REPO / config), [f"data_root={MOVED}"]).cfg)

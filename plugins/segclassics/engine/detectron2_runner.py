@@ -88,8 +88,8 @@ def train(args) -> dict:
     from segclassics.utils.writer import take_work_dir
     init_distributed(args)
     cfg, lazy = load_config(args)
-    from .data_check import check_detectron2_class_counts
-    check_detectron2_class_counts(cfg, lazy, args.config)
+    from .backends import backend_for
+    backend_for(args.config).prepare_run(cfg, args.config, ["train"])  # head classes against the datasets'
     output_dir = cfg.train.output_dir if lazy else cfg.OUTPUT_DIR
     if args.resume:  # said before the work dir is made: a mistyped one does not exist
         from segclassics.utils.resume import resume_checkpoint

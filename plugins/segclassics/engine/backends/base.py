@@ -53,16 +53,18 @@ class Backend:
         """The config's model as its framework builds it, on ``device``, in training mode."""
         raise NotImplementedError
 
-    def data_paths(self, cfg: Any) -> dict:
-        """``{config key: path}`` of every dataset path the config reads (what ``data_root=DIR`` moves)."""
-        raise NotImplementedError
-
     # --- runs -----------------------------------------------------------------------------
     def check_arguments(self, args) -> None:
         """Refuse command-line arguments this framework does not take (tools/train.py, test.py)."""
 
-    def prepare_run(self, cfg: Any, config: str, loaders: Sequence[str] = ()) -> None:
-        """Data checks and per-sample checks before a run (``loaders``: the splits the run reads)."""
+    def add_sample_checks(self, cfg: Any) -> int:
+        """Swap the config's loaders for the checked ones (every sample's sizes, label values and
+        decoding checked as it is read); returns how many were swapped."""
+        return 0
+
+    def prepare_run(self, cfg: Any, config: str, loaders: Sequence[str]) -> None:
+        """The data checks before a run that reads ``loaders`` (missing datasets, empty splits,
+        heads' class counts against the training datasets' classes)."""
         raise NotImplementedError
 
     def train(self, args) -> dict:
@@ -91,11 +93,17 @@ class Backend:
         return False
 
     def task(self, loaded, model: torch.nn.Module) -> str:
-        """``'semantic'``, ``'instance'`` or (detectron2 panoptic-style models) ``'semantic+instance'``."""
+        """``'semantic'`` or ``'instance'``: what the predictor returns for this model (a model
+        that is neither is refused with a ``UserError``)."""
         raise NotImplementedError
 
     def num_classes(self, model: torch.nn.Module) -> Optional[int]:
         """Classes the model predicts (None where its heads do not say)."""
+        raise NotImplementedError
+
+    def benchmark_model(self, loaded, model: torch.nn.Module, config: str):
+        """The :class:`segclassics.engine.benchmark_inputs.BuiltModel` of a built model: its
+        framework, the benchmark's task ('sem_seg', 'instances' or both) and class count."""
         raise NotImplementedError
 
     def benchmark_inputs(self, built, batch: int, shape: Sequence[int], device: str) -> dict:

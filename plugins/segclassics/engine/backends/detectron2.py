@@ -150,7 +150,7 @@ class Detectron2LazyBackend(Detectron2Backend):
         cfg = loaded.cfg
         cfg.train.output_dir = output_dir
         cfg.train.device = self.device(loaded)
-        self.prepare_run(cfg, loaded.path)
+        self.add_sample_checks(cfg)  # every sample's sizes, label values and decoding are checked
         return cfg
 
     def load(self, file: str, overrides: Sequence[str]):
@@ -187,18 +187,18 @@ class Detectron2LazyBackend(Detectron2Backend):
         for _, dataset in found:
             dataset["root"] = root
 
-    def data_paths(self, cfg) -> dict:
-        return {f"{key}.root": dataset["root"] for key, dataset in self._root_datasets(cfg)}
-
     def build_model(self, loaded, device):
         from detectron2.config import instantiate
         if "model" not in loaded.cfg:
             raise UserError(f"{loaded.file}: no `model` in the LazyConfig")
         return instantiate(loaded.cfg.model).to(device)
 
-    def prepare_run(self, cfg, config: str, loaders: Sequence[str] = ()) -> None:
-        from ..data_check import add_detectron2_sample_checks, check_detectron2_class_counts
-        add_detectron2_sample_checks(cfg)  # every sample's sizes, label values and decoding are checked
+    def add_sample_checks(self, cfg) -> int:
+        from ..data_check import add_detectron2_sample_checks
+        return add_detectron2_sample_checks(cfg)
+
+    def prepare_run(self, cfg, config: str, loaders: Sequence[str]) -> None:
+        from ..data_check import check_detectron2_class_counts
         if "train" in loaders:
             check_detectron2_class_counts(cfg, True, config)
 
@@ -269,9 +269,6 @@ class Detectron2YamlBackend(Detectron2Backend):
             raise UserError(f"override for {file}: {_key_error_text(exc)}") from exc
         return cfg
 
-    def data_paths(self, cfg) -> dict:
-        return {}
-
     def build_model(self, loaded, device):
         from detectron2.modeling import build_model as d2_build_model
         cfg = loaded.cfg.clone()
@@ -279,7 +276,7 @@ class Detectron2YamlBackend(Detectron2Backend):
         cfg.MODEL.DEVICE = device
         return d2_build_model(cfg)
 
-    def prepare_run(self, cfg, config: str, loaders: Sequence[str] = ()) -> None:
+    def prepare_run(self, cfg, config: str, loaders: Sequence[str]) -> None:
         from ..data_check import check_detectron2_class_counts
         if "train" in loaders:
             check_detectron2_class_counts(cfg, False, config)
@@ -330,7 +327,7 @@ class Detectron2Predictor(Predictor):
             _refuse_valid_unet_without_tiles(loaded, self.model,
                                              isinstance(self.model, OverlapTileSemanticSegmentor))
         meta = self.load_weights(checkpoint, trusted)
-        self.num_classes = _num_classes(self.model)
+        self.num_classes = loaded.backend.num_classes(self.model)
         self.augmentations, image_format = backend.test_augmentations(loaded.cfg, self.model)
         self.image_format = image_format
         self.image_mode = "L" if image_format == "L" else "RGB"

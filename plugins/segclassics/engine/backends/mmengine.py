@@ -114,14 +114,6 @@ class MMEngineBackend(Backend):
                 evaluator[name] = os.path.join(root, rest) if rest else root
         cfg["data_root"] = root
 
-    def data_paths(self, cfg) -> dict:
-        paths = {f"{key}.data_root": ds.get("data_root") for key, ds in self._datasets(cfg) if "data_root" in ds}
-        for key, evaluator in self._evaluators(cfg):
-            for name in EVALUATOR_PATH_KEYS:
-                if isinstance(evaluator.get(name), str):
-                    paths[f"{key}.{name}"] = evaluator[name]
-        return paths
-
     def framework(self, cfg) -> str:
         return cfg.get("default_scope")
 
@@ -138,11 +130,13 @@ class MMEngineBackend(Backend):
             raise UserError(f"unexpected arguments {args.opts}: mmengine configs take overrides as "
                             f"--cfg-options KEY=VALUE ...")
 
-    def prepare_run(self, cfg, config: str, loaders: Sequence[str] = ()) -> None:
-        from ..data_check import add_sample_checks, check_mmengine_class_counts, check_mmengine_data
-        add_sample_checks(cfg)
-        if loaders:
-            check_mmengine_data(cfg, loaders)
+    def add_sample_checks(self, cfg) -> int:
+        from ..data_check import add_sample_checks
+        return add_sample_checks(cfg)
+
+    def prepare_run(self, cfg, config: str, loaders: Sequence[str]) -> None:
+        from ..data_check import check_mmengine_class_counts, check_mmengine_data
+        check_mmengine_data(cfg, loaders)
         if "train_dataloader" in loaders:
             check_mmengine_class_counts(cfg, config)
 
@@ -262,7 +256,7 @@ class MMEnginePredictor(Predictor):
         self.model = loaded.backend.build_model(loaded, device)
         self.task = loaded.backend.task(loaded, self.model)
         meta = self.load_weights(checkpoint, trusted)
-        self.num_classes = _num_classes(self.model)
+        self.num_classes = loaded.backend.num_classes(self.model)
         if self.task == "semantic":
             test_cfg = getattr(self.model, "test_cfg", None) or {}
             _refuse_valid_unet_without_tiles(loaded, self.model, test_cfg.get("mode") == "overlap_tile")
