@@ -254,7 +254,3 @@ def build_model(loaded: LoadedConfig, device: str = "cpu") -> torch.nn.Module:
     """Build the config's model as its framework does, on ``device``, in training mode."""
     return loaded.backend.build_model(loaded, device)
 
-
-def detectron2_device(loaded: LoadedConfig) -> str:
-    """The device a detectron2 config asks for, or 'cpu' when it asks for CUDA on a machine without."""
-    return loaded.backend.device(loaded)
