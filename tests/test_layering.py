@@ -101,3 +101,68 @@ def test_the_import_scan_sees_relative_absolute_and_function_level_imports(tmp_p
     top = {name for _, name in _imports(PACKAGE / "engine" / "detectron2_runner.py", True)}
     assert "segclassics.detectron2.log_filter" not in top
     assert _offenders(["engine"], ["segclassics.detectron2"])  # engine may, and does, use the adapters
+
+
+# ----------------------------------------------------------------------------- one backend per framework
+
+KIND_NAMES = {"MMENGINE", "D2_LAZY", "D2_YAML"}  # segclassics.engine.config_kind
+FRAMEWORK_NAMES = {"mmengine", "mmseg", "mmdet", "detectron2", "detectron2-lazy", "detectron2-yaml"}
+SWITCHES = {"kind", "framework", "scope", "default_scope"}  # what holds a config's kind or framework
+BACKENDS = PACKAGE / "engine" / "backends"
+
+
+def _is_framework_constant(node) -> bool:
+    if isinstance(node, ast.Constant):
+        return node.value in FRAMEWORK_NAMES
+    if isinstance(node, ast.Name):
+        return node.id in KIND_NAMES
+    if isinstance(node, (ast.Tuple, ast.List, ast.Set)):
+        return any(_is_framework_constant(e) for e in node.elts)
+    return False
+
+
+def _is_switch(node) -> bool:
+    """``kind``, ``x.kind``, ``framework``, ``x.framework``, ``scope`` or ``cfg.get('default_scope')``."""
+    if isinstance(node, ast.Name):
+        return node.id in SWITCHES
+    if isinstance(node, ast.Attribute):
+        return node.attr in SWITCHES
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "get":
+        return bool(node.args) and isinstance(node.args[0], ast.Constant) and node.args[0].value in SWITCHES
+    return False
+
+
+def _kind_branches(path: Path) -> List[str]:
+    """``line: comparison`` for each comparison of a config's kind or framework with a framework's
+    name in ``path``."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Compare):
+            sides = [node.left, *node.comparators]
+            if any(_is_switch(s) for s in sides) and any(_is_framework_constant(s) for s in sides):
+                found.append((node.lineno, f"{node.lineno}: {ast.unparse(node)}"))
+    return [text for _, text in sorted(found)]
+
+
+def test_no_kind_or_framework_branch_outside_the_backends():
+    # docs/design.md, "Backends": the framework is chosen once (engine/backends/backend_for);
+    # elsewhere the flow asks the backend
+    offenders = [f"{path.relative_to(PACKAGE.parent)}:{line}" for path in sorted(PACKAGE.rglob("*.py"))
+                 if BACKENDS not in path.parents for line in _kind_branches(path)]
+    assert not offenders, "kind/framework branches outside engine/backends/:\n" + "\n".join(offenders)
+
+
+def test_the_kind_branch_scan_sees_the_branches_it_forbids(tmp_path):
+    # the scan on hand-written branches (a scan that saw nothing would always pass), and on
+    # look-alikes that are no framework switch
+    source = tmp_path / "m.py"
+    source.write_text("if loaded.kind == MMENGINE: pass\n"
+                      "x = 1 if loaded.framework == 'mmdet' else 2\n"
+                      "if scope not in ('mmseg', 'mmdet'): pass\n"
+                      "if cfg.get('default_scope', None) != 'mmseg': pass\n"
+                      "if kind == 'pool': pass\n"  # a layer kind (models/vgg.py)
+                      "if fmt == 'mmseg': pass\n"  # a checkpoint key format (models/vit_convert.py)
+                      "if p.kind is inspect.Parameter.VAR_KEYWORD: pass\n", encoding="utf-8")
+    assert _kind_branches(source) == ["1: loaded.kind == MMENGINE", "2: loaded.framework == 'mmdet'",
+                                      "3: scope not in ('mmseg', 'mmdet')",
+                                      "4: cfg.get('default_scope', None) != 'mmseg'"]

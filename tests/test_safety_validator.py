@@ -389,7 +389,7 @@ def test_a_fifo_among_the_inputs_is_reported_not_read(tmp_path, capsys, alarm):
 
 
 def test_an_image_too_large_for_memory_is_skipped(tmp_path, capsys, monkeypatch):
-    from segclassics.engine import inference
+    from segclassics.engine.backends import mmengine as inference  # the mmseg/mmdet predictor's home
     images = tmp_path / "images"
     images.mkdir()
     for name, size in (("a", 64), ("huge", 96), ("c", 64)):

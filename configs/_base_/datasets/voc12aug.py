@@ -2,7 +2,7 @@
 # Prepare with mmseg's tools/dataset_converters/voc_aug.py (VOCdevkit + SBD's benchmark_RELEASE)
 # so that data/VOCdevkit/VOC2012/{JPEGImages,SegmentationClass,SegmentationClassAug,
 # ImageSets/Segmentation/{train,val,aug}.txt} exist. Elsewhere:
-#   --cfg-options train_dataloader.dataset.datasets.0.data_root=DIR ...  (or edit data_root below)
+#   --cfg-options data_root=DIR (moves every dataloader, both parts of the train concatenation too)
 # Pipeline as FCN (Long et al., CVPR 2015, Sec. 4.3): whole images (VOC images are at most
 # 500x500), no resizing, no cropping, no mirroring/jitter ("yielded no noticeable improvement"),
 # batch 1 so no padding is needed.

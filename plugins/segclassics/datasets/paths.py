@@ -11,8 +11,7 @@ class DatasetNotFoundError(MissingFileError):
 
 
 #: How to point an mmengine (mmseg/mmdet) config at another copy of its data.
-MMENGINE_RELOCATE = ("or point the config's data_root at your copy with "
-                     "--cfg-options train_dataloader.dataset.data_root=... val_dataloader.dataset.data_root=...")
+MMENGINE_RELOCATE = "or point the config at your copy with --cfg-options data_root=DIR (every dataloader)"
 
 
 def require_path(path: str, dataset: str, how_to_get: str, relocate: str = MMENGINE_RELOCATE) -> str:

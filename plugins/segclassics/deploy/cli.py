@@ -92,16 +92,11 @@ def build(config: str, checkpoint: Optional[str], cfg_options: Sequence[str], tr
     loaded = load_config(config, cfg_options)
     model = build_model(loaded, "cpu")
     family = None
-    if not (instances and loaded.framework == "detectron2" and _is_d2_mask_rcnn(model)):
+    if not (instances and loaded.backend.is_instance_export(model)):
         family = find_family(model, loaded.file)
     if checkpoint:
         load_state_dict_checked(model, read_state_dict(checkpoint, trusted=trusted), source=checkpoint)
     return loaded, model.eval(), family
-
-
-def _is_d2_mask_rcnn(model) -> bool:
-    from segclassics.detectron2.onnx_export import is_mask_rcnn
-    return is_mask_rcnn(model)
 
 
 def wrap(loaded, model, with_normalization: bool, with_argmax: bool):

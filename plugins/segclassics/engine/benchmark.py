@@ -1,7 +1,8 @@
 """Logic behind ``tools/benchmark.py``: parameters, FLOPs, throughput and peak memory of models.
 
 A config is loaded and built by :mod:`segclassics.engine.config_loader`, exactly as its framework
-builds it; the synthetic batch each framework takes is made by :mod:`.benchmark_inputs`. Then:
+builds it; the synthetic batch each framework takes is made by :mod:`.benchmark_inputs` (asked of the
+config's backend, :mod:`.backends`). Then:
 
 * **params**: ``sum(p.numel() for p in model.parameters())`` (and the trainable part).
 * **FLOPs and MACs**: :class:`torch.utils.flop_counter.FlopCounterMode` over one inference
@@ -34,7 +35,7 @@ from typing import Any, Callable, List, Optional, Sequence
 
 import torch
 
-from .benchmark_inputs import INPUT_BUILDERS, BuiltModel, forward_fns
+from .benchmark_inputs import BuiltModel, batch_for, forward_fns
 from .config_loader import build_model as build_config_model
 from .config_loader import load_config
 from .errors import UserError
@@ -50,34 +51,11 @@ CUDA_MEMORY_NOTE = 'CUDA: torch.cuda.max_memory_allocated during warmup + timed 
 # ----------------------------------------------------------------------------- building
 
 def build_model(config: str, cfg_options: Sequence[str] = (), device: str = 'cpu') -> BuiltModel:
-    """Build the model of ``config`` the way its framework does (``config_loader``)."""
+    """Build the model of ``config`` the way its framework does (``config_loader``), with the task
+    and class count its backend reads from it."""
     loaded = load_config(config, cfg_options)
     model = build_config_model(loaded, device)
-    if loaded.framework == 'mmseg':
-        heads = [model.decode_head] if hasattr(model, 'decode_head') else []
-        nc = int(getattr(heads[0], 'num_classes', 2)) if heads else 2
-        return BuiltModel(model, 'mmseg', 'sem_seg', nc, config)
-    if loaded.framework == 'mmdet':
-        return BuiltModel(model, 'mmdet', 'instances', _mmdet_num_classes(model), config)
-    has_sem = hasattr(model, 'sem_seg_head')
-    has_inst = hasattr(model, 'roi_heads')
-    if not (has_sem or has_inst):
-        raise UserError(f'{config}: {type(model).__name__} has neither sem_seg_head nor roi_heads; the benchmark '
-                        f'feeds semantic-segmentation or instance inputs')
-    task = '+'.join(t for t, ok in (('sem_seg', has_sem), ('instances', has_inst)) if ok)
-    nc_sem = int(getattr(model.sem_seg_head, 'num_classes', 2)) if has_sem else 0
-    nc_inst = int(getattr(model.roi_heads, 'num_classes', 1)) if has_inst else 0
-    return BuiltModel(model, 'detectron2', task, nc_sem or nc_inst, config,
-                      extra=dict(num_thing_classes=nc_inst))
-
-
-def _mmdet_num_classes(model) -> int:
-    roi = getattr(model, 'roi_head', None)
-    if roi is not None:
-        head = roi.bbox_head[-1] if isinstance(roi.bbox_head, (list, torch.nn.ModuleList)) else roi.bbox_head
-        return int(head.num_classes)
-    head = getattr(model, 'bbox_head', None)
-    return int(getattr(head, 'num_classes', 1))
+    return loaded.backend.benchmark_model(loaded, model, config)
 
 
 # ----------------------------------------------------------------------------- measuring
@@ -185,17 +163,16 @@ def benchmark_config(config: str, shape: Sequence[int], batch: int, device: str 
     params = sum(p.numel() for p in model.parameters())
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     log(f'[benchmark] {config}: {built.framework} {type(model).__name__}, {params / 1e6:.3f} M params')
-    builder = INPUT_BUILDERS[built.framework]
 
     # FLOPs: one image
     model.eval()
-    one = builder(built, 1, shape, device)
+    one = batch_for(built, 1, shape, device)
     infer1, _ = forward_fns(built, one)
     with _autocast(device, amp):
         flops = count_flops(infer1)
     del one, infer1
 
-    data = builder(built, batch, shape, device)
+    data = batch_for(built, batch, shape, device)
     infer, loss_fn = forward_fns(built, data)
     result = dict(config=config, framework=built.framework, task=built.task, model_class=type(model).__name__,
                   num_classes=built.num_classes, params=params, trainable_params=trainable,

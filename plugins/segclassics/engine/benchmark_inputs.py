@@ -136,25 +136,16 @@ def make_detectron2_inputs(built: BuiltModel, batch: int, shape: Sequence[int], 
 INPUT_BUILDERS = dict(mmseg=make_mmseg_inputs, mmdet=make_mmdet_inputs, detectron2=make_detectron2_inputs)
 
 
+def _backend(built: BuiltModel):
+    from .backends import backend_for
+    return backend_for(built.config)
+
+
+def batch_for(built: BuiltModel, batch: int, shape: Sequence[int], device: str) -> dict:
+    """The synthetic batch of ``built``'s framework (its backend's ``benchmark_inputs``)."""
+    return _backend(built).benchmark_inputs(built, batch, shape, device)
+
+
 def forward_fns(built: BuiltModel, data: dict):
-    """(inference_fn, loss_fn) closures for the framework."""
-    model = built.model
-    if built.framework in ('mmseg', 'mmdet'):
-        def infer():
-            return model(**data['test'], mode='predict')
-
-        def loss():
-            losses = model(**data['train'], mode='loss')
-            total, _ = model.parse_losses(losses)
-            return total
-    else:
-        def infer():
-            return model(data['test'])
-
-        from detectron2.utils.events import EventStorage
-        storage = EventStorage(0)  # detectron2's losses log to the current event storage
-
-        def loss():
-            with storage:
-                return sum(v for v in model(data['train']).values())
-    return infer, loss
+    """(inference_fn, loss_fn) closures for the framework (its backend's ``forward_fns``)."""
+    return _backend(built).forward_fns(built, data)

@@ -1,9 +1,9 @@
 """Command lines of tools/train.py and tools/test.py.
 
-One entry point for both frameworks: the config's kind (see ``config_kind``) decides
-whether mmengine's ``Runner`` (mmseg/mmdet) or detectron2's trainer runs it. Errors caused
-by the user's input are printed as one ``error:`` line with exit status 2; ``--debug``
-shows the traceback instead.
+One entry point for both frameworks: the config's backend (chosen from its kind, see
+``backends``) runs it with mmengine's ``Runner`` (mmseg/mmdet) or detectron2's trainers.
+Errors caused by the user's input are printed as one ``error:`` line with exit status 2;
+``--debug`` shows the traceback instead.
 """
 from __future__ import annotations
 
@@ -13,10 +13,9 @@ import os
 
 from segclassics.utils.writer import check_writable, overwriting, write_json
 
-from .config_kind import MMENGINE, detect_config_kind
-from .config_loader import resolve_config_path
+from .backends import backend_for
 from .distributed import DEFAULT_TIMEOUT_S
-from .errors import UserError, run_reporting_user_errors
+from .errors import run_reporting_user_errors
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -88,15 +87,9 @@ def _run(mode: str, argv) -> int:
     def dispatch() -> int:
         if mode == "test" and args.metrics_json:
             check_writable(args.metrics_json, what="--metrics-json")  # before the evaluation, not after
-        kind = detect_config_kind(resolve_config_path(args.config))
-        if kind == MMENGINE:
-            if args.opts:
-                raise UserError(f"unexpected arguments {args.opts}: mmengine configs take overrides as "
-                                f"--cfg-options KEY=VALUE ...")
-            from . import mmengine_runner as runner
-        else:
-            from . import detectron2_runner as runner
-        result.update(getattr(runner, mode)(args) or {})
+        backend = backend_for(args.config)
+        backend.check_arguments(args)
+        result.update(getattr(backend, mode)(args) or {})
         if mode == "test" and int(os.environ.get("RANK", "0")) == 0:
             _report_metrics(result, args)
         _leave_process_group()  # its barrier can find a lost peer too: one line as well

@@ -25,7 +25,8 @@ import torch
 
 from segclassics.utils.reader import UnsafeConfigError
 
-from .config_kind import D2_LAZY, D2_YAML, MMENGINE, detect_config_kind
+from .backends import backend_of_kind
+from .config_kind import detect_config_kind
 from .errors import UserError
 
 # Top-level mmengine keys that a config may leave out but an override may set: what mmengine's
@@ -41,7 +42,7 @@ class LoadedConfig:
     Attributes:
         path: the reference as given (a path, ``segclassics::...``, ``mmseg::...``).
         file: the config file it resolved to (same as ``path`` for ``mmseg::``/``mmdet::``).
-        kind: ``config_kind.MMENGINE`` / ``D2_LAZY`` / ``D2_YAML``.
+        kind: ``config_kind.MMENGINE`` / ``D2_LAZY`` / ``D2_YAML`` (its backend: ``backend``).
         cfg: ``mmengine.Config`` / LazyConfig ``DictConfig`` / detectron2 ``CfgNode`` (not frozen).
     """
     path: str
@@ -50,10 +51,14 @@ class LoadedConfig:
     cfg: Any
 
     @property
+    def backend(self):
+        """The :class:`~.backends.base.Backend` of this config's kind."""
+        return backend_of_kind(self.kind)
+
+    @property
     def framework(self) -> str:
-        if self.kind == MMENGINE:
-            return self.cfg.get("default_scope")
-        return "detectron2"
+        """``'mmseg'``, ``'mmdet'`` or ``'detectron2'``."""
+        return self.backend.framework(self.cfg)
 
 
 # ----------------------------------------------------------------------------- references
@@ -68,85 +73,15 @@ def resolve_config_path(path: str) -> str:
 # ----------------------------------------------------------------------------- loading
 
 def load_config(path: str, overrides: Sequence[str] = ()) -> LoadedConfig:
-    """Load ``path`` (see module docstring) and apply ``overrides`` (``KEY=VALUE`` strings)."""
+    """Load ``path`` (see module docstring) and apply ``overrides`` (``KEY=VALUE`` strings; ``data_root=DIR``
+    moves every dataset path of the config, see :mod:`.backends`)."""
     file = resolve_config_path(path)
     kind = detect_config_kind(file)
     overrides = list(overrides or [])
     for item in overrides:
         if "=" not in item:
             raise UserError(f"override {item!r} is not KEY=VALUE")
-    if kind == MMENGINE:
-        cfg = _load_mmengine(file, overrides)
-    elif kind == D2_LAZY:
-        cfg = _load_lazy(file, overrides)
-    else:
-        cfg = _load_yaml(file, overrides)
-    return LoadedConfig(path=path, file=file, kind=kind, cfg=cfg)
-
-
-def _load_mmengine(file: str, overrides: list[str]):
-    import argparse
-
-    from mmengine.config import Config, DictAction
-
-    from segclassics.openmmlab.config_prefix import enable_config_prefix
-    enable_config_prefix()  # a user config's `_base_ = ['segclassics::...']`
-    if file.endswith((".yaml", ".yml")):
-        from segclassics.utils.reader import read_yaml
-        read_yaml(file)  # a python tag is refused naming this file (mmengine reads a temporary copy)
-    cfg = _run_config(Config.fromfile, file, "mmengine")
-    scope = cfg.get("default_scope", None)
-    if scope not in ("mmseg", "mmdet"):
-        raise UserError(f"{file}: default_scope is {scope!r}; segclassics runs configs with default_scope "
-                        f"'mmseg' or 'mmdet'")
-    if cfg.get("custom_imports"):
-        from mmengine.utils import import_modules_from_strings
-        import_modules_from_strings(**cfg.custom_imports)
-    if overrides:
-        namespace = argparse.Namespace()
-        DictAction(option_strings=[], dest="options")(None, namespace, overrides)
-        _check_mmengine_keys(cfg, namespace.options, file)
-        for key, value in namespace.options.items():
-            _check_value(key, value, _current(cfg._cfg_dict, key), file)
-        cfg.merge_from_dict(namespace.options)
-    return cfg
-
-
-def _load_lazy(file: str, overrides: list[str]):
-    import segclassics.detectron2  # noqa: F401  (registers our backbones/heads/datasets)
-    from detectron2.config import LazyConfig
-    cfg = _run_config(LazyConfig.load, file, "detectron2 LazyConfig")
-    for item in overrides:
-        key, text = item.split("=", 1)
-        _check_lazy_key(cfg, key.lstrip("+"), file)
-        _check_value(key.lstrip("+"), _literal(text), _current(cfg, key.lstrip("+")), file)
-    return LazyConfig.apply_overrides(cfg, overrides)
-
-
-def _load_yaml(file: str, overrides: list[str]):
-    import yaml
-    import segclassics.detectron2  # noqa: F401
-    from detectron2.config import get_cfg
-
-    from segclassics.detectron2.config import add_segclassics_config
-    cfg = add_segclassics_config(get_cfg())
-    try:
-        cfg.merge_from_file(file)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{file}:{mark.line + 1}" if mark is not None else file
-        raise UserError(f"{where}: not valid YAML: {getattr(exc, 'problem', None) or exc}") from exc
-    except (KeyError, AssertionError, ValueError) as exc:
-        raise UserError(f"{file}: {_key_error_text(exc)} (detectron2 yaml keys are those of "
-                        f"detectron2.config.get_cfg() plus MODEL.SEGCLASSICS.*)") from exc
-    for item in overrides:
-        key, text = item.split("=", 1)
-        _check_value(key, _literal(text), _current(cfg, key), file)
-    try:
-        cfg.merge_from_list([x for kv in overrides for x in kv.split("=", 1)])
-    except (KeyError, AssertionError, ValueError) as exc:  # yacs: unknown key, type mismatch
-        raise UserError(f"override for {file}: {_key_error_text(exc)}") from exc
-    return cfg
+    return LoadedConfig(path=path, file=file, kind=kind, cfg=backend_of_kind(kind).load(file, overrides))
 
 
 def _run_config(load, file: str, kind: str):
@@ -317,25 +252,5 @@ def _check_lazy_key(cfg, key: str, file: str) -> None:
 
 def build_model(loaded: LoadedConfig, device: str = "cpu") -> torch.nn.Module:
     """Build the config's model as its framework does, on ``device``, in training mode."""
-    if loaded.kind == MMENGINE:
-        from mmengine.registry import MODELS, init_default_scope
-        if "model" not in loaded.cfg:
-            raise UserError(f"{loaded.file}: no `model` in the config")
-        init_default_scope(loaded.cfg.default_scope)
-        return MODELS.build(loaded.cfg.model).to(device)
-    if loaded.kind == D2_LAZY:
-        from detectron2.config import instantiate
-        if "model" not in loaded.cfg:
-            raise UserError(f"{loaded.file}: no `model` in the LazyConfig")
-        return instantiate(loaded.cfg.model).to(device)
-    from detectron2.modeling import build_model as d2_build_model
-    cfg = loaded.cfg.clone()
-    cfg.defrost()
-    cfg.MODEL.DEVICE = device
-    return d2_build_model(cfg)
+    return loaded.backend.build_model(loaded, device)
 
-
-def detectron2_device(loaded: LoadedConfig) -> str:
-    """The device a detectron2 config asks for, or 'cpu' when it asks for CUDA on a machine without."""
-    wanted = str(loaded.cfg.MODEL.DEVICE if loaded.kind == D2_YAML else loaded.cfg.train.get("device", "cpu"))
-    return wanted if not wanted.startswith("cuda") or torch.cuda.is_available() else "cpu"

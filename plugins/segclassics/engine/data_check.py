@@ -49,6 +49,12 @@ def _datasets(ds_cfg) -> Iterable[dict]:
         yield ds_cfg
 
 
+def _scope_task(scope) -> Optional[str]:
+    """'semantic' (mmseg), 'instance' (mmdet) or None (a scope segclassics does not run)."""
+    from .backends.mmengine import TASKS
+    return TASKS.get(scope)
+
+
 def _registered_class(type_name, scope):
     try:
         from mmengine.registry import DATASETS
@@ -88,8 +94,9 @@ def check_mmengine_data(cfg, loaders: Iterable[str]) -> None:
                     hint = getattr(cls, "how_to_get", None) or HINTS.get(name, "")
                     raise DatasetNotFoundError(
                         f"{name} ({loader}) expects {os.path.abspath(path)!r}, which does not exist. "
-                        f"{hint} Or set its location: --cfg-options {loader}.dataset.data_root=PATH")
-            if scope == "mmseg":
+                        f"{hint} Or set its location: --cfg-options data_root=PATH (every dataloader) or "
+                        f"--cfg-options {loader}.dataset.data_root=PATH (this one)")
+            if _scope_task(scope) == "semantic":  # mmseg
                 _check_seg_split(ds, scope, f"{name} ({loader})")
 
 
@@ -129,7 +136,8 @@ def add_sample_checks(cfg) -> int:
     ignore index) in the pipelines of ``cfg``'s train/val/test datasets; returns how many
     transforms were swapped. Their arguments are kept."""
     scope = cfg.get("default_scope", None)
-    if scope not in ("mmseg", "mmdet"):
+    task = _scope_task(scope)
+    if task is None:
         return 0
     importlib.import_module(f"segclassics.{scope}")  # registers the checked loaders (mmseg:: configs do not)
     swapped = 0
@@ -138,14 +146,14 @@ def add_sample_checks(cfg) -> int:
         if not loader_cfg:
             continue
         for ds in _datasets(loader_cfg.get("dataset")):
-            num_classes = _num_classes(ds, scope) if scope == "mmseg" else None
+            num_classes = _num_classes(ds, scope) if task == "semantic" else None
             for transform in ds.get("pipeline") or []:
                 if not hasattr(transform, "get"):
                     continue
                 if transform.get("type") == "LoadImageFromFile":
                     transform["type"] = "CheckedLoadImageFromFile"
                     swapped += 1
-                elif scope == "mmseg" and transform.get("type") == "LoadAnnotations":
+                elif task == "semantic" and transform.get("type") == "LoadAnnotations":  # mmseg's
                     transform["type"] = "CheckedLoadAnnotations"
                     transform["num_classes"] = num_classes
                     transform["ignore_index"] = ds.get("ignore_index", 255)

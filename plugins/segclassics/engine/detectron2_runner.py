@@ -17,7 +17,6 @@ import os.path as osp
 import torch
 from torch import nn
 
-from .config_kind import D2_YAML
 from .cpu_precision import require_cpu_bf16
 from .errors import UserError, user_facing_message
 
@@ -56,20 +55,13 @@ def _output_dir(args, default_attr_value):
 
 
 def load_config(args):
-    """Load and override a detectron2 config (``config_loader``); returns (cfg, is_lazy)."""
-    from .config_loader import detectron2_device, load_config as load
+    """Load and override a detectron2 config (``config_loader``) and set its output folder and
+    device (its backend: :mod:`.backends.detectron2`); returns (cfg, is_lazy)."""
+    from .config_loader import load_config as load
     loaded = load(args.config, list(args.cfg_options or []) + list(args.opts or []))
-    cfg = loaded.cfg
-    if loaded.kind == D2_YAML:
-        cfg.OUTPUT_DIR = _output_dir(args, cfg.OUTPUT_DIR)
-        cfg.MODEL.DEVICE = detectron2_device(loaded)
-        cfg.freeze()
-        return cfg, False
-    cfg.train.output_dir = _output_dir(args, cfg.train.get("output_dir"))
-    cfg.train.device = detectron2_device(loaded)
-    from .data_check import add_detectron2_sample_checks
-    add_detectron2_sample_checks(cfg)  # every sample's sizes, label values and decoding are checked
-    return cfg, True
+    backend = loaded.backend
+    cfg = backend.configure_run(loaded, _output_dir(args, backend.default_output_dir(loaded.cfg)))
+    return cfg, backend.lazy
 
 
 def _evaluate_lazy(cfg, model):
@@ -99,8 +91,8 @@ def train(args) -> dict:
     from segclassics.utils.writer import take_work_dir
     init_distributed(args)
     cfg, lazy = load_config(args)
-    from .data_check import check_detectron2_class_counts
-    check_detectron2_class_counts(cfg, lazy, args.config)
+    from .backends import backend_for
+    backend_for(args.config).prepare_run(cfg, args.config, ["train"])  # head classes against the datasets'
     output_dir = cfg.train.output_dir if lazy else cfg.OUTPUT_DIR
     if args.resume:  # said before the work dir is made: a mistyped one does not exist
         from segclassics.utils.resume import resume_checkpoint

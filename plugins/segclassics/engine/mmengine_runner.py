@@ -27,8 +27,14 @@ from segclassics.utils.writer import take_work_dir
 
 from .config_loader import load_config
 from .cpu_precision import require_cpu_bf16
-from .data_check import add_sample_checks, check_mmengine_class_counts, check_mmengine_data
 from .errors import UserError
+
+
+def _backend():
+    """The mmengine backend (its data checks)."""
+    from .backends import backend_of_kind
+    from .config_kind import MMENGINE
+    return backend_of_kind(MMENGINE)
 
 
 def is_main_process() -> bool:
@@ -47,7 +53,7 @@ def _load_cfg(args):
         cfg.work_dir = osp.join("./work_dirs", osp.splitext(osp.basename(args.config.split("::")[-1]))[0])
     from segclassics.openmmlab.portable_config import portable_config
     saved = portable_config(cfg)
-    add_sample_checks(cfg)  # every sample's sizes, label values and decoding are checked
+    _backend().add_sample_checks(cfg)  # every sample's sizes, label values and decoding are checked
     from .distributed import init_distributed
     if init_distributed(args.launcher, args.dist_timeout):
         # The group is joined here for both launchers (the Runner skips init_dist when one
@@ -148,8 +154,7 @@ def train(args) -> dict:
             raise UserError("--auto-scale-lr needs auto_scale_lr=dict(base_batch_size=...) in the config")
         cfg.auto_scale_lr.enable = saved.auto_scale_lr.enable = True  # the user's choice: saved too
     loaders = ["train_dataloader"] + (["val_dataloader"] if cfg.get("val_cfg") else [])
-    check_mmengine_data(cfg, loaders)
-    check_mmengine_class_counts(cfg, args.config)
+    _backend().prepare_run(cfg, args.config, loaders)  # data present, splits not empty, class counts
     if is_main_process():
         take_work_dir(cfg.work_dir, resume=bool(args.resume), overwrite=args.overwrite)
     runner = _build_runner(cfg, saved)
@@ -210,7 +215,7 @@ def test(args) -> dict:
         _enable_out(cfg, args.out, args.config)
     if getattr(args, "tta", False):
         _enable_tta(cfg, args.config)
-    check_mmengine_data(cfg, ["test_dataloader"])
+    _backend().prepare_run(cfg, args.config, ["test_dataloader"])
     runner = _build_runner(cfg, saved)
     _check_checkpoint_matches(runner, args.checkpoint, args.trust_checkpoint)
     if getattr(args, "out", None) and cfg.get("default_scope", None) == "mmdet":
@@ -223,7 +228,8 @@ def test(args) -> dict:
 
 
 def _mmseg_only(cfg, option: str, config: str) -> None:
-    if cfg.get("default_scope", None) != "mmseg":
+    from .backends.mmengine import TASKS
+    if TASKS.get(cfg.get("default_scope", None)) != "semantic":
         raise UserError(f"{option} applies to mmseg configs (semantic segmentation); {config} has default_scope "
                         f"{cfg.get('default_scope', None)!r}")
 
@@ -257,7 +263,7 @@ def _enable_tta(cfg, config: str) -> None:
                         f"to be evaluated without them (run without --tta), or add tta_pipeline and tta_model "
                         f"to it (see configs/_base_/tta/)")
     cfg.test_dataloader.dataset.pipeline = cfg.tta_pipeline
-    add_sample_checks(cfg)  # the new pipeline's image loading is checked as the config's own
+    _backend().add_sample_checks(cfg)  # the new pipeline's image loading is checked as the config's own
     tta_model = cfg.get("tta_model", None) or dict(type="SegTTAModel")
     tta_model["module"] = cfg.model
     cfg.model = tta_model

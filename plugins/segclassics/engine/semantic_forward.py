@@ -1,8 +1,9 @@
 """A built semantic-segmentation model's inference forward as a plain module, per framework.
 
-``semantic_forward(loaded, model)`` returns the network that maps a *normalised* image batch
-``(N, C, H, W)`` to logits ``(N, K, H, W)``, exactly what the framework computes at test time
-after its data preprocessing, plus that preprocessing's constants:
+``semantic_forward(loaded, model)`` returns (asked of the config's backend, :mod:`.backends`)
+the network that maps a *normalised* image batch ``(N, C, H, W)`` to logits ``(N, K, H, W)``,
+exactly what the framework computes at test time after its data preprocessing, plus that
+preprocessing's constants:
 
 * mmseg: ``EncoderDecoder.encode_decode`` (backbone, neck, decode head, resize of the logits to
   the input); normalisation from the model's ``SegDataPreProcessor`` (``mean``, ``std``,
@@ -25,7 +26,6 @@ from typing import List
 import torch
 from torch import nn
 
-from .config_kind import MMENGINE, D2_YAML
 from .config_loader import LoadedConfig
 
 
@@ -41,36 +41,6 @@ class SemanticForward:
     input_order: str
     reverse_channels: bool
     output_border: int = 0
-
-
-class _MMSegEncodeDecode(nn.Module):
-    def __init__(self, model: nn.Module):
-        super().__init__()
-        self.model = model
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # img_shape as a torch.Size: the decode head resizes its logits to exactly the input size
-        return self.model.encode_decode(x, [dict(img_shape=x.shape[2:])])
-
-
-class _MMSegValidUNet(nn.Module):
-    def __init__(self, model: nn.Module):
-        super().__init__()
-        self.model = model
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # what overlap-tile inference runs on each tile (OverlapTileEncoderDecoder.inference)
-        return self.model.decode_head.forward(self.model.extract_feat(x))
-
-
-class _Detectron2SemSeg(nn.Module):
-    def __init__(self, model: nn.Module, crop: bool):
-        super().__init__()
-        self.model, self.crop = model, crop
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        logits, _ = self.model.sem_seg_head(self.model.backbone(x), None)
-        return logits[..., :x.shape[-2], :x.shape[-1]] if self.crop else logits
 
 
 def valid_unet_border(model: nn.Module) -> int:
@@ -89,26 +59,10 @@ def _flat(t: torch.Tensor) -> List[float]:
 def detectron2_input_order(loaded: LoadedConfig) -> str:
     """Channel order of the images a detectron2 config feeds its model: ``INPUT.FORMAT`` (yaml) or
     the test mapper's ``image_format`` (LazyConfig; detectron2's default 'BGR'); 'L' is 'GRAY'."""
-    if loaded.kind == D2_YAML:
-        order = loaded.cfg.INPUT.FORMAT
-    else:
-        order = loaded.cfg.get("dataloader", {}).get("test", {}).get("mapper", {}).get("image_format", "BGR")
-    return "GRAY" if order == "L" else order
+    return loaded.backend.input_order(loaded)
 
 
 def semantic_forward(loaded: LoadedConfig, model: nn.Module) -> SemanticForward:
-    """See the module docstring. ``model`` is put in eval mode."""
+    """See the module docstring (each backend's ``semantic_forward``). ``model`` is put in eval mode."""
     model.eval()
-    border = valid_unet_border(model)
-    if loaded.kind == MMENGINE:
-        pre = model.data_preprocessor
-        if getattr(pre, "_enable_normalize", False):
-            mean, std = _flat(pre.mean), _flat(pre.std)
-        else:  # no normalisation configured: the network sees 0..255 values
-            channels = model.backbone.in_channels if hasattr(model.backbone, "in_channels") else 3
-            mean, std = [0.0] * channels, [1.0] * channels
-        net = _MMSegValidUNet(model) if border else _MMSegEncodeDecode(model)
-        order = "GRAY" if len(mean) == 1 else "BGR"
-        return SemanticForward(net, mean, std, order, bool(getattr(pre, "channel_conversion", False)), border)
-    return SemanticForward(_Detectron2SemSeg(model, crop=not border), _flat(model.pixel_mean),
-                           _flat(model.pixel_std), detectron2_input_order(loaded), False, border)
+    return loaded.backend.semantic_forward(loaded, model, valid_unet_border(model))

@@ -1,0 +1,146 @@
+"""``data_root=DIR``: the one override that moves every dataset path of a config.
+
+For each shipped config the resolved config is compared with and without the override, leaf by
+leaf: every dataset root becomes DIR, every other path that lay under an old root (mmdet
+evaluators' ``ann_file`` / ``image_root``) now lies under DIR, and nothing else changes.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from segclassics.engine.config_kind import D2_LAZY, D2_YAML, MMENGINE, detect_config_kind
+from segclassics.engine.config_loader import load_config
+from segclassics.engine.errors import UserError
+
+REPO = Path(__file__).resolve().parents[1]
+CONFIGS = sorted(str(p.relative_to(REPO)) for p in (REPO / "configs").rglob("*")
+                 if p.suffix in (".py", ".yaml") and p.name != "metafile.yaml"
+                 and "_base_" not in p.parts and "common" not in p.parts)
+MOVED = "/elsewhere/moved-data"
+READ_BY_THE_RUNNER = ("train_dataloader", "val_dataloader", "test_dataloader", "val_evaluator", "test_evaluator")
+# LazyConfigs that register their datasets by name when loaded (moved by an environment variable)
+REGISTERED_BY_NAME = {"configs/detectron2/fcn8s-atonce_vgg16_voc12aug.py",
+                      "configs/detectron2/mask_rcnn_R_18_FPN_isbi2012.py",
+                      "configs/detectron2/mask_rcnn_R_50_FPN_coco.py",
+                      "configs/detectron2/mask_rcnn_R_50_FPN_isbi2012.py",
+                      "configs/detectron2/mask_rcnn_R_50_FPN_voc_tiny.py",
+                      "configs/detectron2/mask_rcnn_VGG16_FPN_isbi2012.py",
+                      "configs/detectron2/mask_rcnn_ViT_SFP_isbi2012.py"}
+
+
+def _leaves(node, key=""):
+    """``{dotted key: value}`` of every leaf of a resolved config (mmengine, LazyConfig)."""
+    from omegaconf import DictConfig, ListConfig, OmegaConf
+    if isinstance(node, (DictConfig, ListConfig)):
+        node = OmegaConf.to_container(node, resolve=True)
+    if hasattr(node, "to_dict"):
+        node = node.to_dict()
+    if isinstance(node, dict):
+        out = {}
+        for k, v in node.items():
+            out.update(_leaves(v, f"{key}.{k}".lstrip(".")))
+        return out
+    if isinstance(node, (list, tuple)):
+        out = {}
+        for i, v in enumerate(node):
+            out.update(_leaves(v, f"{key}.{i}"))
+        return out
+    return {key: node}
+
+
+def _under(path, root: str) -> bool:
+    return isinstance(path, str) and (path.rstrip("/") == root.rstrip("/") or path.startswith(root.rstrip("/") + "/"))
+
+
+@pytest.mark.parametrize("config", CONFIGS)
+def test_data_root_moves_every_dataset_path(config):
+    kind = detect_config_kind(str(REPO / config))
+    if kind == D2_YAML or config in REGISTERED_BY_NAME:  # datasets registered by name: refused, saying why
+        with pytest.raises(UserError) as err:
+            load_config(str(REPO / config), [f"data_root={MOVED}"])
+        assert str(err.value).startswith(f"data_root={MOVED} for {REPO / config}: ")
+        assert "registered" in str(err.value) and "environment variable" in str(err.value)
+        return
+    root_name = "data_root" if kind == MMENGINE else "root"
+    before = _leaves(load_config(str(REPO / config)).cfg)
+    after = _leaves(load_config(str(REPO / config), [f"data_root={MOVED}"]).cfg)
+    read = ("dataloader",) if kind != MMENGINE else READ_BY_THE_RUNNER
+    old_roots = {v for k, v in before.items() if k.split(".")[-1] == root_name and k.split(".")[0] in read}
+    assert old_roots, f"{config}: no dataset root in the config"
+    dataset_roots = [k for k in after if k.split(".")[-1] == root_name and k.split(".")[0] in read]
+    assert {after[k] for k in dataset_roots} == {MOVED}
+    loaders = {k.split(".")[0] for k in dataset_roots}
+    assert loaders == ({"train_dataloader", "val_dataloader", "test_dataloader"} & {k.split(".")[0] for k in before}
+                       if kind == MMENGINE else {"dataloader"})
+    for key, value in before.items():
+        if key.split(".")[0] in read and any(_under(value, old) for old in old_roots):
+            assert _under(after[key], MOVED), (key, value, after[key])  # a path the run reads: moved
+        elif key != "data_root":  # anything else (config variables no loader reads included) as it was
+            assert after[key] == value, (key, value, after[key])
+    assert set(after) == set(before) | ({"data_root"} if kind == MMENGINE else set())
+
+
+def test_data_root_moves_the_mmdet_evaluator_files():
+    # an independent fact for one config: the COCO metric's files under the new root
+    cfg = load_config(str(REPO / "configs/mask_rcnn/mask-rcnn_r50_fpn_gn-scratch_isbi2012.py"),
+                      [f"data_root={MOVED}"]).cfg
+    assert cfg.val_evaluator.ann_file == f"{MOVED}/instances/val.json"
+    assert cfg.val_evaluator.image_root == MOVED
+    assert cfg.train_dataloader.dataset.data_root == MOVED
+    assert cfg.train_dataloader.dataset.ann_file == "instances/train.json"  # relative to data_root
+
+
+def test_a_later_override_still_wins_over_data_root():
+    cfg = load_config(str(REPO / "configs/unet/unet_synthetic.py"),
+                      [f"data_root={MOVED}", "val_dataloader.dataset.data_root=/other"]).cfg
+    assert cfg.train_dataloader.dataset.data_root == MOVED
+    assert cfg.val_dataloader.dataset.data_root == "/other"
+
+
+def test_data_root_refused_where_an_evaluator_file_is_elsewhere(tmp_path):
+    config = tmp_path / "c.py"
+    config.write_text(f"_base_ = ['{REPO}/configs/mask_rcnn/mask-rcnn_r50_fpn_gn-scratch_isbi2012.py']\n"
+                      "val_evaluator = dict(ann_file='/annotations/val.json')\n", encoding="utf-8")
+    with pytest.raises(UserError) as err:
+        load_config(str(config), [f"data_root={MOVED}"])
+    assert str(err.value) == (
+        f"data_root={MOVED} for {config}: val_evaluator.ann_file ('/annotations/val.json') is not under the "
+        f"config's data_root ('../shared/data/isbi2012/'); set it too: --cfg-options val_evaluator.ann_file=PATH")
+
+
+def test_data_root_on_configs_with_datasets_registered_by_name():
+    lazy = str(REPO / "configs/detectron2/mask_rcnn_R_50_FPN_isbi2012.py")
+    assert detect_config_kind(lazy) == D2_LAZY
+    with pytest.raises(UserError) as err:
+        load_config(lazy, [f"data_root={MOVED}"])
+    assert str(err.value) == (
+        f"data_root={MOVED} for {lazy}: this config's dataloaders read datasets registered by name when the "
+        f"config is loaded, not from a root; the config's docstring names the environment variable that points "
+        f"them to another copy")
+    yaml = str(REPO / "configs/detectron2/unet_synthetic.yaml")
+    with pytest.raises(UserError) as err:
+        load_config(yaml, [f"data_root={MOVED}"])
+    assert str(err.value) == (
+        f"data_root={MOVED} for {yaml}: a detectron2 yaml config names registered datasets (DATASETS.TRAIN/TEST), "
+        f"not folders; use a LazyConfig whose dataloaders take a root (e.g. configs/detectron2/unet_synthetic.py) "
+        f"or the dataset's environment variable")
+
+
+def test_the_missing_data_error_suggests_data_root_and_following_it_works(tmp_path):
+    from segclassics.datasets.ade20k_fixture import make_ade20k_fixture
+    from segclassics.datasets.paths import DatasetNotFoundError
+    from segclassics.engine.data_check import check_mmengine_data
+    config = str(REPO / "configs/setr_ade20k.py")
+    missing = tmp_path / "nowhere"
+    cfg = load_config(config, [f"data_root={missing}"]).cfg
+    with pytest.raises(DatasetNotFoundError) as err:
+        check_mmengine_data(cfg, ["train_dataloader", "val_dataloader"])
+    message = str(err.value)
+    assert message.startswith(f"ADE20KDataset (train_dataloader) expects '{missing}/images/training', which does "
+                              f"not exist. Download ADEChallengeData2016.zip")
+    assert message.endswith("Or set its location: --cfg-options data_root=PATH (every dataloader) or "
+                            "--cfg-options train_dataloader.dataset.data_root=PATH (this one)")
+    root = make_ade20k_fixture(str(tmp_path / "ade"), num_train=1, num_val=1, size=(32, 32))
+    check_mmengine_data(load_config(config, [f"data_root={root}"]).cfg, ["train_dataloader", "val_dataloader"])
