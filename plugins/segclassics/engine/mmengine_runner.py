@@ -218,7 +218,7 @@ def test(args) -> dict:
     _backend().prepare_run(cfg, args.config, ["test_dataloader"])
     runner = _build_runner(cfg, saved)
     _check_checkpoint_matches(runner, args.checkpoint, args.trust_checkpoint)
-    if getattr(args, "out", None) and cfg.get("default_scope", None) == "mmdet":
+    if getattr(args, "out", None) and _task(cfg) == "instance":
         from segclassics.mmdet.dump_det_results import CheckedDumpDetResults
         runner.test_evaluator.metrics.append(CheckedDumpDetResults(out_file_path=args.out))
     metrics = runner.test()
@@ -227,9 +227,14 @@ def test(args) -> dict:
     return dict(metrics or {})
 
 
-def _mmseg_only(cfg, option: str, config: str) -> None:
+def _task(cfg) -> "str | None":
+    """``'semantic'`` (mmseg) or ``'instance'`` (mmdet): the task of the config's default scope."""
     from .backends.mmengine import TASKS
-    if TASKS.get(cfg.get("default_scope", None)) != "semantic":
+    return TASKS.get(cfg.get("default_scope", None))
+
+
+def _mmseg_only(cfg, option: str, config: str) -> None:
+    if _task(cfg) != "semantic":
         raise UserError(f"{option} applies to mmseg configs (semantic segmentation); {config} has default_scope "
                         f"{cfg.get('default_scope', None)!r}")
 
@@ -240,7 +245,7 @@ def _enable_out(cfg, out: str, config: str) -> None:
     ``--out FILE.pkl``: the predictions pickled into one file (``test`` appends the metric that
     writes it, :class:`segclassics.mmdet.dump_det_results.CheckedDumpDetResults`)."""
     from segclassics.utils.writer import check_writable
-    if cfg.get("default_scope", None) == "mmdet":
+    if _task(cfg) == "instance":
         if not out.endswith((".pkl", ".pickle")):
             raise UserError(f"--out {out}: for an mmdet config ({config}) --out names the pickle file of the "
                             f"predictions, ending in .pkl or .pickle (as mmdet's tools/test.py)")

@@ -42,19 +42,19 @@ def infer_vit(sd, img_size, patch, class_token, final_norm, prefix=""):
                                  out_indices=(depth - 1,))
 
 
-def to_framework(sd, framework):
-    """Framework-free SETR keys -> the keys of our ``framework`` model."""
-    if framework == "mmseg":
+def to_framework(sd, target):
+    """Framework-free SETR keys -> the keys of our model in the ``target`` framework."""
+    if target == "mmseg":
         from segclassics.mmseg.setr_checkpoint import setr_checkpoint_to_mmseg
         return setr_checkpoint_to_mmseg(sd)
-    if framework == "detectron2":
+    if target == "detectron2":
         from segclassics.detectron2.setr_head import setr_checkpoint_to_detectron2
         return setr_checkpoint_to_detectron2(sd)
     return sd
 
 
 def convert(src, dst, fmt="auto", backbone_only=False, img_size=512, patch=16, class_token=False,
-            final_norm=False, interpolate_mode="bicubic", config=None, framework="mmseg"):
+            final_norm=False, interpolate_mode="bicubic", config=None, target="mmseg"):
     raw = read_state_dict(src)
     fmt = detect_format(raw) if fmt == "auto" else fmt
     backbone_only = backbone_only or fmt == "timm"
@@ -65,7 +65,7 @@ def convert(src, dst, fmt="auto", backbone_only=False, img_size=512, patch=16, c
     if backbone_only:
         check_state_dict(infer_vit(sd, img_size, patch, class_token, final_norm), sd)
     else:
-        sd = to_framework(sd, framework)
+        sd = to_framework(sd, target)
     if not backbone_only and config:
         from mmengine.config import Config
         from mmengine.registry import init_default_scope
@@ -77,7 +77,7 @@ def convert(src, dst, fmt="auto", backbone_only=False, img_size=512, patch=16, c
         check_state_dict(model, sd)
     meta = {"source": os.path.basename(src), "format": fmt, "img_size": img_size, "backbone_only": backbone_only}
     # detectron2's checkpointer reads the weights from "model"
-    save_weights_only(dst, sd, meta, key="model" if framework == "detectron2" and not backbone_only else "state_dict")
+    save_weights_only(dst, sd, meta, key="model" if target == "detectron2" and not backbone_only else "state_dict")
     return sd, fmt
 
 
