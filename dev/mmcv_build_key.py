@@ -22,6 +22,7 @@ another torch.
     python dev/mmcv_build_key.py --ops-of WHEEL
         print 'cpu' or 'cuda': the ops kind of a built mmcv wheel (from its libraries' links)
 """
+
 from __future__ import annotations
 
 import argparse
@@ -45,21 +46,21 @@ CUDA_LIBRARIES = ("libcudart", "libc10_cuda", "libtorch_cuda")
 
 @dataclass(frozen=True)
 class Host:
-    python_tag: str                # 'cp311'
-    platform: str                  # 'linux_x86_64'
-    torch: str                     # torch.__version__, e.g. '2.14.1+cu130'
-    torch_cuda: Optional[str]      # torch.version.cuda, e.g. '13.0'; None for a CPU (or ROCm) torch
-    gpus: Tuple[str, ...] = ()     # compute capability of each visible GPU, e.g. ('9.0',)
-    nvcc: Optional[str] = None     # release of the nvcc a build would use, e.g. '13.0'
+    python_tag: str  # 'cp311'
+    platform: str  # 'linux_x86_64'
+    torch: str  # torch.__version__, e.g. '2.14.1+cu130'
+    torch_cuda: Optional[str]  # torch.version.cuda, e.g. '13.0'; None for a CPU (or ROCm) torch
+    gpus: Tuple[str, ...] = ()  # compute capability of each visible GPU, e.g. ('9.0',)
+    nvcc: Optional[str] = None  # release of the nvcc a build would use, e.g. '13.0'
     arch_list: Optional[str] = None  # TORCH_CUDA_ARCH_LIST as set by the user
 
 
 @dataclass(frozen=True)
 class Build:
-    ops: str                 # 'cuda' or 'cpu'
-    arch_list: str           # TORCH_CUDA_ARCH_LIST for a CUDA build; '' for CPU ops
-    key: str                 # wheel-cache folder name
-    warning: Optional[str]   # why the build has CPU ops only (None for a CUDA build)
+    ops: str  # 'cuda' or 'cpu'
+    arch_list: str  # TORCH_CUDA_ARCH_LIST for a CUDA build; '' for CPU ops
+    key: str  # wheel-cache folder name
+    warning: Optional[str]  # why the build has CPU ops only (None for a CUDA build)
 
 
 def _major(version: str) -> str:
@@ -83,8 +84,10 @@ def _cpu_reason(host: Host) -> Optional[str]:
     if not host.nvcc:
         return "no nvcc was found (looked in $CUDA_HOME, $CUDA_PATH, PATH and /usr/local/cuda)"
     if _major(host.nvcc) != _major(host.torch_cuda):
-        return (f"nvcc is CUDA {host.nvcc} but torch was built with CUDA {host.torch_cuda} "
-                f"(torch builds extensions only with the same CUDA major version)")
+        return (
+            f"nvcc is CUDA {host.nvcc} but torch was built with CUDA {host.torch_cuda} "
+            f"(torch builds extensions only with the same CUDA major version)"
+        )
     if not host.gpus and not host.arch_list:
         return "no GPU is visible to torch and TORCH_CUDA_ARCH_LIST is not set"
     return None
@@ -98,9 +101,11 @@ def decide(mmcv: str, host: Host) -> Build:
         ops, ops_tag, warning = "cuda", "cudaops-" + _arch_tag(arch_list), None
     else:
         arch_list, ops, ops_tag = "", "cpu", "cpuops"
-        warning = (f"mmcv {mmcv} is built with CPU ops only: {reason}. Its ops then refuse CUDA tensors; "
-                   f"on a GPU host run this set-up there (with the GPU visible and nvcc installed) to build "
-                   f"and cache a separate CUDA-ops wheel.")
+        warning = (
+            f"mmcv {mmcv} is built with CPU ops only: {reason}. Its ops then refuse CUDA tensors; "
+            f"on a GPU host run this set-up there (with the GPU visible and nvcc installed) to build "
+            f"and cache a separate CUDA-ops wheel."
+        )
     base, _, local = host.torch.partition("+")
     tag = cuda_tag(host.torch_cuda)
     torch_part = f"torch{base}" + (f"+{local}" if local and local not in (tag, "cpu") else "")
@@ -110,14 +115,14 @@ def decide(mmcv: str, host: Host) -> Build:
 
 # ----------------------------------------------------------------------------- probing
 
+
 def nvcc_path() -> Optional[str]:
     """The nvcc torch's extension builder would use (its CUDA_HOME search order)."""
     for env in ("CUDA_HOME", "CUDA_PATH"):
         if os.environ.get(env):
             candidate = os.path.join(os.environ[env], "bin", "nvcc")
             return candidate if os.path.isfile(candidate) else None
-    return shutil.which("nvcc") or (
-        "/usr/local/cuda/bin/nvcc" if os.path.isfile("/usr/local/cuda/bin/nvcc") else None)
+    return shutil.which("nvcc") or ("/usr/local/cuda/bin/nvcc" if os.path.isfile("/usr/local/cuda/bin/nvcc") else None)
 
 
 def nvcc_release(text: str) -> Optional[str]:
@@ -135,6 +140,7 @@ def python_tag() -> str:
 def probe() -> Host:
     """Describe this interpreter's host (imports torch)."""
     import torch
+
     gpus: Tuple[str, ...] = ()
     if torch.version.cuda and torch.cuda.is_available():
         gpus = tuple("%d.%d" % torch.cuda.get_device_capability(i) for i in range(torch.cuda.device_count()))
@@ -143,12 +149,19 @@ def probe() -> Host:
     if nvcc:
         out = subprocess.run([nvcc, "--version"], capture_output=True, text=True, timeout=60)
         release = nvcc_release(out.stdout)
-    return Host(python_tag=python_tag(), platform=sysconfig.get_platform().replace("-", "_").replace(".", "_"),
-                torch=torch.__version__, torch_cuda=torch.version.cuda, gpus=gpus, nvcc=release,
-                arch_list=os.environ.get("TORCH_CUDA_ARCH_LIST") or None)
+    return Host(
+        python_tag=python_tag(),
+        platform=sysconfig.get_platform().replace("-", "_").replace(".", "_"),
+        torch=torch.__version__,
+        torch_cuda=torch.version.cuda,
+        gpus=gpus,
+        nvcc=release,
+        arch_list=os.environ.get("TORCH_CUDA_ARCH_LIST") or None,
+    )
 
 
 # ----------------------------------------------------------------------------- built wheels
+
 
 def needed_libraries(elf: bytes) -> List[str]:
     """DT_NEEDED entries (linked shared libraries) of a 64-bit little-endian ELF file."""
@@ -169,7 +182,7 @@ def needed_libraries(elf: bytes) -> List[str]:
                 break
             if tag == 1:  # DT_NEEDED
                 start = strings + value
-                needed.append(elf[start:elf.index(b"\0", start)].decode())
+                needed.append(elf[start : elf.index(b"\0", start)].decode())
     return needed
 
 
@@ -189,12 +202,16 @@ def adoptable(wheel: str, mmcv: str, host: Host) -> Tuple[bool, str]:
     if not m:
         return False, "not an mmcv wheel file name"
     build = decide(mmcv, host)
-    checks = [(m["v"] == mmcv, f"mmcv {m['v']}, wanted {mmcv}"),
-              (m["py"] == host.python_tag, f"Python tag {m['py']}, wanted {host.python_tag}"),
-              (m["plat"] == host.platform, f"platform {m['plat']}, wanted {host.platform}"),
-              (host.torch.partition("+")[0] == LEGACY_TORCH,
-               f"unkeyed wheels were built against torch {LEGACY_TORCH}, this host has {host.torch}"),
-              (build.ops == "cpu", "this host builds CUDA ops; unkeyed wheels have CPU ops")]
+    checks = [
+        (m["v"] == mmcv, f"mmcv {m['v']}, wanted {mmcv}"),
+        (m["py"] == host.python_tag, f"Python tag {m['py']}, wanted {host.python_tag}"),
+        (m["plat"] == host.platform, f"platform {m['plat']}, wanted {host.platform}"),
+        (
+            host.torch.partition("+")[0] == LEGACY_TORCH,
+            f"unkeyed wheels were built against torch {LEGACY_TORCH}, this host has {host.torch}",
+        ),
+        (build.ops == "cpu", "this host builds CUDA ops; unkeyed wheels have CPU ops"),
+    ]
     for ok, why in checks:
         if not ok:
             return False, why

@@ -13,6 +13,7 @@ Used by ``scripts/setup_env.sh`` (the project's environment) and by
 ``dev/gpu_check/build_bundle.py`` (the GPU machine's bundle). Needs ``pip`` and ``wheel`` in the
 running interpreter and the package index.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -41,9 +42,23 @@ def _rewrite_lines(path: str, keep, append=()) -> None:
 def repack(dest_dir: str) -> str:
     """Download the cp310 wheel, repack it, move it into ``dest_dir``; returns its path."""
     with tempfile.TemporaryDirectory() as tmp:
-        _python_m("pip", "--disable-pip-version-check", "download", "-q", "--no-deps", "--only-binary=:all:",
-                  "--python-version", "3.10", "--platform", "manylinux2014_x86_64",
-                  "--platform", "manylinux_2_17_x86_64", REQUIREMENT, "-d", tmp)
+        _python_m(
+            "pip",
+            "--disable-pip-version-check",
+            "download",
+            "-q",
+            "--no-deps",
+            "--only-binary=:all:",
+            "--python-version",
+            "3.10",
+            "--platform",
+            "manylinux2014_x86_64",
+            "--platform",
+            "manylinux_2_17_x86_64",
+            REQUIREMENT,
+            "-d",
+            tmp,
+        )
         (downloaded,) = glob.glob(os.path.join(tmp, "sal_detectron2-0.7.2-*.whl"))
         _python_m("wheel", "unpack", "-d", os.path.join(tmp, "unpacked"), downloaded)
         (tree,) = glob.glob(os.path.join(tmp, "unpacked", "*"))

@@ -6,6 +6,7 @@
 * :class:`RunsCode` objects, when unpickled, create a marker file (``touch``): a test asserts a
   refusal and that the marker does not exist.
 """
+
 from __future__ import annotations
 
 import io

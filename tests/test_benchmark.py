@@ -1,4 +1,5 @@
 """tools/benchmark.py: JSON report fields, parameter counts, FLOPs convention, side-by-side ratios."""
+
 from __future__ import annotations
 
 import json
@@ -9,10 +10,10 @@ import torch
 
 from segclassics.engine import benchmark as bm
 
-D2_MASK_RCNN = 'tests/fixtures/benchmark/d2_tiny_mask_rcnn.py'
-D2_UNET = 'configs/detectron2/unet_synthetic.py'
-MMSEG_TINY = 'tests/fixtures/benchmark/mmseg_tiny_unet.py'
-MMDET_TINY = 'tests/fixtures/benchmark/mmdet_tiny_mask_rcnn.py'
+D2_MASK_RCNN = "tests/fixtures/benchmark/d2_tiny_mask_rcnn.py"
+D2_UNET = "configs/detectron2/unet_synthetic.py"
+MMSEG_TINY = "tests/fixtures/benchmark/mmseg_tiny_unet.py"
+MMDET_TINY = "tests/fixtures/benchmark/mmdet_tiny_mask_rcnn.py"
 
 
 # Independent parameter counts: layer tables written out by hand (and torchvision's ResNet-18 size),
@@ -46,7 +47,7 @@ def _tiny_mask_rcnn_params(shared_fcs: int, mask_convs: int, classes=5, fpn=32, 
 def _unet_same_bn_params(cin=3, classes=6, base=16, depth=4):
     """Our paper UNet ('same' padding, BN after each 3x3 conv, so no conv biases):
     configs/detectron2/unet_synthetic.py."""
-    ch = [base * 2 ** i for i in range(depth)]
+    ch = [base * 2**i for i in range(depth)]
     n, c_prev = 0, cin
     for c in ch:
         n += conv_bn(c_prev, c) + conv_bn(c, c)
@@ -85,11 +86,11 @@ def _check_timings(r, iters, wall, train=True):
     """The timed iterations are part of the call: their reported time fits in the wall clock the test
     measured around it (so the throughput is at least batch * iters / wall), and a training step keeps
     a gradient and an SGD momentum buffer per parameter alive (float32), which the peak memory covers."""
-    for phase in ('infer', 'train') if train else ('infer',):
-        assert 0 < iters * r[f'{phase}_ms_per_batch'] / 1000 <= wall, (r['config'], phase, wall)
-        assert r[f'{phase}_images_per_s'] == pytest.approx(r['batch'] * 1000 / r[f'{phase}_ms_per_batch'])
+    for phase in ("infer", "train") if train else ("infer",):
+        assert 0 < iters * r[f"{phase}_ms_per_batch"] / 1000 <= wall, (r["config"], phase, wall)
+        assert r[f"{phase}_images_per_s"] == pytest.approx(r["batch"] * 1000 / r[f"{phase}_ms_per_batch"])
     if train:
-        assert r['train_peak_mem_mb'] >= 2 * 4 * r['trainable_params'] / 2 ** 20, r
+        assert r["train_peak_mem_mb"] >= 2 * 4 * r["trainable_params"] / 2**20, r
 
 
 def test_flop_convention_on_a_conv():
@@ -105,112 +106,132 @@ def test_macs_equal_mmengine_get_flops_convention():
     """``gmacs`` is what mmseg's get_flops.py (mmengine.analysis) prints as "Flops": on convolutions
     and a linear layer the two counts are equal, and half of ``gflops``."""
     from mmengine.analysis import get_model_complexity_info
-    model = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1, bias=False), torch.nn.ReLU(),
-                                torch.nn.Conv2d(8, 4, 1, bias=False), torch.nn.Flatten(),
-                                torch.nn.Linear(4 * 20 * 30, 5, bias=False))
+
+    model = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 8, 3, padding=1, bias=False),
+        torch.nn.ReLU(),
+        torch.nn.Conv2d(8, 4, 1, bias=False),
+        torch.nn.Flatten(),
+        torch.nn.Linear(4 * 20 * 30, 5, bias=False),
+    )
     x = torch.zeros(1, 3, 20, 30)
-    theirs = get_model_complexity_info(model, input_shape=(3, 20, 30), show_table=False, show_arch=False)['flops']
+    theirs = get_model_complexity_info(model, input_shape=(3, 20, 30), show_table=False, show_arch=False)["flops"]
     assert theirs == 3 * 8 * 9 * 600 + 8 * 4 * 600 + 4 * 600 * 5
     assert bm.count_flops(lambda: model(x)) == 2 * theirs
 
 
 def test_detectron2_pair_report(repo_root, monkeypatch):
-    pytest.importorskip('detectron2')
+    pytest.importorskip("detectron2")
     monkeypatch.chdir(repo_root)
-    report, wall = _timed(lambda: bm.run([D2_MASK_RCNN, D2_UNET], shape=(64, 64), batch=2, iters=1, warmup=1,
-                                         log=lambda s: None))
-    assert set(report) >= {'machine', 'settings', 'results', 'ratios', 'ratio_direction'}
-    m = report['machine']
-    for key in ('cpu_model', 'cpu_logical_cores', 'torch_version', 'device', 'device_name', 'torch_threads'):
-        assert m[key] not in (None, '')
-    assert m['torch_version'] == torch.__version__
-    s = report['settings']
-    assert s['shape'] == [64, 64] and s['batch'] == 2 and 'multiply-add = 2 FLOPs' in s['flops_method']
-    rcnn, unet = report['results']
-    assert (rcnn['framework'], rcnn['task'], rcnn['model_class']) == ('detectron2', 'instances', 'GeneralizedRCNN')
-    assert (unet['framework'], unet['task']) == ('detectron2', 'sem_seg')
-    assert rcnn['params'] == D2_MASK_RCNN_PARAMS
-    assert unet['params'] == D2_UNET_PARAMS
+    report, wall = _timed(
+        lambda: bm.run([D2_MASK_RCNN, D2_UNET], shape=(64, 64), batch=2, iters=1, warmup=1, log=lambda s: None)
+    )
+    assert set(report) >= {"machine", "settings", "results", "ratios", "ratio_direction"}
+    m = report["machine"]
+    for key in ("cpu_model", "cpu_logical_cores", "torch_version", "device", "device_name", "torch_threads"):
+        assert m[key] not in (None, "")
+    assert m["torch_version"] == torch.__version__
+    s = report["settings"]
+    assert s["shape"] == [64, 64] and s["batch"] == 2 and "multiply-add = 2 FLOPs" in s["flops_method"]
+    rcnn, unet = report["results"]
+    assert (rcnn["framework"], rcnn["task"], rcnn["model_class"]) == ("detectron2", "instances", "GeneralizedRCNN")
+    assert (unet["framework"], unet["task"]) == ("detectron2", "sem_seg")
+    assert rcnn["params"] == D2_MASK_RCNN_PARAMS
+    assert unet["params"] == D2_UNET_PARAMS
     for r in (rcnn, unet):
         _check_timings(r, 1, wall)
-    assert report['ratio_direction'] == 'config2 / config1'
-    assert report['ratios']['params'] == pytest.approx(unet['params'] / rcnn['params'])
-    table = bm.format_table(report['results'])
-    assert 'ratio (2nd / 1st)' in table and 'GFLOPs / image' in table
+    assert report["ratio_direction"] == "config2 / config1"
+    assert report["ratios"]["params"] == pytest.approx(unet["params"] / rcnn["params"])
+    table = bm.format_table(report["results"])
+    assert "ratio (2nd / 1st)" in table and "GFLOPs / image" in table
 
 
 def test_flops_scale_with_pixels(repo_root, monkeypatch):
     """A fully convolutional net ('same' padding) does 4x the FLOPs on 2x the side."""
-    pytest.importorskip('detectron2')
+    pytest.importorskip("detectron2")
     monkeypatch.chdir(repo_root)
     small = bm.benchmark_config(D2_UNET, (32, 32), 1, iters=1, warmup=0, train=False, log=lambda s: None)
     big = bm.benchmark_config(D2_UNET, (64, 64), 1, iters=1, warmup=0, train=False, log=lambda s: None)
-    assert big['gflops'] == pytest.approx(4 * small['gflops'], rel=1e-6)
-    assert 'train_images_per_s' not in small
+    assert big["gflops"] == pytest.approx(4 * small["gflops"], rel=1e-6)
+    assert "train_images_per_s" not in small
 
 
 def test_mmseg_tiny(repo_root, monkeypatch):
-    pytest.importorskip('mmseg')
+    pytest.importorskip("mmseg")
     monkeypatch.chdir(repo_root)
-    report, wall = _timed(lambda: bm.run([MMSEG_TINY], shape=(32, 48), batch=2, iters=1, warmup=0,
-                                         log=lambda s: None))
-    (r,) = report['results']
-    assert (r['framework'], r['model_class'], r['num_classes']) == ('mmseg', 'EncoderDecoder', 6)
-    assert r['params'] == _mmseg_tiny_unet_params()
-    assert r['model_input_shape'] == [32, 48] and r['train_model_input_shape'] == [32, 48]  # 16-divisible
+    report, wall = _timed(lambda: bm.run([MMSEG_TINY], shape=(32, 48), batch=2, iters=1, warmup=0, log=lambda s: None))
+    (r,) = report["results"]
+    assert (r["framework"], r["model_class"], r["num_classes"]) == ("mmseg", "EncoderDecoder", 6)
+    assert r["params"] == _mmseg_tiny_unet_params()
+    assert r["model_input_shape"] == [32, 48] and r["train_model_input_shape"] == [32, 48]  # 16-divisible
     _check_timings(r, 1, wall)
-    assert report['ratios'] == {}
+    assert report["ratios"] == {}
 
 
 def test_grey_model_gets_grey_images(repo_root, monkeypatch):
     """The synthetic batch has the channels the model takes: the ISBI UNet's are one (grey)."""
-    pytest.importorskip('mmseg')
+    pytest.importorskip("mmseg")
     monkeypatch.chdir(repo_root)
-    r = bm.benchmark_config('configs/unet/unet_valid_isbi2012_cpu.py', (64, 64), 1, iters=1, warmup=0, train=True,
-                            log=lambda s: None)
+    r = bm.benchmark_config(
+        "configs/unet/unet_valid_isbi2012_cpu.py", (64, 64), 1, iters=1, warmup=0, train=True, log=lambda s: None
+    )
     # training pads to the config's 380x380 tile; inference tiles the 64x64 image itself
-    assert r['train_model_input_shape'] == [380, 380] and r['model_input_shape'] == [64, 64]
-    assert r['infer_images_per_s'] > 0 and r['train_images_per_s'] > 0
+    assert r["train_model_input_shape"] == [380, 380] and r["model_input_shape"] == [64, 64]
+    assert r["infer_images_per_s"] > 0 and r["train_images_per_s"] > 0
 
 
 def test_mmdet_tiny(repo_root, monkeypatch):
-    pytest.importorskip('mmdet')
+    pytest.importorskip("mmdet")
     monkeypatch.chdir(repo_root)
-    report, wall = _timed(lambda: bm.run([MMDET_TINY], shape=(64, 64), batch=2, iters=1, warmup=0,
-                                         log=lambda s: None))
-    (r,) = report['results']
-    assert (r['framework'], r['task'], r['model_class'], r['num_classes']) == ('mmdet', 'instances', 'MaskRCNN', 5)
-    assert r['params'] == MMDET_MASK_RCNN_PARAMS
-    assert r['model_input_shape'] == [64, 64]  # already a multiple of pad_size_divisor=32
+    report, wall = _timed(lambda: bm.run([MMDET_TINY], shape=(64, 64), batch=2, iters=1, warmup=0, log=lambda s: None))
+    (r,) = report["results"]
+    assert (r["framework"], r["task"], r["model_class"], r["num_classes"]) == ("mmdet", "instances", "MaskRCNN", 5)
+    assert r["params"] == MMDET_MASK_RCNN_PARAMS
+    assert r["model_input_shape"] == [64, 64]  # already a multiple of pad_size_divisor=32
     _check_timings(r, 1, wall)
 
 
 @pytest.mark.slow
 def test_tool_cli_json(run_tool, tmp_path):
-    pytest.importorskip('detectron2')
-    out = tmp_path / 'bench.json'
-    res = run_tool('benchmark.py', D2_UNET, '--shape', 32, 32, '--batch', 1, '--iters', 1, '--warmup', 0,
-                   '--no-train', '--json', out)
+    pytest.importorskip("detectron2")
+    out = tmp_path / "bench.json"
+    res = run_tool(
+        "benchmark.py",
+        D2_UNET,
+        "--shape",
+        32,
+        32,
+        "--batch",
+        1,
+        "--iters",
+        1,
+        "--warmup",
+        0,
+        "--no-train",
+        "--json",
+        out,
+    )
     assert res.returncode == 0, res.stderr[-3000:]
-    assert 'GFLOPs / image' in res.stdout and 'params (M)' in res.stdout
+    assert "GFLOPs / image" in res.stdout and "params (M)" in res.stdout
     report = json.loads(out.read_text())
-    (r,) = report['results']
-    assert r['params'] == D2_UNET_PARAMS
-    assert 'train_images_per_s' not in r and report['settings']['train'] is False
+    (r,) = report["results"]
+    assert r["params"] == D2_UNET_PARAMS
+    assert "train_images_per_s" not in r and report["settings"]["train"] is False
 
 
 @pytest.mark.slow
 def test_tool_bad_input(run_tool, tmp_path):
-    res = run_tool('benchmark.py', tmp_path / 'nope.py', '--shape', 32, 32)
+    res = run_tool("benchmark.py", tmp_path / "nope.py", "--shape", 32, 32)
     assert res.returncode == 2
-    assert res.stderr.strip().splitlines()[-1].startswith('error: config not found')
+    assert res.stderr.strip().splitlines()[-1].startswith("error: config not found")
 
 
 def test_bad_arguments():
     from segclassics.engine.errors import UserError
-    with pytest.raises(UserError, match='H, W >= 16'):
+
+    with pytest.raises(UserError, match="H, W >= 16"):
         bm.run([D2_UNET], shape=(8, 8), batch=1)
-    with pytest.raises(UserError, match='one or two configs'):
+    with pytest.raises(UserError, match="one or two configs"):
         bm.run([D2_UNET] * 3, shape=(32, 32), batch=1)
-    with pytest.raises(UserError, match='--batch >= 1'):
+    with pytest.raises(UserError, match="--batch >= 1"):
         bm.run([D2_UNET], shape=(32, 32), batch=0)

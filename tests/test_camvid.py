@@ -1,4 +1,5 @@
 """CamVid (11 classes): converter, file checks, 32 -> 11 mapping, median frequency balancing."""
+
 import json
 import os
 
@@ -7,8 +8,11 @@ import pytest
 from PIL import Image
 
 from segclassics.datasets import camvid
-from segclassics.datasets.class_weights import (ClassFrequencyCounter, median_frequency_weights,
-                                                median_frequency_weights_from_labels)
+from segclassics.datasets.class_weights import (
+    ClassFrequencyCounter,
+    median_frequency_weights,
+    median_frequency_weights_from_labels,
+)
 
 N_FILES = 3
 
@@ -66,7 +70,8 @@ def test_convert_rgb_32_class_layout_on_real_files(shared_data, tmp_path):
         big = Image.fromarray(lut[lab]).resize((960, 720), Image.NEAREST)
         big.save(src / "LabeledApproved_full" / f"{stem}_L.png")
         Image.open(root / "images" / "train" / f"{stem}.jpg").resize((960, 720)).save(
-            src / "701_StillsRaw_full" / f"{stem}.png")
+            src / "701_StillsRaw_full" / f"{stem}.png"
+        )
     splits = tmp_path / "splits"
     splits.mkdir()
     (splits / "train.txt").write_text("\n".join(n[:-4] for n in names))
@@ -81,8 +86,19 @@ def test_convert_rgb_32_class_layout_on_real_files(shared_data, tmp_path):
 def test_rgb_mapping_has_the_32_camvid_colours_and_11_classes():
     assert len(camvid.CAMVID32) == 32
     assert sorted({v[1] for v in camvid.CAMVID32.values()}) == list(range(12))
-    for name, idx in [("Sky", 0), ("Building", 1), ("Column_Pole", 2), ("Road", 3), ("Sidewalk", 4), ("Tree", 5),
-                      ("SignSymbol", 6), ("Fence", 7), ("Car", 8), ("Pedestrian", 9), ("Bicyclist", 10)]:
+    for name, idx in [
+        ("Sky", 0),
+        ("Building", 1),
+        ("Column_Pole", 2),
+        ("Road", 3),
+        ("Sidewalk", 4),
+        ("Tree", 5),
+        ("SignSymbol", 6),
+        ("Fence", 7),
+        ("Car", 8),
+        ("Pedestrian", 9),
+        ("Bicyclist", 10),
+    ]:
         assert [v[1] for v in camvid.CAMVID32.values() if v[0] == name] == [idx]
     with pytest.raises(camvid.CamVidFormatError, match=r"\(1, 2, 3\)"):
         camvid.rgb_to_index(np.array([[[1, 2, 3]]], dtype=np.uint8), "x_L.png")
@@ -138,12 +154,21 @@ def test_median_frequency_by_hand():
 def test_class_weight_tool_on_camvid_train_matches_configs(shared_data, run_tool, tmp_path, repo_root):
     root = shared_data("camvid")
     out = tmp_path / "w.json"
-    r = run_tool("analysis/class_weights.py", root / "labels" / "train", "--num-classes", "11",
-                 "--ignore-index", "11", "--json", out)
+    r = run_tool(
+        "analysis/class_weights.py",
+        root / "labels" / "train",
+        "--num-classes",
+        "11",
+        "--ignore-index",
+        "11",
+        "--json",
+        out,
+    )
     assert r.returncode == 0, r.stderr
     weights = json.loads(out.read_text())["labelled_pixels"]["weights"]
     assert len(weights) == 11 and sorted(weights)[5] == 1.0  # the median class has weight 1
     from mmengine.config import Config
+
     for cfg in ("segnet_basic_camvid.py", "segnet_vgg16_camvid.py"):
         c = Config.fromfile(str(repo_root / "configs" / "segnet" / cfg))
         assert c.model.decode_head.loss_decode.class_weight == weights

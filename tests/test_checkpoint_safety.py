@@ -3,6 +3,7 @@
 The "malicious" files here, if unpickled, would create a marker file (``touch``); each test asserts
 the refusal message and that the marker does not exist.
 """
+
 from __future__ import annotations
 
 import fractions
@@ -47,11 +48,19 @@ def malicious_checkpoint(path: Path, marker: Path) -> Path:
 def refusal(path: Path, tool: bool = True) -> str:
     """The refusal printed by a tool that takes --trust-checkpoint (``tool``), or raised by a
     library call (which names the hint that works everywhere)."""
-    hint = ("pass --trust-checkpoint (or trusted=True) to unpickle it fully, then save a safe copy with "
-            "segclassics-publish-model") if tool else \
-        "read it with trusted=True, or save a plain-data copy with segclassics-publish-model FILE OUT --trust-checkpoint"
-    return (f"{path}: refused to load: the file asks to run posix.system while unpickling, which a checkpoint "
-            f"of weights never needs; if you trust this file and its origin, {hint}")
+    hint = (
+        (
+            "pass --trust-checkpoint (or trusted=True) to unpickle it fully, then save a safe copy with "
+            "segclassics-publish-model"
+        )
+        if tool
+        else "read it with trusted=True, or save a plain-data copy with "
+        "segclassics-publish-model FILE OUT --trust-checkpoint"
+    )
+    return (
+        f"{path}: refused to load: the file asks to run posix.system while unpickling, which a checkpoint "
+        f"of weights never needs; if you trust this file and its origin, {hint}"
+    )
 
 
 @pytest.mark.parametrize("suffix", [".pth", ".pkl"])
@@ -70,9 +79,11 @@ def test_bytes_that_are_not_a_checkpoint(tmp_path, content):
     path.write_bytes(content)
     with pytest.raises(UnsafeCheckpointError) as info:
         load_checkpoint_file(str(path))
-    assert str(info.value) == (f"{path}: not a readable checkpoint ({len(content)} bytes; expected a file written "
-                               f"by torch.save, or a detectron2 model-zoo .pkl); it may be truncated or not a "
-                               f"checkpoint at all")
+    assert str(info.value) == (
+        f"{path}: not a readable checkpoint ({len(content)} bytes; expected a file written "
+        f"by torch.save, or a detectron2 model-zoo .pkl); it may be truncated or not a "
+        f"checkpoint at all"
+    )
 
 
 def test_trusted_opt_in_reads_other_objects(tmp_path):
@@ -98,9 +109,11 @@ def test_detectron2_model_zoo_pickle_reads_arrays(tmp_path):
 def test_weights_only_file_needs_no_allow_list(tmp_path):
     """``save_weights_only`` output loads with plain ``torch.load`` (weights_only=True, no safe globals)."""
     path = tmp_path / "w.pth"
-    save_weights_only(str(path), {"w": torch.arange(3.0)},
-                      {"dataset_meta": {"classes": ("a", "b"), "palette": np.array([[1, 2, 3], [4, 5, 6]])},
-                       "iter": np.int64(7)})
+    save_weights_only(
+        str(path),
+        {"w": torch.arange(3.0)},
+        {"dataset_meta": {"classes": ("a", "b"), "palette": np.array([[1, 2, 3], [4, 5, 6]])}, "iter": np.int64(7)},
+    )
     obj = torch.load(path, weights_only=True)
     assert obj["meta"] == {"dataset_meta": {"classes": ["a", "b"], "palette": [[1, 2, 3], [4, 5, 6]]}, "iter": 7}
     assert torch.equal(obj["state_dict"]["w"], torch.arange(3.0))
@@ -123,9 +136,12 @@ def test_no_tool_switches_weights_only_off():
     """Nothing we ship sets torch's switch that turns weights-only loading off (an environment
     assignment in Python or shell; mentions in prose are fine)."""
     setting = re.compile(r"environ[^\n]*TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD|TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=")
-    offenders = [str(p) for root in ("plugins", "tools", "configs", "scripts", "Makefile", ".ci")
-                 for p in ([REPO / root] if (REPO / root).is_file() else (REPO / root).rglob("*"))
-                 if p.is_file() and setting.search(p.read_text(errors="ignore"))]
+    offenders = [
+        str(p)
+        for root in ("plugins", "tools", "configs", "scripts", "Makefile", ".ci")
+        for p in ([REPO / root] if (REPO / root).is_file() else (REPO / root).rglob("*"))
+        if p.is_file() and setting.search(p.read_text(errors="ignore"))
+    ]
     assert offenders == []
     assert setting.search('os.environ.setdefault("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")')  # the pattern bites
 
@@ -134,19 +150,23 @@ def test_mmengine_training_checkpoint_loads_weights_only(tmp_path):
     """mmengine's checkpoints (message hub with HistoryBuffer + numpy) load under torch's default
     ``weights_only=True`` once segclassics' OpenMMLab glue is imported, as mmseg's init_model does."""
     from mmengine.logging import MessageHub
+
     hub = MessageHub.get_instance("test_checkpoint_safety")
     hub.update_scalar("train/loss", 0.5)
     hub.update_info("iter", 3)
     path = tmp_path / "mm.pth"
     torch.save({"state_dict": {"w": torch.ones(1)}, "message_hub": hub.state_dict(), "meta": {"iter": 3}}, path)
-    code = ("import torch, segclassics.mmseg; c = torch.load({!r}); "
-            "print(type(c['message_hub']['log_scalars']['train/loss']).__name__)").format(str(path))
+    code = (
+        "import torch, segclassics.mmseg; c = torch.load({!r}); "
+        "print(type(c['message_hub']['log_scalars']['train/loss']).__name__)"
+    ).format(str(path))
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.strip() == "HistoryBuffer"
     # without our import the same file is refused by torch itself (nothing of ours weakens it)
-    plain = subprocess.run([sys.executable, "-c", f"import torch; torch.load({str(path)!r})"],
-                           capture_output=True, text=True, timeout=300)
+    plain = subprocess.run(
+        [sys.executable, "-c", f"import torch; torch.load({str(path)!r})"], capture_output=True, text=True, timeout=300
+    )
     assert plain.returncode != 0 and "Weights only load failed" in plain.stderr
 
 
@@ -155,6 +175,7 @@ def test_reading_a_checkpoint_keeps_the_process_wide_allow_list(tmp_path):
     leaving its context does not undo ``allow_mmengine_checkpoints`` (mmengine's loaders need it)."""
     from segclassics.openmmlab.checkpoint_loading import allow_mmengine_checkpoints
     from segclassics.utils.reader import mmengine_globals
+
     allow_mmengine_checkpoints()
     before = set(torch.serialization.get_safe_globals())
     assert set(mmengine_globals()) <= before
@@ -171,9 +192,12 @@ def test_getattr_allowance_is_limited_to_history_buffer_statistics(tmp_path):
     class GetInit:
         def __reduce__(self):
             return getattr, (HistoryBuffer, "__init__")
+
     path = tmp_path / "getattr.pth"
     torch.save({"x": GetInit()}, path)
-    with pytest.raises(UnsafeCheckpointError, match=re.escape("asks to run builtins.getattr(HistoryBuffer, '__init__')")):
+    with pytest.raises(
+        UnsafeCheckpointError, match=re.escape("asks to run builtins.getattr(HistoryBuffer, '__init__')")
+    ):
         load_checkpoint_file(str(path))
 
 
@@ -189,20 +213,31 @@ ENTRY_POINTS = [
 
 @pytest.mark.slow
 @pytest.mark.parametrize("suffix", [".pth", ".pkl"])
-@pytest.mark.parametrize("tool,config,before,after", ENTRY_POINTS,
-                         ids=[f"{t}-{c.split('/')[-1]}" for t, c, _, _ in ENTRY_POINTS])
-def test_entry_points_refuse_code_running_checkpoints(run_tool, tmp_path, synthetic_root, tool, config, before,
-                                                      after, suffix):
+@pytest.mark.parametrize(
+    "tool,config,before,after", ENTRY_POINTS, ids=[f"{t}-{c.split('/')[-1]}" for t, c, _, _ in ENTRY_POINTS]
+)
+def test_entry_points_refuse_code_running_checkpoints(
+    run_tool, tmp_path, synthetic_root, tool, config, before, after, suffix
+):
     marker = tmp_path / "ran"
     evil = malicious_checkpoint(tmp_path / f"evil{suffix}", marker)
     if config.endswith(".yaml"):
         opts, env = ["DATALOADER.NUM_WORKERS=0"], {"SEGCLASSICS_SYNTHETIC_ROOT": str(synthetic_root)}
     elif "detectron2" in config:
-        opts, env = [f"dataloader.train.dataset.root={synthetic_root}", "dataloader.train.num_workers=0",
-                     "dataloader.test.num_workers=0"], {}
+        opts, env = (
+            [
+                f"dataloader.train.dataset.root={synthetic_root}",
+                "dataloader.train.num_workers=0",
+                "dataloader.test.num_workers=0",
+            ],
+            {},
+        )
     else:
-        opts, env = ["--cfg-options"] + [f"{split}_dataloader.dataset.data_root={synthetic_root}"
-                                         for split in ("train", "val", "test")], {}
+        opts, env = (
+            ["--cfg-options"]
+            + [f"{split}_dataloader.dataset.data_root={synthetic_root}" for split in ("train", "val", "test")],
+            {},
+        )
     if tool == "test.py":
         args = [REPO / config, evil, "--work-dir", tmp_path / "w", *opts]
     else:
@@ -216,6 +251,7 @@ def test_detectron2_checkpointer_reads_model_zoo_pickles_safely(tmp_path):
     """Our DetectionCheckpointer loads a model-zoo style .pkl (numpy arrays) into the model and
     refuses one that would run code; detectron2's own would unpickle it."""
     from segclassics.detectron2.checkpointer import SafeDetectionCheckpointer
+
     model = torch.nn.Linear(3, 2)
     weights = {"weight": np.arange(6, dtype=np.float32).reshape(2, 3), "bias": np.array([1, 2], np.float32)}
     good = tmp_path / "zoo.pkl"
@@ -236,17 +272,24 @@ def test_resume_from_a_checkpoint_of_another_model(run_tool, tmp_path, synthetic
     """``--resume FILE`` with another network's weights stops before training, naming the keys
     (mmengine would resume with strict=False and only log the mismatch)."""
     other = tmp_path / "other.pth"  # a training checkpoint (its state names a message hub and an iteration)
-    torch.save({"state_dict": {"backbone.not_a_layer.weight": torch.zeros(3)}, "meta": {}, "message_hub": {},
-                "iteration": 0}, other)
+    torch.save(
+        {"state_dict": {"backbone.not_a_layer.weight": torch.zeros(3)}, "meta": {}, "message_hub": {}, "iteration": 0},
+        other,
+    )
     if "detectron2" in config:
         opts = [f"dataloader.train.dataset.root={synthetic_root}", "dataloader.train.num_workers=0"]
         model = "SemanticSegmentor"
     else:
-        opts = ["--cfg-options", f"train_dataloader.dataset.data_root={synthetic_root}",
-                f"val_dataloader.dataset.data_root={synthetic_root}"]
+        opts = [
+            "--cfg-options",
+            f"train_dataloader.dataset.data_root={synthetic_root}",
+            f"val_dataloader.dataset.data_root={synthetic_root}",
+        ]
         model = "EncoderDecoder"
     proc = run_tool("train.py", REPO / config, "--resume", other, "--work-dir", tmp_path / "w", *opts)
     message = error_message(proc)
-    assert message.startswith(f"{other} does not match {model}: ") and "; 1 unexpected (backbone.not_a_layer.weight)" \
-        in message
+    assert (
+        message.startswith(f"{other} does not match {model}: ")
+        and "; 1 unexpected (backbone.not_a_layer.weight)" in message
+    )
     assert not (tmp_path / "w" / "last_checkpoint").exists()

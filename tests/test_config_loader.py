@@ -1,5 +1,6 @@
 """engine/config_loader.py: one loader for every config kind; overrides with unknown keys refused;
 bad config files as one clear error."""
+
 from __future__ import annotations
 
 import textwrap
@@ -21,8 +22,11 @@ YAML = str(REPO / "configs/detectron2/unet_synthetic.yaml")
 def test_each_kind_loads_and_builds_the_same_network():
     """The three UNet demo configs describe one network: same parameter count from all three."""
     counts = {}
-    for path, kind, framework in ((MM, MMENGINE, "mmseg"), (LAZY, D2_LAZY, "detectron2"),
-                                  (YAML, D2_YAML, "detectron2")):
+    for path, kind, framework in (
+        (MM, MMENGINE, "mmseg"),
+        (LAZY, D2_LAZY, "detectron2"),
+        (YAML, D2_YAML, "detectron2"),
+    ):
         loaded = load_config(path)
         assert (loaded.kind, loaded.framework, loaded.file) == (kind, framework, path)
         counts[kind] = sum(p.numel() for p in build_model(loaded).parameters())
@@ -37,10 +41,17 @@ def test_packaged_reference_resolves_to_the_config():
 
 
 def test_known_overrides_apply_in_each_framework():
-    mm = load_config(MM, ["train_cfg.max_iters=2", "model.backbone.depth=3", "model.decode_head.depth=3",
-                          "model.decode_head.in_channels=[16,32,64]",
-                          # not in the config, but a constructor argument of the class the dict builds
-                          "model.decode_head.align_corners=True"]).cfg
+    mm = load_config(
+        MM,
+        [
+            "train_cfg.max_iters=2",
+            "model.backbone.depth=3",
+            "model.decode_head.depth=3",
+            "model.decode_head.in_channels=[16,32,64]",
+            # not in the config, but a constructor argument of the class the dict builds
+            "model.decode_head.align_corners=True",
+        ],
+    ).cfg
     assert (mm.train_cfg.max_iters, mm.model.backbone.depth, mm.model.decode_head.align_corners) == (2, 3, True)
     lazy = load_config(LAZY, ["train.max_iter=2", "model.sem_seg_head.loss_weight=0.5"]).cfg
     assert (lazy.train.max_iter, lazy.model.sem_seg_head.loss_weight) == (2, 0.5)
@@ -48,21 +59,36 @@ def test_known_overrides_apply_in_each_framework():
     assert yaml_cfg.SOLVER.MAX_ITER == 2
 
 
-@pytest.mark.parametrize("config,override,message", [
-    (MM, "train_cfg.max_iter=2",
-     f"unknown config key 'train_cfg.max_iter' for {MM}: 'train_cfg' has no 'max_iter'; did you mean "
-     f"'train_cfg.max_iters', 'train_cfg.val_interval'?"),
-    (MM, "model.backbone.dpeth=3",
-     f"unknown config key 'model.backbone.dpeth' for {MM}: 'model.backbone' has no 'dpeth'; did you mean "
-     f"'model.backbone.depth'?"),
-    (LAZY, "train_cfg.max_iters=2",
-     f"unknown config key 'train_cfg.max_iters' for {LAZY}: the top level has no 'train_cfg'; did you mean "
-     f"'train'? (mmengine-style keys such as train_cfg.max_iters do not exist in detectron2 configs; the "
-     f"schedule is train.max_iter)"),
-    (LAZY, "model.sem_seg_head.num_clases=3",
-     f"unknown config key 'model.sem_seg_head.num_clases' for {LAZY}: 'model.sem_seg_head' has no 'num_clases'; "
-     f"did you mean 'model.sem_seg_head.num_classes'?"),
-])
+@pytest.mark.parametrize(
+    "config,override,message",
+    [
+        (
+            MM,
+            "train_cfg.max_iter=2",
+            f"unknown config key 'train_cfg.max_iter' for {MM}: 'train_cfg' has no 'max_iter'; did you mean "
+            f"'train_cfg.max_iters', 'train_cfg.val_interval'?",
+        ),
+        (
+            MM,
+            "model.backbone.dpeth=3",
+            f"unknown config key 'model.backbone.dpeth' for {MM}: 'model.backbone' has no 'dpeth'; did you mean "
+            f"'model.backbone.depth'?",
+        ),
+        (
+            LAZY,
+            "train_cfg.max_iters=2",
+            f"unknown config key 'train_cfg.max_iters' for {LAZY}: the top level has no 'train_cfg'; did you mean "
+            f"'train'? (mmengine-style keys such as train_cfg.max_iters do not exist in detectron2 configs; the "
+            f"schedule is train.max_iter)",
+        ),
+        (
+            LAZY,
+            "model.sem_seg_head.num_clases=3",
+            f"unknown config key 'model.sem_seg_head.num_clases' for {LAZY}: 'model.sem_seg_head' has no 'num_clases'; "
+            f"did you mean 'model.sem_seg_head.num_classes'?",
+        ),
+    ],
+)
 def test_unknown_override_keys_are_refused(config, override, message):
     with pytest.raises(UserError) as info:
         load_config(config, [override])
@@ -100,21 +126,28 @@ def test_binary_file_as_config(tmp_path):
     path = write(tmp_path, "model.py", b"PK\x03\x04\x00\x00binary\xff\xfe")
     with pytest.raises(UserError) as info:
         load_config(path)
-    assert str(info.value) == (f"{path!r} is not a text file; a config is a .py (mmengine or detectron2 "
-                               f"LazyConfig) or .yaml file")
+    assert str(info.value) == (
+        f"{path!r} is not a text file; a config is a .py (mmengine or detectron2 LazyConfig) or .yaml file"
+    )
 
 
 @pytest.mark.slow
 def test_misspelt_keyword_in_a_config_file(run_tool, tmp_path, synthetic_root):
-    cfg = write(tmp_path, "typo.py", f"""
+    cfg = write(
+        tmp_path,
+        "typo.py",
+        f"""
         _base_ = ['{REPO}/configs/unet/unet_synthetic.py']
         model = dict(decode_head=dict(num_clases=6))
         train_dataloader = dict(dataset=dict(data_root='{synthetic_root}'))
         val_dataloader = dict(dataset=dict(data_root='{synthetic_root}'))
-        """)
+        """,
+    )
     line = error_message(run_tool("train.py", cfg, "--work-dir", tmp_path / "w"))
-    assert line == (f"{cfg}: BaseDecodeHead.__init__() got an unexpected keyword argument 'num_clases'; "
-                    f"check the spelling of that option in the config")
+    assert line == (
+        f"{cfg}: BaseDecodeHead.__init__() got an unexpected keyword argument 'num_clases'; "
+        f"check the spelling of that option in the config"
+    )
 
 
 @pytest.mark.slow
@@ -122,9 +155,15 @@ def test_resume_followed_by_an_override(run_tool, tmp_path, synthetic_root):
     """``--resume KEY=VALUE`` resumes from the work dir and applies the override (argparse would
     otherwise take the override as the checkpoint path)."""
     work = tmp_path / "w"
-    opts = [f"dataloader.train.dataset.root={synthetic_root}", "dataloader.train.num_workers=0",
-            "dataloader.test.num_workers=0", "dataloader.train.total_batch_size=2", "train.eval_period=0",
-            "train.log_period=1", "train.checkpointer.period=1"]
+    opts = [
+        f"dataloader.train.dataset.root={synthetic_root}",
+        "dataloader.train.num_workers=0",
+        "dataloader.test.num_workers=0",
+        "dataloader.train.total_batch_size=2",
+        "train.eval_period=0",
+        "train.log_period=1",
+        "train.checkpointer.period=1",
+    ]
     first = run_tool("train.py", LAZY, "--work-dir", work, "train.max_iter=1", *opts)
     assert first.returncode == 0, first.stderr[-3000:]
     second = run_tool("train.py", LAZY, "--work-dir", work, "--resume", "train.max_iter=2", *opts)

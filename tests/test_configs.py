@@ -3,6 +3,7 @@
 A config that no longer parses, names an unregistered type or passes a wrong argument
 fails here, not in a user's first run.
 """
+
 from __future__ import annotations
 
 import re
@@ -14,8 +15,7 @@ import torch
 from segclassics.engine.config_kind import D2_LAZY, MMENGINE, detect_config_kind
 
 REPO = Path(__file__).resolve().parents[1]
-CONFIGS = sorted(p for p in (REPO / "configs").rglob("*.py")
-                 if "_base_" not in p.parts and "common" not in p.parts)
+CONFIGS = sorted(p for p in (REPO / "configs").rglob("*.py") if "_base_" not in p.parts and "common" not in p.parts)
 
 
 def test_configs_were_found():
@@ -27,10 +27,12 @@ def build_model(path: Path, kind: str):
     if kind == MMENGINE:
         from mmengine.config import Config
         from mmengine.registry import MODELS, init_default_scope
+
         cfg = Config.fromfile(str(path))
         init_default_scope(cfg.default_scope)
         return MODELS.build(cfg.model)
     from detectron2.config import LazyConfig, instantiate
+
     return instantiate(LazyConfig.load(str(path)).model)
 
 
@@ -49,21 +51,25 @@ def test_config_builds_model(path):
 
 def _setr_pup_vit_l_with_class_token():
     from test_setr import _count_setr_pup_vitl
+
     return _count_setr_pup_vitl() + 2 * 1024  # + the class token and its position-embedding slot
 
 
 def _fcn(variant):
     from test_fcn import paper_param_count
+
     return paper_param_count(variant)
 
 
 def _segnet_vgg16():
     from segclassics.models.segnet import SegNet  # its count: tests/test_segnet.py's layer table
+
     return sum(p.numel() for p in SegNet(11).parameters())
 
 
 def _unet():
     from test_unet import paper_unet_param_count
+
     return paper_unet_param_count(1, 2)
 
 
@@ -88,8 +94,11 @@ PAPER_NETWORKS = {
 def test_every_config_headed_as_the_papers_is_checked():
     """A config whose first comment line says it is the paper's setting / network is in PAPER_NETWORKS."""
     claim = re.compile(r"the paper's (?:\w+ )?(?:setting|network)", re.I)
-    said = {str(p.relative_to(REPO / "configs")) for p in CONFIGS
-            if claim.search(next(line for line in p.read_text().splitlines() if line.strip()))}
+    said = {
+        str(p.relative_to(REPO / "configs"))
+        for p in CONFIGS
+        if claim.search(next(line for line in p.read_text().splitlines() if line.strip()))
+    }
     assert said and said <= set(PAPER_NETWORKS), said - set(PAPER_NETWORKS)
 
 

@@ -4,10 +4,10 @@
 The end-to-end behaviour of tools/train.py and tools/test.py on the same faults is in
 tests/test_reliability_runs.py.
 """
+
 from __future__ import annotations
 
 import os
-import zipfile
 
 import numpy as np
 import pytest
@@ -16,8 +16,14 @@ from PIL import Image
 
 from segclassics.datasets import synthetic
 from segclassics.datasets.paths import DatasetNotFoundError
-from segclassics.datasets.sample_checks import (DataError, check_image_complete, check_label_values,
-                                                check_same_size, check_split_not_empty, image_error)
+from segclassics.datasets.sample_checks import (
+    DataError,
+    check_image_complete,
+    check_label_values,
+    check_same_size,
+    check_split_not_empty,
+    image_error,
+)
 from segclassics.utils.resume import is_complete_checkpoint, newest_complete_checkpoint
 
 
@@ -31,8 +37,9 @@ def test_same_size():
     check_same_size((4, 5, 3), (4, 5), "a.jpg", "a.png")
     with pytest.raises(DataError) as err:
         check_same_size((4, 5, 3), (4, 6), "a.jpg", "a.png")
-    assert str(err.value) == ("image a.jpg is 5x4 (WxH) but its label a.png is 6x4; an image and its label must "
-                              "have the same size")
+    assert str(err.value) == (
+        "image a.jpg is 5x4 (WxH) but its label a.png is 6x4; an image and its label must have the same size"
+    )
 
 
 def test_label_values():
@@ -42,8 +49,10 @@ def test_label_values():
     label[0, 0], label[1, 2] = 7, 12
     with pytest.raises(DataError) as err:
         check_label_values(label, 5, 255, "l.png")
-    assert str(err.value) == ("label l.png has values 7, 12 outside 0..4 (5 classes) and 255 (ignore); fix the file "
-                              "or the dataset's classes / ignore index")
+    assert str(err.value) == (
+        "label l.png has values 7, 12 outside 0..4 (5 classes) and 255 (ignore); fix the file "
+        "or the dataset's classes / ignore index"
+    )
     with pytest.raises(DataError, match=r"values 255 outside 0..4 \(5 classes\); fix"):
         check_label_values(np.array([[255]]), 5, None, "l.png")  # no ignore index: 255 is out of range
     with pytest.raises(DataError, match=r"values 150 after reduce_zero_label outside"):
@@ -72,12 +81,15 @@ def test_image_error_finds_the_culprit(tmp_path):
     data = label.read_bytes()
     label.write_bytes(data[: len(data) // 2])
     err = image_error([image, str(label)], OSError("image file is truncated"))
-    assert str(err) == (f"cannot read {label}: OSError: image file is truncated; the file is corrupt, truncated or "
-                        f"not an image")
+    assert str(err) == (
+        f"cannot read {label}: OSError: image file is truncated; the file is corrupt, truncated or not an image"
+    )
     (tmp_path / "r.png").write_bytes(b"\x00not a png" * 20)
     err = image_error([str(tmp_path / "r.png")], ValueError("x"))
-    assert str(err) == (f"cannot read {tmp_path / 'r.png'}: not in an image format Pillow knows; the file is "
-                        f"corrupt, truncated or not an image")
+    assert str(err) == (
+        f"cannot read {tmp_path / 'r.png'}: not in an image format Pillow knows; the file is "
+        f"corrupt, truncated or not an image"
+    )
     err = image_error([str(tmp_path / "gone.jpg")], OSError("x"))
     assert str(err).startswith(f"cannot read {tmp_path / 'gone.jpg'}: no such file;")
 
@@ -86,8 +98,10 @@ def test_empty_split():
     check_split_not_empty(1, "D", "'/x'", "'*.png' images")
     with pytest.raises(DataError) as err:
         check_split_not_empty(0, "CamVidDataset (val_dataloader)", "'/d/images/val'", "'*.jpg' images")
-    assert str(err.value) == ("CamVidDataset (val_dataloader): no sample in '/d/images/val' (expected '*.jpg' "
-                              "images); check the data root and the split's folder / list file")
+    assert str(err.value) == (
+        "CamVidDataset (val_dataloader): no sample in '/d/images/val' (expected '*.jpg' "
+        "images); check the data root and the split's folder / list file"
+    )
 
 
 class _Bad(torch.utils.data.Dataset):
@@ -110,6 +124,7 @@ def test_error_from_a_dataloader_worker_keeps_its_one_line_message():
 
 # ----------------------------------------------------------------------------- synthetic: only where asked
 
+
 def test_synthetic_generates_only_where_asked(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv(synthetic.ROOT_ENV, raising=False)
@@ -120,7 +135,8 @@ def test_synthetic_generates_only_where_asked(tmp_path, monkeypatch):
         f"synthetic shapes not found in '{tmp_path / typo}': it is not the default location data/synthetic (or "
         f"$SEGCLASSICS_SYNTHETIC_ROOT), so nothing is generated there unasked. If the path is right, generate them "
         f"with python -m segclassics.tools.dataset_converters.make_synthetic {typo} (or set generate=True on the "
-        f"dataset); otherwise fix the data root")
+        f"dataset); otherwise fix the data root"
+    )
     assert not (tmp_path / typo).exists()
     with pytest.raises(DatasetNotFoundError, match=r"generation is switched off \(generate=False\)"):
         synthetic.prepare("data/synthetic", generate=False)
@@ -140,6 +156,7 @@ def test_synthetic_generates_when_asked(tmp_path):
 def test_detectron2_lazy_configs_follow_the_synthetic_root_variable(tmp_path, monkeypatch):
     pytest.importorskip("detectron2")
     from detectron2.config import LazyConfig
+
     monkeypatch.setenv(synthetic.ROOT_ENV, str(tmp_path / "moved"))
     cfg = LazyConfig.load(os.path.join(os.path.dirname(__file__), "..", "configs/detectron2/unet_synthetic.py"))
     assert cfg.dataloader.train.dataset.root == str(tmp_path / "moved")
@@ -147,6 +164,7 @@ def test_detectron2_lazy_configs_follow_the_synthetic_root_variable(tmp_path, mo
 
 
 # ----------------------------------------------------------------------------- resume: the newest complete checkpoint
+
 
 def _checkpoint(path, value):
     """A training checkpoint as mmengine writes one (weights and its message hub)."""
@@ -185,6 +203,7 @@ def broken_root(tmp_path, synthetic_root):
     """A copy of the synthetic fixture with one fault per file (train 0000: label 48 rows high;
     train 0001: truncated image; val 0001: label value 9; train 0002: colour label)."""
     import shutil
+
     root = tmp_path / "broken"
     shutil.copytree(synthetic_root, root)
     label = root / "ann_dir/train/0000.png"
@@ -207,6 +226,7 @@ def _mmseg_dataset(root, loader):
 
     import segclassics.mmseg  # noqa: F401
     from segclassics.engine.data_check import add_sample_checks
+
     cfg = Config.fromfile(os.path.join(REPO, "configs/unet/unet_synthetic.py"))
     for name in ("train_dataloader", "val_dataloader", "test_dataloader"):
         cfg[name].dataset.data_root = str(root)
@@ -223,25 +243,33 @@ def test_mmseg_pipelines_check_every_sample(broken_root):
     assert type(loader).__name__ == "CheckedLoadAnnotations" and (loader.num_classes, loader.ignore_index) == (6, 255)
     with pytest.raises(DataError) as err:
         train[0]
-    assert str(err.value) == (f"image {broken_root}/img_dir/train/0000.png is 64x64 (WxH) but its label "
-                              f"{broken_root}/ann_dir/train/0000.png is 64x48; an image and its label must have the "
-                              f"same size")
+    assert str(err.value) == (
+        f"image {broken_root}/img_dir/train/0000.png is 64x64 (WxH) but its label "
+        f"{broken_root}/ann_dir/train/0000.png is 64x48; an image and its label must have the "
+        f"same size"
+    )
     with pytest.raises(DataError) as err:
         train[1]
-    assert str(err.value) == (f"cannot read {broken_root}/img_dir/train/0001.png: OSError: image file is truncated; "
-                              f"the file is corrupt, truncated or not an image")
+    assert str(err.value) == (
+        f"cannot read {broken_root}/img_dir/train/0001.png: OSError: image file is truncated; "
+        f"the file is corrupt, truncated or not an image"
+    )
     with pytest.raises(DataError) as err:
         train[2]
-    assert str(err.value) == (f"label {broken_root}/ann_dir/train/0002.png has shape (64, 64, 3); expected a "
-                              f"single-channel (H, W) index image (colour-coded labels need converting to class "
-                              f"indices)")
+    assert str(err.value) == (
+        f"label {broken_root}/ann_dir/train/0002.png has shape (64, 64, 3); expected a "
+        f"single-channel (H, W) index image (colour-coded labels need converting to class "
+        f"indices)"
+    )
     train[3]  # an intact sample
     val = _mmseg_dataset(broken_root, "val_dataloader")
     val[0]
     with pytest.raises(DataError) as err:
         val[1]
-    assert str(err.value) == (f"label {broken_root}/ann_dir/val/0001.png has values 9 outside 0..5 (6 classes) and "
-                              f"255 (ignore); fix the file or the dataset's classes / ignore index")
+    assert str(err.value) == (
+        f"label {broken_root}/ann_dir/val/0001.png has values 9 outside 0..5 (6 classes) and "
+        f"255 (ignore); fix the file or the dataset's classes / ignore index"
+    )
 
 
 def test_detectron2_mapper_checks_every_sample(broken_root):
@@ -249,19 +277,36 @@ def test_detectron2_mapper_checks_every_sample(broken_root):
     from detectron2.config import LazyConfig, instantiate
 
     from segclassics.engine.data_check import add_detectron2_sample_checks
+
     cfg = LazyConfig.load(os.path.join(REPO, "configs/detectron2/unet_synthetic.py"))
     cfg.dataloader.train.dataset.root = str(broken_root)
     assert add_detectron2_sample_checks(cfg) == 2 and add_detectron2_sample_checks(cfg) == 0
     assert list(cfg.dataloader.test.mapper.dataset_names) == ["synthetic_shapes_sem_seg_val"]
     for split, index, message in [
-        ("train", 0, f"image {broken_root}/img_dir/train/0000.png is 64x64 (WxH) but its label "
-                     f"{broken_root}/ann_dir/train/0000.png is 64x48; an image and its label must have the same size"),
-        ("train", 1, f"cannot read {broken_root}/img_dir/train/0001.png: OSError: image file is truncated; the file "
-                     f"is corrupt, truncated or not an image"),
-        ("train", 2, f"label {broken_root}/ann_dir/train/0002.png is a RGB image; expected a single-channel index "
-                     f"PNG (colour-coded labels need converting to class indices)"),
-        ("test", 1, f"label {broken_root}/ann_dir/val/0001.png has values 9 outside 0..5 (6 classes) and 255 "
-                    f"(ignore); fix the file or the dataset's classes / ignore index"),
+        (
+            "train",
+            0,
+            f"image {broken_root}/img_dir/train/0000.png is 64x64 (WxH) but its label "
+            f"{broken_root}/ann_dir/train/0000.png is 64x48; an image and its label must have the same size",
+        ),
+        (
+            "train",
+            1,
+            f"cannot read {broken_root}/img_dir/train/0001.png: OSError: image file is truncated; the file "
+            f"is corrupt, truncated or not an image",
+        ),
+        (
+            "train",
+            2,
+            f"label {broken_root}/ann_dir/train/0002.png is a RGB image; expected a single-channel index "
+            f"PNG (colour-coded labels need converting to class indices)",
+        ),
+        (
+            "test",
+            1,
+            f"label {broken_root}/ann_dir/val/0001.png has values 9 outside 0..5 (6 classes) and 255 "
+            f"(ignore); fix the file or the dataset's classes / ignore index",
+        ),
     ]:
         loader = cfg.dataloader[split]
         mapper, dicts = instantiate(loader.mapper), instantiate(loader.dataset)
@@ -278,6 +323,7 @@ def test_empty_mmseg_split_is_named_before_the_run(tmp_path):
     import segclassics.mmseg  # noqa: F401
     from segclassics.datasets.ade20k_fixture import make_ade20k_fixture
     from segclassics.engine.data_check import check_mmengine_data
+
     root = make_ade20k_fixture(str(tmp_path / "ade"), num_train=1, num_val=1, size=(32, 32))
     cfg = Config.fromfile(os.path.join(REPO, "configs/setr_ade20k.py"))
     for name in ("train_dataloader", "val_dataloader"):
@@ -287,44 +333,55 @@ def test_empty_mmseg_split_is_named_before_the_run(tmp_path):
         os.remove(os.path.join(root, "images", "validation", f))
     with pytest.raises(DataError) as err:
         check_mmengine_data(cfg, ["train_dataloader", "val_dataloader"])
-    assert str(err.value) == (f"ADE20KDataset (val_dataloader): no sample in '{root}/images/validation' (expected "
-                              f"'*.jpg' images); check the data root and the split's folder / list file")
+    assert str(err.value) == (
+        f"ADE20KDataset (val_dataloader): no sample in '{root}/images/validation' (expected "
+        f"'*.jpg' images); check the data root and the split's folder / list file"
+    )
 
 
 def test_coco_file_without_images(tmp_path):
     import json
 
     from segclassics.datasets.coco_checks import clean_coco
+
     path = tmp_path / "val.json"
     path.write_text(json.dumps({"images": [], "annotations": [], "categories": [{"id": 1, "name": "cell"}]}))
     with pytest.raises(DataError) as err:
         clean_coco(str(path), str(tmp_path))
-    assert str(err.value) == (f"{path}: the annotation file lists no image (an empty split); check the data root and "
-                              f"the annotation file of this split")
+    assert str(err.value) == (
+        f"{path}: the annotation file lists no image (an empty split); check the data root and "
+        f"the annotation file of this split"
+    )
 
 
 def test_detectron2_instance_image_of_another_size(tmp_path):
     pytest.importorskip("detectron2")
     from segclassics.detectron2.checked_dataset_mapper import CheckedDatasetMapper
+
     image = _jpeg(str(tmp_path / "i.jpg"), size=(24, 32))
     mapper = CheckedDatasetMapper(is_train=False, augmentations=[], image_format="BGR")
     assert tuple(mapper({"file_name": image, "height": 24, "width": 32, "image_id": 0})["image"].shape) == (3, 24, 32)
     with pytest.raises(DataError) as err:
         mapper({"file_name": image, "height": 30, "width": 40, "image_id": 0})
-    assert str(err.value) == (f"image {image} is 32x24 (WxH) but its annotation records 40x30; the dataset's "
-                              f"width/height must be those of the image file")
+    assert str(err.value) == (
+        f"image {image} is 32x24 (WxH) but its annotation records 40x30; the dataset's "
+        f"width/height must be those of the image file"
+    )
 
 
 def test_mmdet_image_of_another_size_than_its_annotation(tmp_path):
     pytest.importorskip("mmdet")
     from segclassics.openmmlab.checked_image_loading import CheckedLoadImageFromFile
+
     image = _jpeg(str(tmp_path / "i.jpg"), size=(24, 32))
     loader = CheckedLoadImageFromFile()
     assert loader(dict(img_path=image, height=24, width=32))["ori_shape"] == (24, 32)
     with pytest.raises(DataError) as err:
         loader(dict(img_path=image, height=30, width=40))
-    assert str(err.value) == (f"image {image} is 32x24 (WxH) but its annotation records 40x30; the dataset's "
-                              f"width/height must be those of the image file")
+    assert str(err.value) == (
+        f"image {image} is 32x24 (WxH) but its annotation records 40x30; the dataset's "
+        f"width/height must be those of the image file"
+    )
 
 
 def test_detectron2_listing_names_a_file_that_is_not_an_image(tmp_path):
@@ -332,6 +389,7 @@ def test_detectron2_listing_names_a_file_that_is_not_an_image(tmp_path):
     from detectron2.data import DatasetCatalog
 
     from segclassics.detectron2.datasets import register_sem_seg_dataset
+
     for sub in ("img", "lab"):
         (tmp_path / sub).mkdir()
         Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / sub / "a.png")
@@ -339,8 +397,10 @@ def test_detectron2_listing_names_a_file_that_is_not_an_image(tmp_path):
     register_sem_seg_dataset("_test_not_an_image", str(tmp_path / "img"), str(tmp_path / "lab"), ["x"])
     with pytest.raises(DataError) as err:
         DatasetCatalog.get("_test_not_an_image")
-    assert str(err.value) == (f"cannot read {tmp_path / 'img' / 'a.png'}: not in an image format Pillow knows; the "
-                              f"file is corrupt, truncated or not an image")
+    assert str(err.value) == (
+        f"cannot read {tmp_path / 'img' / 'a.png'}: not in an image format Pillow knows; the "
+        f"file is corrupt, truncated or not an image"
+    )
 
 
 def test_mmseg_loaders_decode_and_check_each_file_once_per_process(tmp_path, monkeypatch):
@@ -353,7 +413,8 @@ def test_mmseg_loaders_decode_and_check_each_file_once_per_process(tmp_path, mon
     from segclassics.datasets import decoded_cache as dc
     from segclassics.mmseg.checked_load_annotations import CheckedLoadAnnotations
     from segclassics.openmmlab.checked_image_loading import CheckedLoadImageFromFile
-    monkeypatch.setattr(dc, "_CACHE", dc.DecodedCache(2 ** 20))
+
+    monkeypatch.setattr(dc, "_CACHE", dc.DecodedCache(2**20))
     image, label = tmp_path / "a.png", tmp_path / "a_label.png"
     Image.fromarray(np.arange(48, dtype=np.uint8).reshape(4, 4, 3)).save(image)
     Image.fromarray(np.array([[0, 1], [11, 1]], dtype=np.uint8).repeat(2, 0).repeat(2, 1)).save(label)
@@ -366,6 +427,7 @@ def test_mmseg_loaders_decode_and_check_each_file_once_per_process(tmp_path, mon
         r = load_image(dict(img_path=str(image)))
         r.update(seg_map_path=str(label), seg_fields=[], reduce_zero_label=False, label_map={11: 255})
         return load_label(r)
+
     first = sample()
     assert len(decodes) == 2
     second = sample()
@@ -381,6 +443,7 @@ def test_mmseg_loaders_decode_and_check_each_file_once_per_process(tmp_path, mon
 
 def test_decoded_cache_keeps_to_its_budget():
     from segclassics.datasets.decoded_cache import DecodedCache
+
     cache = DecodedCache(max_bytes=100)
     cache.put(("a",), np.zeros(60, np.uint8))
     cache.put(("b",), np.zeros(60, np.uint8))  # would pass the budget: not kept

@@ -4,6 +4,7 @@ For each shipped config the resolved config is compared with and without the ove
 leaf: every dataset root becomes DIR, every other path that lay under an old root (mmdet
 evaluators' ``ann_file`` / ``image_root``) now lies under DIR, and nothing else changes.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -15,24 +16,32 @@ from segclassics.engine.config_loader import load_config
 from segclassics.engine.errors import UserError
 
 REPO = Path(__file__).resolve().parents[1]
-CONFIGS = sorted(str(p.relative_to(REPO)) for p in (REPO / "configs").rglob("*")
-                 if p.suffix in (".py", ".yaml") and p.name != "metafile.yaml"
-                 and "_base_" not in p.parts and "common" not in p.parts)
+CONFIGS = sorted(
+    str(p.relative_to(REPO))
+    for p in (REPO / "configs").rglob("*")
+    if p.suffix in (".py", ".yaml")
+    and p.name != "metafile.yaml"
+    and "_base_" not in p.parts
+    and "common" not in p.parts
+)
 MOVED = "/elsewhere/moved-data"
 READ_BY_THE_RUNNER = ("train_dataloader", "val_dataloader", "test_dataloader", "val_evaluator", "test_evaluator")
 # LazyConfigs that register their datasets by name when loaded (moved by an environment variable)
-REGISTERED_BY_NAME = {"configs/detectron2/fcn8s-atonce_vgg16_voc12aug.py",
-                      "configs/detectron2/mask_rcnn_R_18_FPN_isbi2012.py",
-                      "configs/detectron2/mask_rcnn_R_50_FPN_coco.py",
-                      "configs/detectron2/mask_rcnn_R_50_FPN_isbi2012.py",
-                      "configs/detectron2/mask_rcnn_R_50_FPN_voc_tiny.py",
-                      "configs/detectron2/mask_rcnn_VGG16_FPN_isbi2012.py",
-                      "configs/detectron2/mask_rcnn_ViT_SFP_isbi2012.py"}
+REGISTERED_BY_NAME = {
+    "configs/detectron2/fcn8s-atonce_vgg16_voc12aug.py",
+    "configs/detectron2/mask_rcnn_R_18_FPN_isbi2012.py",
+    "configs/detectron2/mask_rcnn_R_50_FPN_coco.py",
+    "configs/detectron2/mask_rcnn_R_50_FPN_isbi2012.py",
+    "configs/detectron2/mask_rcnn_R_50_FPN_voc_tiny.py",
+    "configs/detectron2/mask_rcnn_VGG16_FPN_isbi2012.py",
+    "configs/detectron2/mask_rcnn_ViT_SFP_isbi2012.py",
+}
 
 
 def _leaves(node, key=""):
     """``{dotted key: value}`` of every leaf of a resolved config (mmengine, LazyConfig)."""
     from omegaconf import DictConfig, ListConfig, OmegaConf
+
     if isinstance(node, (DictConfig, ListConfig)):
         node = OmegaConf.to_container(node, resolve=True)
     if hasattr(node, "to_dict"):
@@ -72,8 +81,11 @@ def test_data_root_moves_every_dataset_path(config):
     dataset_roots = [k for k in after if k.split(".")[-1] == root_name and k.split(".")[0] in read]
     assert {after[k] for k in dataset_roots} == {MOVED}
     loaders = {k.split(".")[0] for k in dataset_roots}
-    assert loaders == ({"train_dataloader", "val_dataloader", "test_dataloader"} & {k.split(".")[0] for k in before}
-                       if kind == MMENGINE else {"dataloader"})
+    assert loaders == (
+        {"train_dataloader", "val_dataloader", "test_dataloader"} & {k.split(".")[0] for k in before}
+        if kind == MMENGINE
+        else {"dataloader"}
+    )
     for key, value in before.items():
         if key.split(".")[0] in read and any(_under(value, old) for old in old_roots):
             assert _under(after[key], MOVED), (key, value, after[key])  # a path the run reads: moved
@@ -84,8 +96,9 @@ def test_data_root_moves_every_dataset_path(config):
 
 def test_data_root_moves_the_mmdet_evaluator_files():
     # an independent fact for one config: the COCO metric's files under the new root
-    cfg = load_config(str(REPO / "configs/mask_rcnn/mask-rcnn_r50_fpn_gn-scratch_isbi2012.py"),
-                      [f"data_root={MOVED}"]).cfg
+    cfg = load_config(
+        str(REPO / "configs/mask_rcnn/mask-rcnn_r50_fpn_gn-scratch_isbi2012.py"), [f"data_root={MOVED}"]
+    ).cfg
     assert cfg.val_evaluator.ann_file == f"{MOVED}/instances/val.json"
     assert cfg.val_evaluator.image_root == MOVED
     assert cfg.train_dataloader.dataset.data_root == MOVED
@@ -93,21 +106,26 @@ def test_data_root_moves_the_mmdet_evaluator_files():
 
 
 def test_a_later_override_still_wins_over_data_root():
-    cfg = load_config(str(REPO / "configs/unet/unet_synthetic.py"),
-                      [f"data_root={MOVED}", "val_dataloader.dataset.data_root=/other"]).cfg
+    cfg = load_config(
+        str(REPO / "configs/unet/unet_synthetic.py"), [f"data_root={MOVED}", "val_dataloader.dataset.data_root=/other"]
+    ).cfg
     assert cfg.train_dataloader.dataset.data_root == MOVED
     assert cfg.val_dataloader.dataset.data_root == "/other"
 
 
 def test_data_root_refused_where_an_evaluator_file_is_elsewhere(tmp_path):
     config = tmp_path / "c.py"
-    config.write_text(f"_base_ = ['{REPO}/configs/mask_rcnn/mask-rcnn_r50_fpn_gn-scratch_isbi2012.py']\n"
-                      "val_evaluator = dict(ann_file='/annotations/val.json')\n", encoding="utf-8")
+    config.write_text(
+        f"_base_ = ['{REPO}/configs/mask_rcnn/mask-rcnn_r50_fpn_gn-scratch_isbi2012.py']\n"
+        "val_evaluator = dict(ann_file='/annotations/val.json')\n",
+        encoding="utf-8",
+    )
     with pytest.raises(UserError) as err:
         load_config(str(config), [f"data_root={MOVED}"])
     assert str(err.value) == (
         f"data_root={MOVED} for {config}: val_evaluator.ann_file ('/annotations/val.json') is not under the "
-        f"config's data_root ('../shared/data/isbi2012/'); set it too: --cfg-options val_evaluator.ann_file=PATH")
+        f"config's data_root ('../shared/data/isbi2012/'); set it too: --cfg-options val_evaluator.ann_file=PATH"
+    )
 
 
 def test_data_root_on_configs_with_datasets_registered_by_name():
@@ -118,29 +136,36 @@ def test_data_root_on_configs_with_datasets_registered_by_name():
     assert str(err.value) == (
         f"data_root={MOVED} for {lazy}: this config's dataloaders read datasets registered by name when the "
         f"config is loaded, not from a root; the config's docstring names the environment variable that points "
-        f"them to another copy")
+        f"them to another copy"
+    )
     yaml = str(REPO / "configs/detectron2/unet_synthetic.yaml")
     with pytest.raises(UserError) as err:
         load_config(yaml, [f"data_root={MOVED}"])
     assert str(err.value) == (
         f"data_root={MOVED} for {yaml}: a detectron2 yaml config names registered datasets (DATASETS.TRAIN/TEST), "
         f"not folders; use a LazyConfig whose dataloaders take a root (e.g. configs/detectron2/unet_synthetic.py) "
-        f"or the dataset's environment variable")
+        f"or the dataset's environment variable"
+    )
 
 
 def test_the_missing_data_error_suggests_data_root_and_following_it_works(tmp_path):
     from segclassics.datasets.ade20k_fixture import make_ade20k_fixture
     from segclassics.datasets.paths import DatasetNotFoundError
     from segclassics.engine.data_check import check_mmengine_data
+
     config = str(REPO / "configs/setr_ade20k.py")
     missing = tmp_path / "nowhere"
     cfg = load_config(config, [f"data_root={missing}"]).cfg
     with pytest.raises(DatasetNotFoundError) as err:
         check_mmengine_data(cfg, ["train_dataloader", "val_dataloader"])
     message = str(err.value)
-    assert message.startswith(f"ADE20KDataset (train_dataloader) expects '{missing}/images/training', which does "
-                              f"not exist. Download ADEChallengeData2016.zip")
-    assert message.endswith("Or set its location: --cfg-options data_root=PATH (every dataloader) or "
-                            "--cfg-options train_dataloader.dataset.data_root=PATH (this one)")
+    assert message.startswith(
+        f"ADE20KDataset (train_dataloader) expects '{missing}/images/training', which does "
+        f"not exist. Download ADEChallengeData2016.zip"
+    )
+    assert message.endswith(
+        "Or set its location: --cfg-options data_root=PATH (every dataloader) or "
+        "--cfg-options train_dataloader.dataset.data_root=PATH (this one)"
+    )
     root = make_ade20k_fixture(str(tmp_path / "ade"), num_train=1, num_val=1, size=(32, 32))
     check_mmengine_data(load_config(config, [f"data_root={root}"]).cfg, ["train_dataloader", "val_dataloader"])

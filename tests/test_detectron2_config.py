@@ -1,4 +1,5 @@
 """detectron2 yaml keys: every segclassics part under MODEL.SEGCLASSICS.<PART>, typed defaults, unknown keys refused."""
+
 from __future__ import annotations
 
 import re
@@ -69,6 +70,7 @@ def test_each_part_is_read_by_a_from_config():
     cfg.MODEL.SEM_SEG_HEAD.IN_FEATURES = ["fc7"]
     from segclassics.detectron2.fcn_head import FCNSemSegHead
     from segclassics.detectron2.vgg16_backbone import VGG16Backbone
+
     bb = VGG16Backbone(cfg, ShapeSpec(channels=3))
     assert bb.norm == "GN" and bb.fc_channels == 8
     assert FCNSemSegHead(cfg, bb.output_shape()).module.variant == "32s"
@@ -77,6 +79,7 @@ def test_each_part_is_read_by_a_from_config():
 def test_docstring_names_only_what_exists():
     """The module docstring's table names existing parts and registered names."""
     from detectron2.modeling import BACKBONE_REGISTRY, SEM_SEG_HEADS_REGISTRY
+
     doc = d2config.__doc__
     assert set(re.findall(r"MODEL\.SEGCLASSICS\.([A-Z0-9]+)``", doc)) == set(PARTS)
     registered = set(BACKBONE_REGISTRY._obj_map) | set(SEM_SEG_HEADS_REGISTRY._obj_map)

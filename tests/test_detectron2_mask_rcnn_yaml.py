@@ -1,5 +1,6 @@
 """Each detectron2 Mask R-CNN LazyConfig we ship has a yaml twin that builds the same network: the same
 state_dict keys and shapes, and, with the LazyConfig model's weights loaded, the same predictions."""
+
 from __future__ import annotations
 
 import pytest
@@ -13,8 +14,12 @@ from detectron2.modeling import build_model  # noqa: E402
 import segclassics.detectron2  # noqa: E402,F401
 from segclassics.detectron2.config import add_segclassics_config  # noqa: E402
 
-TWINS = ["mask_rcnn_R_18_FPN_isbi2012", "mask_rcnn_R_50_FPN_isbi2012", "mask_rcnn_VGG16_FPN_isbi2012",
-         "mask_rcnn_ViT_SFP_isbi2012"]
+TWINS = [
+    "mask_rcnn_R_18_FPN_isbi2012",
+    "mask_rcnn_R_50_FPN_isbi2012",
+    "mask_rcnn_VGG16_FPN_isbi2012",
+    "mask_rcnn_ViT_SFP_isbi2012",
+]
 
 
 def test_every_mask_rcnn_lazyconfig_on_isbi_has_a_yaml_twin(repo_root):
@@ -35,8 +40,10 @@ def test_yaml_builds_the_lazyconfig_network(name, repo_root):
     assert list(yaml_sd) == list(lazy_sd)
     assert {k: tuple(v.shape) for k, v in yaml_sd.items()} == {k: tuple(v.shape) for k, v in lazy_sd.items()}
     assert yaml_model.backbone.size_divisibility == lazy_model.backbone.size_divisibility
-    assert (yaml_model.pixel_mean.flatten().tolist(), yaml_model.input_format) == \
-        (lazy_model.pixel_mean.flatten().tolist(), lazy_model.input_format)
+    assert (yaml_model.pixel_mean.flatten().tolist(), yaml_model.input_format) == (
+        lazy_model.pixel_mean.flatten().tolist(),
+        lazy_model.input_format,
+    )
     yaml_model.load_state_dict(lazy_sd, strict=True)
 
     g = torch.Generator().manual_seed(1)

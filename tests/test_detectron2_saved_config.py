@@ -1,6 +1,7 @@
 """The config.yaml detectron2's default_setup saves for a Mask R-CNN LazyConfig runs again on its own:
 its datasets are registered by ``import segclassics.detectron2``, not by the .py config that named them,
 and its ShapeSpecs are written as LazyCalls the safe yaml loader accepts."""
+
 from __future__ import annotations
 
 import os
@@ -37,8 +38,14 @@ print("BOX HEAD INPUT", model.roi_heads.box_head._output_size, model.roi_heads.m
 
 
 def _python(code: str, *args, env: dict, cwd) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", textwrap.dedent(code), *map(str, args)], env=env, cwd=cwd,
-                          text=True, capture_output=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code), *map(str, args)],
+        env=env,
+        cwd=cwd,
+        text=True,
+        capture_output=True,
+        timeout=300,
+    )
 
 
 def test_saved_mask_rcnn_config_builds_its_train_loader_in_a_fresh_process(repo_root, shared_data, tmp_path):
@@ -52,6 +59,7 @@ def test_saved_mask_rcnn_config_builds_its_train_loader_in_a_fresh_process(repo_
     assert "isbi2012_cells_train" in saved.read_text()
 
     from segclassics.engine.config_kind import D2_LAZY, detect_config_kind
+
     assert detect_config_kind(str(saved)) == D2_LAZY  # our tools take it as the LazyConfig it is
 
     # elsewhere (another working directory), from the saved file alone

@@ -1,5 +1,6 @@
 """``python -m segclassics.detectron2.train_net``: detectron2's train_net.py for yaml configs naming our
 parts, trained a couple of iterations on the synthetic shapes, then evaluated with --eval-only."""
+
 from __future__ import annotations
 
 import os
@@ -36,8 +37,13 @@ TEST: {EVAL_PERIOD: 0}
 
 
 def _train_net(*args, env):
-    return subprocess.run([sys.executable, "-m", "segclassics.detectron2.train_net", *map(str, args)], env=env,
-                          text=True, capture_output=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "segclassics.detectron2.train_net", *map(str, args)],
+        env=env,
+        text=True,
+        capture_output=True,
+        timeout=600,
+    )
 
 
 def test_trains_then_evaluates_a_yaml_config(synthetic_root, tmp_path):
@@ -55,8 +61,16 @@ def test_trains_then_evaluates_a_yaml_config(synthetic_root, tmp_path):
     assert "copypaste: Task: sem_seg" in log
 
     # from the config.yaml the run saved (it re-runs: our keys and dataset names are known)
-    evaluated = _train_net("--config-file", out / "config.yaml", "--eval-only", "MODEL.WEIGHTS",
-                           out / "model_final.pth", "OUTPUT_DIR", tmp_path / "eval", env=env)
+    evaluated = _train_net(
+        "--config-file",
+        out / "config.yaml",
+        "--eval-only",
+        "MODEL.WEIGHTS",
+        out / "model_final.pth",
+        "OUTPUT_DIR",
+        tmp_path / "eval",
+        env=env,
+    )
     log = evaluated.stdout + evaluated.stderr
     assert evaluated.returncode == 0, log[-4000:]
     assert "copypaste: Task: sem_seg" in log and "copypaste: mIoU,fwIoU,mACC,pACC" in log
@@ -67,4 +81,5 @@ def test_trains_then_evaluates_a_yaml_config(synthetic_root, tmp_path):
     assert bad.stderr.strip().splitlines()[-1] == (
         f"error: {config} (command-line override): Non-existent key: MODEL.SEGCLASSICS.UNET.BASE_CHANNEL "
         f"(detectron2 yaml keys "
-        f"are those of detectron2.config.get_cfg() plus MODEL.SEGCLASSICS.*)")
+        f"are those of detectron2.config.get_cfg() plus MODEL.SEGCLASSICS.*)"
+    )

@@ -1,6 +1,7 @@
 """Every name segclassics registers in detectron2's registries is built from a yaml config
 (``get_cfg()`` + ``add_segclassics_config`` + ``merge_from_file``) and runs one training step and
 one evaluation step on tiny synthetic input. A newly registered name without a yaml case here fails."""
+
 from __future__ import annotations
 
 import pytest
@@ -8,12 +9,12 @@ import pytest
 pytest.importorskip("detectron2")
 
 import torch  # noqa: E402
-from detectron2 import modeling  # noqa: E402
 from detectron2.config import get_cfg  # noqa: E402
 from detectron2.modeling import build_model  # noqa: E402
 from fvcore.common.registry import Registry  # noqa: E402
 
 import segclassics.detectron2  # noqa: E402,F401
+from detectron2 import modeling  # noqa: E402
 from segclassics.detectron2.config import add_segclassics_config  # noqa: E402
 
 _COMMON = """
@@ -24,47 +25,65 @@ _COMMON = """
 
 # name of the case -> (yaml text, input (h, w), registered names it builds)
 CASES = {
-    "fcn8s_on_vgg16": ("""
+    "fcn8s_on_vgg16": (
+        """
 MODEL:
   META_ARCHITECTURE: "SemanticSegmentor"
   BACKBONE: {NAME: "VGG16Backbone"}
   SEM_SEG_HEAD: {NAME: "FCNSemSegHead", NUM_CLASSES: 3, IN_FEATURES: ["pool3", "pool4", "fc7"]}
   SEGCLASSICS:
     VGG16: {WIDTHS: [4, 4, 8, 8, 8], FC_CHANNELS: 8}
-    FCN: {VARIANT: "8s"}""", (32, 40), {"VGG16Backbone", "FCNSemSegHead"}),
-    "segnet_basic": ("""
+    FCN: {VARIANT: "8s"}""",
+        (32, 40),
+        {"VGG16Backbone", "FCNSemSegHead"},
+    ),
+    "segnet_basic": (
+        """
 MODEL:
   META_ARCHITECTURE: "SemanticSegmentor"
   BACKBONE: {NAME: "SegNetEncoderBackbone"}
   SEM_SEG_HEAD: {NAME: "SegNetSemSegHead", NUM_CLASSES: 3}
   SEGCLASSICS:
-    SEGNET: {ARCH: "basic", CHANNELS: 4, NUM_STAGES: 2, KERNEL_SIZE: 3}""", (16, 20),
-                     {"SegNetEncoderBackbone", "SegNetSemSegHead"}),
-    "setr_pup_on_vit": ("""
+    SEGNET: {ARCH: "basic", CHANNELS: 4, NUM_STAGES: 2, KERNEL_SIZE: 3}""",
+        (16, 20),
+        {"SegNetEncoderBackbone", "SegNetSemSegHead"},
+    ),
+    "setr_pup_on_vit": (
+        """
 MODEL:
   META_ARCHITECTURE: "SemanticSegmentor"
   BACKBONE: {NAME: "SETRViTBackbone"}
   SEM_SEG_HEAD: {NAME: "SETRSemSegHead", NUM_CLASSES: 3, IN_FEATURES: ["layer2"]}
   SEGCLASSICS:
     VIT: {IMG_SIZE: 32, EMBED_DIM: 16, DEPTH: 2, NUM_HEADS: 2, OUT_INDICES: [1]}
-    SETR: {DECODER: "pup", CHANNELS: 8}""", (32, 48), {"SETRViTBackbone", "SETRSemSegHead"}),
-    "unet_same_by_builders": ("""
+    SETR: {DECODER: "pup", CHANNELS: 8}""",
+        (32, 48),
+        {"SETRViTBackbone", "SETRSemSegHead"},
+    ),
+    "unet_same_by_builders": (
+        """
 MODEL:
   META_ARCHITECTURE: "SemanticSegmentor"
   BACKBONE: {NAME: "build_paper_unet_backbone"}
   SEM_SEG_HEAD: {NAME: "build_paper_unet_sem_seg_head", NUM_CLASSES: 3}
   SEGCLASSICS:
-    UNET: {BASE_CHANNELS: 4, DEPTH: 2, PADDING: "same", NORM: "BN"}""", (16, 20),
-                              {"build_paper_unet_backbone", "build_paper_unet_sem_seg_head"}),
+    UNET: {BASE_CHANNELS: 4, DEPTH: 2, PADDING: "same", NORM: "BN"}""",
+        (16, 20),
+        {"build_paper_unet_backbone", "build_paper_unet_sem_seg_head"},
+    ),
     # valid UNet of depth 2: a 28 px tile gives a 12 px output; training crops are valid sizes
-    "unet_valid_overlap_tile": ("""
+    "unet_valid_overlap_tile": (
+        """
 MODEL:
   META_ARCHITECTURE: "OverlapTileSemanticSegmentor"
   BACKBONE: {NAME: "build_paper_unet_backbone"}
   SEM_SEG_HEAD: {NAME: "PaperUNetSemSegHead", NUM_CLASSES: 3}
   SEGCLASSICS:
     UNET: {BASE_CHANNELS: 4, DEPTH: 2, PADDING: "valid"}
-    TILE: {TILE_SIZE: 28, BATCH_TILES: 2}""", (28, 28), {"OverlapTileSemanticSegmentor", "PaperUNetSemSegHead"}),
+    TILE: {TILE_SIZE: 28, BATCH_TILES: 2}""",
+        (28, 28),
+        {"OverlapTileSemanticSegmentor", "PaperUNetSemSegHead"},
+    ),
 }
 
 _MASK_RCNN = """
@@ -80,16 +99,24 @@ MODEL:
 """
 # Mask R-CNN backbones (instances in, instances out); a 64 x 64 input
 INSTANCE_CASES = {
-    "mask_rcnn_on_vgg16_fpn": (_MASK_RCNN + """  BACKBONE: {NAME: "build_vgg16_fpn_backbone"}
+    "mask_rcnn_on_vgg16_fpn": (
+        _MASK_RCNN
+        + """  BACKBONE: {NAME: "build_vgg16_fpn_backbone"}
   FPN: {IN_FEATURES: ["pool2", "pool3", "pool4", "pool5"], OUT_CHANNELS: 8}
   SEGCLASSICS:
     VGG16: {WIDTHS: [4, 4, 8, 8, 8], WITH_FC: False, CONV1_1_PADDING: 1, SIZE_DIVISIBILITY: 32,
-            OUT_FEATURES: ["pool2", "pool3", "pool4", "pool5"]}""", {"build_vgg16_fpn_backbone"}),
-    "mask_rcnn_on_vit_sfp": (_MASK_RCNN + """  BACKBONE: {NAME: "build_setr_vit_sfp_backbone"}
+            OUT_FEATURES: ["pool2", "pool3", "pool4", "pool5"]}""",
+        {"build_vgg16_fpn_backbone"},
+    ),
+    "mask_rcnn_on_vit_sfp": (
+        _MASK_RCNN
+        + """  BACKBONE: {NAME: "build_setr_vit_sfp_backbone"}
   FPN: {OUT_CHANNELS: 8, NORM: "LN"}
   SEGCLASSICS:
     VIT: {IMG_SIZE: 64, EMBED_DIM: 16, DEPTH: 1, NUM_HEADS: 2, OUT_FEATURES: ["last_feat"]}
-    SFP: {SQUARE_PAD: 64}""", {"build_setr_vit_sfp_backbone"}),
+    SFP: {SQUARE_PAD: 64}""",
+        {"build_setr_vit_sfp_backbone"},
+    ),
 }
 
 
@@ -98,8 +125,11 @@ def _registered_segclassics_names() -> set:
     for attr in dir(modeling):
         registry = getattr(modeling, attr)
         if isinstance(registry, Registry):
-            names |= {f"{registry._name}:{name}" for name, obj in registry
-                      if getattr(obj, "__module__", "").startswith("segclassics.")}
+            names |= {
+                f"{registry._name}:{name}"
+                for name, obj in registry
+                if getattr(obj, "__module__", "").startswith("segclassics.")
+            }
     return names
 
 
@@ -139,8 +169,10 @@ def test_built_from_yaml_trains_one_step_and_evaluates(case, tmp_path):
     assert classes <= built
 
     g = torch.Generator().manual_seed(0)
-    batch = [dict(image=torch.rand(3, h, w, generator=g) * 255, sem_seg=torch.randint(0, 3, (h, w), generator=g))
-             for _ in range(2)]
+    batch = [
+        dict(image=torch.rand(3, h, w, generator=g) * 255, sem_seg=torch.randint(0, 3, (h, w), generator=g))
+        for _ in range(2)
+    ]
     model.train()
     losses = model(batch)
     assert set(losses) == {"loss_sem_seg"} and torch.isfinite(losses["loss_sem_seg"])
@@ -161,6 +193,7 @@ def test_built_from_yaml_trains_one_step_and_evaluates(case, tmp_path):
 def test_mask_rcnn_backbone_built_from_yaml_trains_one_step_and_evaluates(case, tmp_path):
     from detectron2.structures import BitMasks, Boxes, Instances
     from detectron2.utils.events import EventStorage
+
     text, names = INSTANCE_CASES[case]
     cfg = _cfg_from_yaml(tmp_path, text)
     torch.manual_seed(0)

@@ -11,6 +11,7 @@
 
 The markers are described in docs/design.md ("Documentation snippets").
 """
+
 from __future__ import annotations
 
 import ast
@@ -25,8 +26,9 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 PAGES = [REPO / "README.md", *sorted((REPO / "docs").rglob("*.md"))]
-FENCE = re.compile(r"^(?P<indent>[ \t]*)```(?P<info>[^\n`]*)\n(?P<body>.*?)^(?P=indent)```[ \t]*$",
-                   re.MULTILINE | re.DOTALL)
+FENCE = re.compile(
+    r"^(?P<indent>[ \t]*)```(?P<info>[^\n`]*)\n(?P<body>.*?)^(?P=indent)```[ \t]*$", re.MULTILINE | re.DOTALL
+)
 
 
 @dataclass(frozen=True)
@@ -49,8 +51,10 @@ def python_snippets(page: Path) -> list[Snippet]:
         if not words or words[0].lower() not in ("python", "py", "python3"):
             continue
         indent = m.group("indent")
-        body = "".join(line[len(indent):] if line.startswith(indent) else line
-                       for line in m.group("body").splitlines(keepends=True))
+        body = "".join(
+            line[len(indent) :] if line.startswith(indent) else line
+            for line in m.group("body").splitlines(keepends=True)
+        )
         found.append(Snippet(page, text.count("\n", 0, m.start()) + 1, tuple(w.lower() for w in words[1:]), body))
     return found
 
@@ -62,8 +66,10 @@ CONFIGS = [s for s in SNIPPETS if "config" in s.markers]
 
 def test_fence_parser_on_a_hand_made_page(tmp_path):
     page = tmp_path / "page.md"
-    page.write_text("text\n```bash\nls\n```\n* item\n\n  ```python runnable\n  x = 1\n  ```\n"
-                    "```python config\nmodel = dict()\n```\n```py\n```\n")
+    page.write_text(
+        "text\n```bash\nls\n```\n* item\n\n  ```python runnable\n  x = 1\n  ```\n"
+        "```python config\nmodel = dict()\n```\n```py\n```\n"
+    )
     got = [(s.line, s.markers, s.code) for s in python_snippets(page)]
     assert got == [(7, ("runnable",), "x = 1\n"), (10, ("config",), "model = dict()\n"), (13, (), "")]
 
@@ -86,8 +92,9 @@ def test_python_snippet_parses(snippet):
 @pytest.mark.parametrize("snippet", RUNNABLE, ids=[s.id for s in RUNNABLE])
 def test_runnable_snippet_runs(snippet):
     env = dict(os.environ, PYTHONUNBUFFERED="1", OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "2"))
-    proc = subprocess.run([sys.executable, "-c", snippet.code], cwd=REPO, env=env, text=True,
-                          capture_output=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-c", snippet.code], cwd=REPO, env=env, text=True, capture_output=True, timeout=300
+    )
     assert proc.returncode == 0, f"{snippet.id} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}"
 
 
@@ -102,12 +109,14 @@ def test_config_snippet_loads_and_builds(snippet, tmp_path):
     # Where a user would put it: a folder of their own, outside the checkout.
     path = tmp_path / "my_config.py"
     path.write_text(snippet.code)
-    assert not [line for line in snippet.code.splitlines() if "'../" in line or '"../' in line], \
+    assert not [line for line in snippet.code.splitlines() if "'../" in line or '"../' in line], (
         f"{snippet.id}: a relative _base_ resolves only inside configs/; name bases as segclassics::REL"
+    )
     cfg = Config.fromfile(str(path))  # imports cfg.custom_imports, as the runners do
     if "custom_imports" in cfg:
-        assert isinstance(cfg.custom_imports, dict) and cfg.custom_imports.get("allow_failed_imports") is False, \
+        assert isinstance(cfg.custom_imports, dict) and cfg.custom_imports.get("allow_failed_imports") is False, (
             f"{snippet.id}: custom_imports should be dict(imports=[...], allow_failed_imports=False)"
+        )
     if "model" in cfg:
         init_default_scope(cfg.get("default_scope", "mmseg"))
         with torch.device("meta"):

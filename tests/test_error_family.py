@@ -1,6 +1,7 @@
 """Every error segclassics raises for bad user input subclasses ``segclassics.errors.UserError``,
 and the one-line reporting turns exactly that family into ``error: ...`` (exit 2): any other
 exception, a plain ``FileNotFoundError`` from a bug included, keeps its traceback."""
+
 from __future__ import annotations
 
 import ast
@@ -35,8 +36,12 @@ def _error_classes() -> list[str]:
 def test_the_package_defines_error_classes_that_the_scan_finds():
     # the scan itself: these are known to exist, so an empty or broken scan fails here
     names = _error_classes()
-    for expected in ("segclassics.datasets.paths.DatasetNotFoundError", "segclassics.utils.reader.UnsafeCheckpointError",
-                     "segclassics.utils.checkpoint.CheckpointMismatchError", "segclassics.errors.UserError"):
+    for expected in (
+        "segclassics.datasets.paths.DatasetNotFoundError",
+        "segclassics.utils.reader.UnsafeCheckpointError",
+        "segclassics.utils.checkpoint.CheckpointMismatchError",
+        "segclassics.errors.UserError",
+    ):
         assert expected in names
 
 
@@ -51,13 +56,16 @@ def test_every_error_class_is_a_user_error():
     assert not outside, f"these errors do not subclass segclassics.errors.UserError: {outside}"
 
 
-@pytest.mark.parametrize("name, builtin", [
-    ("segclassics.datasets.paths.DatasetNotFoundError", FileNotFoundError),
-    ("segclassics.utils.reader.UnsafeCheckpointError", RuntimeError),
-    ("segclassics.utils.checkpoint.CheckpointMismatchError", RuntimeError),
-    ("segclassics.utils.override_values.OverrideValueError", ValueError),
-    ("segclassics.datasets.sample_checks.DataError", ValueError),
-])
+@pytest.mark.parametrize(
+    "name, builtin",
+    [
+        ("segclassics.datasets.paths.DatasetNotFoundError", FileNotFoundError),
+        ("segclassics.utils.reader.UnsafeCheckpointError", RuntimeError),
+        ("segclassics.utils.checkpoint.CheckpointMismatchError", RuntimeError),
+        ("segclassics.utils.override_values.OverrideValueError", ValueError),
+        ("segclassics.datasets.sample_checks.DataError", ValueError),
+    ],
+)
 def test_user_errors_keep_their_builtin_base(name, builtin):
     module, cls = name.rsplit(".", 1)
     assert issubclass(getattr(importlib.import_module(module), cls), builtin)
@@ -66,6 +74,7 @@ def test_user_errors_keep_their_builtin_base(name, builtin):
 def test_a_missing_file_named_by_the_user_is_one_line(capsys):
     def run():
         raise MissingFileError("checkpoint not found: 'w.pth'")
+
     assert run_reporting_user_errors(run) == 2
     assert capsys.readouterr().err == "error: checkpoint not found: 'w.pth'\n"
 
@@ -73,6 +82,7 @@ def test_a_missing_file_named_by_the_user_is_one_line(capsys):
 def test_a_plain_file_not_found_error_is_a_bug_with_its_traceback():
     def run():
         open("/nonexistent/segclassics/internal.file")  # noqa: SIM115 - a bug's own missing file
+
     assert user_facing_message(FileNotFoundError(2, "No such file or directory")) is None
     with pytest.raises(FileNotFoundError):
         run_reporting_user_errors(run)
@@ -82,6 +92,7 @@ def test_an_error_raised_while_handling_ctrl_c_is_the_interruption(capsys, monke
     # Ctrl-C inside torch.save: its zip writer then fails on the half-written file with a
     # RuntimeError whose context is the KeyboardInterrupt
     from segclassics.engine import errors
+
     monkeypatch.setattr(errors, "interrupted_message", lambda: "interrupted (Ctrl-C); this run wrote no checkpoint")
 
     def run():
@@ -90,6 +101,7 @@ def test_an_error_raised_while_handling_ctrl_c_is_the_interruption(capsys, monke
         except KeyboardInterrupt:
             # as torch raises it: while handling the interrupt, whose __context__ the reporting reads
             raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 2441280 vs 2441168")  # noqa: B904
+
     assert run_reporting_user_errors(run) == errors.EXIT_INTERRUPTED == 130
     assert capsys.readouterr().err == "interrupted (Ctrl-C); this run wrote no checkpoint\n"
     with pytest.raises(RuntimeError, match="unexpected pos"):  # --debug: the traceback

@@ -12,6 +12,7 @@ stage) starts from random weights.
 ``DATA`` lists every config with the data it reads: a config added without an entry fails
 ``test_every_config_is_listed``.
 """
+
 from __future__ import annotations
 
 import json
@@ -26,9 +27,14 @@ from segclassics.engine.config_kind import D2_LAZY, D2_YAML, MMENGINE, detect_co
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("SEGCLASSICS_SHARED_DATA", REPO.parent / "shared" / "data"))
-CONFIGS = sorted(str(p.relative_to(REPO / "configs")) for p in (REPO / "configs").rglob("*")
-                 if p.suffix in (".py", ".yaml") and p.name != "metafile.yaml"  # model-index metadata
-                 and "_base_" not in p.parts and "common" not in p.parts)
+CONFIGS = sorted(
+    str(p.relative_to(REPO / "configs"))
+    for p in (REPO / "configs").rglob("*")
+    if p.suffix in (".py", ".yaml")
+    and p.name != "metafile.yaml"  # model-index metadata
+    and "_base_" not in p.parts
+    and "common" not in p.parts
+)
 
 #: config (relative to configs/) -> the dataset layout it reads
 DATA = {
@@ -92,6 +98,7 @@ def test_every_config_is_listed():
 
 # ----------------------------------------------------------------------------- the data kit
 
+
 def _link(src: Path, dst: Path) -> None:
     dst.parent.mkdir(parents=True, exist_ok=True)
     os.symlink(src.resolve(), dst)
@@ -126,6 +133,7 @@ def _real_drive(dst: Path, crop: int = 192) -> None:
     from PIL import Image
 
     from segclassics.datasets.drive import convert, raw_files
+
     raw = dst.parent / "drive_raw"
     for split, count in (("training", 2), ("test", 1)):
         for files in raw_files(str(SHARED / "drive"), split)[:count]:
@@ -145,7 +153,9 @@ def _real_drive_mmseg(dst: Path, ours: Path) -> None:
     for split, mmseg_split in (("training", "training"), ("test", "validation")):
         for image in sorted((ours / "img_dir" / split).glob("*.png")):
             _link(image, dst / "images" / mmseg_split / image.name)
-            _link(ours / "ann_dir" / split / image.name, dst / "annotations" / mmseg_split / f"{image.stem}_manual1.png")
+            _link(
+                ours / "ann_dir" / split / image.name, dst / "annotations" / mmseg_split / f"{image.stem}_manual1.png"
+            )
 
 
 class DataKit:
@@ -167,8 +177,14 @@ class DataKit:
 
     def _build(self, kind: str, root: Path) -> tuple[Path, bool]:
         from segclassics.datasets import standins
-        real = {"camvid": "camvid", "isbi2012": "isbi2012", "drive": "drive", "drive_mmseg": "drive",
-                "voc_tiny": "voc_tiny"}.get(kind)
+
+        real = {
+            "camvid": "camvid",
+            "isbi2012": "isbi2012",
+            "drive": "drive",
+            "drive_mmseg": "drive",
+            "voc_tiny": "voc_tiny",
+        }.get(kind)
         if real and (SHARED / real).is_dir():
             if kind == "voc_tiny":
                 return SHARED / "voc_tiny", True  # 3 images: used as it is
@@ -179,18 +195,29 @@ class DataKit:
             return root, True
         if kind == "synthetic":
             from segclassics.datasets.synthetic import ensure_synthetic
+
             ensure_synthetic(str(root), num_train=2, num_val=1, size=(64, 64))
         elif kind == "ade20k":
             from segclassics.datasets.ade20k_fixture import make_ade20k_fixture
+
             make_ade20k_fixture(str(root), num_train=1, num_val=1, size=(64, 64))
         elif kind == "drive":
             from segclassics.datasets.drive import convert
+
             convert(standins.drive_raw(str(root.parent / "drive_raw"), size=(160, 160)), str(root))
         elif kind == "isbi2012":
             standins.isbi2012(str(root), size=(96, 96))
         else:
-            getattr(standins, {"voc_aug": "voc_aug", "camvid": "camvid", "voc_tiny": "voc_tiny", "coco": "coco2017",
-                               "drive_mmseg": "drive_mmseg"}[kind])(str(root))
+            getattr(
+                standins,
+                {
+                    "voc_aug": "voc_aug",
+                    "camvid": "camvid",
+                    "voc_tiny": "voc_tiny",
+                    "coco": "coco2017",
+                    "drive_mmseg": "drive_mmseg",
+                }[kind],
+            )(str(root))
         return root, False
 
 
@@ -202,11 +229,23 @@ def data_kit(tmp_path_factory):
 # ----------------------------------------------------------------------------- overrides
 
 MM_LOADERS = ("train_dataloader", "val_dataloader", "test_dataloader")
-MM_COMMON = ["train_cfg.max_iters=2", "train_cfg.val_interval=2", "default_hooks.checkpoint.interval=2",
-             "default_hooks.logger.interval=1", "train_dataloader.batch_size=2", "randomness.seed=0"] + \
-            [f"{d}.{k}" for d in MM_LOADERS for k in ("num_workers=0", "persistent_workers=False")]
-D2_COMMON = ["train.max_iter=2", "train.eval_period=2", "train.checkpointer.period=2", "train.log_period=1",
-             "dataloader.train.num_workers=0", "dataloader.test.num_workers=0", "dataloader.train.total_batch_size=2"]
+MM_COMMON = [
+    "train_cfg.max_iters=2",
+    "train_cfg.val_interval=2",
+    "default_hooks.checkpoint.interval=2",
+    "default_hooks.logger.interval=1",
+    "train_dataloader.batch_size=2",
+    "randomness.seed=0",
+] + [f"{d}.{k}" for d in MM_LOADERS for k in ("num_workers=0", "persistent_workers=False")]
+D2_COMMON = [
+    "train.max_iter=2",
+    "train.eval_period=2",
+    "train.checkpointer.period=2",
+    "train.log_period=1",
+    "dataloader.train.num_workers=0",
+    "dataloader.test.num_workers=0",
+    "dataloader.train.total_batch_size=2",
+]
 
 
 def _roots(root: Path, loaders=MM_LOADERS) -> list[str]:
@@ -216,16 +255,20 @@ def _roots(root: Path, loaders=MM_LOADERS) -> list[str]:
 def _mmseg(config: str, kind: str, root: Path) -> list[str]:
     opts = list(MM_COMMON)
     if kind == "voc_aug":
-        opts += ["train_dataloader.dataset.datasets.0.data_root=%s" % root,
-                 "train_dataloader.dataset.datasets.1.data_root=%s" % root,
-                 "train_dataloader.batch_size=1"] + _roots(root, ("val_dataloader", "test_dataloader"))
+        opts += [
+            "train_dataloader.dataset.datasets.0.data_root=%s" % root,
+            "train_dataloader.dataset.datasets.1.data_root=%s" % root,
+            "train_dataloader.batch_size=1",
+        ] + _roots(root, ("val_dataloader", "test_dataloader"))
         # ImageNet VGG16 weights / the previous FCN stage's checkpoint: not available here, random weights
         opts += ["model.backbone.pretrained=None", "load_from=None"]
     elif kind == "ade20k":
-        opts += _roots(root) + ["train_dataloader.dataset.pipeline.2.scale=(128,64)",
-                                "train_dataloader.dataset.pipeline.3.crop_size=(64,64)",
-                                "val_dataloader.dataset.pipeline.1.scale=(128,64)",
-                                "model.data_preprocessor.size=(64,64)"]
+        opts += _roots(root) + [
+            "train_dataloader.dataset.pipeline.2.scale=(128,64)",
+            "train_dataloader.dataset.pipeline.3.crop_size=(64,64)",
+            "val_dataloader.dataset.pipeline.1.scale=(128,64)",
+            "model.data_preprocessor.size=(64,64)",
+        ]
         if "vit-l" in config or config == "setr_ade20k.py":
             opts += ["model.test_cfg.crop_size=(64,64)", "model.test_cfg.stride=(48,48)"]
     elif kind == "camvid":
@@ -236,8 +279,12 @@ def _mmseg(config: str, kind: str, root: Path) -> list[str]:
         opts += ["train_dataloader.dataset.dataset.data_root=%s" % root] + _roots(root, ("val_dataloader",))
         opts += ["val_dataloader.dataset.pipeline.1.scale=(64,64)"]
     elif kind == "isbi2012":
-        opts += _roots(root) + ["train_dataloader.dataset.slices=[0]", "val_dataloader.dataset.slices=[24]",
-                                "test_dataloader.dataset.slices=[24]", "train_dataloader.batch_size=1"]
+        opts += _roots(root) + [
+            "train_dataloader.dataset.slices=[0]",
+            "val_dataloader.dataset.slices=[24]",
+            "test_dataloader.dataset.slices=[24]",
+            "train_dataloader.batch_size=1",
+        ]
     else:  # synthetic, voc_tiny
         opts += _roots(root if kind == "synthetic" else root / "voc")
     if kind == "voc_tiny":
@@ -249,35 +296,56 @@ def _mmdet(config: str, kind: str, root: Path) -> list[str]:
     opts = list(MM_COMMON) + ["train_dataloader.batch_size=1", "model.train_cfg.rcnn.sampler.num=32"]
     if kind == "isbi2012":
         ann = root / "instances" / "val.json"
-        opts += _roots(f"{root}/") + [f"val_evaluator.ann_file={ann}", f"val_evaluator.image_root={root}/",
-                                      "train_dataloader.dataset.pipeline.2.scale=(128,128)",
-                                      "train_dataloader.dataset.pipeline.3.crop_size=(96,96)",
-                                      "val_dataloader.dataset.pipeline.1.scale=(128,128)"]
+        opts += _roots(f"{root}/") + [
+            f"val_evaluator.ann_file={ann}",
+            f"val_evaluator.image_root={root}/",
+            "train_dataloader.dataset.pipeline.2.scale=(128,128)",
+            "train_dataloader.dataset.pipeline.3.crop_size=(96,96)",
+            "val_dataloader.dataset.pipeline.1.scale=(128,128)",
+        ]
     elif kind == "voc_tiny":
         coco = root / "coco"
-        opts += _roots(f"{coco}/") + [f"val_evaluator.ann_file={coco}/annotations.json", f"val_evaluator.image_root={coco}/",
-                                      "val_dataloader.dataset.indices=1",  # evaluate on one of its images
-                                      "train_dataloader.dataset.pipeline.2.scale=(128,96)",
-                                      "val_dataloader.dataset.pipeline.1.scale=(128,96)"]
+        opts += _roots(f"{coco}/") + [
+            f"val_evaluator.ann_file={coco}/annotations.json",
+            f"val_evaluator.image_root={coco}/",
+            "val_dataloader.dataset.indices=1",  # evaluate on one of its images
+            "train_dataloader.dataset.pipeline.2.scale=(128,96)",
+            "val_dataloader.dataset.pipeline.1.scale=(128,96)",
+        ]
     elif kind == "coco":
         opts = [o for o in opts if not o.startswith("train_cfg.")] + [
-            "train_cfg.max_epochs=1", "model.backbone.init_cfg=None",  # ImageNet weights: not offline
+            "train_cfg.max_epochs=1",
+            "model.backbone.init_cfg=None",  # ImageNet weights: not offline
             f"val_evaluator.ann_file={root}/annotations/instances_val2017.json",
-            f"val_evaluator.image_root={root}/val2017/", "default_hooks.checkpoint.interval=1",
-            "train_dataloader.dataset.pipeline.2.scale=(128,96)", "val_dataloader.dataset.pipeline.1.scale=(128,96)"]
+            f"val_evaluator.image_root={root}/val2017/",
+            "default_hooks.checkpoint.interval=1",
+            "train_dataloader.dataset.pipeline.2.scale=(128,96)",
+            "val_dataloader.dataset.pipeline.1.scale=(128,96)",
+        ]
         opts += _roots(f"{root}/")
     return opts
 
 
 def _detectron2(config: str, kind: str, root: Path) -> tuple[list[str], dict]:
     if config.endswith(".yaml"):
-        opts = ["SOLVER.MAX_ITER=2", "SOLVER.CHECKPOINT_PERIOD=2", "TEST.EVAL_PERIOD=2", "DATALOADER.NUM_WORKERS=0",
-                "SOLVER.IMS_PER_BATCH=2"]
+        opts = [
+            "SOLVER.MAX_ITER=2",
+            "SOLVER.CHECKPOINT_PERIOD=2",
+            "TEST.EVAL_PERIOD=2",
+            "DATALOADER.NUM_WORKERS=0",
+            "SOLVER.IMS_PER_BATCH=2",
+        ]
         if kind != "isbi2012":
             return opts, {"SEGCLASSICS_SYNTHETIC_ROOT": str(root)}
-        opts += ["SOLVER.IMS_PER_BATCH=1", "MODEL.ROI_HEADS.BATCH_SIZE_PER_IMAGE=32", "INPUT.MIN_SIZE_TRAIN=(96,)",
-                 "INPUT.MAX_SIZE_TRAIN=128", "INPUT.MIN_SIZE_TEST=96", "INPUT.MAX_SIZE_TEST=128",
-                 "INPUT.CROP.SIZE=[64,64]"]
+        opts += [
+            "SOLVER.IMS_PER_BATCH=1",
+            "MODEL.ROI_HEADS.BATCH_SIZE_PER_IMAGE=32",
+            "INPUT.MIN_SIZE_TRAIN=(96,)",
+            "INPUT.MAX_SIZE_TRAIN=128",
+            "INPUT.MIN_SIZE_TEST=96",
+            "INPUT.MAX_SIZE_TEST=128",
+            "INPUT.CROP.SIZE=[64,64]",
+        ]
         if "ViT" in config:
             opts += ["MODEL.SEGCLASSICS.SFP.SQUARE_PAD=128"]
         return opts, {"SEGCLASSICS_ISBI2012": str(root)}
@@ -289,11 +357,15 @@ def _detectron2(config: str, kind: str, root: Path) -> tuple[list[str], dict]:
         opts += ["dataloader.train.total_batch_size=1", "train.init_checkpoint=''"]
     else:  # Mask R-CNN
         env.update(SEGCLASSICS_ISBI2012=str(root), SEGCLASSICS_VOC_TINY=str(root), SEGCLASSICS_COCO=str(root))
-        opts += ["dataloader.train.total_batch_size=1", "model.roi_heads.batch_size_per_image=32",
-                 "dataloader.train.mapper.augmentations.0.short_edge_length=[96]",
-                 "dataloader.train.mapper.augmentations.0.max_size=128",
-                 "dataloader.test.mapper.augmentations.0.short_edge_length=96",
-                 "dataloader.test.mapper.augmentations.0.max_size=128", "train.init_checkpoint=''"]
+        opts += [
+            "dataloader.train.total_batch_size=1",
+            "model.roi_heads.batch_size_per_image=32",
+            "dataloader.train.mapper.augmentations.0.short_edge_length=[96]",
+            "dataloader.train.mapper.augmentations.0.max_size=128",
+            "dataloader.test.mapper.augmentations.0.short_edge_length=96",
+            "dataloader.test.mapper.augmentations.0.max_size=128",
+            "train.init_checkpoint=''",
+        ]
         if kind == "isbi2012":
             opts += ["dataloader.train.mapper.augmentations.1.crop_size=[64,64]"]
         if "ViT" in config:
@@ -305,6 +377,7 @@ def overrides(config: str, kind: str, root: Path) -> tuple[list[str], dict]:
     framework = detect_config_kind(str(REPO / "configs" / config))
     if framework == MMENGINE:
         from mmengine.config import Config
+
         scope = Config.fromfile(str(REPO / "configs" / config)).get("default_scope")
         opts = (_mmseg if scope == "mmseg" else _mmdet)(config, kind, root)
         return ["--cfg-options", *opts], {}
@@ -328,8 +401,7 @@ EVALUATED = re.compile(r"Iter\(val\) \[\d+/\d+\]\s+\S+: |copypaste: Task: |Epoch
 def test_config_trains_and_evaluates(config, data_kit, run_tool, tmp_path):
     root, _ = data_kit(DATA[config])
     args, env = overrides(config, DATA[config], root)
-    proc = run_tool("train.py", REPO / "configs" / config, "--work-dir", tmp_path / "work", *args, env=env,
-                    timeout=900)
+    proc = run_tool("train.py", REPO / "configs" / config, "--work-dir", tmp_path / "work", *args, env=env, timeout=900)
     log = proc.stdout + proc.stderr
     assert proc.returncode == 0, log[-6000:]
     assert EVALUATED.search(log), log[-4000:]

@@ -5,14 +5,14 @@ and deconvolution layers) for the parameter count; the reference Caffe nets' cro
 (voc-fcn32s/16s/8s net.py: 19; 5, 27; 5, 9, 31); ``F.interpolate(align_corners=False)`` for the
 bilinear filters; flip symmetry for pixel alignment.
 """
+
 from __future__ import annotations
 
 import pytest
 import torch
 import torch.nn.functional as F
 
-from segclassics.models.fcn import (FCN, MODES, VARIANTS, FCNDecoder, bilinear_kernel, count_parameters,
-                                    fcn_crop_offsets)
+from segclassics.models.fcn import FCN, MODES, VARIANTS, FCNDecoder, bilinear_kernel, count_parameters, fcn_crop_offsets
 from segclassics.models.vgg import VGG16
 
 TINY = dict(widths=(4, 4, 4, 4, 4), fc_channels=8)
@@ -20,19 +20,32 @@ TINY = dict(widths=(4, 4, 4, 4, 4), fc_channels=8)
 
 def paper_param_count(variant: str, k: int = 21) -> int:
     """Parameters of FCN-VGG16 from the layer table (weights + biases), written out by hand."""
-    vgg_convs = [(3, 64), (64, 64), (64, 128), (128, 128), (128, 256), (256, 256), (256, 256),
-                 (256, 512), (512, 512), (512, 512), (512, 512), (512, 512), (512, 512)]
+    vgg_convs = [
+        (3, 64),
+        (64, 64),
+        (64, 128),
+        (128, 128),
+        (128, 256),
+        (256, 256),
+        (256, 256),
+        (256, 512),
+        (512, 512),
+        (512, 512),
+        (512, 512),
+        (512, 512),
+        (512, 512),
+    ]
     n = sum(3 * 3 * cin * cout + cout for cin, cout in vgg_convs)
-    n += 7 * 7 * 512 * 4096 + 4096      # fc6 as a 7x7 convolution
-    n += 4096 * 4096 + 4096             # fc7 as a 1x1 convolution
-    n += 4096 * k + k                   # score_fr
+    n += 7 * 7 * 512 * 4096 + 4096  # fc6 as a 7x7 convolution
+    n += 4096 * 4096 + 4096  # fc7 as a 1x1 convolution
+    n += 4096 * k + k  # score_fr
     if variant == "32s":
-        return n + k * k * 64 * 64      # upscore (64x64, stride 32, no bias)
-    n += 512 * k + k + k * k * 4 * 4    # score_pool4, upscore2 (4x4, stride 2)
+        return n + k * k * 64 * 64  # upscore (64x64, stride 32, no bias)
+    n += 512 * k + k + k * k * 4 * 4  # score_pool4, upscore2 (4x4, stride 2)
     if variant == "16s":
-        return n + k * k * 32 * 32      # upscore16
-    n += 256 * k + k + k * k * 4 * 4    # score_pool3, upscore_pool4
-    return n + k * k * 16 * 16          # upscore8
+        return n + k * k * 32 * 32  # upscore16
+    n += 256 * k + k + k * k * 4 * 4  # score_pool3, upscore_pool4
+    return n + k * k * 16 * 16  # upscore8
 
 
 def test_param_count_fcn8s_vgg16_21_classes():
@@ -120,7 +133,7 @@ def test_bilinear_kernel_is_bilinear_interpolation(factor):
     torch.testing.assert_close(up[..., factor:-factor, factor:-factor], ref[..., factor:-factor, factor:-factor])
     caffe = F.conv_transpose2d(x, k, stride=factor)
     o = factor // 2
-    torch.testing.assert_close(caffe[..., o:o + up.shape[-2], o:o + up.shape[-1]], up)
+    torch.testing.assert_close(caffe[..., o : o + up.shape[-2], o : o + up.shape[-1]], up)
     # channel c only feeds channel c
     assert k[0, 1].abs().sum() == 0
 
@@ -181,8 +194,12 @@ def test_one_sgd_step_learns_all_but_the_fixed_upsampling():
         opt.step()
     after = net.state_dict()
     assert torch.equal(after["decoder.upscore8.weight"], before["decoder.upscore8.weight"])
-    for key in ("decoder.score_fr.weight", "decoder.score_pool3.weight", "decoder.upscore2.weight",
-                "backbone.conv1_1.weight"):
+    for key in (
+        "decoder.score_fr.weight",
+        "decoder.score_pool3.weight",
+        "decoder.upscore2.weight",
+        "backbone.conv1_1.weight",
+    ):
         assert not torch.equal(after[key], before[key]), key
 
 

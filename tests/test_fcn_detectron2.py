@@ -3,6 +3,7 @@ sizes, equality with the plain torch network, yaml and LazyConfig construction.
 
 Reduced widths keep it cheap on CPU; the full network is checked in tests/test_fcn.py.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -40,26 +41,37 @@ def test_registries_and_output_shape():
     assert {k: (v.channels, v.stride) for k, v in shapes.items()} == {"pool3": (8, 8), "pool4": (8, 16), "fc7": (8, 32)}
     # FPN-style taps (Mask R-CNN on VGG16): the last conv of each stage
     fpn = VGG16Backbone(with_fc=False, conv1_1_padding=1, out_features=("conv2_2", "conv3_3", "conv4_3", "conv5_3"))
-    assert {k: (v.channels, v.stride) for k, v in fpn.output_shape().items()} == \
-        {"conv2_2": (128, 2), "conv3_3": (256, 4), "conv4_3": (512, 8), "conv5_3": (512, 16)}
+    assert {k: (v.channels, v.stride) for k, v in fpn.output_shape().items()} == {
+        "conv2_2": (128, 2),
+        "conv3_3": (256, 4),
+        "conv4_3": (512, 8),
+        "conv5_3": (512, 16),
+    }
     out = fpn(torch.randn(1, 3, 64, 96))
-    assert {k: tuple(v.shape[-2:]) for k, v in out.items()} == \
-        {"conv2_2": (32, 48), "conv3_3": (16, 24), "conv4_3": (8, 12), "conv5_3": (4, 6)}
+    assert {k: tuple(v.shape[-2:]) for k, v in out.items()} == {
+        "conv2_2": (32, 48),
+        "conv3_3": (16, 24),
+        "conv4_3": (8, 12),
+        "conv5_3": (4, 6),
+    }
 
 
 @pytest.mark.parametrize("variant", ["32s", "16s", "8s"])
 def test_semantic_segmentor_train_and_inference_sizes(variant):
     torch.manual_seed(0)
     model = _model(3, variant)
-    batch = [dict(image=torch.rand(3, 45, 61) * 255, sem_seg=torch.randint(0, 3, (45, 61))),
-             dict(image=torch.rand(3, 38, 50) * 255, sem_seg=torch.randint(0, 3, (38, 50)))]
+    batch = [
+        dict(image=torch.rand(3, 45, 61) * 255, sem_seg=torch.randint(0, 3, (45, 61))),
+        dict(image=torch.rand(3, 38, 50) * 255, sem_seg=torch.randint(0, 3, (38, 50))),
+    ]
     losses = model(batch)
     # zero-initialised score layers: uniform softmax, loss = ln(3)
     assert losses["loss_sem_seg"].item() == pytest.approx(np.log(3), abs=1e-5)
     model.eval()
     with torch.no_grad():
-        out = model([dict(image=torch.rand(3, 45, 61) * 255),
-                     dict(image=torch.rand(3, 7, 3) * 255, height=14, width=6)])
+        out = model(
+            [dict(image=torch.rand(3, 45, 61) * 255), dict(image=torch.rand(3, 7, 3) * 255, height=14, width=6)]
+        )
     assert out[0]["sem_seg"].shape == (3, 45, 61) and out[1]["sem_seg"].shape == (3, 14, 6)
 
 
@@ -149,36 +161,44 @@ def test_voc12aug_config_is_the_reference_recipe_and_reads_voc_layout(tmp_path, 
     from detectron2.utils.events import EventStorage
 
     from segclassics.datasets.label_png import convert_folder
-    voc_tiny = shared_data('voc_tiny') / 'voc'
-    root = tmp_path / 'VOC2012'
-    (root / 'ImageSets' / 'Segmentation').mkdir(parents=True)
-    shutil.copytree(voc_tiny / 'images', root / 'JPEGImages')
-    stems = sorted(p.stem for p in (voc_tiny / 'SegmentationClass').glob('*.png'))
-    shutil.copytree(voc_tiny / 'SegmentationClass', root / 'SegmentationClass')  # palette PNGs, as VOC ships them
-    for labels in ('SegmentationClassAug', 'SegmentationClassIndex'):  # palette copies: not converted yet
-        shutil.copytree(voc_tiny / 'SegmentationClass', root / labels)
-    for split, names in (('train', stems[:1]), ('aug', stems[1:2]), ('val', stems[2:])):
-        (root / 'ImageSets' / 'Segmentation' / f'{split}.txt').write_text(''.join(n + '\n' for n in names))
-    monkeypatch.setenv('SEGCLASSICS_VOC2012', str(root))
-    cfg = LazyConfig.load(str(REPO / 'configs/detectron2/fcn8s-atonce_vgg16_voc12aug.py'))
-    assert cfg.model.sem_seg_head.loss_reduction == 'sum' and cfg.optimizer.lr == 1e-10
-    with pytest.raises(ValueError, match='palette'):
-        DatasetCatalog.get('voc_2012_sem_seg_val')
-    for labels in ('SegmentationClassIndex', 'SegmentationClassAug'):
+
+    voc_tiny = shared_data("voc_tiny") / "voc"
+    root = tmp_path / "VOC2012"
+    (root / "ImageSets" / "Segmentation").mkdir(parents=True)
+    shutil.copytree(voc_tiny / "images", root / "JPEGImages")
+    stems = sorted(p.stem for p in (voc_tiny / "SegmentationClass").glob("*.png"))
+    shutil.copytree(voc_tiny / "SegmentationClass", root / "SegmentationClass")  # palette PNGs, as VOC ships them
+    for labels in ("SegmentationClassAug", "SegmentationClassIndex"):  # palette copies: not converted yet
+        shutil.copytree(voc_tiny / "SegmentationClass", root / labels)
+    for split, names in (("train", stems[:1]), ("aug", stems[1:2]), ("val", stems[2:])):
+        (root / "ImageSets" / "Segmentation" / f"{split}.txt").write_text("".join(n + "\n" for n in names))
+    monkeypatch.setenv("SEGCLASSICS_VOC2012", str(root))
+    cfg = LazyConfig.load(str(REPO / "configs/detectron2/fcn8s-atonce_vgg16_voc12aug.py"))
+    assert cfg.model.sem_seg_head.loss_reduction == "sum" and cfg.optimizer.lr == 1e-10
+    with pytest.raises(ValueError, match="palette"):
+        DatasetCatalog.get("voc_2012_sem_seg_val")
+    for labels in ("SegmentationClassIndex", "SegmentationClassAug"):
         shutil.rmtree(root / labels, ignore_errors=True)
-        convert_folder(str(root / 'SegmentationClass'), str(root / labels))
-    assert [len(DatasetCatalog.get(n)) for n in ('voc_2012_sem_seg_train', 'voc_2012_sem_seg_aug',
-                                                 'voc_2012_sem_seg_val')] == [1, 1, 1]
+        convert_folder(str(root / "SegmentationClass"), str(root / labels))
+    assert [
+        len(DatasetCatalog.get(n)) for n in ("voc_2012_sem_seg_train", "voc_2012_sem_seg_aug", "voc_2012_sem_seg_val")
+    ] == [1, 1, 1]
     # one training step of a narrow copy of the network on the registered data (labels 0..20 / 255)
-    cfg = LazyConfig.apply_overrides(cfg, ['model.backbone.widths=[4,8,8,16,16]', 'model.backbone.fc_channels=16',
-                                           'model.sem_seg_head.in_channels=[8,16,16]',
-                                           'dataloader.train.num_workers=0'])
+    cfg = LazyConfig.apply_overrides(
+        cfg,
+        [
+            "model.backbone.widths=[4,8,8,16,16]",
+            "model.backbone.fc_channels=16",
+            "model.sem_seg_head.in_channels=[8,16,16]",
+            "dataloader.train.num_workers=0",
+        ],
+    )
     model = instantiate(cfg.model)
     batch = next(iter(instantiate(cfg.dataloader.train)))
-    labels = batch[0]['sem_seg']
+    labels = batch[0]["sem_seg"]
     assert set(labels.unique().tolist()) <= set(range(21)) | {255}
     with EventStorage(0):
         losses = model(batch)
     # zero-initialised score layers -> uniform softmax: ln(21) per labelled pixel, summed (not averaged)
     n_labelled = int((labels != 255).sum())
-    torch.testing.assert_close(losses['loss_sem_seg'].item(), n_labelled * float(np.log(21)), rtol=1e-4, atol=0)
+    torch.testing.assert_close(losses["loss_sem_seg"].item(), n_labelled * float(np.log(21)), rtol=1e-4, atol=0)

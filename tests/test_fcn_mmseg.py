@@ -5,6 +5,7 @@ tools/train.py that lowers the loss and beats a constant predictor.
 Reduced widths (documented in each test) keep VGG16 affordable on a 2-core CPU; the full-size
 network is covered by tests/test_fcn.py (parameter count, shapes on the meta device).
 """
+
 from __future__ import annotations
 
 import re
@@ -33,19 +34,33 @@ PRE = dict(type="SegDataPreProcessor", mean=[0, 0, 0], std=[1, 1, 1], pad_val=0,
 
 
 def _segmentor(head: dict, backbone: dict = TINY_BACKBONE, test_cfg=None):
-    return MODELS.build(ConfigDict(type="EncoderDecoder", data_preprocessor=PRE, backbone=backbone,
-                                   decode_head=head, train_cfg=dict(),
-                                   test_cfg=test_cfg or dict(mode="whole")))
+    return MODELS.build(
+        ConfigDict(
+            type="EncoderDecoder",
+            data_preprocessor=PRE,
+            backbone=backbone,
+            decode_head=head,
+            train_cfg=dict(),
+            test_cfg=test_cfg or dict(mode="whole"),
+        )
+    )
 
 
 def _samples(n, h, w, k):
-    return [SegDataSample(gt_sem_seg=PixelData(data=torch.randint(0, k, (1, h, w))),
-                          metainfo=dict(img_shape=(h, w), pad_shape=(h, w), ori_shape=(h, w))) for _ in range(n)]
+    return [
+        SegDataSample(
+            gt_sem_seg=PixelData(data=torch.randint(0, k, (1, h, w))),
+            metainfo=dict(img_shape=(h, w), pad_shape=(h, w), ori_shape=(h, w)),
+        )
+        for _ in range(n)
+    ]
 
 
 def test_registered_names_do_not_clash_with_mmseg():
     import mmseg.models  # noqa: F401
+
     from segclassics.openmmlab.vgg16 import OpenMMLabVGG16
+
     assert MODELS.get("VGG16") is OpenMMLabVGG16
     assert MODELS.get("FCNSkipHead").__module__ == "segclassics.mmseg.fcn_skip_head"
     assert MODELS.get("FCNHead").__module__.startswith("mmseg.")  # mmseg's dilated-ResNet head is untouched
@@ -54,8 +69,15 @@ def test_registered_names_do_not_clash_with_mmseg():
 @pytest.mark.parametrize("variant", ["32s", "16s", "8s"])
 def test_encoder_decoder_loss_and_predict_sizes(variant):
     torch.manual_seed(0)
-    model = _segmentor(dict(type="FCNSkipHead", variant=variant, in_channels=[8, 8, 8], num_classes=3,
-                            loss_decode=dict(type="CrossEntropyLoss", avg_non_ignore=True)))
+    model = _segmentor(
+        dict(
+            type="FCNSkipHead",
+            variant=variant,
+            in_channels=[8, 8, 8],
+            num_classes=3,
+            loss_decode=dict(type="CrossEntropyLoss", avg_non_ignore=True),
+        )
+    )
     x = torch.randn(2, 3, 45, 61)
     losses = model.loss(x, _samples(2, 45, 61, 3))
     # zero-initialised score layers: uniform softmax, loss = ln(3)
@@ -71,6 +93,7 @@ def test_encoder_decoder_loss_and_predict_sizes(variant):
 def test_predict_logits_are_the_plain_torch_network():
     """mmseg's predict == segclassics.models.fcn.FCN on the same weights (no resize, no shift)."""
     from segclassics.models.fcn import FCN
+
     torch.manual_seed(0)
     model = _segmentor(dict(type="FCNSkipHead", variant="8s", in_channels=[8, 8, 8], num_classes=3)).eval()
     with torch.no_grad():
@@ -86,8 +109,10 @@ def test_predict_logits_are_the_plain_torch_network():
 
 
 def test_slide_inference_with_odd_crops():
-    model = _segmentor(dict(type="FCNSkipHead", in_channels=[8, 8, 8], num_classes=3),
-                       test_cfg=dict(mode="slide", crop_size=(33, 33), stride=(21, 21))).eval()
+    model = _segmentor(
+        dict(type="FCNSkipHead", in_channels=[8, 8, 8], num_classes=3),
+        test_cfg=dict(mode="slide", crop_size=(33, 33), stride=(21, 21)),
+    ).eval()
     out = model.predict(torch.randn(1, 3, 50, 70), _samples(1, 50, 70, 3))
     assert out[0].seg_logits.data.shape == (3, 50, 70)
 
@@ -95,8 +120,17 @@ def test_slide_inference_with_odd_crops():
 def test_mixing_our_vgg16_with_mmseg_aspp_head():
     """Our VGG16 (padded geometry, pool5 stride 32) feeding mmseg's own ASPPHead (DeepLab v3)."""
     backbone = dict(type="VGG16", with_fc=False, out_indices=("pool4", "pool5"), widths=(4, 4, 8, 8, 8))
-    head = dict(type="ASPPHead", in_channels=8, in_index=1, channels=8, dilations=(1, 2, 3, 4), num_classes=4,
-                dropout_ratio=0.0, align_corners=False, loss_decode=dict(type="CrossEntropyLoss"))
+    head = dict(
+        type="ASPPHead",
+        in_channels=8,
+        in_index=1,
+        channels=8,
+        dilations=(1, 2, 3, 4),
+        num_classes=4,
+        dropout_ratio=0.0,
+        align_corners=False,
+        loss_decode=dict(type="CrossEntropyLoss"),
+    )
     model = _segmentor(head, backbone=backbone)
     model.init_weights()
     x = torch.randn(2, 3, 64, 48)
@@ -110,6 +144,7 @@ def test_mixing_our_vgg16_with_mmseg_aspp_head():
 def test_pretrained_mismatch_and_missing_file(tmp_path):
     bad = tmp_path / "vgg_wrong_width.pth"
     from segclassics.models.vgg import VGG16
+
     torch.save(VGG16(widths=(4, 4, 4, 4, 4), fc_channels=8).state_dict(), bad)
     backbone = MODELS.build(dict(TINY_BACKBONE, pretrained=str(bad)))
     with pytest.raises(CheckpointMismatchError, match="conv3_1.weight"):
@@ -125,10 +160,16 @@ def test_pretrained_mismatch_and_missing_file(tmp_path):
     torch.testing.assert_close(backbone.fc6.weight, ref.fc6.weight)
 
 
-@pytest.mark.parametrize("name,variant,lr", [
-    ("fcn32s_vgg16_voc12aug", "32s", 1e-10), ("fcn16s_vgg16_voc12aug", "16s", 1e-12),
-    ("fcn8s_vgg16_voc12aug", "8s", 1e-14), ("fcn8s-atonce_vgg16_voc12aug", "8s", 1e-10),
-    ("fcn32s_vgg16_voc12aug_cvpr", "32s", 1e-4)])
+@pytest.mark.parametrize(
+    "name,variant,lr",
+    [
+        ("fcn32s_vgg16_voc12aug", "32s", 1e-10),
+        ("fcn16s_vgg16_voc12aug", "16s", 1e-12),
+        ("fcn8s_vgg16_voc12aug", "8s", 1e-14),
+        ("fcn8s-atonce_vgg16_voc12aug", "8s", 1e-10),
+        ("fcn32s_vgg16_voc12aug_cvpr", "32s", 1e-4),
+    ],
+)
 def test_voc_configs_follow_the_reference_recipe(name, variant, lr):
     cfg = Config.fromfile(REPO / "configs" / "fcn" / f"{name}.py")
     head, opt = cfg.model.decode_head, cfg.optim_wrapper.optimizer
@@ -150,6 +191,7 @@ def test_fcn8s_voc_config_builds_the_paper_network():
         model = MODELS.build(cfg.model)
     # 134,489,759 = the hand-written layer table of tests/test_fcn.py::paper_param_count('8s')
     from test_fcn import paper_param_count
+
     assert count_parameters(model) == paper_param_count("8s")
 
 
@@ -158,6 +200,7 @@ def test_voc_tiny_config(shared_data):
     cfg = Config.fromfile(REPO / "configs" / "fcn" / "fcn8s_vgg16_voc_tiny.py")
     assert (REPO / cfg.train_dataloader.dataset.data_root).resolve() == (root / "voc").resolve()
     from mmseg.registry import DATASETS
+
     cfg.train_dataloader.dataset.data_root = str(root / "voc")  # independent of the cwd
     ds = DATASETS.build(cfg.train_dataloader.dataset)
     assert len(ds) == 3 and Path(ds[0]["data_samples"].img_path).parent.parent == root / "voc"
@@ -174,19 +217,34 @@ def test_short_training_lowers_loss_and_beats_constant(run_tool, synthetic_root,
     "Beats a constant predictor" is judged on the training loss: the best constant prediction
     (the label frequencies) has a cross-entropy equal to the entropy of the training labels."""
     work = tmp_path / "work"
-    r = run_tool("train.py", repo_root / "configs" / "fcn" / "fcn8s_vgg16_synthetic.py", "--work-dir", work,
-                 "--cfg-options", f"train_dataloader.dataset.data_root={synthetic_root}",
-                 f"val_dataloader.dataset.data_root={synthetic_root}",
-                 f"test_dataloader.dataset.data_root={synthetic_root}",
-                 "model.backbone.widths=[8,16,16,32,32]", "model.backbone.fc_channels=32",
-                 "model.decode_head.in_channels=[16,32,32]", "model.backbone.conv1_1_padding=1",
-                 "model.backbone.fc6_padding=3", "model.decode_head.mode=padded",
-                 "train_dataloader.batch_size=4",
-                 "train_dataloader.num_workers=0", "train_dataloader.persistent_workers=False",
-                 "val_dataloader.num_workers=0", "val_dataloader.persistent_workers=False",
-                 "train_cfg.max_iters=50", "train_cfg.val_interval=50", "default_hooks.logger.interval=5",
-                 "default_hooks.checkpoint.interval=50", "param_scheduler.0.end=50",
-                 "optim_wrapper.optimizer.lr=0.005", timeout=1200)
+    r = run_tool(
+        "train.py",
+        repo_root / "configs" / "fcn" / "fcn8s_vgg16_synthetic.py",
+        "--work-dir",
+        work,
+        "--cfg-options",
+        f"train_dataloader.dataset.data_root={synthetic_root}",
+        f"val_dataloader.dataset.data_root={synthetic_root}",
+        f"test_dataloader.dataset.data_root={synthetic_root}",
+        "model.backbone.widths=[8,16,16,32,32]",
+        "model.backbone.fc_channels=32",
+        "model.decode_head.in_channels=[16,32,32]",
+        "model.backbone.conv1_1_padding=1",
+        "model.backbone.fc6_padding=3",
+        "model.decode_head.mode=padded",
+        "train_dataloader.batch_size=4",
+        "train_dataloader.num_workers=0",
+        "train_dataloader.persistent_workers=False",
+        "val_dataloader.num_workers=0",
+        "val_dataloader.persistent_workers=False",
+        "train_cfg.max_iters=50",
+        "train_cfg.val_interval=50",
+        "default_hooks.logger.interval=5",
+        "default_hooks.checkpoint.interval=50",
+        "param_scheduler.0.end=50",
+        "optim_wrapper.optimizer.lr=0.005",
+        timeout=1200,
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     text = r.stdout + r.stderr
     losses = [float(v) for v in re.findall(r"decode\.loss_ce: ([0-9.]+)", text)]
@@ -201,6 +259,7 @@ def test_short_training_lowers_loss_and_beats_constant(run_tool, synthetic_root,
 def _label_entropy(ann_dir: Path) -> float:
     """Cross-entropy (nats) of the best constant predictor = entropy of the label frequencies."""
     from PIL import Image
+
     labels = np.concatenate([np.asarray(Image.open(p)).ravel() for p in sorted(ann_dir.glob("*.png"))])
     p = np.bincount(labels[labels != 255]) / (labels != 255).sum()
     p = p[p > 0]

@@ -6,6 +6,7 @@ What our ``tools/train.py`` saves (the work dir's config and the checkpoints' ``
 the user's config plus ``custom_imports``; it loads in mmseg's ``tools/test.py`` (from mmseg's
 installed ``.mim/tools``), ``MMSegInferencer`` and ``DetInferencer``.
 """
+
 from __future__ import annotations
 
 import json
@@ -24,13 +25,20 @@ pytestmark = pytest.mark.slow
 
 def _installed_env() -> dict:
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    return dict(env, PYTHONPATH=str(PLUGINS), PYTHONUNBUFFERED="1",
-                OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "2"))
+    return dict(
+        env, PYTHONPATH=str(PLUGINS), PYTHONUNBUFFERED="1", OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "2")
+    )
 
 
 def _run_outside(args: list[str], cwd: Path, timeout: float = 600) -> subprocess.CompletedProcess:
-    proc = subprocess.run([sys.executable, *map(str, args)], cwd=cwd, env=_installed_env(), text=True,
-                          capture_output=True, timeout=timeout)
+    proc = subprocess.run(
+        [sys.executable, *map(str, args)],
+        cwd=cwd,
+        env=_installed_env(),
+        text=True,
+        capture_output=True,
+        timeout=timeout,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return proc
 
@@ -50,33 +58,42 @@ def _train(run_tool, config: Path, work: Path) -> None:
 
 def _saved_config_text(work: Path, name: str) -> str:
     text = (work / name).read_text()
-    for runtime_only in ("CheckedLoadImageFromFile", "CheckedLoadAnnotations", "NonFiniteLossHook",
-                         "RandomStateHook", "Rank0BuffersHook"):
+    for runtime_only in (
+        "CheckedLoadImageFromFile",
+        "CheckedLoadAnnotations",
+        "NonFiniteLossHook",
+        "RandomStateHook",
+        "Rank0BuffersHook",
+    ):
         assert runtime_only not in text, runtime_only
     return text
 
 
 def _checkpoint_cfg(path: Path) -> str:
     import torch
+
     return torch.load(path, map_location="cpu", weights_only=True)["meta"]["cfg"]
 
 
 # ----------------------------------------------------------------------------- mmseg
+
 
 @pytest.fixture(scope="module")
 def mmseg_run(tmp_path_factory, run_tool, synthetic_root):
     """2 iterations of the synthetic UNet config (a user's config deriving from ours)."""
     tmp = tmp_path_factory.mktemp("mmseg_run")
     config = tmp / "my_unet.py"
-    config.write_text(textwrap.dedent(f"""\
-        _base_ = [{str(REPO / 'configs/unet/unet_synthetic.py')!r}]
+    config.write_text(
+        textwrap.dedent(f"""\
+        _base_ = [{str(REPO / "configs/unet/unet_synthetic.py")!r}]
         data_root = {str(synthetic_root)!r}
         train_dataloader = dict(num_workers=0, persistent_workers=False, dataset=dict(data_root=data_root))
         val_dataloader = dict(num_workers=0, persistent_workers=False, dataset=dict(data_root=data_root))
         test_dataloader = val_dataloader
         train_cfg = dict(max_iters=2, val_interval=2)
         default_hooks = dict(checkpoint=dict(interval=2), logger=dict(interval=1))
-        """))
+        """)
+    )
     work = tmp / "work"
     _train(run_tool, config, work)
     return work
@@ -85,6 +102,7 @@ def mmseg_run(tmp_path_factory, run_tool, synthetic_root):
 def test_mmseg_saved_config_is_the_users_plus_custom_imports(mmseg_run):
     text = _saved_config_text(mmseg_run, "my_unet.py")
     from mmengine.config import Config
+
     saved = Config.fromfile(str(mmseg_run / "my_unet.py"), import_custom_modules=False)
     assert saved.custom_imports == dict(imports=["segclassics.mmseg"], allow_failed_imports=False)
     assert "type='LoadImageFromFile'" in text and "type='LoadAnnotations'" in text
@@ -92,8 +110,16 @@ def test_mmseg_saved_config_is_the_users_plus_custom_imports(mmseg_run):
 
 
 def test_mmseg_own_test_py_on_saved_config(mmseg_run, tmp_path):
-    proc = _run_outside([_mim_tool("mmseg", "test.py"), mmseg_run / "my_unet.py", mmseg_run / "last_weights.pth",
-                         "--work-dir", tmp_path / "test"], cwd=tmp_path)
+    proc = _run_outside(
+        [
+            _mim_tool("mmseg", "test.py"),
+            mmseg_run / "my_unet.py",
+            mmseg_run / "last_weights.pth",
+            "--work-dir",
+            tmp_path / "test",
+        ],
+        cwd=tmp_path,
+    )
     assert "mIoU" in proc.stdout + proc.stderr
 
 
@@ -102,14 +128,15 @@ def test_mmseg_inferencer_on_saved_config(mmseg_run, tmp_path, synthetic_root):
     script = textwrap.dedent(f"""\
         import json, sys
         from mmseg.apis import MMSegInferencer
-        inferencer = MMSegInferencer(model={str(mmseg_run / 'my_unet.py')!r},
-                                     weights={str(mmseg_run / 'last_weights.pth')!r}, device='cpu')
+        inferencer = MMSegInferencer(model={str(mmseg_run / "my_unet.py")!r},
+                                     weights={str(mmseg_run / "last_weights.pth")!r}, device='cpu')
         pred = inferencer({str(image)!r}, return_datasamples=True).pred_sem_seg.data
         json.dump(dict(shape=list(pred.shape), max=int(pred.max()), min=int(pred.min()),
                        module=sys.modules['segclassics'].__file__), sys.stdout)
         """)
     out = json.loads(_run_outside(["-c", script], cwd=tmp_path).stdout.strip().splitlines()[-1])
     from PIL import Image
+
     width, height = Image.open(image).size
     assert out["shape"] == [1, height, width]
     assert 0 <= out["min"] <= out["max"] < 6  # the config's 6 classes
@@ -118,14 +145,16 @@ def test_mmseg_inferencer_on_saved_config(mmseg_run, tmp_path, synthetic_root):
 
 # ----------------------------------------------------------------------------- mmdet
 
+
 @pytest.fixture(scope="module")
 def mmdet_run(tmp_path_factory, run_tool, synthetic_root):
     """2 iterations of the R18-FPN Mask R-CNN config on the synthetic instances."""
     tmp = tmp_path_factory.mktemp("mmdet_run")
     config = tmp / "my_mask_rcnn.py"
     root = str(synthetic_root) + "/"
-    config.write_text(textwrap.dedent(f"""\
-        _base_ = [{str(REPO / 'configs/mask_rcnn/mask-rcnn_r18_fpn_gn-scratch_isbi2012.py')!r}]
+    config.write_text(
+        textwrap.dedent(f"""\
+        _base_ = [{str(REPO / "configs/mask_rcnn/mask-rcnn_r18_fpn_gn-scratch_isbi2012.py")!r}]
         data_root = {root!r}
         metainfo = dict(classes=('disk', 'square', 'triangle', 'ring', 'cross'))
         model = dict(roi_head=dict(bbox_head=dict(num_classes=5), mask_head=dict(num_classes=5)),
@@ -145,7 +174,8 @@ def mmdet_run(tmp_path_factory, run_tool, synthetic_root):
         test_evaluator = val_evaluator
         train_cfg = dict(max_iters=2, val_interval=100)
         default_hooks = dict(checkpoint=dict(interval=2), logger=dict(interval=1))
-        """))
+        """)
+    )
     work = tmp / "work"
     _train(run_tool, config, work)
     return work
@@ -154,6 +184,7 @@ def mmdet_run(tmp_path_factory, run_tool, synthetic_root):
 def test_mmdet_saved_config_is_the_users_plus_custom_imports(mmdet_run):
     text = _saved_config_text(mmdet_run, "my_mask_rcnn.py")
     from mmengine.config import Config
+
     saved = Config.fromfile(str(mmdet_run / "my_mask_rcnn.py"), import_custom_modules=False)
     assert saved.custom_imports == dict(imports=["segclassics.mmdet"], allow_failed_imports=False)
     assert _checkpoint_cfg(mmdet_run / "last_weights.pth") == text
@@ -164,18 +195,18 @@ def test_det_inferencer_on_saved_config(mmdet_run, tmp_path, synthetic_root):
     script = textwrap.dedent(f"""\
         import json, sys
         from mmdet.apis import DetInferencer
-        inferencer = DetInferencer(model={str(mmdet_run / 'my_mask_rcnn.py')!r},
-                                   weights={str(mmdet_run / 'last_weights.pth')!r}, device='cpu')
+        inferencer = DetInferencer(model={str(mmdet_run / "my_mask_rcnn.py")!r},
+                                   weights={str(mmdet_run / "last_weights.pth")!r}, device='cpu')
         pred = inferencer({str(image)!r}, return_datasamples=True)['predictions'][0].pred_instances
         json.dump(dict(n=len(pred), labels=[int(x) for x in pred.labels], masks=list(pred.masks.shape)),
                   sys.stdout)
         """)
     out = json.loads(_run_outside(["-c", script], cwd=tmp_path).stdout.strip().splitlines()[-1])
     from PIL import Image
+
     width, height = Image.open(image).size
     assert out["masks"] == [out["n"], height, width]
     assert all(0 <= label < 5 for label in out["labels"])  # the config's 5 classes
-
 
 
 def _pickle_ops(path: Path) -> list:
@@ -184,6 +215,7 @@ def _pickle_ops(path: Path) -> list:
     addresses of the writing process; each is replaced by its order of first appearance."""
     import pickletools
     import re
+
     keys: dict = {}
 
     def key(m):
@@ -209,12 +241,25 @@ def test_mmdet_out_writes_what_mmdets_own_test_py_writes(mmdet_run, run_tool, tm
     ours, theirs = tmp_path / "ours.pkl", tmp_path / "theirs.pkl"
     # a data sample's metainfo keys are a set: one hash seed for both runs gives one key order
     seed = {"PYTHONHASHSEED": "0"}
-    proc = run_tool("test.py", config, weights, "--work-dir", tmp_path / "ours", "--out", ours, timeout=900,
-                    env=seed)
+    proc = run_tool("test.py", config, weights, "--work-dir", tmp_path / "ours", "--out", ours, timeout=900, env=seed)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    proc = subprocess.run([sys.executable, str(_mim_tool("mmdet", "test.py")), str(config), str(weights),
-                           "--work-dir", str(tmp_path / "theirs"), "--out", str(theirs)], cwd=tmp_path,
-                          env=dict(_installed_env(), **seed), text=True, capture_output=True, timeout=900)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(_mim_tool("mmdet", "test.py")),
+            str(config),
+            str(weights),
+            "--work-dir",
+            str(tmp_path / "theirs"),
+            "--out",
+            str(theirs),
+        ],
+        cwd=tmp_path,
+        env=dict(_installed_env(), **seed),
+        text=True,
+        capture_output=True,
+        timeout=900,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert _pickle_ops(ours) == _pickle_ops(theirs)
     # a second run does not replace a file that this run did not write
@@ -222,7 +267,8 @@ def test_mmdet_out_writes_what_mmdets_own_test_py_writes(mmdet_run, run_tool, tm
     assert proc.returncode != 0
     assert proc.stderr.strip().splitlines()[-1] == (
         f"error: {theirs} exists and was not written by this run; it is kept. Pass --overwrite to replace it, or "
-        f"choose another place than --out")
+        f"choose another place than --out"
+    )
 
 
 def test_mmdet_out_names_a_pickle_file(mmdet_run, run_tool, tmp_path):
@@ -231,5 +277,6 @@ def test_mmdet_out_names_a_pickle_file(mmdet_run, run_tool, tmp_path):
     assert proc.returncode != 0
     assert proc.stderr.strip().splitlines()[-1] == (
         f"error: --out {tmp_path / 'preds'}: for an mmdet config ({config}) --out names the pickle file of the "
-        f"predictions, ending in .pkl or .pickle (as mmdet's tools/test.py)")
+        f"predictions, ending in .pkl or .pickle (as mmdet's tools/test.py)"
+    )
     assert not (tmp_path / "preds").exists()

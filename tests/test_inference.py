@@ -9,6 +9,7 @@ read under torch's default ``weights_only=True``; no test sets an environment sw
 Predictions are compared with references computed here: the argmax of the model's logits on the
 normalised image, the frameworks' own API results, decoded RLE masks.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -84,6 +85,7 @@ def expected_overlay(rgb: np.ndarray, labels: np.ndarray, palette) -> np.ndarray
 def run_infer(capsys, *argv):
     """tools/infer.py's entry point in this process (the tool itself runs in the security test)."""
     from segclassics.engine.infer_cli import infer_main
+
     rc = infer_main([str(a) for a in argv])
     captured = capsys.readouterr()
     return rc, captured.out, captured.err
@@ -94,22 +96,30 @@ def random_weights(config: Path, path: Path, overrides=(), meta=None) -> Path:
     mechanics, where training would add nothing), with the metadata ``meta``."""
     from segclassics.engine.config_loader import build_model, load_config
     from segclassics.utils.checkpoint import save_weights_only
+
     loaded = load_config(str(config), overrides)
     torch.manual_seed(0)
     model = build_model(loaded)
-    return Path(save_weights_only(str(path), model.state_dict(), meta or {},
-                                  key="state_dict" if loaded.kind == "mmengine" else "model"))
+    return Path(
+        save_weights_only(
+            str(path), model.state_dict(), meta or {}, key="state_dict" if loaded.kind == "mmengine" else "model"
+        )
+    )
 
 
 # ----------------------------------------------------------------------------- trained checkpoints
+
 
 @pytest.fixture(scope="session")
 def mmseg_run(tmp_path_factory, run_tool, synthetic_root) -> Path:
     work = tmp_path_factory.mktemp("mmseg_run")
     opts = ["train_cfg.max_iters=2", "train_cfg.val_interval=2", "default_hooks.checkpoint.interval=2"]
     for split in ("train", "val", "test"):
-        opts += [f"{split}_dataloader.dataset.data_root={synthetic_root}", f"{split}_dataloader.num_workers=0",
-                 f"{split}_dataloader.persistent_workers=False"]
+        opts += [
+            f"{split}_dataloader.dataset.data_root={synthetic_root}",
+            f"{split}_dataloader.num_workers=0",
+            f"{split}_dataloader.persistent_workers=False",
+        ]
     proc = run_tool("train.py", UNET, "--work-dir", work, "--cfg-options", *opts)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return work
@@ -118,9 +128,18 @@ def mmseg_run(tmp_path_factory, run_tool, synthetic_root) -> Path:
 @pytest.fixture(scope="session")
 def d2_run(tmp_path_factory, run_tool, synthetic_root) -> Path:
     work = tmp_path_factory.mktemp("d2_run")
-    proc = run_tool("train.py", D2_YAML, "--work-dir", work, "SOLVER.MAX_ITER=2", "SOLVER.CHECKPOINT_PERIOD=2",
-                    "TEST.EVAL_PERIOD=2", "SOLVER.IMS_PER_BATCH=2", "DATALOADER.NUM_WORKERS=0",
-                    env={"SEGCLASSICS_SYNTHETIC_ROOT": str(synthetic_root)})
+    proc = run_tool(
+        "train.py",
+        D2_YAML,
+        "--work-dir",
+        work,
+        "SOLVER.MAX_ITER=2",
+        "SOLVER.CHECKPOINT_PERIOD=2",
+        "TEST.EVAL_PERIOD=2",
+        "SOLVER.IMS_PER_BATCH=2",
+        "DATALOADER.NUM_WORKERS=0",
+        env={"SEGCLASSICS_SYNTHETIC_ROOT": str(synthetic_root)},
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return work
 
@@ -128,8 +147,11 @@ def d2_run(tmp_path_factory, run_tool, synthetic_root) -> Path:
 @pytest.fixture(scope="session")
 def mmdet_run(tmp_path_factory, run_tool, synthetic_root) -> Path:
     work = tmp_path_factory.mktemp("mmdet_run")
-    opts = [f"train_dataloader.dataset.data_root={synthetic_root}", "train_dataloader.num_workers=0",
-            "train_dataloader.persistent_workers=False"]
+    opts = [
+        f"train_dataloader.dataset.data_root={synthetic_root}",
+        "train_dataloader.num_workers=0",
+        "train_dataloader.persistent_workers=False",
+    ]
     proc = run_tool("train.py", MASK_RCNN, "--work-dir", work, "--cfg-options", *opts)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return work
@@ -137,12 +159,15 @@ def mmdet_run(tmp_path_factory, run_tool, synthetic_root) -> Path:
 
 # ----------------------------------------------------------------------------- mmseg APIs
 
+
 @pytest.mark.slow
 def test_mmseg_init_model_and_inference_model(mmseg_run, synthetic_root):
     """init_model reads the training checkpoint and last_weights.pth (identical weights, the
     dataset's classes/palette); inference_model's map is the argmax of the model's logits."""
-    import segclassics.mmseg  # noqa: F401  (as the config's custom_imports would)
     from mmseg.apis import inference_model, init_model
+
+    import segclassics.mmseg  # noqa: F401  (as the config's custom_imports would)
+
     last = mmseg_run / "last_weights.pth"
     with no_allow_list():
         published = torch.load(last)
@@ -161,8 +186,10 @@ def test_mmseg_init_model_and_inference_model(mmseg_run, synthetic_root):
 
 @pytest.mark.slow
 def test_mmseg_inferencer_writes_visualisation(mmseg_run, synthetic_root, tmp_path):
-    import segclassics.mmseg  # noqa: F401
     from mmseg.apis import MMSegInferencer
+
+    import segclassics.mmseg  # noqa: F401
+
     images = val_images(synthetic_root)[:2]
     inferencer = MMSegInferencer(model=str(UNET), weights=str(mmseg_run / "last_weights.pth"), device="cpu")
     inferencer([str(p) for p in images], out_dir=str(tmp_path))
@@ -175,16 +202,20 @@ def test_mmseg_inferencer_writes_visualisation(mmseg_run, synthetic_root, tmp_pa
 
 # ----------------------------------------------------------------------------- mmdet APIs
 
+
 @pytest.mark.slow
 def test_mmdet_init_detector_and_det_inferencer(mmdet_run, synthetic_root, tmp_path):
     """init_detector + inference_detector and DetInferencer on last_weights.pth: same
     instances; DetInferencer writes the visualisation and RLE masks that decode to them."""
-    import segclassics.mmdet  # noqa: F401
     from mmdet.apis import DetInferencer, inference_detector, init_detector
     from pycocotools import mask as mask_utils
+
+    import segclassics.mmdet  # noqa: F401
+
     weights = str(mmdet_run / "last_weights.pth")
     image = val_images(synthetic_root)[0]
     from mmengine.config import Config
+
     config = Config.fromfile(str(MASK_RCNN))
     config.merge_from_dict(MMDET_ALL_ROIS)
     model = init_detector(config, weights, device="cpu")
@@ -204,11 +235,13 @@ def test_mmdet_init_detector_and_det_inferencer(mmdet_run, synthetic_root, tmp_p
 
 # ----------------------------------------------------------------------------- detectron2 APIs
 
+
 def _d2_yaml_cfg(weights: Path):
-    import segclassics.detectron2  # noqa: F401
     from detectron2.config import get_cfg
 
+    import segclassics.detectron2  # noqa: F401
     from segclassics.detectron2.config import add_segclassics_config
+
     cfg = add_segclassics_config(get_cfg())
     cfg.merge_from_file(str(D2_YAML))
     cfg.MODEL.WEIGHTS = str(weights)
@@ -219,6 +252,7 @@ def _d2_yaml_cfg(weights: Path):
 @pytest.mark.slow
 def test_detectron2_default_predictor_with_our_yaml(d2_run, synthetic_root):
     from detectron2.engine import DefaultPredictor
+
     weights = d2_run / "last_weights.pth"
     with no_allow_list():
         published = torch.load(weights)
@@ -236,9 +270,11 @@ def test_detectron2_default_predictor_with_our_yaml(d2_run, synthetic_root):
 def test_detectron2_training_checkpoint_loads_as_it_is(d2_run):
     """docs/inference.md: detectron2's own model_final.pth of our run loads with torch's default
     weights-only reading (no allow-list) and with detectron2's DetectionCheckpointer."""
-    import segclassics.detectron2  # noqa: F401
     from detectron2.checkpoint import DetectionCheckpointer
     from detectron2.config import LazyConfig, instantiate
+
+    import segclassics.detectron2  # noqa: F401
+
     final = d2_run / "model_final.pth"
     with no_allow_list():
         state = torch.load(final)
@@ -253,12 +289,13 @@ def test_detectron2_training_checkpoint_loads_as_it_is(d2_run):
 def test_detectron2_lazyconfig_model_with_detection_checkpointer(d2_run, synthetic_root, safe):
     """The LazyConfig builds the yaml's network: detectron2's own checkpointer (users' code) and
     ours load last_weights.pth into it; its prediction is the argmax of the head's logits."""
-    import segclassics.detectron2  # noqa: F401
     from detectron2.checkpoint import DetectionCheckpointer
     from detectron2.config import LazyConfig, instantiate
 
+    import segclassics.detectron2  # noqa: F401
     from segclassics.detectron2.checkpointer import SafeDetectionCheckpointer
     from segclassics.utils.checkpoint import check_state_dict
+
     cfg = LazyConfig.load(str(D2_LAZY))
     model = instantiate(cfg.model).eval()
     weights = d2_run / "last_weights.pth"
@@ -271,13 +308,15 @@ def test_detectron2_lazyconfig_model_with_detection_checkpointer(d2_run, synthet
     x = torch.from_numpy(rgb).permute(2, 0, 1).float()
     with torch.no_grad():
         out = model([{"image": x, "height": 64, "width": 64}])[0]["sem_seg"]
-        normalised = (x - torch.tensor(cfg.model.pixel_mean).view(-1, 1, 1)) / torch.tensor(
-            cfg.model.pixel_std).view(-1, 1, 1)
+        normalised = (x - torch.tensor(cfg.model.pixel_mean).view(-1, 1, 1)) / torch.tensor(cfg.model.pixel_std).view(
+            -1, 1, 1
+        )
         logits = model.sem_seg_head.layers(model.backbone(normalised[None]))
     assert np.array_equal(out.argmax(0).numpy(), logits.argmax(1)[0].numpy())
 
 
 # ----------------------------------------------------------------------------- tools/infer.py
+
 
 def _odd_inputs(folder: Path, rgb: np.ndarray) -> dict:
     """Convertible and unusable images next to each other: name -> expected RGB (None: skipped)."""
@@ -291,8 +330,15 @@ def _odd_inputs(folder: Path, rgb: np.ndarray) -> dict:
     (folder / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(40)))
     Image.fromarray((rgb[..., 0].astype(np.uint16) * 257)).save(folder / "deep.png")
     Image.new("CMYK", (16, 16), (1, 2, 3, 4)).save(folder / "cmyk.jpg")
-    return {"grey": np.repeat(rgb[..., 1:2], 3, axis=2), "pal": rgb_of(folder / "pal.png"), "opaque": rgb,
-            "clear": None, "corrupt": None, "deep": None, "cmyk": None}
+    return {
+        "grey": np.repeat(rgb[..., 1:2], 3, axis=2),
+        "pal": rgb_of(folder / "pal.png"),
+        "opaque": rgb,
+        "clear": None,
+        "corrupt": None,
+        "deep": None,
+        "cmyk": None,
+    }
 
 
 @pytest.mark.slow
@@ -300,18 +346,30 @@ def test_infer_mmseg_labels_are_the_logits_argmax(mmseg_run, synthetic_root, tmp
     """A folder, a glob and a single file; unusable images are reported by name and skipped;
     every label PNG is the argmax of the model's logits on the (converted) image, every overlay
     the 50 % blend with the dataset's palette; exit status 3 (some skipped)."""
-    import segclassics.mmseg  # noqa: F401
     from mmseg.apis import init_model
+
+    import segclassics.mmseg  # noqa: F401
+
     weights = mmseg_run / "last_weights.pth"
     vals = val_images(synthetic_root)
     odd = tmp_path / "odd"
     expected = {p.stem: rgb_of(p) for p in vals}
     expected.update(_odd_inputs(odd, rgb_of(vals[0])))
     out = tmp_path / "out"
-    rc, stdout, stderr = run_infer(capsys, UNET, weights, synthetic_root / "img_dir" / "val", f"{odd}/*.png",
-                                   odd / "cmyk.jpg", "--out", out, "--batch", "3")
+    rc, stdout, stderr = run_infer(
+        capsys,
+        UNET,
+        weights,
+        synthetic_root / "img_dir" / "val",
+        f"{odd}/*.png",
+        odd / "cmyk.jpg",
+        "--out",
+        out,
+        "--batch",
+        "3",
+    )
     skipped = sorted(line for line in stderr.splitlines() if "skipped: " in line)
-    assert [line[line.index("skipped: "):] for line in skipped] == [
+    assert [line[line.index("skipped: ") :] for line in skipped] == [
         f"skipped: {odd}/clear.png: has transparent pixels (mode RGBA, 1 pixels with alpha < 255); flatten it onto "
         f"the background you want first",
         f"skipped: {odd}/cmyk.jpg: mode CMYK image; the model takes RGB images and converting CMYK needs a choice "
@@ -319,7 +377,8 @@ def test_infer_mmseg_labels_are_the_logits_argmax(mmseg_run, synthetic_root, tmp
         f"skipped: {odd}/corrupt.png: cannot read it as an image (UnidentifiedImageError: cannot identify image file "
         f"'{odd}/corrupt.png'); the file is corrupt, truncated or not an image",
         f"skipped: {odd}/deep.png: 16-bit image (mode I;16); the model takes 8-bit images: convert it to 8 bit with "
-        f"the scaling your training images had"]
+        f"the scaling your training images had",
+    ]
     assert stdout.splitlines()[-1] == f"summary: 7 done, 4 skipped; outputs in {out}"
     assert rc == 3
     assert "images/s" in stderr  # the progress bar's rate
@@ -339,10 +398,12 @@ def test_infer_mmseg_labels_are_the_logits_argmax(mmseg_run, synthetic_root, tmp
 def test_infer_detectron2_yaml_and_lazy(d2_run, synthetic_root, tmp_path, capsys):
     """Both detectron2 config kinds with the same weights: the yaml run equals DefaultPredictor
     (test-time resize 64 -> 128 -> 64), the LazyConfig run (no resize) its model's own output."""
-    import segclassics.detectron2  # noqa: F401
     from detectron2.checkpoint import DetectionCheckpointer
     from detectron2.config import LazyConfig, instantiate
     from detectron2.engine import DefaultPredictor
+
+    import segclassics.detectron2  # noqa: F401
+
     weights = d2_run / "last_weights.pth"
     vals = val_images(synthetic_root)
     predictor = DefaultPredictor(_d2_yaml_cfg(weights))
@@ -363,12 +424,14 @@ def test_infer_detectron2_yaml_and_lazy(d2_run, synthetic_root, tmp_path, capsys
             labels = png(out / "labels" / f"{path.stem}.png")
             assert np.array_equal(labels, reference), (name, path.name)
             # colours: the registered dataset's stuff_colors
-            assert np.array_equal(png(out / "overlays" / f"{path.stem}.png"),
-                                  expected_overlay(rgb, labels, synthetic.PALETTE))
+            assert np.array_equal(
+                png(out / "overlays" / f"{path.stem}.png"), expected_overlay(rgb, labels, synthetic.PALETTE)
+            )
 
 
 def _decoded(annotation) -> np.ndarray:
     from pycocotools import mask as mask_utils
+
     rle = annotation["segmentation"]
     return mask_utils.decode({"size": rle["size"], "counts": rle["counts"].encode()}).astype(bool)
 
@@ -382,8 +445,9 @@ def _check_coco_json(out: Path, images, references, classes) -> None:
     for image, reference in zip(data["images"], references):
         found = [a for a in data["annotations"] if a["image_id"] == image["id"]]
         assert len(found) == len(reference.scores) > 0
-        for a, box, score, label, mask in zip(found, reference.boxes, reference.scores, reference.labels,
-                                              reference.masks):
+        for a, box, score, label, mask in zip(
+            found, reference.boxes, reference.scores, reference.labels, reference.masks
+        ):
             assert np.array_equal(_decoded(a), mask)
             assert a["area"] == int(mask.sum())
             x1, y1, x2, y2 = (float(v) for v in box)
@@ -393,49 +457,70 @@ def _check_coco_json(out: Path, images, references, classes) -> None:
 
 @pytest.mark.slow
 def test_infer_mmdet_coco_json_matches_inference_detector(mmdet_run, synthetic_root, tmp_path, capsys):
-    import segclassics.mmdet  # noqa: F401
     from mmdet.apis import inference_detector, init_detector
 
+    import segclassics.mmdet  # noqa: F401
     from segclassics.engine.inference import InstancePrediction
+
     weights = mmdet_run / "last_weights.pth"
     images = val_images(synthetic_root)[:2]
     out = tmp_path / "out"
-    rc, stdout, _ = run_infer(capsys, MASK_RCNN, weights, *images, "--out", out, "--score-thr", "0",
-                              "--cfg-options", *(f"{k}={v}" for k, v in MMDET_ALL_ROIS.items()))
+    rc, stdout, _ = run_infer(
+        capsys,
+        MASK_RCNN,
+        weights,
+        *images,
+        "--out",
+        out,
+        "--score-thr",
+        "0",
+        "--cfg-options",
+        *(f"{k}={v}" for k, v in MMDET_ALL_ROIS.items()),
+    )
     assert rc == 0 and stdout.splitlines()[-1] == f"summary: 2 done, 0 skipped; outputs in {out}"
     assert sorted(os.listdir(out / "overlays")) == [p.name for p in images]
     model = init_detector(str(MASK_RCNN), str(weights), device="cpu", cfg_options=MMDET_ALL_ROIS)
     references = []
     for path in images:
         pred = inference_detector(model, str(path)).pred_instances
-        references.append(InstancePrediction(pred.bboxes.numpy(), pred.scores.numpy(), pred.labels.numpy(),
-                                             pred.masks.numpy()))
+        references.append(
+            InstancePrediction(pred.bboxes.numpy(), pred.scores.numpy(), pred.labels.numpy(), pred.masks.numpy())
+        )
     _check_coco_json(out, images, references, synthetic.CLASSES[1:])
 
 
 # the dataset_meta a detectron2 run writes into last_weights.pth (stuff_* as classes/palette, thing_* as
 # thing_classes/thing_palette); a Mask R-CNN's categories are the thing classes
-D2_INSTANCE_META = {"dataset_meta": {"thing_classes": [f"shape {k}" for k in range(5)],
-                                     "thing_palette": [[40 * k, 0, 0] for k in range(5)]}}
+D2_INSTANCE_META = {
+    "dataset_meta": {
+        "thing_classes": [f"shape {k}" for k in range(5)],
+        "thing_palette": [[40 * k, 0, 0] for k in range(5)],
+    }
+}
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("meta, names", [({}, [f"class_{k}" for k in range(5)]),
-                                         (D2_INSTANCE_META, [f"shape {k}" for k in range(5)])],
-                         ids=["no-meta", "run-meta"])
+@pytest.mark.parametrize(
+    "meta, names",
+    [({}, [f"class_{k}" for k in range(5)]), (D2_INSTANCE_META, [f"shape {k}" for k in range(5)])],
+    ids=["no-meta", "run-meta"],
+)
 def test_infer_detectron2_instances(synthetic_root, tmp_path, capsys, meta, names):
     """detectron2 instance path (a tiny Mask R-CNN LazyConfig, untrained weights): the JSON holds
     what the model itself returns for the BGR image it takes, and the categories are named by
     the weights' thing classes (numbered when the weights name none)."""
-    import segclassics.detectron2  # noqa: F401
     from detectron2.checkpoint import DetectionCheckpointer
     from detectron2.config import LazyConfig, instantiate
+
+    import segclassics.detectron2  # noqa: F401
     from segclassics.engine.inference import InstancePrediction
+
     weights = random_weights(D2_TINY_MASK_RCNN, tmp_path / "w.pth", meta=meta)
     image = val_images(synthetic_root)[0]
     out = tmp_path / "out"
-    rc, _, _ = run_infer(capsys, D2_TINY_MASK_RCNN, weights, image, "--out", out, "--score-thr", "0",
-                         "--cfg-options", *D2_ALL_ROIS)
+    rc, _, _ = run_infer(
+        capsys, D2_TINY_MASK_RCNN, weights, image, "--out", out, "--score-thr", "0", "--cfg-options", *D2_ALL_ROIS
+    )
     assert rc == 0
     cfg = LazyConfig.apply_overrides(LazyConfig.load(str(D2_TINY_MASK_RCNN)), D2_ALL_ROIS)
     model = instantiate(cfg.model).eval()
@@ -443,8 +528,9 @@ def test_infer_detectron2_instances(synthetic_root, tmp_path, capsys, meta, name
     with torch.no_grad():
         bgr = torch.from_numpy(rgb_of(image)[:, :, ::-1].copy()).permute(2, 0, 1).float()
         inst = model([{"image": bgr, "height": 64, "width": 64}])[0]["instances"]
-    reference = InstancePrediction(inst.pred_boxes.tensor.numpy(), inst.scores.numpy(), inst.pred_classes.numpy(),
-                                   inst.pred_masks.numpy())
+    reference = InstancePrediction(
+        inst.pred_boxes.tensor.numpy(), inst.scores.numpy(), inst.pred_classes.numpy(), inst.pred_masks.numpy()
+    )
     _check_coco_json(out, [image], [reference], names)
 
 
@@ -454,6 +540,7 @@ def test_infer_valid_unet_overlap_tile_any_size(tmp_path, capsys):
     exactly one output tile big is the network's output on the image mirrored by the 92 px border
     (computed with torch's own reflect padding); a colour image is refused for this grey model."""
     from segclassics.engine.inference import build_predictor
+
     weights = random_weights(VALID_UNET, tmp_path / "w.pth")
     rng = np.random.RandomState(0)
     folder = tmp_path / "in"
@@ -465,8 +552,10 @@ def test_infer_valid_unet_overlap_tile_any_size(tmp_path, capsys):
     out = tmp_path / "out"
     rc, stdout, stderr = run_infer(capsys, VALID_UNET, weights, folder, "--out", out)
     assert rc == 3 and stdout.splitlines()[-1] == f"summary: 3 done, 1 skipped; outputs in {out}"
-    assert f"skipped: {folder}/colour.png: colour image (mode RGB) but the model takes grey images: convert it to " \
-           f"grey (mode L) with the conversion your training images had" in stderr
+    assert (
+        f"skipped: {folder}/colour.png: colour image (mode RGB) but the model takes grey images: convert it to "
+        f"grey (mode L) with the conversion your training images had" in stderr
+    )
     for name, size in sizes.items():
         assert png(out / "labels" / f"{name}.png").shape == size
     model = build_predictor(str(VALID_UNET), str(weights)).model
@@ -496,10 +585,11 @@ def test_tools_refuse_code_running_checkpoints(run_tool, tmp_path, synthetic_roo
 
 @pytest.mark.slow
 def test_publish_model_writes_weights_only_file_named_by_its_hash(mmseg_run, run_tool, tmp_path):
-    import segclassics.mmseg  # noqa: F401
     from mmseg.apis import init_model
 
+    import segclassics.mmseg  # noqa: F401
     from segclassics.utils.checkpoint import read_state_dict
+
     proc = run_tool("publish_model.py", mmseg_run / "iter_2.pth", tmp_path / "unet_synthetic.pth")
     assert proc.returncode == 0, proc.stderr[-3000:]
     (published,) = tmp_path.iterdir()
@@ -522,6 +612,7 @@ def test_publish_model_keeps_a_file_named_out(mmseg_run, tmp_path):
     """OUT is only the stem of the name: an existing file called OUT (a run's last_weights.pth)
     is left as it is, and no temporary file stays behind."""
     from segclassics.engine.publish_cli import publish
+
     out = tmp_path / "last_weights.pth"
     out.write_bytes(b"the run's own weights")
     final, sha = publish(str(mmseg_run / "iter_2.pth"), str(out))
@@ -534,6 +625,7 @@ def test_amp_runs_the_model_in_bfloat16_on_cpu(tmp_path, monkeypatch):
     """On a CPU with native bf16 (forced here: this test must hold on any CPU) --amp autocasts."""
     from segclassics.engine import cpu_precision
     from segclassics.engine.inference import build_predictor
+
     monkeypatch.setattr(cpu_precision, "cpu_bf16_supported", lambda: True)
     weights = random_weights(UNET, tmp_path / "w.pth")
     image = np.zeros((32, 32, 3), np.uint8)
@@ -549,8 +641,7 @@ def test_amp_runs_the_model_in_bfloat16_on_cpu(tmp_path, monkeypatch):
 def test_infer_argument_errors(tmp_path, capsys):
     image = tmp_path / "a.png"
     Image.new("RGB", (8, 8)).save(image)
-    cases = [(["--batch", "0"], "--batch 0: give at least 1"),
-             ([], f"checkpoint not found: '{tmp_path / 'none.pth'}'")]
+    cases = [(["--batch", "0"], "--batch 0: give at least 1"), ([], f"checkpoint not found: '{tmp_path / 'none.pth'}'")]
     if not torch.cuda.is_available():
         cases.append((["--device", "cuda"], "--device cuda: no CUDA device is available here; use --device cpu"))
     for extra, message in cases:
@@ -559,6 +650,7 @@ def test_infer_argument_errors(tmp_path, capsys):
 
 
 # ----------------------------------------------------------------------------- reading images
+
 
 def _save(path: Path, image) -> Path:
     image.save(path)
@@ -572,8 +664,9 @@ def test_read_image_converts_only_exactly(tmp_path):
     bilevel = _save(tmp_path / "1.png", Image.fromarray(grey > 127))
     grey_rgb = _save(tmp_path / "grey_rgb.png", Image.fromarray(np.repeat(grey[..., None], 3, axis=2)))
     assert np.array_equal(read_image(str(opaque), "RGB"), rgb)
-    assert np.array_equal(read_image(str(_save(tmp_path / "l.png", Image.fromarray(grey))), "RGB"),
-                          np.repeat(grey[..., None], 3, axis=2))
+    assert np.array_equal(
+        read_image(str(_save(tmp_path / "l.png", Image.fromarray(grey))), "RGB"), np.repeat(grey[..., None], 3, axis=2)
+    )
     assert np.array_equal(read_image(str(bilevel), "L"), np.where(grey > 127, 255, 0))
     assert np.array_equal(read_image(str(grey_rgb), "L"), grey)
     la = _save(tmp_path / "la.png", Image.fromarray(np.dstack([grey, np.full((6, 7), 255, np.uint8)]), "LA"))
@@ -586,17 +679,32 @@ def test_read_image_converts_only_exactly(tmp_path):
     assert read_image(str(rotated), "RGB").shape == (7, 6, 3)
 
 
-@pytest.mark.parametrize("name,make,mode,reason", [
-    ("f.tif", lambda: Image.fromarray(np.zeros((4, 4), np.float32)), "L",
-     "32-bit image (mode F); the model takes 8-bit images: convert it to 8 bit with the scaling your training "
-     "images had"),
-    ("rgb.png", lambda: Image.fromarray(np.dstack([np.zeros((4, 4), np.uint8)] * 2 + [np.ones((4, 4), np.uint8)])),
-     "L", "colour image (mode RGB) but the model takes grey images: convert it to grey (mode L) with the conversion "
-          "your training images had"),
-    ("cmyk.tif", lambda: Image.new("CMYK", (4, 4)), "L",
-     "mode CMYK image; the model takes grey (L) images and converting CMYK needs a choice (colour profile, "
-     "weights): convert it to L yourself"),
-])
+@pytest.mark.parametrize(
+    "name,make,mode,reason",
+    [
+        (
+            "f.tif",
+            lambda: Image.fromarray(np.zeros((4, 4), np.float32)),
+            "L",
+            "32-bit image (mode F); the model takes 8-bit images: convert it to 8 bit with the scaling your training "
+            "images had",
+        ),
+        (
+            "rgb.png",
+            lambda: Image.fromarray(np.dstack([np.zeros((4, 4), np.uint8)] * 2 + [np.ones((4, 4), np.uint8)])),
+            "L",
+            "colour image (mode RGB) but the model takes grey images: convert it to grey (mode L) with the conversion "
+            "your training images had",
+        ),
+        (
+            "cmyk.tif",
+            lambda: Image.new("CMYK", (4, 4)),
+            "L",
+            "mode CMYK image; the model takes grey (L) images and converting CMYK needs a choice (colour profile, "
+            "weights): convert it to L yourself",
+        ),
+    ],
+)
 def test_read_image_refusals(tmp_path, name, make, mode, reason):
     path = _save(tmp_path / name, make())
     with pytest.raises(ImageInputError) as info:
@@ -623,17 +731,24 @@ def test_find_inputs_files_folders_globs(tmp_path):
     for rel in ("d/a.png", "d/sub/b.JPG", "d/notes.txt", "c.png", "e/f.png"):
         (tmp_path / rel).parent.mkdir(exist_ok=True)
         (tmp_path / rel).write_bytes(b"")
-    found = find_inputs([str(tmp_path / "d"), str(tmp_path / "c.png"), str(tmp_path / "e" / "*.png"),
-                         str(tmp_path / "d" / "a.png")])
+    found = find_inputs(
+        [str(tmp_path / "d"), str(tmp_path / "c.png"), str(tmp_path / "e" / "*.png"), str(tmp_path / "d" / "a.png")]
+    )
     assert [(Path(i.path).relative_to(tmp_path).as_posix(), i.name) for i in found] == [
-        ("d/a.png", "a"), ("d/sub/b.JPG", "sub/b"), ("c.png", "c"), ("e/f.png", "f")]
+        ("d/a.png", "a"),
+        ("d/sub/b.JPG", "sub/b"),
+        ("c.png", "c"),
+        ("e/f.png", "f"),
+    ]
     (tmp_path / "e" / "c.png").write_bytes(b"")
     for args, message in [
         ([str(tmp_path / "nope.png")], f"input '{tmp_path / 'nope.png'}': no such file or folder"),
         ([str(tmp_path / "*.bmp")], f"input pattern '{tmp_path / '*.bmp'}' matches no image file"),
-        ([str(tmp_path / "c.png"), str(tmp_path / "e")],
-         f"inputs '{tmp_path / 'c.png'}' and '{tmp_path / 'e' / 'c.png'}' would both be written as 'c'.png; give "
-         f"them in separate runs (or folders) with different --out"),
+        (
+            [str(tmp_path / "c.png"), str(tmp_path / "e")],
+            f"inputs '{tmp_path / 'c.png'}' and '{tmp_path / 'e' / 'c.png'}' would both be written as 'c'.png; give "
+            f"them in separate runs (or folders) with different --out",
+        ),
     ]:
         with pytest.raises(UserError) as info:
             find_inputs(args)
@@ -642,11 +757,15 @@ def test_find_inputs_files_folders_globs(tmp_path):
 
 # ----------------------------------------------------------------------------- real data
 
+
 @pytest.mark.slow
-@pytest.mark.parametrize("dataset,config,pattern,size", [
-    ("camvid", SEGNET_CAMVID, "images/val/*.jpg", (360, 480)),
-    ("isbi2012", VALID_UNET, "images/test/1?.png", (512, 512)),
-])
+@pytest.mark.parametrize(
+    "dataset,config,pattern,size",
+    [
+        ("camvid", SEGNET_CAMVID, "images/val/*.jpg", (360, 480)),
+        ("isbi2012", VALID_UNET, "images/test/1?.png", (512, 512)),
+    ],
+)
 def test_infer_on_the_real_images(shared_data, tmp_path, capsys, dataset, config, pattern, size):
     """The real images as users have them (CamVid val JPEGs, ISBI test slices): every image is
     predicted at its own size (SegNet-Basic CPU resizes to 120x160 and back, the valid UNet tiles)."""
@@ -663,13 +782,15 @@ def test_infer_on_the_real_images(shared_data, tmp_path, capsys, dataset, config
 
 def test_valid_unet_without_overlap_tile_is_refused(tmp_path):
     from segclassics.engine.inference import build_predictor
+
     weights = random_weights(VALID_UNET, tmp_path / "w.pth")
     with pytest.raises(UserError) as info:
         build_predictor(str(VALID_UNET), str(weights), "cpu", ["model.test_cfg.mode=whole"])
     assert str(info.value) == (
         f"{VALID_UNET}: this UNet has valid (unpadded) convolutions, so its output is smaller than its input; "
         f"predicting needs overlap-tile inference: use model.type='OverlapTileEncoderDecoder' with "
-        f"model.test_cfg.mode='overlap_tile' and a tile_size (see configs/unet/unet_valid_isbi2012.py)")
+        f"model.test_cfg.mode='overlap_tile' and a tile_size (see configs/unet/unet_valid_isbi2012.py)"
+    )
 
 
 def test_an_image_the_model_refuses_is_skipped_by_name(tmp_path, capsys):
@@ -681,11 +802,23 @@ def test_an_image_the_model_refuses_is_skipped_by_name(tmp_path, capsys):
     Image.new("RGB", (45, 30)).save(odd)
     Image.new("RGB", (64, 64)).save(fine)
     out = tmp_path / "out"
-    rc, stdout, stderr = run_infer(capsys, UNET, weights, odd, fine, "--out", out, "--batch", "2",
-                                   "--cfg-options", "model.data_preprocessor.test_cfg=None")
+    rc, stdout, stderr = run_infer(
+        capsys,
+        UNET,
+        weights,
+        odd,
+        fine,
+        "--out",
+        out,
+        "--batch",
+        "2",
+        "--cfg-options",
+        "model.data_preprocessor.test_cfg=None",
+    )
     assert rc == 3 and stdout.splitlines()[-1] == f"summary: 1 done, 1 skipped; outputs in {out}"
-    (line,) = [line[line.index("skipped: "):] for line in stderr.splitlines() if "skipped: " in line]
-    assert line.startswith(f"skipped: {odd}: the model cannot take this 45x30 image (after the config's test "
-                           f"pipeline): input height ")
+    (line,) = [line[line.index("skipped: ") :] for line in stderr.splitlines() if "skipped: " in line]
+    assert line.startswith(
+        f"skipped: {odd}: the model cannot take this 45x30 image (after the config's test pipeline): input height "
+    )
     assert "is not valid for a UNet with depth=4, padding='same'" in line
     assert sorted(p.name for p in (out / "labels").iterdir()) == ["fine.png"]

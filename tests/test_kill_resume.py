@@ -13,6 +13,7 @@ detectron2 restarts its data stream on resume (``TrainingSampler`` keeps no posi
 runs use one training image without augmentation, where every batch is the same; mmengine skips
 the batches already trained, so the mmengine runs use the usual shuffled, flipped data.
 """
+
 from __future__ import annotations
 
 import os
@@ -30,11 +31,18 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 ITERS, PERIOD = 12, 2
 
-MM_COMMON = ["default_hooks.logger.interval=1", "randomness.seed=0", "train_dataloader.num_workers=0",
-             "train_dataloader.persistent_workers=False", "val_dataloader.num_workers=0",
-             "val_dataloader.persistent_workers=False", f"default_hooks.checkpoint.interval={PERIOD}",
-             "default_hooks.checkpoint.max_keep_ckpts=100", f"train_cfg.max_iters={ITERS}",
-             f"train_cfg.val_interval={ITERS * 10}"]
+MM_COMMON = [
+    "default_hooks.logger.interval=1",
+    "randomness.seed=0",
+    "train_dataloader.num_workers=0",
+    "train_dataloader.persistent_workers=False",
+    "val_dataloader.num_workers=0",
+    "val_dataloader.persistent_workers=False",
+    f"default_hooks.checkpoint.interval={PERIOD}",
+    "default_hooks.checkpoint.max_keep_ckpts=100",
+    f"train_cfg.max_iters={ITERS}",
+    f"train_cfg.val_interval={ITERS * 10}",
+]
 
 
 def _env():
@@ -92,6 +100,7 @@ def _iteration(checkpoint: str) -> int:
 
 def _load(path) -> dict:
     from segclassics.utils.checkpoint import load_checkpoint_file
+
     return load_checkpoint_file(str(path))
 
 
@@ -127,6 +136,7 @@ def _remove_checkpoints(tmp_path):
 @pytest.fixture(scope="module")
 def one_image_synthetic(tmp_path_factory):
     from segclassics.datasets.synthetic import ensure_synthetic
+
     root = tmp_path_factory.mktemp("synthetic_one")
     ensure_synthetic(str(root), num_train=1, num_val=1, size=(64, 64))
     return root
@@ -135,8 +145,9 @@ def one_image_synthetic(tmp_path_factory):
 @pytest.mark.slow
 def test_mmseg_kill_and_resume(tmp_path, synthetic_root):
     config = REPO / "configs/unet/unet_synthetic.py"
-    args = ["--cfg-options", *MM_COMMON] + [f"{d}.dataset.data_root={synthetic_root}"
-                                           for d in ("train_dataloader", "val_dataloader")]
+    args = ["--cfg-options", *MM_COMMON] + [
+        f"{d}.dataset.data_root={synthetic_root}" for d in ("train_dataloader", "val_dataloader")
+    ]
     whole = _train(config, tmp_path / "whole", args)
     assert whole.returncode == 0, whole.stderr[-3000:]
     killed_at, _ = _train_and_kill(config, tmp_path / "killed", args, after=4)
@@ -161,12 +172,21 @@ def test_mmdet_kill_and_resume(tmp_path):
     dataloader is re-created (drawing a torch seed) for every batch: equality needs the random
     states, which the checkpoints carry (RandomStateHook)."""
     from segclassics.datasets.standins import isbi2012
+
     root = isbi2012(str(tmp_path / "isbi"), size=(96, 96))
     config = REPO / "configs/mask_rcnn/mask-rcnn_r18_fpn_gn-scratch_isbi2012.py"
-    args = ["--cfg-options", *MM_COMMON, "train_dataloader.batch_size=1", "model.train_cfg.rcnn.sampler.num=32",
-            "train_dataloader.dataset.pipeline.2.scale=(128,128)", "train_dataloader.dataset.pipeline.3.crop_size=(96,96)",
-            f"train_dataloader.dataset.data_root={root}/", f"val_dataloader.dataset.data_root={root}/",
-            f"val_evaluator.ann_file={root}/instances/val.json", f"val_evaluator.image_root={root}/"]
+    args = [
+        "--cfg-options",
+        *MM_COMMON,
+        "train_dataloader.batch_size=1",
+        "model.train_cfg.rcnn.sampler.num=32",
+        "train_dataloader.dataset.pipeline.2.scale=(128,128)",
+        "train_dataloader.dataset.pipeline.3.crop_size=(96,96)",
+        f"train_dataloader.dataset.data_root={root}/",
+        f"val_dataloader.dataset.data_root={root}/",
+        f"val_evaluator.ann_file={root}/instances/val.json",
+        f"val_evaluator.image_root={root}/",
+    ]
     whole = _train(config, tmp_path / "whole", args)
     assert whole.returncode == 0, whole.stderr[-3000:]
     killed_at, _ = _train_and_kill(config, tmp_path / "killed", args, after=4)
@@ -183,11 +203,19 @@ def test_mmdet_kill_and_resume(tmp_path):
 @pytest.mark.slow
 def test_detectron2_kill_and_resume(tmp_path, one_image_synthetic):
     config = REPO / "configs/detectron2/unet_synthetic.py"
-    args = [f"train.max_iter={ITERS}", f"train.checkpointer.period={PERIOD}", "train.checkpointer.max_to_keep=100",
-            f"train.eval_period={ITERS * 10}", "train.log_period=1", "train.seed=0",
-            f"dataloader.train.dataset.root={one_image_synthetic}", "dataloader.train.num_workers=0",
-            "dataloader.test.num_workers=0", "dataloader.train.total_batch_size=2",
-            "dataloader.train.mapper.augmentations=[]"]
+    args = [
+        f"train.max_iter={ITERS}",
+        f"train.checkpointer.period={PERIOD}",
+        "train.checkpointer.max_to_keep=100",
+        f"train.eval_period={ITERS * 10}",
+        "train.log_period=1",
+        "train.seed=0",
+        f"dataloader.train.dataset.root={one_image_synthetic}",
+        "dataloader.train.num_workers=0",
+        "dataloader.test.num_workers=0",
+        "dataloader.train.total_batch_size=2",
+        "dataloader.train.mapper.augmentations=[]",
+    ]
     whole = _train(config, tmp_path / "whole", args)
     assert whole.returncode == 0, whole.stderr[-3000:]
     killed_at, _ = _train_and_kill(config, tmp_path / "killed", args, after=4)

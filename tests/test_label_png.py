@@ -3,6 +3,7 @@
 Independent fact: PASCAL VOC's colour map gives class 15 ('person') the colour (192, 128, 128),
 whose ITU-R 601 luma (PIL's convert('L'): (299 R + 587 G + 114 B) / 1000) is 147, not 15.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -15,8 +16,8 @@ from segclassics.datasets.label_png import convert_folder, label_png_mode, palet
 def _voc_palette_png(path, indices):
     im = Image.fromarray(indices.astype(np.uint8), mode="P")
     palette = [0, 0, 0] * 256
-    palette[15 * 3:15 * 3 + 3] = [192, 128, 128]  # VOC 'person'
-    palette[255 * 3:255 * 3 + 3] = [224, 224, 192]  # VOC 'void'
+    palette[15 * 3 : 15 * 3 + 3] = [192, 128, 128]  # VOC 'person'
+    palette[255 * 3 : 255 * 3 + 3] = [224, 224, 192]  # VOC 'void'
     im.putpalette(palette)
     im.save(path)
 
@@ -51,6 +52,7 @@ def test_detectron2_registration_refuses_palette_labels_and_accepts_converted(tm
     from detectron2.data import DatasetCatalog, DatasetMapper
 
     from segclassics.detectron2.datasets import register_sem_seg_dataset
+
     (tmp_path / "img").mkdir()
     (tmp_path / "lbl").mkdir()
     Image.fromarray(np.zeros((4, 6, 3), np.uint8)).save(tmp_path / "img" / "a.png")

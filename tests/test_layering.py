@@ -4,6 +4,7 @@
 Imports inside functions count too, except for ``deploy/``, which loads framework code lazily
 by design (only its module-level imports are checked).
 """
+
 from __future__ import annotations
 
 import ast
@@ -47,7 +48,7 @@ def _imports(path: Path, module_level_only: bool) -> Iterator[Tuple[int, str]]:
             for alias in node.names:
                 yield node.lineno, alias.name
         elif isinstance(node, ast.ImportFrom):
-            base = package[:len(package) - node.level + 1] if node.level else []
+            base = package[: len(package) - node.level + 1] if node.level else []
             module = ".".join(base + ([node.module] if node.module else []))
             yield node.lineno, module
             for alias in node.names:
@@ -74,15 +75,25 @@ RULES = {
     "segclassics.errors imports nothing of segclassics": (["errors.py"], ["segclassics"], False),
     "datasets/utils/evaluation/models: no engine, deploy, adapter or framework": (
         ["datasets", "utils", "evaluation", "models"],
-        [f"segclassics.{p}" for p in TOP + ADAPTERS] + list(FRAMEWORKS), False),
+        [f"segclassics.{p}" for p in TOP + ADAPTERS] + list(FRAMEWORKS),
+        False,
+    ),
     "adapters: no engine or deploy": (list(ADAPTERS), [f"segclassics.{p}" for p in TOP], False),
     "mmseg/mmdet/openmmlab: no detectron2": (
-        ["mmseg", "mmdet", "openmmlab"], ["detectron2", "segclassics.detectron2"], False),
+        ["mmseg", "mmdet", "openmmlab"],
+        ["detectron2", "segclassics.detectron2"],
+        False,
+    ),
     "detectron2 adapters: no OpenMMLab": (
-        ["detectron2"], ["mmengine", "mmcv", "mmseg", "mmdet", "segclassics.mmseg", "segclassics.mmdet",
-                         "segclassics.openmmlab"], False),
+        ["detectron2"],
+        ["mmengine", "mmcv", "mmseg", "mmdet", "segclassics.mmseg", "segclassics.mmdet", "segclassics.openmmlab"],
+        False,
+    ),
     "deploy: no framework or adapter at module level": (
-        ["deploy"], list(FRAMEWORKS) + [f"segclassics.{p}" for p in ADAPTERS], True),
+        ["deploy"],
+        list(FRAMEWORKS) + [f"segclassics.{p}" for p in ADAPTERS],
+        True,
+    ),
 }
 
 
@@ -147,8 +158,12 @@ def _kind_branches(path: Path) -> List[str]:
 def test_no_kind_or_framework_branch_outside_the_backends():
     # docs/design.md, "Backends": the framework is chosen once (engine/backends/backend_for);
     # elsewhere the flow asks the backend
-    offenders = [f"{path.relative_to(PACKAGE.parent)}:{line}" for path in sorted(PACKAGE.rglob("*.py"))
-                 if BACKENDS not in path.parents for line in _kind_branches(path)]
+    offenders = [
+        f"{path.relative_to(PACKAGE.parent)}:{line}"
+        for path in sorted(PACKAGE.rglob("*.py"))
+        if BACKENDS not in path.parents
+        for line in _kind_branches(path)
+    ]
     assert not offenders, "kind/framework branches outside engine/backends/:\n" + "\n".join(offenders)
 
 
@@ -156,13 +171,19 @@ def test_the_kind_branch_scan_sees_the_branches_it_forbids(tmp_path):
     # the scan on hand-written branches (a scan that saw nothing would always pass), and on
     # look-alikes that are no framework switch
     source = tmp_path / "m.py"
-    source.write_text("if loaded.kind == MMENGINE: pass\n"
-                      "x = 1 if loaded.framework == 'mmdet' else 2\n"
-                      "if scope not in ('mmseg', 'mmdet'): pass\n"
-                      "if cfg.get('default_scope', None) != 'mmseg': pass\n"
-                      "if kind == 'pool': pass\n"  # a layer kind (models/vgg.py)
-                      "if fmt == 'mmseg': pass\n"  # a checkpoint key format (models/vit_convert.py)
-                      "if p.kind is inspect.Parameter.VAR_KEYWORD: pass\n", encoding="utf-8")
-    assert _kind_branches(source) == ["1: loaded.kind == MMENGINE", "2: loaded.framework == 'mmdet'",
-                                      "3: scope not in ('mmseg', 'mmdet')",
-                                      "4: cfg.get('default_scope', None) != 'mmseg'"]
+    source.write_text(
+        "if loaded.kind == MMENGINE: pass\n"
+        "x = 1 if loaded.framework == 'mmdet' else 2\n"
+        "if scope not in ('mmseg', 'mmdet'): pass\n"
+        "if cfg.get('default_scope', None) != 'mmseg': pass\n"
+        "if kind == 'pool': pass\n"  # a layer kind (models/vgg.py)
+        "if fmt == 'mmseg': pass\n"  # a checkpoint key format (models/vit_convert.py)
+        "if p.kind is inspect.Parameter.VAR_KEYWORD: pass\n",
+        encoding="utf-8",
+    )
+    assert _kind_branches(source) == [
+        "1: loaded.kind == MMENGINE",
+        "2: loaded.framework == 'mmdet'",
+        "3: scope not in ('mmseg', 'mmdet')",
+        "4: cfg.get('default_scope', None) != 'mmseg'",
+    ]

@@ -82,4 +82,4 @@ def test_ruff_uses_the_project_settings_and_reports_violations(ruff, tmp_path):
     assert checked.returncode == 1 and codes == ["E501", "F401", "I001"], checked.stdout + checked.stderr
     assert f"{name}:5:121: E501" in checked.stdout and f"{name}:6:" not in checked.stdout  # over 120 only
     formatted = ruff("format", *settings, "--diff", name, cwd=tmp_path)
-    assert formatted.returncode == 1 and "+print(os.sep, \"single\")" in formatted.stdout, formatted.stdout
+    assert formatted.returncode == 1 and '+print(os.sep, "single")' in formatted.stdout, formatted.stdout

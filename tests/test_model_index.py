@@ -1,5 +1,6 @@
 """model-index.yml and configs/<family>/metafile.yaml: OpenMMLab's model-index format, true to the configs
 and to the measured numbers in docs/model_zoo.md."""
+
 from __future__ import annotations
 
 import re
@@ -64,6 +65,7 @@ def test_metafile_format(path, meta):
 
 def _config(path):
     from mmengine.config import Config
+
     return Config.fromfile(str(REPO / path), import_custom_modules=False)
 
 
@@ -101,8 +103,11 @@ WITH_RESULTS = [(p, m) for p, m in MODELS if "Results" in m]
 
 @pytest.mark.parametrize("path,model", WITH_RESULTS, ids=[m["Name"] for _, m in WITH_RESULTS])
 def test_results_are_the_model_zoo_numbers(path, model):
-    rows = [line for line in (REPO / "docs" / "model_zoo.md").read_text().splitlines()
-            if line.startswith("|") and f"`{model['Config']}`" in line]
+    rows = [
+        line
+        for line in (REPO / "docs" / "model_zoo.md").read_text().splitlines()
+        if line.startswith("|") and f"`{model['Config']}`" in line
+    ]
     assert len(rows) == 1, f"docs/model_zoo.md needs one row naming `{model['Config']}`"
     numbers = {float(v) for v in re.findall(r"\d+\.\d+|\d+", rows[0].split(f"`{model['Config']}`", 1)[1])}
     results = model["Results"] if isinstance(model["Results"], list) else [model["Results"]]

@@ -1,4 +1,5 @@
 """The one norm vocabulary of segclassics.models (None / 'BN' / 'SyncBN' / 'GN') and shared tiny helpers."""
+
 from __future__ import annotations
 
 import pytest
@@ -6,9 +7,9 @@ import torch
 from torch import nn
 
 from segclassics.models.norm import NORMS, build_norm, check_norm
+from segclassics.models.setr_heads import SETRUpHead
 from segclassics.models.size import pair
 from segclassics.models.unet import UNet
-from segclassics.models.setr_heads import SETRUpHead
 from segclassics.models.vgg import VGG16
 
 

@@ -5,6 +5,7 @@ Small widths keep the exports to seconds; the graphs have the configs' structure
 pools, unpooling, crops, position-embedding resize). Weights are re-drawn where a model starts
 with zeros (FCN's score layers) so that the comparison cannot pass on all-zero logits.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -42,8 +43,11 @@ def _export_and_compare(tmp_path, wrapper, family, channels, sizes, normalized=T
     example = random_images((2, channels, h, rule.at_least(h + 1)), normalized, seed=99)
     path = str(tmp_path / "model.onnx")
     export_onnx(wrapper, path, example, rule, output_name=wrapper.output_name)
-    checks = compare(path, wrapper, [random_images((n, channels, hh, ww), normalized, seed=seed + i)
-                                     for i, (n, hh, ww) in enumerate(sizes)])
+    checks = compare(
+        path,
+        wrapper,
+        [random_images((n, channels, hh, ww), normalized, seed=seed + i) for i, (n, hh, ww) in enumerate(sizes)],
+    )
     return path, checks
 
 
@@ -55,6 +59,7 @@ def _meaningful(checks) -> bool:
 
 def _config_wrapper(config, overrides=(), normalization=False, argmax=False):
     from segclassics.deploy.cli import build, wrap
+
     loaded, model, family = build(config, None, overrides, False)
     _randomise(model)
     wrapper, sf = wrap(loaded, model, normalization, argmax)
@@ -62,6 +67,7 @@ def _config_wrapper(config, overrides=(), normalization=False, argmax=False):
 
 
 # ----------------------------------------------------------------------------- size rules
+
 
 def test_size_rule_arithmetic():
     rule = SizeRule(16, 188, 188)
@@ -88,24 +94,28 @@ def test_invalid_size_message():
     assert str(e.value) == (
         "input width 190 is not valid for UNet (valid padding, depth 5): it takes 188 + 16k (k >= 0): 188, "
         "204, 220, ... (an even map before each 2x2 max pool after the unpadded 3x3 convs); nearest valid "
-        "widths: [188, 204]")
+        "widths: [188, 204]"
+    )
 
 
 def test_a_frozen_size_is_an_error():
     class Frozen(torch.nn.Module):
         def forward(self, x):
-            return x[..., :int(x.shape[-2]) - 1, :]  # int() turns the traced height into a constant
+            return x[..., : int(x.shape[-2]) - 1, :]  # int() turns the traced height into a constant
 
     with pytest.raises(ExportFailedError, match="^torch.export failed for Frozen"):
         trace(Frozen(), torch.zeros(2, 3, 10, 12), SizeRule())
     static = torch.export.export(Frozen(), (torch.zeros(2, 3, 10, 12),), strict=False)
     with pytest.raises(ExportFailedError) as e:
         check_dynamic_inputs(static)
-    assert str(e.value) == ("the traced graph fixed the batch, height, width of the input to (2, 3, 10, 12); "
-                            "a Python int() or branch on a size froze it")
+    assert str(e.value) == (
+        "the traced graph fixed the batch, height, width of the input to (2, 3, 10, 12); "
+        "a Python int() or branch on a size froze it"
+    )
 
 
 # ----------------------------------------------------------------------------- families
+
 
 def test_fcn8s_mmseg_config(tmp_path):
     wrapper, sf, family, _ = _config_wrapper("configs/fcn/fcn8s_vgg16_synthetic.py")
@@ -118,8 +128,8 @@ def test_fcn8s_mmseg_config(tmp_path):
 @pytest.mark.parametrize("variant", ["32s", "16s"])
 def test_fcn32s_16s_mmseg_config(tmp_path, variant):
     wrapper, _, family, _ = _config_wrapper(
-        "configs/fcn/fcn8s_vgg16_synthetic.py",
-        [f"model.decode_head.variant={variant}"])
+        "configs/fcn/fcn8s_vgg16_synthetic.py", [f"model.decode_head.variant={variant}"]
+    )
     assert family.name == f"FCN-{variant}"
     _, checks = _export_and_compare(tmp_path, wrapper, family, 3, [(1, 40, 40), (2, 33, 57)])
     assert [c.output_shape[2:] for c in checks] == [(40, 40), (33, 57)]
@@ -127,12 +137,12 @@ def test_fcn32s_16s_mmseg_config(tmp_path, variant):
 
 
 def test_unet_same_mmseg_config_with_normalization_and_argmax(tmp_path):
-    wrapper, sf, family, model = _config_wrapper("configs/unet/unet_synthetic.py", normalization=True,
-                                                 argmax=True)
+    wrapper, sf, family, model = _config_wrapper("configs/unet/unet_synthetic.py", normalization=True, argmax=True)
     assert family.sizes.describe() == "multiples of 8"
     # the folded normalisation is mmseg's data preprocessor: BGR 0..255 in, normalised RGB out
     img = torch.randint(0, 256, (3, 32, 40), dtype=torch.uint8)
     from mmseg.structures import SegDataSample
+
     sample = SegDataSample(metainfo=dict(img_shape=(32, 40), ori_shape=(32, 40)))
     expected = model.data_preprocessor(dict(inputs=[img], data_samples=[sample]), False)["inputs"]
     assert torch.allclose(wrapper.normalization(img[None].float()), expected, atol=1e-6)
@@ -143,8 +153,13 @@ def test_unet_same_mmseg_config_with_normalization_and_argmax(tmp_path):
 
 def test_unet_valid_mmseg_config(tmp_path):
     wrapper, sf, family, _ = _config_wrapper(  # the paper's net at base width 4 (config: 64)
-        "configs/unet/unet_valid_isbi2012.py", ["model.backbone.base_channels=4", "model.decode_head.base_channels=4",
-                                                "model.decode_head.in_channels=[4,8,16,32,64]"])
+        "configs/unet/unet_valid_isbi2012.py",
+        [
+            "model.backbone.base_channels=4",
+            "model.decode_head.base_channels=4",
+            "model.decode_head.in_channels=[4,8,16,32,64]",
+        ],
+    )
     assert sf.output_border == 92 and family.sizes.describe().startswith("188 + 16k")
     _, checks = _export_and_compare(tmp_path, wrapper, family, 1, [(1, 188, 188), (2, 204, 220)])
     assert [c.output_shape for c in checks] == [(1, 2, 4, 4), (2, 2, 20, 36)]  # input - 2 * 92
@@ -159,8 +174,9 @@ def test_unet_same_detectron2_yaml(tmp_path):
     assert _meaningful(checks), checks
 
 
-@pytest.mark.parametrize("config", ["configs/segnet/segnet_basic_synthetic.py",
-                                    "configs/detectron2/segnet_basic_synthetic.py"])
+@pytest.mark.parametrize(
+    "config", ["configs/segnet/segnet_basic_synthetic.py", "configs/detectron2/segnet_basic_synthetic.py"]
+)
 def test_segnet_basic_configs(tmp_path, config):
     # odd sizes: ceil-mode pools and unpooling to the recorded pre-pool sizes (45 -> 23 -> 45)
     wrapper, _, family, model = _config_wrapper(config)
@@ -168,8 +184,12 @@ def test_segnet_basic_configs(tmp_path, config):
     sizes, seed = [(1, 64, 64), (2, 45, 61)], 8
     # well-posed comparison: no pooling window of these inputs is an fp32 near-tie (seeds 1 and 3,
     # for one, give gaps of 3e-6 and 7e-6, where either runtime may take either argmax)
-    assert min(min_pool_gap(wrapper, random_images((n, 3, h, w), True, seed=seed + i))
-               for i, (n, h, w) in enumerate(sizes)) > 1e-5
+    assert (
+        min(
+            min_pool_gap(wrapper, random_images((n, 3, h, w), True, seed=seed + i)) for i, (n, h, w) in enumerate(sizes)
+        )
+        > 1e-5
+    )
     _, checks = _export_and_compare(tmp_path, wrapper, family, 3, sizes, seed=seed)
     assert [c.output_shape for c in checks] == [(1, 6, 64, 64), (2, 6, 45, 61)]
     assert _meaningful(checks), checks
@@ -179,12 +199,19 @@ def test_segnet_vgg16_config(tmp_path):
     widths = "[4,4,8,8,8]"
     wrapper, _, family, model = _config_wrapper(
         "configs/segnet/segnet_vgg16_camvid.py",
-        [f"model.backbone.widths={widths}", f"model.decode_head.widths={widths}", "model.decode_head.in_channels=8",
-         "model.decode_head.channels=4"])
+        [
+            f"model.backbone.widths={widths}",
+            f"model.decode_head.widths={widths}",
+            "model.decode_head.in_channels=8",
+            "model.decode_head.channels=4",
+        ],
+    )
     assert family.name == "SegNet"
     sizes = [(1, 64, 64), (2, 45, 61)]
-    assert min(min_pool_gap(wrapper, random_images((n, 3, h, w), True, seed=i))
-               for i, (n, h, w) in enumerate(sizes)) > 1e-5  # see min_pool_gap
+    assert (
+        min(min_pool_gap(wrapper, random_images((n, 3, h, w), True, seed=i)) for i, (n, h, w) in enumerate(sizes))
+        > 1e-5
+    )  # see min_pool_gap
     _, checks = _export_and_compare(tmp_path, wrapper, family, 3, sizes)
     assert [c.output_shape for c in checks] == [(1, 11, 64, 64), (2, 11, 45, 61)]
     assert _meaningful(checks), checks
@@ -203,8 +230,16 @@ def test_setr_pup_config(tmp_path):
 @pytest.mark.parametrize("decoder", ["naive", "mla"])
 def test_setr_naive_mla(tmp_path, decoder):
     from segclassics.deploy.wrapper import ExportWrapper
-    model = build_setr(decoder, "vit_base_patch16", 5, img_size=64, channels=16, with_aux=False,
-                       vit_kwargs=dict(embed_dim=32, depth=4, num_heads=2))
+
+    model = build_setr(
+        decoder,
+        "vit_base_patch16",
+        5,
+        img_size=64,
+        channels=16,
+        with_aux=False,
+        vit_kwargs=dict(embed_dim=32, depth=4, num_heads=2),
+    )
     _randomise(model)
     family = find_family(model, "test")
     assert family.name == f"SETR-{decoder.capitalize() if decoder == 'naive' else 'MLA'}"
@@ -215,33 +250,47 @@ def test_setr_naive_mla(tmp_path, decoder):
 
 # ----------------------------------------------------------------------------- the tool
 
+
 def test_unsupported_model_message(capsys):
     from segclassics.deploy.cli import export_main
+
     config = "configs/mask_rcnn/mask-rcnn_r18_fpn_gn-scratch_isbi2012.py"
     assert export_main([config, "--out", "unused.onnx"]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.startswith(f"error: {config}: builds MaskRCNN, which the ONNX export does not cover; it exports "
-                          "FCN-32s/16s/8s, UNet (valid or same padding), SegNet, SegNet-Basic and SETR"), err
+    assert err.startswith(
+        f"error: {config}: builds MaskRCNN, which the ONNX export does not cover; it exports "
+        "FCN-32s/16s/8s, UNet (valid or same padding), SegNet, SegNet-Basic and SETR"
+    ), err
     with pytest.raises(UnsupportedModelError):
         find_family(torch.nn.Conv2d(3, 3, 1), "x")
 
 
 def test_invalid_size_refused_by_the_tool(capsys, tmp_path):
     from segclassics.deploy.cli import export_main
+
     out = tmp_path / "unet.onnx"
     assert export_main(["configs/unet/unet_valid_isbi2012.py", "--out", str(out), "--shape", "190", "188"]) == 2
     assert capsys.readouterr().err.strip() == (
         "error: input height 190 is not valid for UNet (valid padding, depth 5): it takes 188 + 16k (k >= 0): "
         "188, 204, 220, ... (an even map before each 2x2 max pool after the unpadded 3x3 convs); nearest valid "
-        "heights: [188, 204]")
+        "heights: [188, 204]"
+    )
     assert not out.exists()
 
 
 @pytest.mark.slow
 def test_export_tool_end_to_end(run_tool, tmp_path):
     out = tmp_path / "segnet.onnx"
-    proc = run_tool("export_onnx.py", "configs/segnet/segnet_basic_synthetic.py", "--out", out,
-                    "--with-normalization", "--verify-sizes", "64x64", "45x61")
+    proc = run_tool(
+        "export_onnx.py",
+        "configs/segnet/segnet_basic_synthetic.py",
+        "--out",
+        out,
+        "--with-normalization",
+        "--verify-sizes",
+        "64x64",
+        "45x61",
+    )
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
     assert lines[0] == f"exported SegNet-Basic (configs/segnet/segnet_basic_synthetic.py) to {out} (opset 18)"
@@ -252,6 +301,7 @@ def test_export_tool_end_to_end(run_tool, tmp_path):
     assert meta["model"] == "SegNet-Basic" and meta["valid_sizes"] == "any size >= 1"
     assert meta["input_order"] == "BGR"
     import onnxruntime as ort
+
     sess = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
     assert [d for d in sess.get_inputs()[0].shape][1] == 3
     assert all(isinstance(d, str) for i, d in enumerate(sess.get_inputs()[0].shape) if i != 1)
@@ -264,6 +314,7 @@ def test_mask_rcnn_detectron2_tracing_export(tmp_path):
     from segclassics.deploy.cli import build
     from segclassics.deploy.verify import compare_detections
     from segclassics.detectron2.onnx_export import export_mask_rcnn, tracing_adapter
+
     torch.manual_seed(0)  # the initial weights: a deterministic test
     _, model, family = build("configs/detectron2/mask_rcnn_R_18_FPN_isbi2012.py", None, (), False, instances=True)
     assert family is None
@@ -278,8 +329,9 @@ def test_mask_rcnn_detectron2_tracing_export(tmp_path):
     i = max(middle, key=lambda k: float(scores[k + 1] - scores[k]))
     model.roi_heads.box_predictor.test_score_thresh = float(scores[i] + scores[i + 1]) / 2
     adapter, names = export_mask_rcnn(model, str(tmp_path / "mrcnn.onnx"), image)
-    checks = compare_detections(str(tmp_path / "mrcnn.onnx"), adapter, names,
-                                [image, random_images((3, 97, 201), normalized=False, seed=1)])
+    checks = compare_detections(
+        str(tmp_path / "mrcnn.onnx"), adapter, names, [image, random_images((3, 97, 201), normalized=False, seed=1)]
+    )
     assert all(c.passed() for c in checks), checks
     assert 0 < checks[0].torch_detections < len(scores), checks
     # boxes: pixel coordinates below 256, where an fp32 ulp is <= 3e-5
@@ -292,6 +344,7 @@ def test_segnet_basic_camvid_verifies_on_tie_free_inputs(tmp_path, capsys, monke
     where inputs without near-tied pooling windows exist (at 360x480 there are none: the smallest
     gap over millions of windows is ~1e-7)."""
     from segclassics.deploy.cli import export_main
+
     monkeypatch.chdir(repo_root)
     out = tmp_path / "segnet_basic.onnx"
     assert export_main(["configs/segnet/segnet_basic_camvid.py", "--out", str(out), "--shape", "360", "480"]) == 0

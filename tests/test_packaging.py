@@ -1,5 +1,6 @@
 """The package's import boundaries (each framework adapter imports only its framework), and the
 commands its messages name exist in the package (a wheel has no tools/ folder)."""
+
 from __future__ import annotations
 
 import subprocess
@@ -10,17 +11,21 @@ import pytest
 
 
 def imported_after(statement: str) -> set[str]:
-    code = (f"import sys; {statement}; "
-            "print(' '.join(sorted(m.split('.')[0] for m, v in sys.modules.items() if v is not None)))")
+    code = (
+        f"import sys; {statement}; "
+        "print(' '.join(sorted(m.split('.')[0] for m, v in sys.modules.items() if v is not None)))"
+    )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return set(proc.stdout.split())
 
 
 def test_models_are_framework_free():
-    mods = imported_after("import segclassics.models, pkgutil, importlib; "
-                          "[importlib.import_module('segclassics.models.' + m.name) "
-                          "for m in pkgutil.iter_modules(segclassics.models.__path__)]")
+    mods = imported_after(
+        "import segclassics.models, pkgutil, importlib; "
+        "[importlib.import_module('segclassics.models.' + m.name) "
+        "for m in pkgutil.iter_modules(segclassics.models.__path__)]"
+    )
     assert not mods & {"mmengine", "mmcv", "mmseg", "mmdet", "detectron2"}
 
 
@@ -33,14 +38,22 @@ def test_datasets_and_evaluation_are_framework_free(package, repo_root):
     """The data helpers and metrics that the mmseg / mmdet / detectron2 adapters share import no
     framework: neither at import time of any of their modules nor in a function body."""
     import ast
-    statement = (f"import segclassics.{package}, pkgutil, importlib; "
-                 f"[importlib.import_module('segclassics.{package}.' + m.name) "
-                 f"for m in pkgutil.iter_modules(segclassics.{package}.__path__)]")
+
+    statement = (
+        f"import segclassics.{package}, pkgutil, importlib; "
+        f"[importlib.import_module('segclassics.{package}.' + m.name) "
+        f"for m in pkgutil.iter_modules(segclassics.{package}.__path__)]"
+    )
     assert not imported_after(statement) & FRAMEWORKS
     for path in (repo_root / "plugins" / "segclassics" / package).glob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
-            names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
-                     [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else [])
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom) and not node.level
+                else []
+            )
             assert not {n.split(".")[0] for n in names} & FRAMEWORKS, f"{path.name}:{node.lineno} imports {names}"
 
 
@@ -76,28 +89,58 @@ def test_every_adapter_file_is_imported_by_its_package(repo_root):
         for f in pkg.glob("*.py"):
             text = f.read_text()
             if f.name != "__init__.py" and (".register_module(" in text or ".register()" in text):
-                assert f"import {f.stem}" in init, f"{f} registers classes but {framework}/__init__.py does not import it"
+                assert f"import {f.stem}" in init, (
+                    f"{f} registers classes but {framework}/__init__.py does not import it"
+                )
 
 
 EXPECTED = {
     # registry (import, expression) -> names segclassics documents in docs/getting_started.md
     ("from mmseg.registry import MODELS as R", "R.module_dict"): {
-        "VGG16", "FCNSkipHead", "PaperUNetEncoder", "PaperUNetHead", "OverlapTileEncoderDecoder",
-        "SegNetBackbone", "SegNetHead", "SETRViT", "SETRNaiveHead", "SETRPUPHead", "SETRMLANeck",
-        "SETRMLADecodeHead", "ClassWeightedCrossEntropyLoss"},
+        "VGG16",
+        "FCNSkipHead",
+        "PaperUNetEncoder",
+        "PaperUNetHead",
+        "OverlapTileEncoderDecoder",
+        "SegNetBackbone",
+        "SegNetHead",
+        "SETRViT",
+        "SETRNaiveHead",
+        "SETRPUPHead",
+        "SETRMLANeck",
+        "SETRMLADecodeHead",
+        "ClassWeightedCrossEntropyLoss",
+    },
     ("from mmseg.registry import DATASETS as R", "R.module_dict"): {
-        "SyntheticShapesDataset", "CamVidDataset", "ISBI2012Dataset", "DRIVEFOVDataset"},
+        "SyntheticShapesDataset",
+        "CamVidDataset",
+        "ISBI2012Dataset",
+        "DRIVEFOVDataset",
+    },
     ("from mmseg.registry import TRANSFORMS as R", "R.module_dict"): {
-        "UNetWeightMap", "ElasticDeformation", "MirrorPadBorder", "PackSegInputsWithWeight"},
+        "UNetWeightMap",
+        "ElasticDeformation",
+        "MirrorPadBorder",
+        "PackSegInputsWithWeight",
+    },
     ("from mmseg.registry import METRICS as R", "R.module_dict"): {"SegNetMetric", "BinarySegMetric"},
     ("import segclassics.mmdet; from mmdet.registry import MODELS as R", "R.module_dict"): {"VGG16", "SETRViT"},
     ("import segclassics.mmdet; from mmdet.registry import DATASETS as R", "R.module_dict"): {"CheckedCocoDataset"},
     ("import segclassics.detectron2; from detectron2.modeling import BACKBONE_REGISTRY as R", "R._obj_map"): {
-        "VGG16Backbone", "SETRViTBackbone", "SegNetEncoderBackbone", "build_paper_unet_backbone",
-        "build_vgg16_fpn_backbone", "build_setr_vit_sfp_backbone"},
+        "VGG16Backbone",
+        "SETRViTBackbone",
+        "SegNetEncoderBackbone",
+        "build_paper_unet_backbone",
+        "build_vgg16_fpn_backbone",
+        "build_setr_vit_sfp_backbone",
+    },
     ("import segclassics.detectron2; from detectron2.modeling import SEM_SEG_HEADS_REGISTRY as R", "R._obj_map"): {
-        "FCNSemSegHead", "PaperUNetSemSegHead", "SegNetSemSegHead", "SETRSemSegHead",
-        "build_paper_unet_sem_seg_head"},
+        "FCNSemSegHead",
+        "PaperUNetSemSegHead",
+        "SegNetSemSegHead",
+        "SETRSemSegHead",
+        "build_paper_unet_sem_seg_head",
+    },
 }
 
 
@@ -107,8 +150,10 @@ def test_registries_hold_our_parts_after_import(registry):
     statement, mapping = registry
     if "segclassics" not in statement:
         statement = "import segclassics.mmseg; " + statement
-    code = (f"{statement}; print(' '.join(k for k, v in {mapping}.items() "
-            f"if getattr(v, '__module__', '').startswith('segclassics')))")
+    code = (
+        f"{statement}; print(' '.join(k for k, v in {mapping}.items() "
+        f"if getattr(v, '__module__', '').startswith('segclassics')))"
+    )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert EXPECTED[registry] <= set(proc.stdout.split())
@@ -118,6 +163,7 @@ def test_console_scripts_name_functions_of_the_package(repo_root):
     """Each entry point in pyproject.toml is a function of segclassics (never of tools/, which a
     wheel does not carry), and the train/test/infer commands are among them."""
     import importlib
+
     tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
     scripts = tomllib.loads((repo_root / "pyproject.toml").read_text())["project"]["scripts"]
     assert {"segclassics-train", "segclassics-test", "segclassics-infer"} <= set(scripts)
@@ -132,13 +178,23 @@ def message_strings(path):
     (the sentences of messages; a lone ``"tools/train.py"`` argument is a path, not a message).
     Implicitly joined literals, f-strings' literal parts included, are one string."""
     import ast
+
     tree = ast.parse(path.read_text())
-    docstrings = {id(node.body[0].value) for node in ast.walk(tree)
-                  if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
-                  and node.body and isinstance(node.body[0], ast.Expr) and isinstance(node.body[0].value, ast.Constant)}
+    docstrings = {
+        id(node.body[0].value)
+        for node in ast.walk(tree)
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+        and node.body
+        and isinstance(node.body[0], ast.Expr)
+        and isinstance(node.body[0].value, ast.Constant)
+    }
     for node in ast.walk(tree):
-        if (isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings
-                and " " in node.value.strip()):
+        if (
+            isinstance(node, ast.Constant)
+            and isinstance(node.value, str)
+            and id(node) not in docstrings
+            and " " in node.value.strip()
+        ):
             yield node.lineno, node.value
 
 
@@ -147,6 +203,7 @@ def test_messages_name_commands_a_wheel_has(repo_root):
     has none): our tools are named as ``python -m segclassics...`` or as console scripts. A
     framework's own tools/ (``mmseg's tools/...``) are the framework's, not ours, and may be named."""
     import re
+
     ours = re.compile(r"(?<!mmseg's )(?<!mmdet's )(?<!detectron2's )\b(python3? )?tools/[\w./-]+")
     found = []
     for path in sorted((repo_root / "plugins" / "segclassics").rglob("*.py")):
@@ -162,6 +219,7 @@ def test_messages_name_commands_a_wheel_has(repo_root):
 def named_modules(repo_root) -> dict[str, str]:
     """``python -m segclassics.X`` commands named by messages and docstrings of the package -> one place."""
     import re
+
     named = {}
     for path in sorted((repo_root / "plugins" / "segclassics").rglob("*.py")):
         # (?![\w.]*<): not a pattern such as segclassics.tools.<folder>.<name>
@@ -172,12 +230,18 @@ def named_modules(repo_root) -> dict[str, str]:
 
 def test_python_m_commands_named_in_the_package_exist(repo_root):
     import importlib.util
+
     named = named_modules(repo_root)
-    assert {"segclassics.tools.dataset_converters.camvid", "segclassics.tools.dataset_converters.make_synthetic",
-            "segclassics.tools.convert_weights.vgg16_torchvision", "segclassics.tools.convert_weights.vit_timm",
-            "segclassics.tools.dataset_converters.palette_to_index"} <= set(named)
-    missing = [f"{module} (named in {where})" for module, where in named.items()
-               if importlib.util.find_spec(module) is None]
+    assert {
+        "segclassics.tools.dataset_converters.camvid",
+        "segclassics.tools.dataset_converters.make_synthetic",
+        "segclassics.tools.convert_weights.vgg16_torchvision",
+        "segclassics.tools.convert_weights.vit_timm",
+        "segclassics.tools.dataset_converters.palette_to_index",
+    } <= set(named)
+    missing = [
+        f"{module} (named in {where})" for module, where in named.items() if importlib.util.find_spec(module) is None
+    ]
     assert missing == []
 
 
@@ -186,9 +250,16 @@ def test_python_m_commands_answer_help(repo_root, tmp_path):
     """Each named ``python -m`` command runs from outside the checkout: ``--help`` exits 0 and prints
     its usage."""
     import os
+
     for module in sorted(named_modules(repo_root)):
-        proc = subprocess.run([sys.executable, "-m", module, "--help"], capture_output=True, text=True,
-                              timeout=300, cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(repo_root / "plugins")})
+        proc = subprocess.run(
+            [sys.executable, "-m", module, "--help"],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            cwd=tmp_path,
+            env={**os.environ, "PYTHONPATH": str(repo_root / "plugins")},
+        )
         assert proc.returncode == 0 and proc.stdout.startswith("usage: "), f"{module}: {proc.stderr[-2000:]}"
 
 
@@ -196,9 +267,10 @@ def test_tools_wrappers_call_the_package_main(repo_root):
     """tools/<folder>/<name>.py of a converter is the package command's ``main``, nothing more."""
     import importlib
     import runpy
+
     for module in sorted(named_modules(repo_root)):
         if module.startswith("segclassics.tools."):
-            wrapper = repo_root / "tools" / (module[len("segclassics.tools."):].replace(".", "/") + ".py")
+            wrapper = repo_root / "tools" / (module[len("segclassics.tools.") :].replace(".", "/") + ".py")
             assert runpy.run_path(str(wrapper))["main"] is importlib.import_module(module).main, wrapper
 
 
@@ -209,10 +281,18 @@ def test_mim_finds_our_train_and_test_scripts(command, repo_root, tmp_path):
     segclassics-train / segclassics-test."""
     import os
     import runpy
+
     import segclassics
     from segclassics.engine import cli
+
     script = Path(segclassics.__file__).parent / ".mim" / "tools" / f"{command}.py"
     assert runpy.run_path(str(script))[f"{command}_main"] is getattr(cli, f"{command}_main")
-    proc = subprocess.run([sys.executable, str(script), "-h"], capture_output=True, text=True, timeout=300,
-                          cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(repo_root / "plugins")})
+    proc = subprocess.run(
+        [sys.executable, str(script), "-h"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(repo_root / "plugins")},
+    )
     assert proc.returncode == 0 and "--launcher" in proc.stdout and "--gpus" not in proc.stdout, proc.stderr[-2000:]

@@ -1,5 +1,6 @@
 """tools/reproduce.py: one command trains, publishes fp16 weights, evaluates them, draws the curve
 and writes the model-zoo row; an interrupted run resumes."""
+
 from __future__ import annotations
 
 import hashlib
@@ -14,36 +15,53 @@ from segclassics.engine import reproduce
 
 def _log(path, stamps, train=True):
     path.parent.mkdir(parents=True, exist_ok=True)
-    lines = [f"{s} - mmengine - INFO - " + ("Iter(train) [1/4]  loss: 0.5" if train else "Iter(test) [1/1]")
-             for s in stamps]
+    lines = [
+        f"{s} - mmengine - INFO - " + ("Iter(train) [1/4]  loss: 0.5" if train else "Iter(test) [1/1]") for s in stamps
+    ]
     path.write_text("\n".join(lines) + "\n")
 
 
 def test_training_wall_time_is_the_sum_of_the_sessions(tmp_path):
     _log(tmp_path / "20261204_100000" / "20261204_100000.log", ["2026/12/04 10:00:00", "2026/12/04 10:01:00"])
     _log(tmp_path / "20261204_110000" / "20261204_110000.log", ["2026/12/04 23:59:50", "2026/12/05 00:00:20"])
-    _log(tmp_path / "20261204_120000" / "20261204_120000.log", ["2026/12/04 12:00:00", "2026/12/04 12:09:00"],
-         train=False)  # a test run in the same folder: not training time
+    _log(
+        tmp_path / "20261204_120000" / "20261204_120000.log",
+        ["2026/12/04 12:00:00", "2026/12/04 12:09:00"],
+        train=False,
+    )  # a test run in the same folder: not training time
     assert reproduce.training_sessions(str(tmp_path)) == [60.0, 30.0]
 
 
 def test_table_row_names_config_schedule_time_machine_and_weights():
-    row = reproduce.table_row(reproduce.RECIPES["isbi"], dict(pixel_error=0.06811, rand_error=0.2, warping_error=0.001,
-                                                               Dice=95.0, other=1.0),
-                              "2000 it x batch 1", [3000.0, 600.0], "2-core X CPU", "weights/x-12345678.pth")
-    assert row == ("| UNet valid, base 16, depth 5, ISBI 2012 val slices 24-29 | "
-                   "`configs/unet/unet_valid-b16_isbi2012_572x572_cpu.py` | 2000 it x batch 1, 60 min in 2 sessions "
-                   "on a 2-core X CPU | pixel_error 0.06811, rand_error 0.2, warping_error 0.001, Dice 95 | "
-                   "paper (base 64, test set): pixel error 0.0611, Rand error 0.0382 | `weights/x-12345678.pth` |")
+    row = reproduce.table_row(
+        reproduce.RECIPES["isbi"],
+        dict(pixel_error=0.06811, rand_error=0.2, warping_error=0.001, Dice=95.0, other=1.0),
+        "2000 it x batch 1",
+        [3000.0, 600.0],
+        "2-core X CPU",
+        "weights/x-12345678.pth",
+    )
+    assert row == (
+        "| UNet valid, base 16, depth 5, ISBI 2012 val slices 24-29 | "
+        "`configs/unet/unet_valid-b16_isbi2012_572x572_cpu.py` | 2000 it x batch 1, 60 min in 2 sessions "
+        "on a 2-core X CPU | pixel_error 0.06811, rand_error 0.2, warping_error 0.001, Dice 95 | "
+        "paper (base 64, test set): pixel error 0.0611, Rand error 0.0382 | `weights/x-12345678.pth` |"
+    )
 
 
 @pytest.mark.slow
 def test_reproduce_isbi_end_to_end_and_resume(run_tool, shared_data, tmp_path):
     root = shared_data("isbi2012").parent
     work = tmp_path / "isbi"
-    short = ["--cfg-options", "train_cfg.max_iters=2", "default_hooks.logger.interval=1",
-             "train_dataloader.num_workers=0", "train_dataloader.persistent_workers=False",
-             "val_dataloader.num_workers=0", "val_dataloader.persistent_workers=False"]
+    short = [
+        "--cfg-options",
+        "train_cfg.max_iters=2",
+        "default_hooks.logger.interval=1",
+        "train_dataloader.num_workers=0",
+        "train_dataloader.persistent_workers=False",
+        "val_dataloader.num_workers=0",
+        "val_dataloader.persistent_workers=False",
+    ]
     proc = run_tool("reproduce.py", "isbi", "--work-dir", work, "--data-root", root, *short, timeout=1800)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert re.search(r"\[reproduce isbi\] 2/2 \(100 %\) loss \S+ ETA", proc.stdout)

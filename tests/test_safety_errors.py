@@ -1,5 +1,6 @@
 """Every entry point ends a user error in one ``error:`` line (exit 2) and Ctrl-C in one line
 (exit 130) naming the last checkpoint: the cases that printed a traceback (or nothing useful)."""
+
 from __future__ import annotations
 
 import json
@@ -46,21 +47,43 @@ def _case(name, tool, args, message):
 
 
 ONE_LINE_CASES = [  # (tool, arguments with {tmp}, {weights}, {images}, start of the message)
-    _case("infer --out an existing file", "infer.py", ["{unet}", "{weights}", "{images}", "--out", "{file}"],
-          "--out {file} is a file; give a folder for the predictions"),
-    _case("export --out a folder", "export_onnx.py", ["{unet}", "{weights}", "--out", "{tmp}"],
-          "--out {tmp} is a folder; give a file name"),
-    _case("export size past the limit", "export_onnx.py", ["{unet}", "{weights}", "--out", "{tmp}/m.onnx",
-                                                           "--shape", "9000", "9000", "--no-verify"],
-          "input height 9000 is larger than the exported graph's limit 8192"),
-    _case("train --work-dir a file", "train.py", ["{unet}", "--work-dir", "{file}"],
-          "--work-dir {file} is a file, not a folder; choose another work dir"),
-    _case("test --metrics-json not the run's", "test.py", ["{unet}", "{weights}", "--work-dir", "{tmp}/w",
-                                                           "--metrics-json", "{file}"],
-          "{file} exists and was not written by this run; it is kept. Pass --overwrite to replace it, or choose "
-          "another place than --metrics-json"),
-    _case("infer --device meta", "infer.py", ["{unet}", "{weights}", "{images}", "--out", "{tmp}/o", "--device",
-                                              "meta"], "--device 'meta': not a device infer.py runs on"),
+    _case(
+        "infer --out an existing file",
+        "infer.py",
+        ["{unet}", "{weights}", "{images}", "--out", "{file}"],
+        "--out {file} is a file; give a folder for the predictions",
+    ),
+    _case(
+        "export --out a folder",
+        "export_onnx.py",
+        ["{unet}", "{weights}", "--out", "{tmp}"],
+        "--out {tmp} is a folder; give a file name",
+    ),
+    _case(
+        "export size past the limit",
+        "export_onnx.py",
+        ["{unet}", "{weights}", "--out", "{tmp}/m.onnx", "--shape", "9000", "9000", "--no-verify"],
+        "input height 9000 is larger than the exported graph's limit 8192",
+    ),
+    _case(
+        "train --work-dir a file",
+        "train.py",
+        ["{unet}", "--work-dir", "{file}"],
+        "--work-dir {file} is a file, not a folder; choose another work dir",
+    ),
+    _case(
+        "test --metrics-json not the run's",
+        "test.py",
+        ["{unet}", "{weights}", "--work-dir", "{tmp}/w", "--metrics-json", "{file}"],
+        "{file} exists and was not written by this run; it is kept. Pass --overwrite to replace it, or choose "
+        "another place than --metrics-json",
+    ),
+    _case(
+        "infer --device meta",
+        "infer.py",
+        ["{unet}", "{weights}", "{images}", "--out", "{tmp}/o", "--device", "meta"],
+        "--device 'meta': not a device infer.py runs on",
+    ),
     _case("publish IN as OUT", "publish_model.py", ["{weights}", "{weights}"], "OUT "),
 ]
 
@@ -81,8 +104,10 @@ def test_one_line(run_tool, tmp_path, weights, images, tool, args, message):
 @pytest.mark.slow
 def test_infer_out_on_a_read_only_file_system(run_tool, weights, images, read_only):
     proc = run_tool("infer.py", UNET, weights, images, "--out", read_only / "preds")
-    assert error_message(proc) == (f"cannot write {read_only / 'preds' / 'labels' / 'a.png'}: {read_only} is not "
-                                   f"writable (read-only file system); choose another place")
+    assert error_message(proc) == (
+        f"cannot write {read_only / 'preds' / 'labels' / 'a.png'}: {read_only} is not "
+        f"writable (read-only file system); choose another place"
+    )
 
 
 @pytest.mark.slow
@@ -94,9 +119,19 @@ def test_train_work_dir_on_a_read_only_file_system(run_tool, read_only):
 @pytest.mark.slow
 def test_metrics_json_with_a_missing_parent(run_tool, tmp_path, synthetic_root, weights):
     out = tmp_path / "new" / "folder" / "metrics.json"
-    proc = run_tool("test.py", UNET, weights, "--work-dir", tmp_path / "w", "--metrics-json", out, "--cfg-options",
-                    f"test_dataloader.dataset.data_root={synthetic_root}", "test_dataloader.num_workers=0",
-                    "test_dataloader.persistent_workers=False")
+    proc = run_tool(
+        "test.py",
+        UNET,
+        weights,
+        "--work-dir",
+        tmp_path / "w",
+        "--metrics-json",
+        out,
+        "--cfg-options",
+        f"test_dataloader.dataset.data_root={synthetic_root}",
+        "test_dataloader.num_workers=0",
+        "test_dataloader.persistent_workers=False",
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert set(json.loads(out.read_text())) >= {"mIoU", "aAcc"}
 
@@ -125,22 +160,48 @@ def test_palette_to_index_never_writes_over_its_input(run_tool, tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("config,opts", [
-    (UNET, ["--cfg-options", "train_cfg.max_iters=100000", "default_hooks.checkpoint.interval=1",
-            "train_cfg.val_interval=100000", "train_dataloader.num_workers=0",
-            "train_dataloader.persistent_workers=False"]),
-    (REPO / "configs/detectron2/unet_synthetic.py", ["train.max_iter=100000", "train.checkpointer.period=1",
-                                                     "train.eval_period=0", "dataloader.train.num_workers=0"]),
-], ids=["mmseg", "detectron2"])
+@pytest.mark.parametrize(
+    "config,opts",
+    [
+        (
+            UNET,
+            [
+                "--cfg-options",
+                "train_cfg.max_iters=100000",
+                "default_hooks.checkpoint.interval=1",
+                "train_cfg.val_interval=100000",
+                "train_dataloader.num_workers=0",
+                "train_dataloader.persistent_workers=False",
+            ],
+        ),
+        (
+            REPO / "configs/detectron2/unet_synthetic.py",
+            [
+                "train.max_iter=100000",
+                "train.checkpointer.period=1",
+                "train.eval_period=0",
+                "dataloader.train.num_workers=0",
+            ],
+        ),
+    ],
+    ids=["mmseg", "detectron2"],
+)
 def test_ctrl_c_is_one_line_naming_the_last_checkpoint(tmp_path, synthetic_root, config, opts):
     work = tmp_path / "w"
-    data = ([f"train_dataloader.dataset.data_root={synthetic_root}",
-             f"val_dataloader.dataset.data_root={synthetic_root}"] if config == UNET else
-            [f"dataloader.train.dataset.root={synthetic_root}"])
+    data = (
+        [f"train_dataloader.dataset.data_root={synthetic_root}", f"val_dataloader.dataset.data_root={synthetic_root}"]
+        if config == UNET
+        else [f"dataloader.train.dataset.root={synthetic_root}"]
+    )
     env = dict(os.environ, PYTHONUNBUFFERED="1", OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "2"))
-    proc = subprocess.Popen([sys.executable, str(REPO / "tools/train.py"), str(config), "--work-dir", str(work),
-                             *opts, *data], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-                            cwd=REPO)
+    proc = subprocess.Popen(
+        [sys.executable, str(REPO / "tools/train.py"), str(config), "--work-dir", str(work), *opts, *data],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=REPO,
+    )
     try:
         deadline = time.monotonic() + 600
         while not any(work.glob("*.pth")) and time.monotonic() < deadline and proc.poll() is None:

@@ -5,12 +5,12 @@ Case tables first (each row a case a user met), then the properties, over genera
 yaml documents: nothing executes, plain data comes back equal, a refusal is one line naming the
 file.
 """
+
 from __future__ import annotations
 
 import contextlib
 import functools
 import http.server
-import os
 import pickle
 import re
 import textwrap
@@ -82,8 +82,8 @@ ARRAY = np.arange(12, dtype=np.float32).reshape(3, 4)
 PLAIN_PKL_CASES = [  # (protocol, numpy 2 names): detectron2 .pkl files as they are written today
     (5, False),  # protocol 5: numpy.core.numeric._frombuffer
     (2, False),  # protocol 2 from Python 3: bytes as _codecs.encode(..., 'latin1')
-    (4, True),   # numpy >= 2: numpy._core.multiarray._reconstruct
-    (5, True),   # numpy >= 2, protocol 5: numpy._core.numeric._frombuffer
+    (4, True),  # numpy >= 2: numpy._core.multiarray._reconstruct
+    (5, True),  # numpy >= 2, protocol 5: numpy._core.numeric._frombuffer
     (2, True),
     (0, False),
 ]
@@ -101,8 +101,9 @@ def test_plain_array_pickles_load(tmp_path, protocol, numpy2):
 def test_numpy2_arrays_inside_a_pth_load(tmp_path):
     """An mmengine checkpoint written under numpy >= 2 (message hub arrays as numpy._core...)."""
     path = tmp_path / "iter_2.pth"
-    torch_save({"state_dict": {"w": torch.ones(2)}, "message_hub": {"loss": ARRAY, "it": np.float64(0.5)}},
-               path, numpy2=True)
+    torch_save(
+        {"state_dict": {"w": torch.ones(2)}, "message_hub": {"loss": ARRAY, "it": np.float64(0.5)}}, path, numpy2=True
+    )
     assert b"numpy._core.multiarray" in _zip_pickle(path)
     got = read_checkpoint(str(path))
     assert np.array_equal(got["message_hub"]["loss"], ARRAY) and got["message_hub"]["it"] == 0.5
@@ -110,6 +111,7 @@ def test_numpy2_arrays_inside_a_pth_load(tmp_path):
 
 def _zip_pickle(path: Path) -> bytes:
     import zipfile
+
     with zipfile.ZipFile(path) as archive:
         return archive.read(next(n for n in archive.namelist() if n.endswith("data.pkl")))
 
@@ -124,16 +126,21 @@ def test_protocol2_codecs_encode_takes_only_latin1(tmp_path):
 
 # ----------------------------------------------------------------------------- names and URLs
 
+
 def _mm_load(name):
-    import segclassics.openmmlab  # noqa: F401  (our loaders for every scheme)
     from mmengine.runner.checkpoint import CheckpointLoader
+
+    import segclassics.openmmlab  # noqa: F401  (our loaders for every scheme)
+
     return CheckpointLoader.load_checkpoint(name, map_location="cpu")
 
 
 def _pretrained_init(name):
     """``init_cfg=dict(type='Pretrained', checkpoint=NAME)``, as a config's backbone has it."""
-    import segclassics.openmmlab  # noqa: F401
     from mmengine.model.weight_init import PretrainedInit
+
+    import segclassics.openmmlab  # noqa: F401
+
     model = torch.nn.Linear(1, 1)
     PretrainedInit(checkpoint=name)(model)
     return model
@@ -142,19 +149,22 @@ def _pretrained_init(name):
 def _d2_load(name):
     import segclassics.detectron2  # noqa: F401
     from segclassics.detectron2.checkpointer import SafeDetectionCheckpointer
+
     return SafeDetectionCheckpointer(torch.nn.Linear(1, 1)).load(name)
 
 
 def _hub_load(how, url):
     """torch hub's URL loading as a user's config or torchvision calls it (``weights_only``
     left at torch hub's default, False), once our adapters are imported."""
-    import segclassics.openmmlab  # noqa: F401
     import segclassics.detectron2  # noqa: F401
+    import segclassics.openmmlab  # noqa: F401
+
     if how == "hub":
         return torch.hub.load_state_dict_from_url(url)
     if how == "model_zoo":
         return torch.utils.model_zoo.load_url(url)
     from torchvision.models._api import Weights, WeightsEnum
+
     served = WeightsEnum("ServedWeights", {"DEFAULT": Weights(url=url, transforms=None, meta={})})
     return served.DEFAULT.get_state_dict()  # what torchvision's builders call for weights=...
 
@@ -162,6 +172,7 @@ def _hub_load(how, url):
 def _tables(monkeypatch, url):
     """mmengine's name tables pointing at the test server (its real ones point at the internet)."""
     from mmengine.runner import checkpoint as mm
+
     monkeypatch.setattr(mm, "get_external_models", lambda: {"resnet50_v1c": f"{url}/model.pth"})
     monkeypatch.setattr(mm, "get_torchvision_models", lambda: {"vgg16": f"{url}/model.pth"})
     monkeypatch.setattr(mm, "get_mmcls_models", lambda: {"resnet50": f"{url}/model.pth"})
@@ -213,8 +224,10 @@ def test_detectron2s_own_checkpointer_reads_through_the_reader(tmp_path, suffix)
     """``DefaultPredictor`` and ``DefaultTrainer`` use detectron2's own ``DetectionCheckpointer``,
     which unpickles ``.pkl`` files with ``pickle.load``; with segclassics.detectron2 imported it
     reads every file through the reader."""
-    import segclassics.detectron2  # noqa: F401
     from detectron2.checkpoint import DetectionCheckpointer
+
+    import segclassics.detectron2  # noqa: F401
+
     marker = tmp_path / "ran"
     path = tmp_path / f"model{suffix}"
     evil = {"model": {"weight": np.zeros((1, 1), np.float32)}, "__author__": "x", "y": RunsCode(marker)}
@@ -225,19 +238,23 @@ def test_detectron2s_own_checkpointer_reads_through_the_reader(tmp_path, suffix)
     with pytest.raises(UnsafeCheckpointError, match="asks to run posix.system"):
         DetectionCheckpointer(torch.nn.Linear(1, 1)).load(str(path))
     assert not marker.exists()
-    path.write_bytes(dumps({"model": {"weight": np.full((1, 1), 3, np.float32), "bias": np.zeros(1, np.float32)},
-                            "__author__": "zoo"}, protocol=5)) if suffix == ".pkl" else \
-        torch.save({"model": {"weight": torch.full((1, 1), 3.0), "bias": torch.zeros(1)}}, path)
+    path.write_bytes(
+        dumps(
+            {"model": {"weight": np.full((1, 1), 3, np.float32), "bias": np.zeros(1, np.float32)}, "__author__": "zoo"},
+            protocol=5,
+        )
+    ) if suffix == ".pkl" else torch.save({"model": {"weight": torch.full((1, 1), 3.0), "bias": torch.zeros(1)}}, path)
     model = torch.nn.Linear(1, 1)
     DetectionCheckpointer(model).load(str(path))
     assert model.weight.item() == 3
 
 
 def test_a_scheme_registered_by_someone_else_is_refused(tmp_path):
-    import segclassics.openmmlab  # noqa: F401
     from mmengine.runner.checkpoint import CheckpointLoader
 
+    import segclassics.openmmlab  # noqa: F401
     from segclassics.openmmlab.checkpoint_loading import check_every_scheme_is_ours, use_checked_loaders
+
     CheckpointLoader.register_scheme(prefixes="unsafe://", loader=lambda f, m=None: pickle.loads(b""), force=True)
     try:
         check_every_scheme_is_ours()
@@ -250,35 +267,47 @@ def test_a_scheme_registered_by_someone_else_is_refused(tmp_path):
 
 # ----------------------------------------------------------------------------- yaml
 
-TAGS = ["!!python/object/apply:os.system [\"touch {marker}\"]", "!!python/object/new:os.system [\"touch {marker}\"]",
-        "!!python/name:os.system", "!!python/module:os"]
+TAGS = [
+    '!!python/object/apply:os.system ["touch {marker}"]',
+    '!!python/object/new:os.system ["touch {marker}"]',
+    "!!python/name:os.system",
+    "!!python/module:os",
+]
 
 
 def _d2_yaml(path):
     from segclassics.engine.config_loader import load_config
+
     return load_config(str(path))
 
 
 def _lazy_yaml(path):
-    import segclassics.detectron2  # noqa: F401
     from detectron2.config import LazyConfig
+
+    import segclassics.detectron2  # noqa: F401
+
     return LazyConfig.load(str(path))
 
 
 def _mm_yaml(path):
     from segclassics.engine.config_loader import load_config
+
     return load_config(str(path))
 
 
 def _mmengine_load(path):
-    import segclassics.openmmlab  # noqa: F401
     import mmengine
+
+    import segclassics.openmmlab  # noqa: F401
+
     return mmengine.load(str(path))
 
 
 def _fvcore(path):
-    import segclassics.detectron2  # noqa: F401
     from detectron2.config import get_cfg
+
+    import segclassics.detectron2  # noqa: F401
+
     get_cfg().merge_from_file(str(path))  # detectron2's default is allow_unsafe=True
 
 
@@ -317,6 +346,7 @@ def test_mmengine_pickle_files_are_read_as_plain_data(tmp_path):
     import mmengine
 
     import segclassics.openmmlab  # noqa: F401
+
     good, evil, marker = tmp_path / "ann.pkl", tmp_path / "evil.pkl", tmp_path / "ran"
     good.write_bytes(pickle.dumps({"boxes": ARRAY}))
     evil.write_bytes(pickle.dumps({"boxes": RunsCode(marker)}))
@@ -328,18 +358,27 @@ def test_mmengine_pickle_files_are_read_as_plain_data(tmp_path):
 
 # ----------------------------------------------------------------------------- through the tools
 
+
 @pytest.mark.slow
 def test_train_refuses_load_from_a_url_that_runs_code(run_tool, tmp_path, synthetic_root):
     from test_engine import error_message
+
     marker = tmp_path / "ran"
     served = tmp_path / "served"
     served.mkdir()
     evil_pth(served / "model.pth", marker)
     with serving(served) as url:
-        proc = run_tool("train.py", REPO / "configs/unet/unet_synthetic.py", "--work-dir", tmp_path / "w",
-                        "--cfg-options", f"load_from={url}/model.pth",
-                        *(f"{s}_dataloader.dataset.data_root={synthetic_root}" for s in ("train", "val")),
-                        "train_cfg.max_iters=1", env={"TORCH_HOME": str(tmp_path / "torch")})
+        proc = run_tool(
+            "train.py",
+            REPO / "configs/unet/unet_synthetic.py",
+            "--work-dir",
+            tmp_path / "w",
+            "--cfg-options",
+            f"load_from={url}/model.pth",
+            *(f"{s}_dataloader.dataset.data_root={synthetic_root}" for s in ("train", "val")),
+            "train_cfg.max_iters=1",
+            env={"TORCH_HOME": str(tmp_path / "torch")},
+        )
     message = error_message(proc)
     assert message.startswith(f"{url}/model.pth: refused to load: the file asks to run posix.system"), message
     assert not marker.exists()
@@ -348,37 +387,59 @@ def test_train_refuses_load_from_a_url_that_runs_code(run_tool, tmp_path, synthe
 @pytest.mark.slow
 def test_test_py_refuses_a_yaml_config_that_runs_code(run_tool, tmp_path):
     from test_engine import error_message
+
     marker = tmp_path / "ran"
     config = tmp_path / "config.yaml"
-    config.write_text(textwrap.dedent(f"""\
+    config.write_text(
+        textwrap.dedent(f"""\
         _BASE_: {REPO}/configs/detectron2/unet_synthetic.yaml
         MODEL:
           DEVICE: !!python/object/apply:os.system ["touch {marker}"]
-        """))
+        """)
+    )
     proc = run_tool("test.py", config, tmp_path / "none.pth")
-    assert error_message(proc).startswith(f"{config}:3: refused to load: the yaml asks to construct "
-                                          f"!!python/object/apply:os.system")
+    assert error_message(proc).startswith(
+        f"{config}:3: refused to load: the yaml asks to construct !!python/object/apply:os.system"
+    )
     assert not marker.exists()
 
 
 # ----------------------------------------------------------------------------- properties
 
-_scalars = st.one_of(st.none(), st.booleans(), st.integers(-2 ** 70, 2 ** 70), st.floats(allow_nan=False),
-                     st.text(max_size=8), st.binary(max_size=8))
-_arrays = hnp.arrays(st.sampled_from(["<f4", "<f8", "<i8", "u1", "<i4", "?", "<f2"]),
-                     hnp.array_shapes(min_dims=0, max_dims=3, max_side=4))
+_scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**70), 2**70),
+    st.floats(allow_nan=False),
+    st.text(max_size=8),
+    st.binary(max_size=8),
+)
+_arrays = hnp.arrays(
+    st.sampled_from(["<f4", "<f8", "<i8", "u1", "<i4", "?", "<f2"]),
+    hnp.array_shapes(min_dims=0, max_dims=3, max_side=4),
+)
 
 
 def _plain(leaves):
-    return st.recursive(leaves, lambda inner: st.one_of(
-        st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=6), inner, max_size=4),
-        st.tuples(inner, inner)), max_leaves=12)
+    return st.recursive(
+        leaves,
+        lambda inner: st.one_of(
+            st.lists(inner, max_size=4),
+            st.dictionaries(st.text(max_size=6), inner, max_size=4),
+            st.tuples(inner, inner),
+        ),
+        max_leaves=12,
+    )
 
 
 def _equal(a, b) -> bool:
     if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
-        return isinstance(b, np.ndarray) and a.dtype == b.dtype and a.shape == b.shape and \
-            np.array_equal(a, b, equal_nan=a.dtype.kind == "f")
+        return (
+            isinstance(b, np.ndarray)
+            and a.dtype == b.dtype
+            and a.shape == b.shape
+            and np.array_equal(a, b, equal_nan=a.dtype.kind == "f")
+        )
     if isinstance(a, (list, tuple)):
         return type(a) is type(b) and len(a) == len(b) and all(_equal(x, y) for x, y in zip(a, b))
     if isinstance(a, dict):
@@ -400,16 +461,31 @@ def test_property_plain_pickles_come_back_equal(tmp_path, data, protocol, numpy2
 
 
 #: globals a pickle may ask for to run code or reach objects; any of them anywhere is refused
-DANGEROUS = [("os", "system"), ("posix", "system"), ("builtins", "eval"), ("builtins", "exec"),
-             ("builtins", "getattr"), ("builtins", "__import__"), ("subprocess", "Popen"), ("shutil", "rmtree"),
-             ("numpy", "load"), ("numpy.testing._private.utils", "runstring"), ("torch", "load"),
-             ("collections", "namedtuple"), ("_codecs", "decode"), ("io", "open")]
+DANGEROUS = [
+    ("os", "system"),
+    ("posix", "system"),
+    ("builtins", "eval"),
+    ("builtins", "exec"),
+    ("builtins", "getattr"),
+    ("builtins", "__import__"),
+    ("subprocess", "Popen"),
+    ("shutil", "rmtree"),
+    ("numpy", "load"),
+    ("numpy.testing._private.utils", "runstring"),
+    ("torch", "load"),
+    ("collections", "namedtuple"),
+    ("_codecs", "decode"),
+    ("io", "open"),
+]
 
 
 @pytest.mark.property
 @PROPERTY
-@given(data=_plain(st.one_of(_scalars, _arrays)), target=st.sampled_from(DANGEROUS),
-       suffix=st.sampled_from([".pkl", ".pth"]))
+@given(
+    data=_plain(st.one_of(_scalars, _arrays)),
+    target=st.sampled_from(DANGEROUS),
+    suffix=st.sampled_from([".pkl", ".pth"]),
+)
 def test_property_a_pickle_that_asks_for_code_is_refused(tmp_path, data, target, suffix):
     marker = tmp_path / "ran"
     path = tmp_path / f"evil{suffix}"
@@ -437,8 +513,13 @@ def test_property_any_bytes_load_as_plain_data_or_one_line(tmp_path, blob, suffi
         assert str(exc).startswith(f"{path}: ") and "\n" not in str(exc)
 
 
-_yaml_leaves = st.one_of(st.none(), st.booleans(), st.integers(-10 ** 6, 10 ** 6),
-                         st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=8))
+_yaml_leaves = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(10**6), 10**6),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(max_size=8),
+)
 
 
 @pytest.mark.property
@@ -453,9 +534,14 @@ def test_property_plain_yaml_comes_back_equal(tmp_path, data):
 
 @pytest.mark.property
 @PROPERTY
-@given(data=st.dictionaries(st.text(alphabet="abcdefgh", min_size=1, max_size=6), _plain(_yaml_leaves),
-                            min_size=1, max_size=5),
-       tag=st.sampled_from(TAGS), depth=st.integers(0, 3), loader=st.sampled_from(["reader", "fvcore", "mmengine"]))
+@given(
+    data=st.dictionaries(
+        st.text(alphabet="abcdefgh", min_size=1, max_size=6), _plain(_yaml_leaves), min_size=1, max_size=5
+    ),
+    tag=st.sampled_from(TAGS),
+    depth=st.integers(0, 3),
+    loader=st.sampled_from(["reader", "fvcore", "mmengine"]),
+)
 def test_property_a_python_tag_anywhere_is_refused(tmp_path, data, tag, depth, loader):
     marker = tmp_path / "ran"
     nested = "x"
@@ -472,15 +558,22 @@ def test_property_a_python_tag_anywhere_is_refused(tmp_path, data, tag, depth, l
 
 
 def _fvcore_base(path):
-    import segclassics.detectron2  # noqa: F401
     from fvcore.common.config import CfgNode
+
+    import segclassics.detectron2  # noqa: F401
+
     return CfgNode.load_yaml_with_base(str(path), allow_unsafe=True)
 
 
 # ----------------------------------------------------------------------------- yaml alias bombs
 
-YAML_LOADERS = {"reader": read_yaml, "fvcore": _fvcore_base, "mmengine": _mmengine_load,
-                "detectron2 config": _d2_yaml, "LazyConfig": _lazy_yaml}
+YAML_LOADERS = {
+    "reader": read_yaml,
+    "fvcore": _fvcore_base,
+    "mmengine": _mmengine_load,
+    "detectron2 config": _d2_yaml,
+    "LazyConfig": _lazy_yaml,
+}
 
 
 def _alias_bomb(width: int, depth: int) -> str:
@@ -503,6 +596,7 @@ def _expanded_values(width: int, depth: int) -> int:
 
 def test_alias_expansion_count_by_hand():
     from segclassics.utils.reader import check_yaml_size
+
     assert _expanded_values(2, 1) == 1 + 2 + 2 + 5  # {a0: [x], a1: [[x], [x]]}
     assert check_yaml_size(yaml.safe_load(_alias_bomb(2, 1))) is not None
 
@@ -512,6 +606,7 @@ def test_alias_expansion_count_by_hand():
 @given(width=st.integers(2, 10), depth=st.integers(1, 12), loader=st.sampled_from(sorted(YAML_LOADERS)))
 def test_property_alias_bombs_are_refused_and_small_aliases_load(tmp_path, width, depth, loader):
     from segclassics.utils.reader import YAML_EXPANDED_VALUES_LIMIT
+
     path = tmp_path / "c.yaml"
     path.write_text(_alias_bomb(width, depth))
     if _expanded_values(width, depth) > YAML_EXPANDED_VALUES_LIMIT:
@@ -528,6 +623,9 @@ def test_property_alias_bombs_are_refused_and_small_aliases_load(tmp_path, width
 def test_a_recursive_yaml_document_is_refused(tmp_path):
     path = tmp_path / "c.yaml"
     path.write_text("a: &a [1, *a]\n")
-    with pytest.raises(UnsafeConfigError, match=r"c\.yaml: refused to load: an alias refers to a mapping or "
-                                                r"list that contains it"):
+    with pytest.raises(
+        UnsafeConfigError,
+        match=r"c\.yaml: refused to load: an alias refers to a mapping or "
+        r"list that contains it",
+    ):
         read_yaml(str(path))

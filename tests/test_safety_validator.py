@@ -4,14 +4,14 @@ class counts, metrics, inputs that are not files. Each case here was a silent wr
 
 Case tables first, then the properties over generated images, label files and override strings.
 """
+
 from __future__ import annotations
 
 import functools
 import json
 import os
-import signal
 import shutil
-import textwrap
+import signal
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +36,7 @@ PROPERTY = settings(suppress_health_check=[HealthCheck.function_scoped_fixture, 
 @pytest.fixture(autouse=True)
 def fresh_run():
     from segclassics.utils import writer
+
     writer.forget_created()
     yield
 
@@ -52,27 +53,34 @@ def non_finite_weights(tmp_path: Path, config=UNET) -> Path:
 
 # ----------------------------------------------------------------------------- checkpoint contents
 
+
 def _infer(path):
     from segclassics.engine.inference import build_predictor
+
     build_predictor(str(UNET), str(path), "cpu")
 
 
 def _export(path):
     from segclassics.deploy.cli import build
+
     build(str(UNET), str(path), [], False)
 
 
 def _d2_test(path):
-    import segclassics.detectron2  # noqa: F401
     from detectron2.config import LazyConfig, instantiate
 
+    import segclassics.detectron2  # noqa: F401
     from segclassics.detectron2.checkpointer import SafeDetectionCheckpointer
+
     model = instantiate(LazyConfig.load(str(REPO / "configs/detectron2/unet_synthetic.py")).model)
     SafeDetectionCheckpointer(model).load_exact(str(path))
 
 
-NON_FINITE_CASES = [("infer.py", _infer, UNET), ("export_onnx.py", _export, UNET),
-                    ("detectron2 test", _d2_test, REPO / "configs/detectron2/unet_synthetic.py")]
+NON_FINITE_CASES = [
+    ("infer.py", _infer, UNET),
+    ("export_onnx.py", _export, UNET),
+    ("detectron2 test", _d2_test, REPO / "configs/detectron2/unet_synthetic.py"),
+]
 
 
 @pytest.mark.parametrize("how,load,config", NON_FINITE_CASES, ids=[c[0] for c in NON_FINITE_CASES])
@@ -87,30 +95,43 @@ def test_non_finite_weights_are_refused_at_load(tmp_path, how, load, config):
 @pytest.mark.slow
 def test_test_py_refuses_non_finite_weights(run_tool, tmp_path, synthetic_root):
     path = non_finite_weights(tmp_path)
-    proc = run_tool("test.py", UNET, path, "--work-dir", tmp_path / "w", "--cfg-options",
-                    f"test_dataloader.dataset.data_root={synthetic_root}")
+    proc = run_tool(
+        "test.py",
+        UNET,
+        path,
+        "--work-dir",
+        tmp_path / "w",
+        "--cfg-options",
+        f"test_dataloader.dataset.data_root={synthetic_root}",
+    )
     assert error_message(proc).startswith(f"{path}: 1 weight tensor(s) hold infinities or NaNs")
 
 
 def test_mismatch_names_the_file_and_no_option_that_does_not_exist(tmp_path):
     from segclassics.utils.checkpoint import check_state_dict
+
     model = torch.nn.Linear(2, 3)
     with pytest.raises(CheckpointMismatchError) as info:
         check_state_dict(model, {"weight": torch.zeros(3, 2), "other": torch.zeros(1)}, source="x.pth")
-    assert str(info.value) == ("x.pth does not match Linear: 1 weights of the model missing in the file (bias); "
-                               "1 unexpected (other); it holds another model's weights: use the config it was "
-                               "trained with, or convert it with the matching converter "
-                               "(python -m segclassics.tools.convert_weights.vgg16_torchvision or .vit_timm)")
+    assert str(info.value) == (
+        "x.pth does not match Linear: 1 weights of the model missing in the file (bias); "
+        "1 unexpected (other); it holds another model's weights: use the config it was "
+        "trained with, or convert it with the matching converter "
+        "(python -m segclassics.tools.convert_weights.vgg16_torchvision or .vit_timm)"
+    )
 
 
 def test_a_starting_point_sharing_no_weight_is_refused(tmp_path):
     from segclassics.utils.checkpoint import check_shares_weights
+
     model = torch.nn.Linear(2, 3)
     check_shares_weights(model, {"module.weight": torch.zeros(3, 2), "fc.x": torch.zeros(1)}, "a.pth", "load_from")
     with pytest.raises(CheckpointMismatchError) as info:
         check_shares_weights(model, {"features.0.weight": torch.zeros(3, 2)}, "b.pth", "load_from")
-    assert str(info.value).startswith("load_from b.pth: none of its 1 weights fits Linear (the file has "
-                                      "features.0.weight; the model has bias, weight)")
+    assert str(info.value).startswith(
+        "load_from b.pth: none of its 1 weights fits Linear (the file has "
+        "features.0.weight; the model has bias, weight)"
+    )
 
 
 def test_detectron2_init_checkpoint_that_is_an_mmengine_file(tmp_path):
@@ -118,9 +139,16 @@ def test_detectron2_init_checkpoint_that_is_an_mmengine_file(tmp_path):
     one line, not ``ValueError: Unsupported type found in checkpoint``."""
     import segclassics.detectron2  # noqa: F401
     from segclassics.detectron2.checkpointer import SafeDetectionCheckpointer
+
     path = tmp_path / "iter_2.pth"
-    torch.save({"state_dict": {"backbone.conv.weight": torch.zeros(1)}, "message_hub": {"x": np.zeros(1)},
-                "meta": {"iter": 2}}, path)
+    torch.save(
+        {
+            "state_dict": {"backbone.conv.weight": torch.zeros(1)},
+            "message_hub": {"x": np.zeros(1)},
+            "meta": {"iter": 2},
+        },
+        path,
+    )
     with pytest.raises(CheckpointMismatchError, match=f"init_checkpoint {path}: none of its 1 weights fits Linear"):
         SafeDetectionCheckpointer(torch.nn.Linear(2, 3)).load_starting_point(str(path))
 
@@ -129,13 +157,21 @@ def test_detectron2_init_checkpoint_that_is_an_mmengine_file(tmp_path):
 def test_train_refuses_load_from_sharing_no_weight(run_tool, tmp_path, synthetic_root):
     other = tmp_path / "other.pth"
     torch.save({"state_dict": {"features.0.weight": torch.zeros(3)}}, other)
-    proc = run_tool("train.py", UNET, "--work-dir", tmp_path / "w", "--cfg-options", f"load_from={other}",
-                    f"train_dataloader.dataset.data_root={synthetic_root}",
-                    f"val_dataloader.dataset.data_root={synthetic_root}")
+    proc = run_tool(
+        "train.py",
+        UNET,
+        "--work-dir",
+        tmp_path / "w",
+        "--cfg-options",
+        f"load_from={other}",
+        f"train_dataloader.dataset.data_root={synthetic_root}",
+        f"val_dataloader.dataset.data_root={synthetic_root}",
+    )
     assert error_message(proc).startswith(f"load_from {other}: none of its 1 weights fits EncoderDecoder")
 
 
 # ----------------------------------------------------------------------------- resume
+
 
 def _training_checkpoint(path: Path) -> Path:
     torch.save({"state_dict": {"w": torch.ones(1)}, "message_hub": {}, "optimizer": {}}, path)
@@ -177,16 +213,21 @@ def test_resume_from_a_renamed_work_dir(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("config,opts", [
-    (UNET, ["--cfg-options", "train_cfg.max_iters=2"]),
-    (REPO / "configs/detectron2/unet_synthetic.py", ["train.max_iter=2"]),
-], ids=["mmseg", "detectron2"])
+@pytest.mark.parametrize(
+    "config,opts",
+    [
+        (UNET, ["--cfg-options", "train_cfg.max_iters=2"]),
+        (REPO / "configs/detectron2/unet_synthetic.py", ["train.max_iter=2"]),
+    ],
+    ids=["mmseg", "detectron2"],
+)
 def test_train_resume_into_an_empty_work_dir(run_tool, tmp_path, config, opts):
     proc = run_tool("train.py", config, "--work-dir", tmp_path / "mistyped", "--resume", *opts)
     assert error_message(proc).startswith(f"--resume: the work dir {tmp_path / 'mistyped'} does not exist")
 
 
 # ----------------------------------------------------------------------------- stored images and labels
+
 
 def _label_16bit(path: Path, values) -> Path:
     Image.fromarray(np.asarray(values, np.uint16)).save(path)
@@ -197,6 +238,7 @@ def _label_16bit(path: Path, values) -> Path:
 def _mmseg_label(path: Path, num_classes: int = 6):
     import segclassics.mmseg  # noqa: F401
     from segclassics.mmseg.checked_load_annotations import CheckedLoadAnnotations
+
     results = {"seg_map_path": str(path), "reduce_zero_label": False, "seg_fields": [], "ori_shape": (2, 2)}
     return CheckedLoadAnnotations(num_classes=num_classes)(results)["gt_seg_map"]
 
@@ -205,8 +247,7 @@ def test_16bit_labels_are_read_as_stored(tmp_path):
     high = _label_16bit(tmp_path / "high.png", [[0, 256], [1, 1]])
     with pytest.raises(DataError) as info:
         _mmseg_label(high)
-    assert str(info.value).startswith(f"label {high} is a 16-bit image with values up to 256; labels are read as "
-                                      f"8 bit")
+    assert str(info.value).startswith(f"label {high} is a 16-bit image with values up to 256; labels are read as 8 bit")
     low = _label_16bit(tmp_path / "low.png", [[0, 5], [1, 255]])
     assert _mmseg_label(low).tolist() == [[0, 5], [1, 255]]  # 8-bit values in a 16-bit file: exact
 
@@ -231,6 +272,7 @@ def _exif_jpeg(path: Path, orientation: int, size=(8, 4)) -> Path:
 
 def test_exif_rotated_images_are_refused(tmp_path):
     import mmcv
+
     path = _exif_jpeg(tmp_path / "photo.jpg", 6)
     assert mmcv.imread(str(path)).shape[:2] == (8, 4)  # OpenCV rotates it; its label PNG stays 4 x 8
     with pytest.raises(DataError) as info:
@@ -249,8 +291,10 @@ def test_16bit_images_are_not_narrowed_silently(tmp_path):
 
 # ----------------------------------------------------------------------------- metrics
 
+
 def test_undefined_metrics_stay_json():
     from segclassics.evaluation.report import split_undefined
+
     metrics, undefined = split_undefined({"mIoU": float("nan"), "aAcc": np.float32(91.5), "n": 3, "mAcc": float("inf")})
     assert metrics == {"mIoU": None, "aAcc": 91.5, "n": 3, "mAcc": None} and undefined == ["mIoU", "mAcc"]
     assert json.loads(json.dumps(metrics, allow_nan=False)) == metrics
@@ -264,12 +308,22 @@ def test_all_ignore_validation_reports_undefined_metrics(run_tool, tmp_path, syn
         Image.fromarray(np.full(np.asarray(Image.open(label)).shape, 255, np.uint8)).save(label)
     weights = random_weights(UNET, tmp_path / "w.pth")
     out = tmp_path / "m.json"
-    proc = run_tool("test.py", UNET, weights, "--work-dir", tmp_path / "w", "--metrics-json", out,
-                    "--cfg-options", f"test_dataloader.dataset.data_root={root}")
+    proc = run_tool(
+        "test.py",
+        UNET,
+        weights,
+        "--work-dir",
+        tmp_path / "w",
+        "--metrics-json",
+        out,
+        "--cfg-options",
+        f"test_dataloader.dataset.data_root={root}",
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     metrics = json.loads(out.read_text())  # strict JSON: no NaN
-    assert metrics["mIoU"] is None and "mIoU" in next(line for line in proc.stdout.splitlines()
-                                                      if "undefined (computed over no labelled pixel" in line)
+    assert metrics["mIoU"] is None and "mIoU" in next(
+        line for line in proc.stdout.splitlines() if "undefined (computed over no labelled pixel" in line
+    )
 
 
 # ----------------------------------------------------------------------------- config values
@@ -277,17 +331,22 @@ def test_all_ignore_validation_reports_undefined_metrics(run_tool, tmp_path, syn
 OVERRIDE_CASES = [  # (override, start of the message)
     ("train_cfg.max_iters=abc", "override train_cfg.max_iters='abc' for {file}: the config's value is a number"),
     ("train_dataloader.batch_size=-1", "override train_dataloader.batch_size=-1 for {file}: batch_size counts"),
-    ("optim_wrapper.optimizer.lr=1e40", "override optim_wrapper.optimizer.lr=1e+40 for {file}: 1e+40 is not a "
-                                        "finite float32 number"),
+    (
+        "optim_wrapper.optimizer.lr=1e40",
+        "override optim_wrapper.optimizer.lr=1e+40 for {file}: 1e+40 is not a finite float32 number",
+    ),
     ("train_cfg.max_iters=2.5", "override train_cfg.max_iters=2.5 for {file}: the config's value is a whole number"),
-    ("model.decode_head.num_classes=[6]", "override model.decode_head.num_classes=[6] for {file}: the config's "
-                                          "value is a number"),
+    (
+        "model.decode_head.num_classes=[6]",
+        "override model.decode_head.num_classes=[6] for {file}: the config's value is a number",
+    ),
 ]
 
 
 @pytest.mark.parametrize("override,message", OVERRIDE_CASES, ids=[c[0] for c in OVERRIDE_CASES])
 def test_override_values_are_checked_against_the_config(override, message):
     from segclassics.engine.config_loader import load_config
+
     with pytest.raises(UserError) as info:
         load_config(str(UNET), [override])
     assert str(info.value).startswith(message.format(file=UNET)), str(info.value)
@@ -295,6 +354,7 @@ def test_override_values_are_checked_against_the_config(override, message):
 
 def test_detectron2_override_values(tmp_path):
     from segclassics.engine.config_loader import load_config
+
     lazy = REPO / "configs/detectron2/unet_synthetic.py"
     with pytest.raises(UserError, match="override train.max_iter='abc' .* the config's value is a number"):
         load_config(str(lazy), ["train.max_iter=abc"])
@@ -302,13 +362,17 @@ def test_detectron2_override_values(tmp_path):
         load_config(str(lazy), ["dataloader.train.total_batch_size=0"])
 
 
-LAZY_ERRORS = [("NameError", "model = undefined_name\n"), ("ModuleNotFoundError", "from no_such_module import x\n"),
-               ("ZeroDivisionError", "x = 1 / 0\n")]
+LAZY_ERRORS = [
+    ("NameError", "model = undefined_name\n"),
+    ("ModuleNotFoundError", "from no_such_module import x\n"),
+    ("ZeroDivisionError", "x = 1 / 0\n"),
+]
 
 
 @pytest.mark.parametrize("kind,body", LAZY_ERRORS, ids=[c[0] for c in LAZY_ERRORS])
 def test_errors_inside_a_config_are_one_line(tmp_path, kind, body):
     from segclassics.engine.config_loader import load_config
+
     path = tmp_path / "bad.py"
     path.write_text("from detectron2.config import LazyCall as L\n" + body)
     with pytest.raises(UserError) as info:
@@ -317,14 +381,24 @@ def test_errors_inside_a_config_are_one_line(tmp_path, kind, body):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("config,opts,message", [
-    (UNET, ["--cfg-options", "model.decode_head.num_classes=3"],
-     "{config}: model.decode_head.num_classes is 3 but the training data (SyntheticShapesDataset) has 6 classes"),
-    (REPO / "configs/detectron2/unet_synthetic.yaml", ["MODEL.SEM_SEG_HEAD.NUM_CLASSES=3"],
-     "{config}: MODEL.SEM_SEG_HEAD.NUM_CLASSES is 3 but the training data (synthetic_shapes_sem_seg_train) "
-     "has 6 classes"),
-    (UNET, ["--cfg-options", "model.backbone.padding=valdi"], "{config}: PaperUNetEncoder: UNet padding must be"),
-], ids=["mmseg class count", "detectron2 class count", "mmseg option value"])
+@pytest.mark.parametrize(
+    "config,opts,message",
+    [
+        (
+            UNET,
+            ["--cfg-options", "model.decode_head.num_classes=3"],
+            "{config}: model.decode_head.num_classes is 3 but the training data (SyntheticShapesDataset) has 6 classes",
+        ),
+        (
+            REPO / "configs/detectron2/unet_synthetic.yaml",
+            ["MODEL.SEM_SEG_HEAD.NUM_CLASSES=3"],
+            "{config}: MODEL.SEM_SEG_HEAD.NUM_CLASSES is 3 but the training data (synthetic_shapes_sem_seg_train) "
+            "has 6 classes",
+        ),
+        (UNET, ["--cfg-options", "model.backbone.padding=valdi"], "{config}: PaperUNetEncoder: UNet padding must be"),
+    ],
+    ids=["mmseg class count", "detectron2 class count", "mmseg option value"],
+)
 def test_config_objects_are_checked_before_training(run_tool, tmp_path, config, opts, message):
     proc = run_tool("train.py", config, "--work-dir", tmp_path / "w", *opts)
     assert error_message(proc).startswith(message.format(config=config))
@@ -336,12 +410,18 @@ def test_every_part_of_a_concatenated_training_set_is_counted():
     from mmengine.config import ConfigDict
 
     from segclassics.engine.data_check import check_mmengine_class_counts
+
     part = lambda name, n: dict(type=name, metainfo=dict(classes=[f"c{i}" for i in range(n)]))  # noqa: E731
-    cfg = ConfigDict(default_scope="mmseg", model=dict(decode_head=dict(num_classes=6)),
-                     train_dataloader=dict(dataset=dict(type="ConcatDataset",
-                                                        datasets=[part("PartA", 6), part("PartB", 4)])))
-    with pytest.raises(UserError, match=r"^c\.py: model\.decode_head\.num_classes is 6 but the training data "
-                                        r"\(PartB\) has 4 classes"):
+    cfg = ConfigDict(
+        default_scope="mmseg",
+        model=dict(decode_head=dict(num_classes=6)),
+        train_dataloader=dict(dataset=dict(type="ConcatDataset", datasets=[part("PartA", 6), part("PartB", 4)])),
+    )
+    with pytest.raises(
+        UserError,
+        match=r"^c\.py: model\.decode_head\.num_classes is 6 but the training data "
+        r"\(PartB\) has 4 classes",
+    ):
         check_mmengine_class_counts(cfg, "c.py")
     cfg.train_dataloader.dataset.datasets[1] = part("PartB", 6)
     check_mmengine_class_counts(cfg, "c.py")  # both parts agree with the head: no error
@@ -352,24 +432,31 @@ def test_every_detectron2_training_dataset_is_counted():
     from detectron2.data import MetadataCatalog
 
     from segclassics.engine.data_check import check_detectron2_class_counts
+
     MetadataCatalog.get("count_part_a").set(stuff_classes=[f"c{i}" for i in range(6)])
     MetadataCatalog.get("count_part_b").set(stuff_classes=[f"c{i}" for i in range(4)])
     cfg = get_cfg()
     cfg.MODEL.META_ARCHITECTURE = "SemanticSegmentor"
     cfg.MODEL.SEM_SEG_HEAD.NUM_CLASSES = 6
     cfg.DATASETS.TRAIN = ("count_part_a", "count_part_b")
-    with pytest.raises(UserError, match=r"^c\.yaml: MODEL\.SEM_SEG_HEAD\.NUM_CLASSES is 6 but the training "
-                                        r"data \(count_part_b\) has 4 classes"):
+    with pytest.raises(
+        UserError,
+        match=r"^c\.yaml: MODEL\.SEM_SEG_HEAD\.NUM_CLASSES is 6 but the training "
+        r"data \(count_part_b\) has 4 classes",
+    ):
         check_detectron2_class_counts(cfg, lazy=False, config="c.yaml")
 
 
 # ----------------------------------------------------------------------------- inputs that are not images
 
+
 @pytest.fixture
 def alarm():
     """Fail instead of hanging: a test that blocks for 60 s raises."""
+
     def hang(*_):
         raise TimeoutError("blocked for 60 s")
+
     previous = signal.signal(signal.SIGALRM, hang)
     signal.alarm(60)
     yield
@@ -390,6 +477,7 @@ def test_a_fifo_among_the_inputs_is_reported_not_read(tmp_path, capsys, alarm):
 
 def test_an_image_too_large_for_memory_is_skipped(tmp_path, capsys, monkeypatch):
     from segclassics.engine.backends import mmengine as inference  # the mmseg/mmdet predictor's home
+
     images = tmp_path / "images"
     images.mkdir()
     for name, size in (("a", 64), ("huge", 96), ("c", 64)):
@@ -398,9 +486,12 @@ def test_an_image_too_large_for_memory_is_skipped(tmp_path, capsys, monkeypatch)
 
     def predict(self, batch):
         if any(image.shape[0] == 96 for image in batch):
-            raise RuntimeError("[enforce fail at alloc_cpu.cpp:117] DefaultCPUAllocator: can't allocate memory: "
-                               "you tried to allocate 999999999999 bytes")
+            raise RuntimeError(
+                "[enforce fail at alloc_cpu.cpp:117] DefaultCPUAllocator: can't allocate memory: "
+                "you tried to allocate 999999999999 bytes"
+            )
         return real(self, batch)
+
     monkeypatch.setattr(inference.MMEnginePredictor, "predict", predict)
     weights = random_weights(UNET, tmp_path / "w.pth")
     rc, out, err = run_infer(capsys, UNET, weights, images, "--out", tmp_path / "out", "--batch", "3")
@@ -408,13 +499,16 @@ def test_an_image_too_large_for_memory_is_skipped(tmp_path, capsys, monkeypatch)
     assert "summary: 2 done, 1 skipped" in out
 
 
-DEVICE_CASES = [("meta", "--device 'meta': not a device infer.py runs on; use cpu, cuda or cuda:N"),
-                ("gpu", "--device 'gpu': not a device infer.py runs on; use cpu, cuda or cuda:N")]
+DEVICE_CASES = [
+    ("meta", "--device 'meta': not a device infer.py runs on; use cpu, cuda or cuda:N"),
+    ("gpu", "--device 'gpu': not a device infer.py runs on; use cpu, cuda or cuda:N"),
+]
 
 
 @pytest.mark.parametrize("device,message", DEVICE_CASES, ids=[c[0] for c in DEVICE_CASES])
 def test_unknown_device(device, message):
     from segclassics.engine.inference import resolve_device
+
     with pytest.raises(UserError) as info:
         resolve_device(device)
     assert str(info.value) == message
@@ -435,13 +529,20 @@ def _image(mode: str, width: int, height: int, seed: int):
 
 @pytest.mark.property
 @PROPERTY
-@given(mode=_modes, width=st.integers(1, 40), height=st.integers(1, 40), orientation=st.integers(1, 8),
-       fmt=st.sampled_from(["png", "jpg", "tiff", "webp"]), seed=st.integers(0, 1000))
+@given(
+    mode=_modes,
+    width=st.integers(1, 40),
+    height=st.integers(1, 40),
+    orientation=st.integers(1, 8),
+    fmt=st.sampled_from(["png", "jpg", "tiff", "webp"]),
+    seed=st.integers(0, 1000),
+)
 @example(mode="L", width=1, height=2, orientation=5, fmt="tiff", seed=0)  # found by make fuzz: turned twice
 def test_property_images_are_read_as_shown_or_refused(tmp_path, mode, width, height, orientation, fmt, seed):
     """Any image: infer.py reads it at its displayed size as 8-bit RGB, or refuses it in one line
     naming it; the per-sample check passes only an 8-bit image without a rotation."""
     from segclassics.datasets.image_input import ImageInputError, read_image
+
     image = _image(mode, width, height, seed)
     path = tmp_path / f"x.{fmt}"
     exif = Image.Exif()
@@ -469,8 +570,11 @@ def test_property_images_are_read_as_shown_or_refused(tmp_path, mode, width, hei
 
 @pytest.mark.property
 @PROPERTY
-@given(values=st.lists(st.integers(0, 65535), min_size=4, max_size=4), sixteen=st.booleans(),
-       num_classes=st.integers(1, 300))
+@given(
+    values=st.lists(st.integers(0, 65535), min_size=4, max_size=4),
+    sixteen=st.booleans(),
+    num_classes=st.integers(1, 300),
+)
 def test_property_labels_are_checked_as_stored(tmp_path, values, sixteen, num_classes):
     """Any label file: mmseg's checked loader gives exactly the stored values, or one line naming
     the file; never a narrowed value (256 as 0)."""
@@ -488,15 +592,27 @@ def test_property_labels_are_checked_as_stored(tmp_path, values, sixteen, num_cl
         assert got.tolist() == stored.tolist()
 
 
-_keys = st.sampled_from(["train_cfg.max_iters", "train_dataloader.batch_size", "optim_wrapper.optimizer.lr",
-                         "model.decode_head.num_classes", "default_hooks.checkpoint.interval", "randomness.seed"])
-_texts = st.one_of(st.integers(-5, 10 ** 6).map(str), st.floats(allow_nan=True).map(repr),
-                   st.sampled_from(["abc", "True", "None", "[1, 2]", "1e40", "-1", "0", "2.5", "inf", "'x'"]))
+_keys = st.sampled_from(
+    [
+        "train_cfg.max_iters",
+        "train_dataloader.batch_size",
+        "optim_wrapper.optimizer.lr",
+        "model.decode_head.num_classes",
+        "default_hooks.checkpoint.interval",
+        "randomness.seed",
+    ]
+)
+_texts = st.one_of(
+    st.integers(-5, 10**6).map(str),
+    st.floats(allow_nan=True).map(repr),
+    st.sampled_from(["abc", "True", "None", "[1, 2]", "1e40", "-1", "0", "2.5", "inf", "'x'"]),
+)
 
 
 @functools.lru_cache(maxsize=1)
 def _unet_config():
     from segclassics.engine.config_loader import load_config
+
     return load_config(str(UNET)).cfg
 
 
@@ -507,6 +623,7 @@ def test_property_override_values(key, text):
     """Any value for a key the config has: applied with the config's kind of value, or one line
     naming the key and the file."""
     from segclassics.engine.config_loader import load_config
+
     original = _unet_config()
     try:
         loaded = load_config(str(UNET), [f"{key}={text}"]).cfg

@@ -4,6 +4,7 @@ one line, and a work dir belongs to one run at a time.
 
 Case tables first (cases users met), then the property over generated folders and writes.
 """
+
 from __future__ import annotations
 
 import errno
@@ -21,9 +22,18 @@ from hypothesis import strategies as st
 from PIL import Image, PngImagePlugin
 
 from segclassics.utils import writer
-from segclassics.utils.writer import (DiskFullError, WorkDirLockedError, WriteError, check_writable, lock_work_dir,
-                                      open_for_write, overwriting, path_for_write, save_png, take_work_dir,
-                                      write_json)
+from segclassics.utils.writer import (
+    DiskFullError,
+    WorkDirLockedError,
+    WriteError,
+    check_writable,
+    lock_work_dir,
+    open_for_write,
+    overwriting,
+    save_png,
+    take_work_dir,
+    write_json,
+)
 from test_engine import error_message
 
 REPO = Path(__file__).resolve().parents[1]
@@ -52,6 +62,7 @@ def isbi_layout(root: Path) -> Path:
 
 
 # ----------------------------------------------------------------------------- no replacing, no dataset folders
+
 
 def test_a_file_not_written_by_the_run_is_kept(tmp_path):
     path = tmp_path / "metrics.json"
@@ -96,8 +107,10 @@ def test_an_earlier_runs_predictions_may_be_replaced_with_overwrite(tmp_path):
 def test_show_dir_overlays_go_through_the_writer(tmp_path):
     """``--show-dir``'s visualizer backend (mmseg and mmdet): a folder holding a dataset's images
     is never written into, an earlier run's overlay is kept unless --overwrite."""
-    import segclassics.openmmlab  # noqa: F401
     from mmengine.registry import VISBACKENDS
+
+    import segclassics.openmmlab  # noqa: F401
+
     dataset = tmp_path / "show" / "vis_image"
     dataset.mkdir(parents=True)
     Image.new("RGB", (4, 4)).save(dataset / "0001.png")
@@ -153,12 +166,14 @@ def test_paths_that_cannot_be_files(tmp_path, case, message):
 
 # ----------------------------------------------------------------------------- a full disk
 
+
 def test_disk_full_is_one_line_and_leaves_no_partial_file(tmp_path, monkeypatch):
     path = tmp_path / "iter_8.pth"
     real_fsync = os.fsync
 
     def full(fd):
         raise OSError(errno.ENOSPC, "No space left on device")
+
     monkeypatch.setattr(os, "fsync", full)
     with pytest.raises(DiskFullError) as info:
         with open_for_write(str(path)) as f:
@@ -187,18 +202,42 @@ def test_a_real_full_disk(tiny_disk):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("config,opts,first", [
-    ("configs/unet/unet_synthetic.py", ["--cfg-options", "train_cfg.max_iters=2", "default_hooks.checkpoint.interval=1",
-                                        "train_cfg.val_interval=100", "train_dataloader.num_workers=0",
-                                        "train_dataloader.persistent_workers=False"], "iter_1.pth"),
-    ("configs/detectron2/unet_synthetic.py", ["train.max_iter=2", "train.checkpointer.period=1", "train.eval_period=0",
-                                              "dataloader.train.num_workers=0"], "model_0000000.pth"),
-], ids=["mmseg", "detectron2"])
+@pytest.mark.parametrize(
+    "config,opts,first",
+    [
+        (
+            "configs/unet/unet_synthetic.py",
+            [
+                "--cfg-options",
+                "train_cfg.max_iters=2",
+                "default_hooks.checkpoint.interval=1",
+                "train_cfg.val_interval=100",
+                "train_dataloader.num_workers=0",
+                "train_dataloader.persistent_workers=False",
+            ],
+            "iter_1.pth",
+        ),
+        (
+            "configs/detectron2/unet_synthetic.py",
+            [
+                "train.max_iter=2",
+                "train.checkpointer.period=1",
+                "train.eval_period=0",
+                "dataloader.train.num_workers=0",
+            ],
+            "model_0000000.pth",
+        ),
+    ],
+    ids=["mmseg", "detectron2"],
+)
 def test_training_on_a_full_disk(run_tool, tiny_disk, synthetic_root, config, opts, first):
     """A work dir on a disk too small for one checkpoint: one line naming the device and the file,
     no partial checkpoint (mmseg left one; detectron2 said only "unexpected pos ...")."""
-    data = ([f"train_dataloader.dataset.data_root={synthetic_root}"] if "unet/" in config else
-            [f"dataloader.train.dataset.root={synthetic_root}"])
+    data = (
+        [f"train_dataloader.dataset.data_root={synthetic_root}"]
+        if "unet/" in config
+        else [f"dataloader.train.dataset.root={synthetic_root}"]
+    )
     work = tiny_disk / "w"
     proc = run_tool("train.py", REPO / config, "--work-dir", work, *opts, *data)
     assert error_message(proc) == f"no space left on tmpfs (mounted at {tiny_disk}): {work / first} not written"
@@ -207,18 +246,22 @@ def test_training_on_a_full_disk(run_tool, tiny_disk, synthetic_root, config, op
 
 # ----------------------------------------------------------------------------- the work-dir lock
 
+
 def test_a_second_run_is_refused_naming_the_holder(tmp_path):
     holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
         work = tmp_path / "w"
         work.mkdir()
-        (work / ".segclassics.lock").write_text(json.dumps({"pid": holder.pid, "host": os.uname().nodename,
-                                                            "started": "2026-01-01 00:00:00"}))
+        (work / ".segclassics.lock").write_text(
+            json.dumps({"pid": holder.pid, "host": os.uname().nodename, "started": "2026-01-01 00:00:00"})
+        )
         with pytest.raises(WorkDirLockedError) as info:
             lock_work_dir(str(work))
-        assert str(info.value) == (f"--work-dir {work} is in use by another run (pid {holder.pid} on "
-                                   f"{os.uname().nodename}, started 2026-01-01 00:00:00); wait for it to end or "
-                                   f"choose another work dir")
+        assert str(info.value) == (
+            f"--work-dir {work} is in use by another run (pid {holder.pid} on "
+            f"{os.uname().nodename}, started 2026-01-01 00:00:00); wait for it to end or "
+            f"choose another work dir"
+        )
     finally:
         holder.kill()
         holder.wait()
@@ -232,8 +275,10 @@ def test_a_finished_work_dir_is_kept_unless_resumed_or_overwritten(tmp_path):
     torch.save({"w": torch.ones(1)}, work / "iter_8.pth")
     with pytest.raises(WriteError) as info:
         take_work_dir(str(work))
-    assert str(info.value) == (f"--work-dir {work} holds the checkpoints of an earlier run (iter_8.pth); continue "
-                               f"it with --resume, choose another --work-dir, or pass --overwrite to replace them")
+    assert str(info.value) == (
+        f"--work-dir {work} holds the checkpoints of an earlier run (iter_8.pth); continue "
+        f"it with --resume, choose another --work-dir, or pass --overwrite to replace them"
+    )
     assert not (work / ".segclassics.lock").exists()
     take_work_dir(str(work), resume=True)
     with open_for_write(str(work / "iter_8.pth")) as f:  # adopted: the resumed run's own
@@ -250,9 +295,11 @@ def test_a_work_dir_that_is_a_file(tmp_path):
 
 # ----------------------------------------------------------------------------- through the tools
 
+
 def _weights(tmp_path) -> Path:
     """Random weights of the synthetic UNet (mmseg)."""
     from test_inference import random_weights
+
     return random_weights(REPO / "configs/unet/unet_synthetic.py", tmp_path / "w.pth")
 
 
@@ -263,8 +310,9 @@ def test_infer_out_into_the_dataset_keeps_the_ground_truth(run_tool, tmp_path):
     before = label.read_bytes()
     weights = _weights(tmp_path)
     for extra in ([], ["--overwrite"]):
-        proc = run_tool("infer.py", REPO / "configs/unet/unet_synthetic.py", weights, root / "images", "--out", root,
-                        *extra)
+        proc = run_tool(
+            "infer.py", REPO / "configs/unet/unet_synthetic.py", weights, root / "images", "--out", root, *extra
+        )
         assert "holds images that segclassics did not write" in error_message(proc)
     assert label.read_bytes() == before and sorted(os.listdir(root / "labels" / "train")) == ["0.png"]
 
@@ -274,18 +322,26 @@ def test_training_twice_into_one_work_dir(run_tool, tmp_path, synthetic_root):
     """The second of two runs into one work dir is refused while the first holds it; a re-run into
     the finished work dir is refused without --resume or --overwrite."""
     work = tmp_path / "w"
-    opts = ["--cfg-options", "train_cfg.max_iters=2", "train_cfg.val_interval=100",
-            "default_hooks.checkpoint.interval=2", f"train_dataloader.dataset.data_root={synthetic_root}",
-            f"val_dataloader.dataset.data_root={synthetic_root}", "train_dataloader.num_workers=0",
-            "train_dataloader.persistent_workers=False"]
+    opts = [
+        "--cfg-options",
+        "train_cfg.max_iters=2",
+        "train_cfg.val_interval=100",
+        "default_hooks.checkpoint.interval=2",
+        f"train_dataloader.dataset.data_root={synthetic_root}",
+        f"val_dataloader.dataset.data_root={synthetic_root}",
+        "train_dataloader.num_workers=0",
+        "train_dataloader.persistent_workers=False",
+    ]
     config = REPO / "configs/unet/unet_synthetic.py"
     holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
     try:
         work.mkdir()
-        (work / ".segclassics.lock").write_text(json.dumps({"pid": holder.pid, "host": os.uname().nodename,
-                                                            "started": "now"}))
-        assert f"in use by another run (pid {holder.pid}" in error_message(run_tool("train.py", config, "--work-dir",
-                                                                                    work, *opts))
+        (work / ".segclassics.lock").write_text(
+            json.dumps({"pid": holder.pid, "host": os.uname().nodename, "started": "now"})
+        )
+        assert f"in use by another run (pid {holder.pid}" in error_message(
+            run_tool("train.py", config, "--work-dir", work, *opts)
+        )
     finally:
         holder.kill()
         holder.wait()
@@ -316,9 +372,11 @@ _folders = st.sampled_from(["", "data", "data/labels", "out", "out/labels"])
 
 @pytest.mark.property
 @settings(suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-@given(existing=st.lists(st.tuples(_folders, _names, st.booleans()), max_size=8),
-       writes=st.lists(st.tuples(_folders, _names, st.booleans()), min_size=1, max_size=10),
-       seed=st.integers(0, 2 ** 16))
+@given(
+    existing=st.lists(st.tuples(_folders, _names, st.booleans()), max_size=8),
+    writes=st.lists(st.tuples(_folders, _names, st.booleans()), min_size=1, max_size=10),
+    seed=st.integers(0, 2**16),
+)
 def test_property_nothing_that_is_not_ours_is_replaced(tmp_path_factory, existing, writes, seed):
     """Whatever was there before (files of a dataset, an earlier run's predictions) and whatever a
     run writes, with or without --overwrite: a file the run did not create is replaced only with

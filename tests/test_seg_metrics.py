@@ -1,11 +1,18 @@
 """SegNet's metrics (G, C, mIoU, BF) on hand-made label maps."""
+
 import math
 
 import numpy as np
 import pytest
 
-from segclassics.evaluation.seg_metrics import (SegNetMetrics, boundary_f1, boundary_f1_per_class,
-                                                 confusion_matrix, mask_contour, scores_from_confusion)
+from segclassics.evaluation.seg_metrics import (
+    SegNetMetrics,
+    boundary_f1,
+    boundary_f1_per_class,
+    confusion_matrix,
+    mask_contour,
+    scores_from_confusion,
+)
 
 
 def test_global_class_average_and_miou_by_hand():
@@ -65,7 +72,7 @@ def test_boundary_f1_default_tolerance_is_075_percent_of_diagonal():
     gt[:, 240:] = 1
     for shift, expected in ((0, 1.0), (4, 1.0), (5, 0.0)):
         pred = np.zeros((h, w), int)
-        pred[:, 240 + shift:] = 1
+        pred[:, 240 + shift :] = 1
         assert boundary_f1(pred, gt, 2) == pytest.approx(expected), shift
     assert 0.0075 * math.hypot(h, w) == pytest.approx(4.5)
 

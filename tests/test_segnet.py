@@ -1,12 +1,21 @@
 """SegNet / SegNet-Basic (plain torch): unpooling, odd sizes, parameter counts, weight loading."""
+
 import pytest
 import torch
 import torch.nn.functional as F
 import torchvision as tv
 
-from segclassics.models.segnet import (PoolRecord, SegNet, SegNetBasic, SegNetDecoder, build_segnet_basic_encoder,
-                                       max_pool_with_record, max_unpool, pool_records_from_dict,
-                                       pool_records_to_dict)
+from segclassics.models.segnet import (
+    PoolRecord,
+    SegNet,
+    SegNetBasic,
+    SegNetDecoder,
+    build_segnet_basic_encoder,
+    max_pool_with_record,
+    max_unpool,
+    pool_records_from_dict,
+    pool_records_to_dict,
+)
 from segclassics.models.vgg import vgg16_cfg
 
 TINY = vgg16_cfg((4, 4, 8, 8, 8))  # VGG16 depth, narrow widths (CPU tests)
@@ -16,18 +25,12 @@ def test_unpooling_puts_each_max_back_at_its_argmax_paper_fig3():
     # SegNet Fig. 3: a 4x4 map pooled to 2x2 values a, b, c, d; unpooling writes each value at
     # the position it came from and zeros elsewhere.
     a, b, c, d = 9.0, 7.0, 5.0, 8.0
-    x = torch.tensor([[1, a, 2, 0],
-                      [0, 3, b, 1],
-                      [c, 0, 1, 2],
-                      [4, 1, 3, d]]).view(1, 1, 4, 4)
+    x = torch.tensor([[1, a, 2, 0], [0, 3, b, 1], [c, 0, 1, 2], [4, 1, 3, d]]).view(1, 1, 4, 4)
     y, rec = max_pool_with_record(x)
     assert y.flatten().tolist() == [a, b, c, d]
     assert rec.size == (4, 4)
     up = max_unpool(y, rec)
-    expected = torch.tensor([[0, a, 0, 0],
-                             [0, 0, b, 0],
-                             [c, 0, 0, 0],
-                             [0, 0, 0, d]]).view(1, 1, 4, 4)
+    expected = torch.tensor([[0, a, 0, 0], [0, 0, b, 0], [c, 0, 0, 0], [0, 0, 0, d]]).view(1, 1, 4, 4)
     assert torch.equal(up, expected)
 
 
@@ -49,8 +52,7 @@ def test_unpooling_rejects_foreign_indices():
         max_unpool(torch.randn(1, 3, 4, 4), rec)
 
 
-@pytest.mark.parametrize("model_fn", [lambda: SegNetBasic(5, channels=8),
-                                      lambda: SegNet(5, cfg=TINY)])
+@pytest.mark.parametrize("model_fn", [lambda: SegNetBasic(5, channels=8), lambda: SegNet(5, cfg=TINY)])
 def test_output_size_equals_input_size_for_odd_sizes(model_fn):
     model = model_fn().eval()
     for h, w in ((360, 480), (45, 61), (37, 53)):
@@ -80,11 +82,36 @@ def _conv(cin, cout, k, bias=True):
 
 def test_segnet_vgg16_parameter_count_from_the_architecture():
     # Encoder: VGG16's 13 3x3 convs (with bias) + BN (2 params per channel).
-    enc = [(3, 64), (64, 64), (64, 128), (128, 128), (128, 256), (256, 256), (256, 256),
-           (256, 512), (512, 512), (512, 512), (512, 512), (512, 512), (512, 512)]
+    enc = [
+        (3, 64),
+        (64, 64),
+        (64, 128),
+        (128, 128),
+        (128, 256),
+        (256, 256),
+        (256, 256),
+        (256, 512),
+        (512, 512),
+        (512, 512),
+        (512, 512),
+        (512, 512),
+        (512, 512),
+    ]
     # Decoder (SegNet-Tutorial segnet_train.prototxt): conv5_3_D..conv1_2_D with BN, conv1_1_D = classifier.
-    dec = [(512, 512), (512, 512), (512, 512), (512, 512), (512, 512), (512, 256), (256, 256), (256, 256),
-           (256, 128), (128, 128), (128, 64), (64, 64)]
+    dec = [
+        (512, 512),
+        (512, 512),
+        (512, 512),
+        (512, 512),
+        (512, 512),
+        (512, 256),
+        (256, 256),
+        (256, 256),
+        (256, 128),
+        (128, 128),
+        (128, 64),
+        (64, 64),
+    ]
     n = 11
     expected = sum(_conv(i, o, 3) + 2 * o for i, o in enc + dec) + _conv(64, n, 3)
     got = sum(p.numel() for p in SegNet(n).parameters())
@@ -106,7 +133,7 @@ def test_batched_eval_matches_per_image():
     x = torch.randn(3, 3, 29, 35)
     with torch.no_grad():
         batched = model(x)
-        single = torch.cat([model(x[i:i + 1]) for i in range(3)])
+        single = torch.cat([model(x[i : i + 1]) for i in range(3)])
     assert torch.allclose(batched, single, atol=1e-5)
 
 

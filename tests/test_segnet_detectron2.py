@@ -1,4 +1,5 @@
 """SegNet in detectron2: the pool indices travel through the backbone's feature dict."""
+
 import os
 
 import pytest
@@ -17,9 +18,15 @@ from segclassics.models.segnet import SegNetBasic  # noqa: E402
 
 def _inputs(sizes, num_classes=6):
     g = torch.Generator().manual_seed(0)
-    return [{"image": torch.randint(0, 256, (3, h, w), generator=g, dtype=torch.uint8),
-             "sem_seg": torch.randint(0, num_classes, (h, w), generator=g), "height": h, "width": w}
-            for h, w in sizes]
+    return [
+        {
+            "image": torch.randint(0, 256, (3, h, w), generator=g, dtype=torch.uint8),
+            "sem_seg": torch.randint(0, num_classes, (h, w), generator=g),
+            "height": h,
+            "width": w,
+        }
+        for h, w in sizes
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -52,9 +59,13 @@ def test_train_loss_and_eval_output_size_with_odd_sizes_and_batch(model):
 def test_matches_the_plain_torch_segnet_basic(model):
     """Same weights -> same logits: the dict round trip of the indices changes nothing."""
     ref = SegNetBasic(6, channels=8)
-    sd = {("encoder." + k[len("backbone.encoder."):]) if k.startswith("backbone.encoder.")
-          else "decoder." + k[len("sem_seg_head.module."):]: v
-          for k, v in model.state_dict().items() if k.startswith(("backbone.encoder.", "sem_seg_head.module."))}
+    sd = {
+        ("encoder." + k[len("backbone.encoder.") :])
+        if k.startswith("backbone.encoder.")
+        else "decoder." + k[len("sem_seg_head.module.") :]: v
+        for k, v in model.state_dict().items()
+        if k.startswith(("backbone.encoder.", "sem_seg_head.module."))
+    }
     ref.load_state_dict(sd)
     model.eval()
     ref.eval()
@@ -91,6 +102,7 @@ def test_camvid_lazy_config_builds_segnet_basic_with_the_measured_weights(repo_r
     assert sum(p.numel() for p in m.parameters()) == sum(p.numel() for p in SegNetBasic(11).parameters())
     assert m.sem_seg_head.ignore_value == 11
     from mmengine.config import Config
+
     mm = Config.fromfile(str(repo_root / "configs" / "segnet" / "segnet_basic_camvid.py"), import_custom_modules=False)
     assert m.sem_seg_head.class_weights.tolist() == pytest.approx(mm.model.decode_head.loss_decode.class_weight)
     root = shared_data("camvid")
@@ -106,6 +118,7 @@ def test_segnet_metrics_evaluator_matches_the_framework_free_code(tmp_path):
 
     from segclassics.detectron2.segnet_evaluator import SegNetMetricsEvaluator
     from segclassics.evaluation.seg_metrics import SegNetMetrics
+
     MetadataCatalog.get("segnet_eval_test").set(stuff_classes=["a", "b", "c"], ignore_label=11)
     ev = SegNetMetricsEvaluator("segnet_eval_test", distributed=False)
     ev.reset()
@@ -127,11 +140,21 @@ def test_segnet_metrics_evaluator_matches_the_framework_free_code(tmp_path):
 
 @pytest.mark.slow
 def test_detectron2_training_and_evaluation_run(run_tool, synthetic_root, tmp_path, repo_root):
-    r = run_tool("train.py", repo_root / "configs" / "detectron2" / "segnet_basic_synthetic.py",
-                 "--work-dir", tmp_path / "work", "train.max_iter=3", "train.eval_period=3", "train.log_period=1",
-                 f"dataloader.train.dataset.root={synthetic_root}", "dataloader.train.num_workers=0",
-                 "dataloader.test.num_workers=0", "model.backbone.channels=8", "model.sem_seg_head.channels=8",
-                 timeout=900)
+    r = run_tool(
+        "train.py",
+        repo_root / "configs" / "detectron2" / "segnet_basic_synthetic.py",
+        "--work-dir",
+        tmp_path / "work",
+        "train.max_iter=3",
+        "train.eval_period=3",
+        "train.log_period=1",
+        f"dataloader.train.dataset.root={synthetic_root}",
+        "dataloader.train.num_workers=0",
+        "dataloader.test.num_workers=0",
+        "model.backbone.channels=8",
+        "model.sem_seg_head.channels=8",
+        timeout=900,
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     text = r.stdout + r.stderr
     assert "copypaste: G,C,mIoU,BF" in text  # SegNetMetricsEvaluator ran

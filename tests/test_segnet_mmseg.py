@@ -1,4 +1,5 @@
 """SegNet in mmseg: the backbone's pool records reach the head in train/eval, batch > 1, AMP, DDP."""
+
 import os
 import re
 import socket
@@ -9,14 +10,13 @@ import torch
 
 pytest.importorskip("mmseg")
 
-import segclassics.mmseg  # noqa: E402,F401  (registers our classes)
 from mmengine.config import Config  # noqa: E402
 from mmengine.structures import PixelData  # noqa: E402
 from mmseg.registry import DATASETS, METRICS, MODELS  # noqa: E402
 from mmseg.structures import SegDataSample  # noqa: E402
-
 from mmseg.utils import register_all_modules  # noqa: E402
 
+import segclassics.mmseg  # noqa: E402,F401  (registers our classes)
 from segclassics.models.segnet import PoolRecord, SegNetBasic  # noqa: E402
 
 register_all_modules()  # mmseg's default scope, so SegDataPreProcessor etc. resolve
@@ -68,7 +68,7 @@ def test_loss_and_predict_keep_odd_sizes_with_batch(model):
     with torch.no_grad():
         data = model.data_preprocessor(_batch([(45, 61), (45, 61)], seed=1), False)
         batched = model.predict(data["inputs"], data["data_samples"])
-        single = [model.predict(data["inputs"][i:i + 1], [data["data_samples"][i]])[0] for i in range(2)]
+        single = [model.predict(data["inputs"][i : i + 1], [data["data_samples"][i]])[0] for i in range(2)]
     for b, s in zip(batched, single):
         assert b.pred_sem_seg.data.shape == (1, 45, 61)
         assert torch.allclose(b.seg_logits.data, s.seg_logits.data, atol=1e-5)
@@ -76,8 +76,10 @@ def test_loss_and_predict_keep_odd_sizes_with_batch(model):
 
 def test_same_numbers_as_the_plain_torch_model(model):
     ref = SegNetBasic(NUM_CLASSES, channels=8)
-    sd = {k.replace("backbone.encoder.", "encoder.").replace("decode_head.module.", "decoder."): v
-          for k, v in model.state_dict().items()}
+    sd = {
+        k.replace("backbone.encoder.", "encoder.").replace("decode_head.module.", "decoder."): v
+        for k, v in model.state_dict().items()
+    }
     ref.load_state_dict(sd)
     model.eval()
     ref.eval()
@@ -114,6 +116,7 @@ def test_head_rejects_other_inputs(model):
 
 def test_vgg16_config_parameter_count(repo_root):
     from segclassics.models.segnet import SegNet
+
     cfg = Config.fromfile(str(repo_root / "configs" / "segnet" / "segnet_vgg16_camvid.py"))
     m = MODELS.build(cfg.model)
     assert sum(p.numel() for p in m.parameters()) == sum(p.numel() for p in SegNet(11).parameters())
@@ -129,10 +132,12 @@ def _ddp_worker(rank, world, port, repo_root, result_dir):
     import torch.distributed as dist
     from mmengine.model import MMDistributedDataParallel
     from mmengine.optim import OptimWrapper
+
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     torch.set_num_threads(1)
     dist.init_process_group("gloo", rank=rank, world_size=world)
     import segclassics.mmseg  # noqa: F401,F811  (registers our parts in the spawned worker)
+
     register_all_modules()
     torch.manual_seed(0)
     model = MODELS.build(_model_cfg(repo_root, width=4))
@@ -148,15 +153,22 @@ def _ddp_worker(rank, world, port, repo_root, result_dir):
     with torch.no_grad():
         data = model.data_preprocessor(_batch([(37, 53)], seed=5), False)
         pred = ddp.module.predict(data["inputs"], data["data_samples"])[0].pred_sem_seg.data
-    torch.save(dict(loss=float(log["loss"]), same=all(torch.equal(gathered[0], g) for g in gathered),
-                    moved=any(not torch.equal(a, b) for a, b in zip(before, model.parameters())),
-                    pred_shape=tuple(pred.shape)), os.path.join(result_dir, f"rank{rank}.pt"))
+    torch.save(
+        dict(
+            loss=float(log["loss"]),
+            same=all(torch.equal(gathered[0], g) for g in gathered),
+            moved=any(not torch.equal(a, b) for a, b in zip(before, model.parameters())),
+            pred_shape=tuple(pred.shape),
+        ),
+        os.path.join(result_dir, f"rank{rank}.pt"),
+    )
     dist.destroy_process_group()
 
 
 @pytest.mark.slow
 def test_ddp_two_processes_gloo(repo_root, tmp_path):
     import torch.multiprocessing as mp
+
     mp.spawn(_ddp_worker, args=(2, _free_port(), repo_root, str(tmp_path)), nprocs=2, join=True)
     results = [torch.load(tmp_path / f"rank{r}.pt") for r in range(2)]
     for r in results:
@@ -166,16 +178,25 @@ def test_ddp_two_processes_gloo(repo_root, tmp_path):
 
 # --- CamVid dataset --------------------------------------------------------------------------------
 
+
 def test_camvid_dataset_is_ours_and_maps_void_to_255(shared_data):
     from segclassics.mmseg.camvid_dataset import CamVidDataset
+
     assert DATASETS.get("CamVidDataset") is CamVidDataset  # no clash with an mmseg class
     root = shared_data("camvid")
     pipeline = [dict(type="LoadImageFromFile"), dict(type="LoadAnnotations")]
-    ds = DATASETS.build(dict(type="CamVidDataset", data_root=str(root), pipeline=pipeline,
-                             data_prefix=dict(img_path="images/val", seg_map_path="labels/val")))
+    ds = DATASETS.build(
+        dict(
+            type="CamVidDataset",
+            data_root=str(root),
+            pipeline=pipeline,
+            data_prefix=dict(img_path="images/val", seg_map_path="labels/val"),
+        )
+    )
     assert len(ds) == 101 and ds.metainfo["classes"][0] == "Sky"
     item = ds[0]
     from PIL import Image
+
     raw = np.asarray(Image.open(item["seg_map_path"]))
     assert (raw == 11).any()
     seg = item["gt_seg_map"]
@@ -185,17 +206,23 @@ def test_camvid_dataset_is_ours_and_maps_void_to_255(shared_data):
 
 def _tiny_camvid(tmp_path, label_value=3, label_size=(8, 6)):
     from PIL import Image
+
     (tmp_path / "images" / "train").mkdir(parents=True)
     (tmp_path / "labels" / "train").mkdir(parents=True)
     Image.new("RGB", (8, 6)).save(tmp_path / "images" / "train" / "a.jpg")
     Image.fromarray(np.full(label_size[::-1], label_value, np.uint8)).save(tmp_path / "labels" / "train" / "a.png")
-    return dict(type="CamVidDataset", data_root=str(tmp_path), pipeline=[],
-                data_prefix=dict(img_path="images/train", seg_map_path="labels/train"))
+    return dict(
+        type="CamVidDataset",
+        data_root=str(tmp_path),
+        pipeline=[],
+        data_prefix=dict(img_path="images/train", seg_map_path="labels/train"),
+    )
 
 
 def test_camvid_dataset_bad_inputs_name_the_file(tmp_path):
     from segclassics.datasets.camvid import CamVidFormatError
     from segclassics.datasets.paths import DatasetNotFoundError
+
     cfg = _tiny_camvid(tmp_path)
     assert len(DATASETS.build(cfg)) == 1
     with pytest.raises(FileNotFoundError, match="split file not found: .*missing.txt"):
@@ -214,8 +241,10 @@ def test_camvid_dataset_bad_inputs_name_the_file(tmp_path):
 
 # --- the evaluator -----------------------------------------------------------------------------------
 
+
 def test_segnet_metric_wraps_the_framework_free_code():
     from segclassics.evaluation.seg_metrics import SegNetMetrics
+
     metric = METRICS.build(dict(type="SegNetMetric"))
     metric.dataset_meta = dict(classes=("a", "b", "c"))
     rng = np.random.default_rng(0)
@@ -226,8 +255,9 @@ def test_segnet_metric_wraps_the_framework_free_code():
         gt[0, :5] = 255
         pred = np.where(rng.random((20, 24)) < 0.7, gt % 3, rng.integers(0, 3, (20, 24)))
         ref.update(pred, gt)
-        samples.append(dict(pred_sem_seg=dict(data=torch.from_numpy(pred)[None]),
-                            gt_sem_seg=dict(data=torch.from_numpy(gt)[None])))
+        samples.append(
+            dict(pred_sem_seg=dict(data=torch.from_numpy(pred)[None]), gt_sem_seg=dict(data=torch.from_numpy(gt)[None]))
+        )
     metric.process({}, samples)
     out = metric.compute_metrics(metric.results)
     want = ref.compute()
@@ -239,17 +269,32 @@ def test_segnet_metric_wraps_the_framework_free_code():
 @pytest.mark.slow
 def test_short_mmseg_training_lowers_the_loss(run_tool, synthetic_root, tmp_path, repo_root):
     work = tmp_path / "work"
-    r = run_tool("train.py", repo_root / "configs" / "segnet" / "segnet_basic_synthetic.py", "--work-dir", work,
-                 "--cfg-options", f"train_dataloader.dataset.data_root={synthetic_root}",
-                 f"val_dataloader.dataset.data_root={synthetic_root}",
-                 f"test_dataloader.dataset.data_root={synthetic_root}",
-                 "model.backbone.channels=8", "model.decode_head.in_channels=8", "model.decode_head.channels=8",
-                 "model.data_preprocessor.size=[64,64]", "train_dataloader.batch_size=4",
-                 "train_dataloader.num_workers=0", "train_dataloader.persistent_workers=False",
-                 "val_dataloader.num_workers=0", "val_dataloader.persistent_workers=False",
-                 "train_cfg.max_iters=40", "train_cfg.val_interval=40", "default_hooks.logger.interval=5",
-                 "default_hooks.checkpoint.interval=40", "param_scheduler.0.end=40", "optim_wrapper.optimizer.lr=0.003",
-                 timeout=900)
+    r = run_tool(
+        "train.py",
+        repo_root / "configs" / "segnet" / "segnet_basic_synthetic.py",
+        "--work-dir",
+        work,
+        "--cfg-options",
+        f"train_dataloader.dataset.data_root={synthetic_root}",
+        f"val_dataloader.dataset.data_root={synthetic_root}",
+        f"test_dataloader.dataset.data_root={synthetic_root}",
+        "model.backbone.channels=8",
+        "model.decode_head.in_channels=8",
+        "model.decode_head.channels=8",
+        "model.data_preprocessor.size=[64,64]",
+        "train_dataloader.batch_size=4",
+        "train_dataloader.num_workers=0",
+        "train_dataloader.persistent_workers=False",
+        "val_dataloader.num_workers=0",
+        "val_dataloader.persistent_workers=False",
+        "train_cfg.max_iters=40",
+        "train_cfg.val_interval=40",
+        "default_hooks.logger.interval=5",
+        "default_hooks.checkpoint.interval=40",
+        "param_scheduler.0.end=40",
+        "optim_wrapper.optimizer.lr=0.003",
+        timeout=900,
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     text = r.stdout + r.stderr
     losses = [float(v) for v in re.findall(r"decode\.loss_ce: ([0-9.]+)", text)]
@@ -268,12 +313,15 @@ def test_class_weighted_ce_with_ignored_pixels_by_hand():
     assert loss.loss_name == "loss_ce"
     with pytest.raises(ValueError, match="3 classes"):
         MODELS.build(dict(type="ClassWeightedCrossEntropyLoss", class_weight=[1.0, 1.0]))(
-            torch.randn(1, 3, 2, 2), torch.zeros(1, 2, 2, dtype=torch.long))
+            torch.randn(1, 3, 2, 2), torch.zeros(1, 2, 2, dtype=torch.long)
+        )
 
 
 def test_backbone_loads_torchvision_vgg16_bn_file(tmp_path):
     import torchvision as tv
+
     from segclassics.utils.checkpoint import CheckpointMismatchError
+
     with torch.device("meta"):
         ref = tv.models.vgg16_bn(weights=None)
     ref.features.to_empty(device="cpu")

@@ -1,12 +1,13 @@
 """SETR decoders (framework-free): shapes, paper parameter counts, exactness of the
 classify-before-upsampling rewrite, official-checkpoint conversion, a short training."""
+
 from __future__ import annotations
 
 import pytest
 import torch
 import torch.nn.functional as F
 
-from segclassics.models.setr_heads import (SETR_AUX_LAYERS, SETRMLAHead, SETRMLANeck, SETRUpHead, build_setr)
+from segclassics.models.setr_heads import SETR_AUX_LAYERS, SETRMLAHead, SETRMLANeck, SETRUpHead, build_setr
 from segclassics.models.vit_convert import convert_official_setr, detect_format
 
 TINY_VIT = dict(depth=4, embed_dim=32, num_heads=4)
@@ -89,14 +90,18 @@ def test_mla_concat_classify_then_upsample_is_exact():
     xs = [torch.randn(1, 8, 3, 5, dtype=torch.float64) for _ in range(4)]
     feats = neck(xs)
     # reference: neck top-down sum written out, then per-stream up 4x, concat, classify
-    ln = [F.layer_norm(x.permute(0, 2, 3, 1), (8,), n.weight, n.bias, 1e-6).permute(0, 3, 1, 2)
-          for x, n in zip(xs, neck.norms)]
+    ln = [
+        F.layer_norm(x.permute(0, 2, 3, 1), (8,), n.weight, n.bias, 1e-6).permute(0, 3, 1, 2)
+        for x, n in zip(xs, neck.norms)
+    ]
     p = [proj(t) for proj, t in zip(neck.channel_proj, ln)]
     mids = [p[3], p[3] + p[2], p[3] + p[2] + p[1], p[3] + p[2] + p[1] + p[0]]
     ref_feats = [c(mm) for c, mm in zip(neck.feat_extract, mids)]
     for a, b in zip(feats, ref_feats):
         torch.testing.assert_close(a, b)
-    ups = [F.interpolate(s(f), scale_factor=4, mode="bilinear", align_corners=False) for s, f in zip(head.streams, feats)]
+    ups = [
+        F.interpolate(s(f), scale_factor=4, mode="bilinear", align_corners=False) for s, f in zip(head.streams, feats)
+    ]
     torch.testing.assert_close(head(feats), head.cls(torch.cat(ups, 1)))
 
 
@@ -132,7 +137,7 @@ def test_official_setr_head_conversion_folds_conv_bias():
     conv = convert_official_setr(sd)
     assert "backbone.blocks.0.norm1.weight" in conv
     ours = SETRUpHead(8, 6, 3, num_convs=2, kernel_size=3, up_scale=2).eval()
-    ours.load_state_dict({k[len("decode_head."):]: v for k, v in conv.items() if k.startswith("decode_head.")})
+    ours.load_state_dict({k[len("decode_head.") :]: v for k, v in conv.items() if k.startswith("decode_head.")})
     x = torch.randn(1, 8, 4, 4)
     # reference: the official forward with biased convs
     y = F.layer_norm(x.permute(0, 2, 3, 1), (8,), head.norm.weight, head.norm.bias, 1e-6).permute(0, 3, 1, 2)
@@ -176,11 +181,12 @@ def test_upsampling_past_the_32_bit_element_limit_splits_the_batch(monkeypatch):
     in chunks: each image is interpolated on its own, so output and gradients are exactly those of
     one call. The limit is lowered here so that a small batch crosses it."""
     from segclassics.models import setr_heads
+
     torch.manual_seed(0)
     head = SETRUpHead(16, 8, num_classes=5, num_convs=2, kernel_size=3, up_scale=2).eval()
     x = torch.randn(5, 16, 6, 7).to(memory_format=torch.channels_last).requires_grad_()
     ref = head(x)
-    (ref ** 2).sum().backward()
+    (ref**2).sum().backward()
     ref_grad = x.grad.clone()
     x.grad = None
 
@@ -189,7 +195,7 @@ def test_upsampling_past_the_32_bit_element_limit_splits_the_batch(monkeypatch):
     monkeypatch.setattr(setr_heads.F, "interpolate", lambda t, **kw: calls.append(t.shape[0]) or real(t, **kw))
     monkeypatch.setattr(setr_heads, "MAX_INTERPOLATE_ELEMENTS", 2 * 5 * 24 * 28)  # 2 images of the logits
     out = head(x)
-    (out ** 2).sum().backward()
+    (out**2).sum().backward()
     assert calls[-3:] == [2, 2, 1]  # the 5 images of the last (logit) upsampling, in chunks of 2
     assert torch.equal(out, ref)
     assert torch.equal(x.grad, ref_grad)

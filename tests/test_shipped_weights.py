@@ -2,6 +2,7 @@
 sha256 prefix in its name), named by exactly one metafile entry, read through the weights-only
 reader; together at most 20 MB; and ``tools/test.py CONFIG WEIGHTS`` on the real data gives the
 metafile's (and so the model zoo row's) numbers exactly."""
+
 from __future__ import annotations
 
 import hashlib
@@ -19,8 +20,9 @@ MAX_TOTAL_BYTES = 20 * 1000 * 1000
 
 def _models_with_weights():
     index = yaml.safe_load((REPO / "model-index.yml").read_text())
-    return [m for path in index["Import"] for m in yaml.safe_load((REPO / path).read_text())["Models"]
-            if m.get("Weights")]
+    return [
+        m for path in index["Import"] for m in yaml.safe_load((REPO / path).read_text())["Models"] if m.get("Weights")
+    ]
 
 
 SHIPPED = _models_with_weights()
@@ -40,6 +42,7 @@ def test_weights_fit_the_size_budget():
 @pytest.mark.parametrize("model", SHIPPED, ids=[m["Name"] for m in SHIPPED])
 def test_weights_are_the_published_fp16_file_of_their_config(model):
     from segclassics.utils.checkpoint import read_state_dict
+
     path = REPO / model["Weights"]
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     assert path.name == f"{Path(model['Config']).stem}-{digest[:8]}.pth"
@@ -55,13 +58,25 @@ def test_test_py_on_the_weights_gives_the_published_numbers(model, shared_data, 
     """What the model zoo row says is what a user gets from ``tools/test.py CONFIG WEIGHTS``
     (one thread, as the reproduction evaluated them)."""
     from segclassics.engine.reproduce import RECIPES, data_options, prepare_data
+
     (recipe,) = [r for r in RECIPES.values() if r.config == model["Config"]]
     data_root = shared_data(recipe.dataset).parent
     root = prepare_data(recipe, str(data_root), str(tmp_path / "work"))
     out = tmp_path / "metrics.json"
-    proc = run_tool("test.py", REPO / model["Config"], REPO / model["Weights"], "--work-dir", tmp_path / "test",
-                    "--metrics-json", out, "--cfg-options", *data_options(root), *recipe.extra_test_options,
-                    env={"OMP_NUM_THREADS": "1"}, timeout=1800)
+    proc = run_tool(
+        "test.py",
+        REPO / model["Config"],
+        REPO / model["Weights"],
+        "--work-dir",
+        tmp_path / "test",
+        "--metrics-json",
+        out,
+        "--cfg-options",
+        *data_options(root),
+        *recipe.extra_test_options,
+        env={"OMP_NUM_THREADS": "1"},
+        timeout=1800,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     metrics = json.loads(out.read_text())
     results = model["Results"] if isinstance(model["Results"], list) else [model["Results"]]

@@ -6,6 +6,7 @@
 IoUMetric's. ``--tta``: ``tta_pipeline`` + ``tta_model`` (SETR's multi-scale + flip test);
 configs without a ``tta_pipeline`` get one error line.
 """
+
 from __future__ import annotations
 
 import json
@@ -23,13 +24,17 @@ pytestmark = pytest.mark.slow  # subprocesses of tools/test.py (about 10 s each)
 
 
 def _data_options(root) -> list[str]:
-    return [f"test_dataloader.dataset.data_root={root}", "test_dataloader.num_workers=0",
-            "test_dataloader.persistent_workers=False"]
+    return [
+        f"test_dataloader.dataset.data_root={root}",
+        "test_dataloader.num_workers=0",
+        "test_dataloader.persistent_workers=False",
+    ]
 
 
 def _random_checkpoint(config: str, path) -> str:
     """Weights of the config's model drawn at random (seeded), saved as a checkpoint."""
     from segclassics.engine.config_loader import build_model, load_config
+
     torch.manual_seed(0)
     model = build_model(load_config(config, []), "cpu")
     torch.save({"state_dict": model.state_dict(), "meta": {}}, path)
@@ -59,9 +64,19 @@ def test_out_writes_iou_metric_pngs_with_our_metrics(metric, segnet_checkpoint, 
     runs = {}
     for evaluator in (metric, "IoUMetric"):  # IoUMetric: mmseg's own, the reference files
         out = tmp_path / evaluator
-        proc = run_tool("test.py", SEGNET, segnet_checkpoint, "--work-dir", tmp_path / "work", "--out", out,
-                        "--cfg-options", *_data_options(synthetic_root), f"test_evaluator.type={evaluator}",
-                        timeout=600)
+        proc = run_tool(
+            "test.py",
+            SEGNET,
+            segnet_checkpoint,
+            "--work-dir",
+            tmp_path / "work",
+            "--out",
+            out,
+            "--cfg-options",
+            *_data_options(synthetic_root),
+            f"test_evaluator.type={evaluator}",
+            timeout=600,
+        )
         assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
         runs[evaluator] = (out, _metrics(proc))
     out, metrics = runs[metric]
@@ -79,8 +94,19 @@ def test_out_writes_iou_metric_pngs_with_our_metrics(metric, segnet_checkpoint, 
 
 def test_format_only_writes_the_pngs_and_no_metrics(segnet_checkpoint, run_tool, synthetic_root, tmp_path):
     out = tmp_path / "out"
-    proc = run_tool("test.py", SEGNET, segnet_checkpoint, "--work-dir", tmp_path / "work", "--out", out,
-                    "--cfg-options", *_data_options(synthetic_root), "test_evaluator.format_only=True", timeout=600)
+    proc = run_tool(
+        "test.py",
+        SEGNET,
+        segnet_checkpoint,
+        "--work-dir",
+        tmp_path / "work",
+        "--out",
+        out,
+        "--cfg-options",
+        *_data_options(synthetic_root),
+        "test_evaluator.format_only=True",
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert _metrics(proc) == {}
     assert len(list(out.glob("*.png"))) == 4
@@ -89,8 +115,18 @@ def test_format_only_writes_the_pngs_and_no_metrics(segnet_checkpoint, run_tool,
 def test_out_refuses_a_dataset_folder(segnet_checkpoint, run_tool, synthetic_root, tmp_path):
     folder = synthetic_root / "img_dir" / "val"
     before = sorted(p.name for p in folder.iterdir())
-    proc = run_tool("test.py", SEGNET, segnet_checkpoint, "--work-dir", tmp_path / "work", "--out", folder,
-                    "--cfg-options", *_data_options(synthetic_root), timeout=600)
+    proc = run_tool(
+        "test.py",
+        SEGNET,
+        segnet_checkpoint,
+        "--work-dir",
+        tmp_path / "work",
+        "--out",
+        folder,
+        "--cfg-options",
+        *_data_options(synthetic_root),
+        timeout=600,
+    )
     line = _error_line(proc)
     assert f"{folder} holds images that segclassics did not write" in line and "--out" in line
     assert sorted(p.name for p in folder.iterdir()) == before
@@ -99,8 +135,19 @@ def test_out_refuses_a_dataset_folder(segnet_checkpoint, run_tool, synthetic_roo
 def test_tta_runs_setr_multiscale_flip(run_tool, synthetic_root, tmp_path):
     checkpoint = _random_checkpoint(SETR, tmp_path / "setr.pth")
     out = tmp_path / "out"
-    proc = run_tool("test.py", SETR, checkpoint, "--work-dir", tmp_path / "work", "--tta", "--out", out,
-                    "--cfg-options", *_data_options(synthetic_root), timeout=600)
+    proc = run_tool(
+        "test.py",
+        SETR,
+        checkpoint,
+        "--work-dir",
+        tmp_path / "work",
+        "--tta",
+        "--out",
+        out,
+        "--cfg-options",
+        *_data_options(synthetic_root),
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     metrics = _metrics(proc)
     assert set(metrics) >= {"mIoU", "aAcc"} and 0 <= metrics["mIoU"] <= 100
@@ -110,6 +157,7 @@ def test_tta_runs_setr_multiscale_flip(run_tool, synthetic_root, tmp_path):
 def test_tta_config_with_12_views():
     """SETR's tta_pipeline: 6 scales (0.5 ... 1.75) x (unflipped, flipped), mmseg's SegTTAModel."""
     from segclassics.engine.config_loader import load_config
+
     cfg = load_config(SETR, []).cfg
     assert cfg.tta_model == dict(type="SegTTAModel")
     aug = cfg.tta_pipeline[1]
@@ -120,18 +168,29 @@ def test_tta_config_with_12_views():
 
 
 def test_tta_without_tta_pipeline_is_one_error_line(segnet_checkpoint, run_tool, synthetic_root, tmp_path):
-    proc = run_tool("test.py", SEGNET, segnet_checkpoint, "--work-dir", tmp_path / "work", "--tta",
-                    "--cfg-options", *_data_options(synthetic_root), timeout=600)
+    proc = run_tool(
+        "test.py",
+        SEGNET,
+        segnet_checkpoint,
+        "--work-dir",
+        tmp_path / "work",
+        "--tta",
+        "--cfg-options",
+        *_data_options(synthetic_root),
+        timeout=600,
+    )
     assert _error_line(proc) == (
         f"error: --tta: {SEGNET} has no tta_pipeline (the test-time augmentations); this config is meant to be "
         f"evaluated without them (run without --tta), or add tta_pipeline and tta_model to it "
-        f"(see configs/_base_/tta/)")
+        f"(see configs/_base_/tta/)"
+    )
 
 
 def _mmseg_tool(name: str):
     from pathlib import Path
 
     import mmseg
+
     tool = Path(mmseg.__file__).parent / ".mim" / "tools" / name
     if not tool.is_file():
         pytest.skip(f"mmseg's {name} is not installed with mmseg ({tool})")
@@ -144,14 +203,28 @@ def test_mmseg_own_test_tool(config, option, repo_root, synthetic_root, tmp_path
     import os
     import subprocess
     import sys
+
     checkpoint = _random_checkpoint(config, tmp_path / "model.pth")
     out = tmp_path / "out"
     args = ["--out", str(out)] + ([option] if option != "--out" else [])
-    proc = subprocess.run([sys.executable, str(_mmseg_tool("test.py")), str(repo_root / config), checkpoint,
-                           "--work-dir", str(tmp_path / "work"), *args,
-                           "--cfg-options", *_data_options(synthetic_root)],
-                          cwd=tmp_path, env=dict(os.environ, PYTHONUNBUFFERED="1"), text=True, capture_output=True,
-                          timeout=600)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(_mmseg_tool("test.py")),
+            str(repo_root / config),
+            checkpoint,
+            "--work-dir",
+            str(tmp_path / "work"),
+            *args,
+            "--cfg-options",
+            *_data_options(synthetic_root),
+        ],
+        cwd=tmp_path,
+        env=dict(os.environ, PYTHONUNBUFFERED="1"),
+        text=True,
+        capture_output=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "Iter(test) [4/4]" in proc.stdout + proc.stderr
     assert sorted(p.name for p in out.iterdir()) == [f"{i:04d}.png" for i in range(4)]

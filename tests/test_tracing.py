@@ -7,6 +7,7 @@ The dynamo exporter (``torch.export``) is covered by tests/test_onnx_export.py. 
 the configs at small widths, with random weights and BN statistics so the comparisons cannot pass on
 constant outputs.
 """
+
 from __future__ import annotations
 
 import warnings
@@ -19,15 +20,26 @@ TINY_SEGNET = "[4,4,8,8,8]"
 FAMILIES = {  # family -> (config, overrides)
     "FCN-8s": ("configs/fcn/fcn8s_vgg16_synthetic.py", []),
     "UNet": ("configs/unet/unet_synthetic.py", []),
-    "SegNet": ("configs/segnet/segnet_vgg16_camvid.py",
-               [f"model.backbone.widths={TINY_SEGNET}", f"model.decode_head.widths={TINY_SEGNET}",
-                "model.decode_head.in_channels=8", "model.decode_head.channels=4"]),
+    "SegNet": (
+        "configs/segnet/segnet_vgg16_camvid.py",
+        [
+            f"model.backbone.widths={TINY_SEGNET}",
+            f"model.decode_head.widths={TINY_SEGNET}",
+            "model.decode_head.in_channels=8",
+            "model.decode_head.channels=4",
+        ],
+    ),
     "SegNet-Basic": ("configs/segnet/segnet_basic_synthetic.py", []),
     "SETR-PUP": ("configs/setr/setr_pup_vit-tiny_synthetic.py", []),
 }
 # (example size, a second size the trace must generalise to): the families' valid sizes
-SIZES = {"FCN-8s": ((64, 64), (45, 77)), "UNet": ((64, 64), (48, 80)), "SegNet": ((64, 64), (45, 61)),
-         "SegNet-Basic": ((64, 64), (45, 61)), "SETR-PUP": ((128, 128), (80, 200))}
+SIZES = {
+    "FCN-8s": ((64, 64), (45, 77)),
+    "UNet": ((64, 64), (48, 80)),
+    "SegNet": ((64, 64), (45, 61)),
+    "SegNet-Basic": ((64, 64), (45, 61)),
+    "SETR-PUP": ((128, 128), (80, 200)),
+}
 
 
 def _randomise(model: torch.nn.Module, seed: int = 0) -> None:
@@ -45,6 +57,7 @@ def _randomise(model: torch.nn.Module, seed: int = 0) -> None:
 def _net(family: str):
     """The config's plain network (image tensor in, logits out), eval mode, random weights."""
     from segclassics.deploy.cli import build, wrap
+
     config, overrides = FAMILIES[family]
     loaded, model, found = build(config, None, overrides, False)
     assert found.name.split(" (")[0] == family
@@ -102,8 +115,10 @@ def test_framework_flop_counters_count_segnet_like_tools_benchmark(family):
     from mmengine.analysis import get_model_complexity_info
 
     from segclassics.engine.benchmark import count_flops
+
     if family == "SegNet":  # the paper's widths, small input: BN's share is as in the real model
         from segclassics.models.segnet import SegNet
+
         net, mmseg_model = SegNet(11).eval(), None
     else:
         net, mmseg_model = _net(family)
@@ -131,14 +146,22 @@ def test_torchscript_onnx_exporter(tmp_path, family):
     SETR: another patch grid, position embedding resized)."""
     ort = pytest.importorskip("onnxruntime")
     from segclassics.deploy.verify import min_pool_gap
+
     net, _ = _net(family)
     path = tmp_path / "model.onnx"
     (h, w), (h2, w2) = SIZES[family]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(net, (_images(1, h, w, 0),), str(path), dynamo=False, opset_version=17,
-                          input_names=["image"], output_names=["logits"],
-                          dynamic_axes={"image": {0: "n", 2: "h", 3: "w"}, "logits": {0: "n", 2: "h", 3: "w"}})
+        torch.onnx.export(
+            net,
+            (_images(1, h, w, 0),),
+            str(path),
+            dynamo=False,
+            opset_version=17,
+            input_names=["image"],
+            output_names=["logits"],
+            dynamic_axes={"image": {0: "n", 2: "h", 3: "w"}, "logits": {0: "n", 2: "h", 3: "w"}},
+        )
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     sizes = [(1, h, w), (2, h2, w2)]
     for seed, (n, h, w) in enumerate(sizes, start=8):
@@ -153,8 +176,12 @@ def test_torchscript_onnx_exporter(tmp_path, family):
         np.testing.assert_allclose(got, expected, atol=1e-4, rtol=1e-4)
 
 
-D2_CONFIGS = ["configs/detectron2/segnet_basic_synthetic.py", "configs/detectron2/setr_pup_synthetic.py",
-              "configs/detectron2/unet_synthetic.py", "configs/detectron2/fcn8s_vgg16_synthetic.py"]
+D2_CONFIGS = [
+    "configs/detectron2/segnet_basic_synthetic.py",
+    "configs/detectron2/setr_pup_synthetic.py",
+    "configs/detectron2/unet_synthetic.py",
+    "configs/detectron2/fcn8s_vgg16_synthetic.py",
+]
 
 
 @pytest.mark.parametrize("config", D2_CONFIGS)
@@ -164,6 +191,7 @@ def test_detectron2_tracing_adapter(config):
     from detectron2.export import TracingAdapter
 
     from segclassics.deploy.cli import build
+
     _, model, _ = build(config, None, (), False)
     _randomise(model)
     model.eval()
@@ -190,6 +218,7 @@ def test_detectron2_flop_count_of_segnet_equals_tools_benchmark():
 
     from segclassics.deploy.cli import build
     from segclassics.engine.benchmark import count_flops
+
     _, model, _ = build("configs/detectron2/segnet_basic_synthetic.py", None, (), False)
     model.eval()
     inputs = [{"image": torch.randint(0, 256, (3, 64, 80), generator=torch.Generator().manual_seed(0)).float()}]

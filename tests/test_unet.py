@@ -1,5 +1,6 @@
 """UNet (Ronneberger et al. 2015): architecture, size helpers, overlap-tile, weight map, elastic
 deformation, binary metrics -- framework-free parts (plain torch / numpy)."""
+
 from __future__ import annotations
 
 import math
@@ -9,13 +10,24 @@ import pytest
 import torch
 from torch import nn
 
-from segclassics.datasets.unet_augment import (border_distances, elastic_deform, instances_from_semantic,
-                                               unet_weight_map)
-from segclassics.evaluation.binary import (BinaryConfusion, BinarySegAccumulator, dice_score, pixel_error,
-                                           rand_error_binary, rand_scores)
+from segclassics.datasets.unet_augment import border_distances, elastic_deform, instances_from_semantic, unet_weight_map
+from segclassics.evaluation.binary import (
+    BinaryConfusion,
+    BinarySegAccumulator,
+    dice_score,
+    pixel_error,
+    rand_error_binary,
+    rand_scores,
+)
 from segclassics.models.overlap_tile import mirror_pad, overlap_tile_predict
-from segclassics.models.unet import (UNet, check_labels, unet_border, unet_input_size_for_output,
-                                     unet_output_size, unet_valid_sizes)
+from segclassics.models.unet import (
+    UNet,
+    check_labels,
+    unet_border,
+    unet_input_size_for_output,
+    unet_output_size,
+    unet_valid_sizes,
+)
 
 
 def _tiny(depth=3, padding="valid", base=2, in_ch=1, classes=2, norm=None, seed=0):
@@ -107,7 +119,9 @@ def test_same_padding_sizes_and_input_for_output():
 def test_bad_arguments_are_clear():
     with pytest.raises(ValueError, match="padding must be one of"):
         UNet(padding="reflect")
-    with pytest.raises(ValueError, match=r"UNet norm \(None = paper\) must be one of None, 'BN', 'SyncBN', 'GN', got 'bn'"):
+    with pytest.raises(
+        ValueError, match=r"UNet norm \(None = paper\) must be one of None, 'BN', 'SyncBN', 'GN', got 'bn'"
+    ):
         UNet(norm="bn")
     with pytest.raises(ValueError, match=r"expects \(N, 3, H, W\)"):
         UNet(3, 2, 2, 2, "same")(torch.zeros(1, 1, 8, 8))
@@ -151,9 +165,10 @@ def test_overlap_tile_any_size_full_output_and_tiles_are_net_outputs():
     padded = torch.from_numpy(np.pad(img.numpy(), ((0, 0), (0, 0), (b, b), (b, b)), mode="reflect"))
     # the top-left and bottom-left tiles do not overlap any other tile: exact network outputs
     for y in (0, tile_out):
-        ref = m(padded[..., y:y + tile_in, 0:tile_in])
-        assert torch.allclose(got[..., y:y + tile_out, :tile_out][..., :, :w - tile_out], ref[..., :w - tile_out],
-                              atol=1e-6)
+        ref = m(padded[..., y : y + tile_in, 0:tile_in])
+        assert torch.allclose(
+            got[..., y : y + tile_out, :tile_out][..., :, : w - tile_out], ref[..., : w - tile_out], atol=1e-6
+        )
     small = overlap_tile_predict(m, torch.rand(1, 1, 7, 9), tile_in, tile_out)  # smaller than a tile
     assert small.shape == (1, 2, 7, 9)
 
@@ -169,8 +184,8 @@ def test_overlap_tile_with_same_net_crops_centre():
     with torch.no_grad():
         for y in (0, 8):
             for x in (0, 8):
-                ref = m(padded[..., y:y + 16, x:x + 16])[..., 4:12, 4:12]
-                assert torch.allclose(got[..., y:y + 8, x:x + 8], ref, atol=1e-6), (y, x)
+                ref = m(padded[..., y : y + 16, x : x + 16])[..., 4:12, 4:12]
+                assert torch.allclose(got[..., y : y + 8, x : x + 8], ref, atol=1e-6), (y, x)
     assert overlap_tile_predict(m, torch.rand(1, 1, 10, 12), tile_in=16, tile_out=8).shape == (1, 2, 10, 12)
     with pytest.raises(ValueError, match="even number"):
         overlap_tile_predict(m, img, tile_in=16, tile_out=7)
@@ -179,8 +194,8 @@ def test_overlap_tile_with_same_net_crops_centre():
 # ------------------------------------------------------------------------------ weight map
 def _touching_cells():
     lab = np.zeros((40, 60), np.int64)
-    lab[5:35, 5:29] = 1     # cell A
-    lab[5:35, 30:54] = 1    # cell B, separated from A by the 1-px membrane column 29
+    lab[5:35, 5:29] = 1  # cell A
+    lab[5:35, 30:54] = 1  # cell B, separated from A by the 1-px membrane column 29
     return lab
 
 
@@ -189,13 +204,13 @@ def test_weight_map_peaks_between_touching_cells():
     w0, sigma = 10.0, 5.0
     wmap = unet_weight_map(lab, w0=w0, sigma=sigma, class_weights=None)
     # the membrane column 29 between the cells has d1 = d2 = 1 pixel
-    peak = 1.0 + w0 * math.exp(-(1 + 1) ** 2 / (2 * sigma ** 2))
+    peak = 1.0 + w0 * math.exp(-((1 + 1) ** 2) / (2 * sigma**2))
     assert np.allclose(wmap[5:35, 29], peak, atol=1e-5)
     assert wmap.max() == pytest.approx(peak, abs=1e-5)
     assert np.unravel_index(np.argmax(wmap), wmap.shape)[1] == 29
     # cell pixels get w_c only (border term on background pixels), far background ~ w_c
     assert np.allclose(wmap[lab == 1], 1.0)
-    assert wmap[0, 0] < 1.0 + w0 * math.exp(-(5 + 25) ** 2 / (2 * sigma ** 2)) + 1e-6
+    assert wmap[0, 0] < 1.0 + w0 * math.exp(-((5 + 25) ** 2) / (2 * sigma**2)) + 1e-6
     # literal Eq. (2): applied everywhere
     lit = unet_weight_map(lab, w0=w0, sigma=sigma, class_weights=None, background_only=False)
     assert lit[20, 28] > 1.0  # cell pixel next to the gap gets a border term too
@@ -288,7 +303,7 @@ def test_short_training_lowers_loss():
     img = ((yy // 8 + xx // 8) % 2).float()[None, None]  # checkerboard: label = square colour
     label = img[0, 0].long()
     b = (tile_in - tile_out) // 2
-    target = label[b:b + tile_out, b:b + tile_out][None]
+    target = label[b : b + tile_out, b : b + tile_out][None]
     weight = torch.from_numpy(unet_weight_map(target[0].numpy(), w0=10, sigma=5))[None]
     opt = torch.optim.SGD(m.parameters(), lr=0.05, momentum=0.99)  # paper Sec. 3: momentum 0.99
     losses = []
@@ -306,14 +321,19 @@ def test_drive_converter(tmp_path, shared_data):
     import shutil
 
     from PIL import Image
+
     src = shared_data("drive")
     raw = tmp_path / "raw"  # one image per split, same layout as the download
     for split, num in (("training", "21"), ("test", "01")):
-        for sub, name in (("images", f"{num}_{split}.tif"), ("1st_manual", f"{num}_manual1.gif"),
-                          ("mask", f"{num}_{split}_mask.gif")):
+        for sub, name in (
+            ("images", f"{num}_{split}.tif"),
+            ("1st_manual", f"{num}_manual1.gif"),
+            ("mask", f"{num}_{split}_mask.gif"),
+        ):
             (raw / split / sub).mkdir(parents=True)
             shutil.copy(src / split / sub / name, raw / split / sub / name)
     from segclassics.datasets.drive import convert
+
     counts = convert(str(raw), str(tmp_path / "out"))
     assert counts == {"training": 1, "test": 1}
     lab = np.asarray(Image.open(tmp_path / "out/ann_dir/test/01.png"))
@@ -331,6 +351,7 @@ def test_elastic_displacement_is_bicubic_through_grid():
     from scipy import ndimage
 
     from segclassics.datasets.unet_augment import elastic_displacement
+
     d = elastic_displacement((41, 61), sigma=10, grid=3, rng=np.random.default_rng(3))
     coarse = np.random.default_rng(3).normal(0, 10, size=(2, 3, 3))
     # the field passes through the 3x3 grid values (corners, edge midpoints, centre)

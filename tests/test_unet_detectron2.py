@@ -1,5 +1,6 @@
 """UNet in detectron2: registries, centre-cropped targets for the valid net, overlap-tile inference,
 the LazyConfig, a short training run (Ronneberger et al. 2015)."""
+
 from __future__ import annotations
 
 import pytest
@@ -7,8 +8,7 @@ import torch
 
 pytest.importorskip("detectron2")
 
-from detectron2.modeling import (BACKBONE_REGISTRY, META_ARCH_REGISTRY, SEM_SEG_HEADS_REGISTRY,  # noqa: E402
-                                 SemanticSegmentor)
+from detectron2.modeling import BACKBONE_REGISTRY, META_ARCH_REGISTRY, SEM_SEG_HEADS_REGISTRY, SemanticSegmentor  # noqa: E402
 
 import segclassics.detectron2  # noqa: E402,F401
 from segclassics.detectron2.overlap_tile_segmentor import OverlapTileSemanticSegmentor  # noqa: E402
@@ -28,8 +28,9 @@ def _valid_model(tile):
     torch.manual_seed(0)
     b = PaperUNetBackbone(3, 4, 3, "valid")
     h = PaperUNetSemSegHead(b.output_shape(), num_classes=3, base_channels=4, depth=3, padding="valid")
-    return OverlapTileSemanticSegmentor(backbone=b, sem_seg_head=h, pixel_mean=[0, 0, 0], pixel_std=[255, 255, 255],
-                                        tile_size=tile)
+    return OverlapTileSemanticSegmentor(
+        backbone=b, sem_seg_head=h, pixel_mean=[0, 0, 0], pixel_std=[255, 255, 255], tile_size=tile
+    )
 
 
 def test_valid_training_crops_targets_and_inference_is_full_size():
@@ -62,8 +63,9 @@ def test_overlap_tile_inference_matches_model_function():
     img = torch.rand(3, 40, 30) * 255
     with torch.no_grad():
         got = m([{"image": img}])[0]["sem_seg"]
-        ref = overlap_tile_predict(lambda t: m.sem_seg_head.layers(m.backbone(t)), (img / 255)[None], tile,
-                                   unet_output_size(tile, 3))[0]
+        ref = overlap_tile_predict(
+            lambda t: m.sem_seg_head.layers(m.backbone(t)), (img / 255)[None], tile, unet_output_size(tile, 3)
+        )[0]
     assert torch.allclose(got, ref, atol=1e-5)
 
 
@@ -72,11 +74,13 @@ def test_overlap_tile_with_a_same_net_keeps_tile_centres_as_mmseg_does():
     OverlapTileEncoderDecoder uses it too): a 'same' net's 32-pixel tiles keep their centre 16 pixels
     (a margin of a quarter tile, 8, on each side)."""
     from segclassics.models.overlap_tile import unet_tile_sizes
+
     torch.manual_seed(0)
     b = PaperUNetBackbone(3, 4, 3, "same")
     h = PaperUNetSemSegHead(b.output_shape(), num_classes=3, base_channels=4, depth=3, padding="same")
-    m = OverlapTileSemanticSegmentor(backbone=b, sem_seg_head=h, pixel_mean=[0, 0, 0], pixel_std=[255, 255, 255],
-                                     tile_size=32).eval()
+    m = OverlapTileSemanticSegmentor(
+        backbone=b, sem_seg_head=h, pixel_mean=[0, 0, 0], pixel_std=[255, 255, 255], tile_size=32
+    ).eval()
     assert (m.tile_in, m.tile_out) == unet_tile_sizes(32, 3, "same") == ((32, 32), (16, 16))
     img = torch.rand(3, 40, 30) * 255
     with torch.no_grad():
@@ -121,6 +125,7 @@ def test_same_net_short_training_lowers_loss():
 
 def test_lazy_config_builds(repo_root):
     from detectron2.config import LazyConfig, instantiate
+
     cfg = LazyConfig.load(str(repo_root / "configs/detectron2/unet_synthetic.py"))
     model = instantiate(cfg.model)
     assert isinstance(model.backbone, PaperUNetBackbone) and model.backbone.size_divisibility == 8

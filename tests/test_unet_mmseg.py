@@ -1,5 +1,6 @@
 """UNet in mmseg: registered parts, centre-cropped labels + weight map in the loss, overlap-tile
 predictions, transforms, ISBI 2012 / DRIVE datasets, BinarySegMetric, configs (Ronneberger et al. 2015)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -21,9 +22,12 @@ from segclassics.models.unet import unet_output_size, unet_valid_sizes  # noqa: 
 
 register_all_modules(init_default_scope=True)
 
-OURS = {MODELS: ["PaperUNetEncoder", "PaperUNetHead", "OverlapTileEncoderDecoder"],
-        TRANSFORMS: ["MirrorPadBorder", "UNetWeightMap", "ElasticDeformation", "PackSegInputsWithWeight"],
-        DATASETS: ["ISBI2012Dataset", "DRIVEFOVDataset"], METRICS: ["BinarySegMetric"]}
+OURS = {
+    MODELS: ["PaperUNetEncoder", "PaperUNetHead", "OverlapTileEncoderDecoder"],
+    TRANSFORMS: ["MirrorPadBorder", "UNetWeightMap", "ElasticDeformation", "PackSegInputsWithWeight"],
+    DATASETS: ["ISBI2012Dataset", "DRIVEFOVDataset"],
+    METRICS: ["BinarySegMetric"],
+}
 
 
 def test_registered_without_clashing_with_mmseg():
@@ -40,10 +44,18 @@ def _tiny_valid(depth=3, base=4, num_classes=2, tile=None, **head):
         type="OverlapTileEncoderDecoder",
         data_preprocessor=dict(type="SegDataPreProcessor", mean=[0.0], std=[1.0], pad_val=0, seg_pad_val=255),
         backbone=dict(type="PaperUNetEncoder", in_channels=1, base_channels=base, depth=depth, padding="valid"),
-        decode_head=dict(type="PaperUNetHead", in_channels=[base * 2 ** i for i in range(depth)],
-                         num_classes=num_classes, base_channels=base, depth=depth, padding="valid", **head),
+        decode_head=dict(
+            type="PaperUNetHead",
+            in_channels=[base * 2**i for i in range(depth)],
+            num_classes=num_classes,
+            base_channels=base,
+            depth=depth,
+            padding="valid",
+            **head,
+        ),
         train_cfg=dict(),
-        test_cfg=dict(mode="overlap_tile", tile_size=tile or unet_valid_sizes(depth, "valid", max_size=200)[2]))
+        test_cfg=dict(mode="overlap_tile", tile_size=tile or unet_valid_sizes(depth, "valid", max_size=200)[2]),
+    )
     torch.manual_seed(0)
     return MODELS.build(cfg)
 
@@ -66,12 +78,12 @@ def test_loss_centre_crops_labels_and_uses_weight_map():
     x = torch.rand(1, 1, tile, tile)
     logits = m.decode_head.forward(m.extract_feat(x))
     assert logits.shape[-2:] == (out, out)
-    centre = torch.from_numpy(lab[b:b + out, b:b + out])[None]
+    centre = torch.from_numpy(lab[b : b + out, b : b + out])[None]
     ref = torch.nn.functional.cross_entropy(logits, centre)
     loss = m.decode_head.loss_by_feat(logits, [_sample(lab)])
     assert torch.allclose(loss["loss_ce"], ref, atol=1e-6)
     w = unet_weight_map(lab)
-    wc = torch.from_numpy(w[b:b + out, b:b + out])[None]
+    wc = torch.from_numpy(w[b : b + out, b : b + out])[None]
     ref_w = (torch.nn.functional.cross_entropy(logits, centre, reduction="none") * wc).mean()
     loss_w = m.decode_head.loss_by_feat(logits, [_sample(lab, w)])
     assert torch.allclose(loss_w["loss_ce"], ref_w, atol=1e-6)
@@ -88,24 +100,29 @@ def test_overlap_tile_predict_full_size():
     s = SegDataSample(metainfo=dict(img_shape=(45, 70), ori_shape=(45, 70), pad_shape=(45, 70)))
     with torch.no_grad():
         res = m.predict(x, [s])[0]
-        ref = overlap_tile_predict(lambda t: m.decode_head.forward(m.extract_feat(t)), x, tile,
-                                   unet_output_size(tile, 3))
+        ref = overlap_tile_predict(
+            lambda t: m.decode_head.forward(m.extract_feat(t)), x, tile, unet_output_size(tile, 3)
+        )
     assert res.pred_sem_seg.data.shape == (1, 45, 70)
     assert torch.allclose(res.seg_logits.data, ref[0], atol=1e-5)
     from mmengine.config import ConfigDict
+
     m.test_cfg = ConfigDict(mode="whole")  # a valid net without overlap-tile: clear error, not a silent resize
     with pytest.raises(ValueError, match="OverlapTileEncoderDecoder"):
         with torch.no_grad():
-            m.predict(torch.rand(1, 1, tile, tile), [SegDataSample(metainfo=dict(
-                img_shape=(tile, tile), ori_shape=(tile, tile), pad_shape=(tile, tile)))])
+            m.predict(
+                torch.rand(1, 1, tile, tile),
+                [SegDataSample(metainfo=dict(img_shape=(tile, tile), ori_shape=(tile, tile), pad_shape=(tile, tile)))],
+            )
     m.test_cfg = ConfigDict(mode="overlap_tile", tile_size=tile + 1)
     with pytest.raises(ValueError, match="Nearest valid sizes"):
         m.predict(x, [s])
 
 
 def test_binary_sigmoid_head_and_bad_config():
-    m = _tiny_valid(out_channels=1, threshold=0.5,
-                    loss_decode=dict(type="CrossEntropyLoss", use_sigmoid=True, loss_weight=1.0)).eval()
+    m = _tiny_valid(
+        out_channels=1, threshold=0.5, loss_decode=dict(type="CrossEntropyLoss", use_sigmoid=True, loss_weight=1.0)
+    ).eval()
     x = torch.rand(1, 1, 30, 30)
     s = SegDataSample(metainfo=dict(img_shape=(30, 30), ori_shape=(30, 30), pad_shape=(30, 30)))
     with torch.no_grad():
@@ -145,6 +162,7 @@ def test_isbi2012_dataset_slices_and_labels(shared_data):
     assert val[0]["img_path"].endswith("/24.png")
     item = val[0]
     from PIL import Image
+
     raw = np.asarray(Image.open(root / "labels/train/24.png"))
     assert np.array_equal(item["gt_seg_map"], (raw == 255).astype(np.uint8))  # 255 cell -> class 1
     with pytest.raises(ValueError, match="slices \\[99\\] not found"):
@@ -155,14 +173,18 @@ def test_isbi2012_dataset_slices_and_labels(shared_data):
 
 def test_binary_seg_metric_hand_made_and_fov(tmp_path):
     from PIL import Image
+
     fov = np.array([[1, 1, 0, 1], [1, 1, 1, 1]], np.uint8)
     Image.fromarray(fov).save(tmp_path / "fov.png")
     target = np.array([[1, 1, 0, 0], [0, 0, 0, 0]])
     pred = np.array([[1, 0, 1, 0], [0, 0, 0, 0]])
     metric = METRICS.build(dict(type="BinarySegMetric", rand=True))
     metric.dataset_meta = dict(classes=("bg", "fg"))
-    sample = dict(pred_sem_seg=dict(data=torch.from_numpy(pred)[None]),
-                  gt_sem_seg=dict(data=torch.from_numpy(target)[None]), fov_path=str(tmp_path / "fov.png"))
+    sample = dict(
+        pred_sem_seg=dict(data=torch.from_numpy(pred)[None]),
+        gt_sem_seg=dict(data=torch.from_numpy(target)[None]),
+        fov_path=str(tmp_path / "fov.png"),
+    )
     metric.process({}, [sample])
     res = metric.compute_metrics(metric.results)
     assert res["Dice"] == pytest.approx(100 * 2 / 3, abs=0.01)  # FOV hides the false positive
@@ -184,8 +206,10 @@ def test_binary_seg_metric_reports_the_warping_error_when_asked():
     split = np.where(target == 255, 0, target)
     split[4, 1:11] = 0
     right = np.where(target == 255, 0, target)
-    samples = [dict(pred_sem_seg=dict(data=torch.from_numpy(pred)[None]),
-                    gt_sem_seg=dict(data=torch.from_numpy(target)[None])) for pred in (split, right)]
+    samples = [
+        dict(pred_sem_seg=dict(data=torch.from_numpy(pred)[None]), gt_sem_seg=dict(data=torch.from_numpy(target)[None]))
+        for pred in (split, right)
+    ]
     metric = METRICS.build(dict(type="BinarySegMetric", positive=1, fov_key=None, rand=True, warping=True))
     metric.dataset_meta = dict(classes=("membrane", "cell"))
     metric.process({}, samples)
@@ -199,8 +223,13 @@ def test_binary_seg_metric_reports_the_warping_error_when_asked():
 
 
 def test_configs_build(repo_root):
-    for name in ("unet_synthetic", "unet_drive", "unet_valid_isbi2012", "unet_valid_isbi2012_cpu",
-                 "unet_same_drive_64x64"):
+    for name in (
+        "unet_synthetic",
+        "unet_drive",
+        "unet_valid_isbi2012",
+        "unet_valid_isbi2012_cpu",
+        "unet_same_drive_64x64",
+    ):
         cfg = Config.fromfile(str(repo_root / "configs/unet" / f"{name}.py"))
         model = MODELS.build(cfg.model)
         assert model.backbone.module.padding == cfg.model.backbone.padding
@@ -211,18 +240,31 @@ def test_configs_build(repo_root):
 
 @pytest.mark.slow
 def test_synthetic_config_short_training_lowers_loss(run_tool, synthetic_root, tmp_path):
-    proc = run_tool("train.py", "configs/unet/unet_synthetic.py", "--work-dir", str(tmp_path),
-                    "--cfg-options", f"train_dataloader.dataset.data_root={synthetic_root}",
-                    f"val_dataloader.dataset.data_root={synthetic_root}",
-                    f"test_dataloader.dataset.data_root={synthetic_root}",
-                    "train_cfg.max_iters=30", "train_cfg.val_interval=30", "default_hooks.logger.interval=5",
-                    "default_hooks.checkpoint.interval=30", "train_dataloader.num_workers=0",
-                    "train_dataloader.persistent_workers=False", "val_dataloader.num_workers=0",
-                    "val_dataloader.persistent_workers=False", "test_dataloader.num_workers=0",
-                    "test_dataloader.persistent_workers=False",
-                    "param_scheduler.0.end=30", timeout=900)
+    proc = run_tool(
+        "train.py",
+        "configs/unet/unet_synthetic.py",
+        "--work-dir",
+        str(tmp_path),
+        "--cfg-options",
+        f"train_dataloader.dataset.data_root={synthetic_root}",
+        f"val_dataloader.dataset.data_root={synthetic_root}",
+        f"test_dataloader.dataset.data_root={synthetic_root}",
+        "train_cfg.max_iters=30",
+        "train_cfg.val_interval=30",
+        "default_hooks.logger.interval=5",
+        "default_hooks.checkpoint.interval=30",
+        "train_dataloader.num_workers=0",
+        "train_dataloader.persistent_workers=False",
+        "val_dataloader.num_workers=0",
+        "val_dataloader.persistent_workers=False",
+        "test_dataloader.num_workers=0",
+        "test_dataloader.persistent_workers=False",
+        "param_scheduler.0.end=30",
+        timeout=900,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     import re
+
     losses = [float(v) for v in re.findall(r" loss: ([0-9.]+)", proc.stdout + proc.stderr)]
     assert len(losses) >= 4 and losses[-1] < losses[0], losses
     assert "mIoU" in proc.stdout + proc.stderr

@@ -3,6 +3,7 @@
 Independent facts used: torchvision's own ``vgg16`` / ``vgg16_bn`` (random init, no download)
 as the reference network; VGG paper Table 1 (configuration D) for layer shapes.
 """
+
 from __future__ import annotations
 
 import subprocess
@@ -12,8 +13,13 @@ import pytest
 import torch
 import torchvision
 
-from segclassics.models.vgg import (VGG16, VGG16_CFG, build_vgg_stages, convert_torchvision_vgg16,
-                                    torchvision_vgg16_name_map)
+from segclassics.models.vgg import (
+    VGG16,
+    VGG16_CFG,
+    build_vgg_stages,
+    convert_torchvision_vgg16,
+    torchvision_vgg16_name_map,
+)
 from segclassics.utils.checkpoint import CheckpointMismatchError, load_state_dict_checked
 
 TINY = dict(widths=(4, 8, 8, 8, 8), fc_channels=16)
@@ -32,8 +38,17 @@ def test_cfg_is_vgg16_configuration_d():
 
 def test_build_vgg_stages_names_and_bn():
     stages = build_vgg_stages(norm="BN")
-    assert list(stages[2]) == ["conv3_1", "bn3_1", "relu3_1", "conv3_2", "bn3_2", "relu3_2",
-                               "conv3_3", "bn3_3", "relu3_3"]
+    assert list(stages[2]) == [
+        "conv3_1",
+        "bn3_1",
+        "relu3_1",
+        "conv3_2",
+        "bn3_2",
+        "relu3_2",
+        "conv3_3",
+        "bn3_3",
+        "relu3_3",
+    ]
     assert sum(isinstance(m, torch.nn.BatchNorm2d) for s in stages for m in s.values()) == 13
 
 
@@ -107,12 +122,13 @@ def test_converter_matches_torchvision_on_224_and_sliding_window():
     pool5, score = ours(big)
     torch.testing.assert_close(pool5, tv.features(big), atol=1e-5, rtol=1e-5)
     assert score.shape == (1, 1000, 3, 4)  # (288/32 - 6, 320/32 - 6)
-    windows = torch.cat([pool5[..., i:i + 7, j:j + 7].flatten(1) for i in range(3) for j in range(4)])
+    windows = torch.cat([pool5[..., i : i + 7, j : j + 7].flatten(1) for i in range(3) for j in range(4)])
     ref = tv.classifier(windows)
     torch.testing.assert_close(score.permute(0, 2, 3, 1).reshape(12, 1000), ref, atol=1e-4, rtol=1e-4)
     # the centre window is the classifier applied to the centre 7x7 of pool5
-    torch.testing.assert_close(score[0, :, 1, 1], tv.classifier(pool5[..., 1:8, 1:8].flatten(1))[0],
-                               atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(
+        score[0, :, 1, 1], tv.classifier(pool5[..., 1:8, 1:8].flatten(1))[0], atol=1e-4, rtol=1e-4
+    )
 
 
 @torch.no_grad()
@@ -150,8 +166,9 @@ def test_convert_tool(tmp_path, repo_root):
     torch.save({k: v for k, v in torchvision.models.vgg16_bn().state_dict().items() if k.startswith("features")}, src)
     dst = tmp_path / "out.pth"
     tool = str(repo_root / "tools/convert_weights/vgg16_torchvision.py")
-    proc = subprocess.run([sys.executable, tool, str(src), str(dst), "--no-fc", "--prefix", "backbone."],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, tool, str(src), str(dst), "--no-fc", "--prefix", "backbone."], capture_output=True, text=True
+    )
     assert proc.returncode == 0, proc.stderr
     ckpt = torch.load(dst, weights_only=True)  # our output is plain data
     assert ckpt["meta"]["batch_norm"] is True

@@ -3,10 +3,10 @@
 A minimal reference ViT with timm's parameter names and a written-out softmax attention is
 defined here (timm is not installed); converted weights must give equal outputs.
 """
+
 from __future__ import annotations
 
 import math
-
 import re
 
 import pytest
@@ -14,10 +14,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from segclassics.models.vit import (Attention, VisionTransformer, naive_attention, resize_pos_embed,
-                                    vit_large_patch16, VIT_PRESETS)
-from segclassics.models.vit_convert import (convert_mmseg_vit, convert_timm_vit, convert_vit_checkpoint,
-                                            detect_format)
+from segclassics.models.vit import (
+    VIT_PRESETS,
+    Attention,
+    VisionTransformer,
+    naive_attention,
+    resize_pos_embed,
+    vit_large_patch16,
+)
+from segclassics.models.vit_convert import convert_mmseg_vit, convert_timm_vit, convert_vit_checkpoint, detect_format
 from segclassics.utils.checkpoint import CheckpointMismatchError, load_state_dict_checked
 
 torch.manual_seed(0)
@@ -59,7 +64,7 @@ class RefViT(nn.Module):
         self.patch_embed = nn.Module()
         self.patch_embed.proj = nn.Conv2d(3, d, p, p)
         self.cls_token = nn.Parameter(torch.randn(1, 1, d) * 0.02)
-        self.pos_embed = nn.Parameter(torch.randn(1, 1 + self.grid ** 2, d) * 0.5)
+        self.pos_embed = nn.Parameter(torch.randn(1, 1 + self.grid**2, d) * 0.5)
         self.blocks = nn.ModuleList([RefBlock(d, heads) for _ in range(depth)])
         self.norm = nn.LayerNorm(d, eps=1e-6)
         self.head = nn.Linear(d, classes)
@@ -114,8 +119,17 @@ def timm_to_mmseg(sd):
 
 
 def ours_like_ref(img=32, **kw):
-    return VisionTransformer(img_size=img, patch_size=8, embed_dim=32, depth=3, num_heads=4, class_token=True,
-                             final_norm=True, out_indices=(0, 1, 2), **kw)
+    return VisionTransformer(
+        img_size=img,
+        patch_size=8,
+        embed_dim=32,
+        depth=3,
+        num_heads=4,
+        class_token=True,
+        final_norm=True,
+        out_indices=(0, 1, 2),
+        **kw,
+    )
 
 
 # ----------------------------------------------------------------------------- attention
@@ -203,8 +217,9 @@ def test_mmseg_weights_give_equal_outputs_and_drop_cls():
     assert "layers.0.attn.attn.in_proj_weight" in mm and detect_format(mm) == "mmseg"
     whole = {"backbone." + k: v for k, v in mm.items()}
     ours = ours_like_ref(img=32).eval()
-    load_state_dict_checked(ours, whole, convert=lambda sd: ours.checkpoint_filter_fn(
-        convert_vit_checkpoint(sd, backbone_only=True)))
+    load_state_dict_checked(
+        ours, whole, convert=lambda sd: ours.checkpoint_filter_fn(convert_vit_checkpoint(sd, backbone_only=True))
+    )
     x = torch.randn(1, 3, 32, 32)
     with torch.no_grad():
         for a, b in zip(ours(x), ref.forward_all(x)):
@@ -227,8 +242,10 @@ def test_bad_checkpoints_are_listed():
         ours.load_pretrained(bad)
     assert "blocks.0.attn.qkv_extra.weight" in str(e.value) and "blocks.2.mlp.fc2.bias" in str(e.value)
     wide = RefViT(d=64, heads=4)
-    with pytest.raises(CheckpointMismatchError, match=re.escape(
-            "of another shape (cls_token (1, 1, 64) in the file vs (1, 1, 32) in the model")):
+    with pytest.raises(
+        CheckpointMismatchError,
+        match=re.escape("of another shape (cls_token (1, 1, 64) in the file vs (1, 1, 32) in the model"),
+    ):
         ours.load_pretrained(wide.state_dict())
     with pytest.raises(ValueError, match="cannot tell the checkpoint format"):
         detect_format({"foo.weight": torch.zeros(1)})
@@ -238,8 +255,9 @@ def test_bad_checkpoints_are_listed():
 def test_activation_checkpointing_gives_same_gradients():
     torch.manual_seed(1)
     a = VisionTransformer(img_size=32, patch_size=8, embed_dim=16, depth=2, num_heads=2, out_indices=(0, 1))
-    b = VisionTransformer(img_size=32, patch_size=8, embed_dim=16, depth=2, num_heads=2, out_indices=(0, 1),
-                          with_cp=True)
+    b = VisionTransformer(
+        img_size=32, patch_size=8, embed_dim=16, depth=2, num_heads=2, out_indices=(0, 1), with_cp=True
+    )
     b.load_state_dict(a.state_dict())
     x = torch.randn(2, 3, 32, 32)
     for m in (a, b):
@@ -283,8 +301,16 @@ def test_vit_large_parameter_count_on_meta():
 def test_convert_tool_timm_and_bad_keys(tmp_path, run_tool):
     ref = RefViT()
     torch.save(ref.state_dict(), tmp_path / "timm.pth")
-    r = run_tool("convert_weights/vit_timm.py", tmp_path / "timm.pth", tmp_path / "out.pth", "--img-size", "48",
-                 "--patch-size", "8", timeout=300)
+    r = run_tool(
+        "convert_weights/vit_timm.py",
+        tmp_path / "timm.pth",
+        tmp_path / "out.pth",
+        "--img-size",
+        "48",
+        "--patch-size",
+        "8",
+        timeout=300,
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     sd = torch.load(tmp_path / "out.pth", weights_only=True)["state_dict"]  # our output is plain data
     assert sd["pos_embed"].shape == (1, 36, 32) and "cls_token" not in sd and "head.weight" not in sd
@@ -293,8 +319,10 @@ def test_convert_tool_timm_and_bad_keys(tmp_path, run_tool):
     # the bad case in-process (same code path, one interpreter start less)
     import importlib.util
     from pathlib import Path
+
     spec = importlib.util.spec_from_file_location(
-        "vit_timm_tool", Path(__file__).resolve().parents[1] / "tools/convert_weights/vit_timm.py")
+        "vit_timm_tool", Path(__file__).resolve().parents[1] / "tools/convert_weights/vit_timm.py"
+    )
     tool = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(tool)
     bad = dict(ref.state_dict())

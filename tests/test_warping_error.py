@@ -1,5 +1,6 @@
 """ISBI 2012 warping error (Jain et al. 2010; Arganda-Carreras et al. 2015): the simple-point table,
 the topology-preserving warp and the error on hand-made cell/membrane maps."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -9,8 +10,14 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from scipy import ndimage
 
-from segclassics.evaluation.binary import (BinarySegAccumulator, neighbourhood, pixel_error, simple_point_table,
-                                           topology_preserving_warp, warping_error)
+from segclassics.evaluation.binary import (
+    BinarySegAccumulator,
+    neighbourhood,
+    pixel_error,
+    simple_point_table,
+    topology_preserving_warp,
+    warping_error,
+)
 
 CELLS_4 = ndimage.generate_binary_structure(2, 1)
 MEMBRANE_8 = ndimage.generate_binary_structure(2, 2)
@@ -22,16 +29,18 @@ def cells(*rows: str) -> np.ndarray:
 
 
 # one 8x10 cell inside a membrane frame (10x12, N = 120 pixels)
-ONE_CELL = cells("############",
-                 "#..........#",
-                 "#..........#",
-                 "#..........#",
-                 "#..........#",
-                 "#..........#",
-                 "#..........#",
-                 "#..........#",
-                 "#..........#",
-                 "############")
+ONE_CELL = cells(
+    "############",
+    "#..........#",
+    "#..........#",
+    "#..........#",
+    "#..........#",
+    "#..........#",
+    "#..........#",
+    "#..........#",
+    "#..........#",
+    "############",
+)
 N = ONE_CELL.size
 # the same cell cut in two by a membrane line across it (10 pixels)
 TWO_CELLS = ONE_CELL.copy()
@@ -63,10 +72,12 @@ def test_simple_point_table_equals_the_brute_force_definition_for_every_neighbou
     brute = np.array([flip_keeps_window_topology(neighbourhood(code)) for code in range(512)])
     assert np.array_equal(table, brute)
     assert table.sum() == 232
+
     # the classic cases: the end of a cell line is simple, its middle (a flip would cut it) is not,
     # nor an interior cell pixel (a flip would make a hole) or a lone cell pixel (a flip deletes it)
     def code(*rows):
         return int(sum(1 << k for k, v in enumerate(cells(*rows).ravel()) if v))
+
     assert not table[code("###", "...", "###")]
     assert table[code("###", "..#", "###")]
     assert not table[code("...", "...", "...")]
@@ -172,7 +183,7 @@ def test_property_the_warp_keeps_the_topology_and_stops_where_no_flip_is_simple(
     assert not (warped != target)[pred == target].any()  # only disagreeing pixels flip
     framed = np.pad(warped, 1, constant_values=False)
     for y, x in zip(*np.nonzero(warped != pred)):  # none of what is left could flip
-        assert not flip_keeps_window_topology(framed[y:y + 3, x:x + 3])
+        assert not flip_keeps_window_topology(framed[y : y + 3, x : x + 3])
     err = warping_error(pred, target)
     assert err == np.count_nonzero(warped != pred) / pred.size
     assert 0.0 <= err <= pixel_error(pred, target)

@@ -14,6 +14,7 @@ fresh venv's own site-packages, like system site-packages would be. A ``.pth`` p
 process the ``.pth`` files inside that folder, so ``.venv``'s editable install of segclassics
 (which points at the checkout) stays invisible and only the wheel's copy can be imported.
 """
+
 from __future__ import annotations
 
 import json
@@ -50,15 +51,19 @@ def wheel(tmp_path_factory) -> Path:
 
 def test_wheel_carries_the_configs_license_and_entry_points(wheel):
     import segclassics
+
     with zipfile.ZipFile(wheel) as z:
         names = set(z.namelist())
         dist_info = f"segclassics-{segclassics.__version__}.dist-info"
         entry_points = z.read(f"{dist_info}/entry_points.txt").decode()
         metadata = z.read(f"{dist_info}/METADATA").decode()
         license_text = z.read(f"{dist_info}/licenses/LICENSE").decode()
-    packaged = {n[len("segclassics/.mim/configs/"):] for n in names if n.startswith("segclassics/.mim/configs/")}
-    ours = {p.relative_to(REPO / "configs").as_posix() for p in (REPO / "configs").rglob("*")
-            if p.suffix in (".py", ".yaml", ".yml") and "__pycache__" not in p.parts}
+    packaged = {n[len("segclassics/.mim/configs/") :] for n in names if n.startswith("segclassics/.mim/configs/")}
+    ours = {
+        p.relative_to(REPO / "configs").as_posix()
+        for p in (REPO / "configs").rglob("*")
+        if p.suffix in (".py", ".yaml", ".yml") and "__pycache__" not in p.parts
+    }
     assert packaged == ours
     assert wheel.name == f"segclassics-{segclassics.__version__}-py3-none-any.whl"
     assert "segclassics-train = segclassics.engine.cli:train_main" in entry_points
@@ -66,8 +71,9 @@ def test_wheel_carries_the_configs_license_and_entry_points(wheel):
     assert license_text == (REPO / "LICENSE").read_text() and "Apache License" in license_text
     assert "segclassics/.mim/model-index.yml" in names
     assert {"segclassics/.mim/tools/train.py", "segclassics/.mim/tools/test.py"} <= names  # mim train / mim test
-    requires = [Requirement(line.split(": ", 1)[1]) for line in metadata.splitlines()
-                if line.startswith("Requires-Dist: ")]
+    requires = [
+        Requirement(line.split(": ", 1)[1]) for line in metadata.splitlines() if line.startswith("Requires-Dist: ")
+    ]
     # Ranges, never pins; no framework among the core dependencies; no detectron2 anywhere.
     assert [str(r) for r in requires if any(s.operator in ("==", "===") for s in r.specifier)] == []
     core = {r.name for r in requires if r.marker is None}
@@ -80,13 +86,21 @@ def env_with_wheel(wheel, tmp_path_factory):
     """(venv bin dir, environment for subprocesses) after ``pip install --no-deps`` of the wheel."""
     venv = tmp_path_factory.mktemp("venv")
     run([sys.executable, "-m", "venv", "--without-pip", venv], cwd=venv, env=os.environ)
-    site = Path(run([venv / "bin" / "python", "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
-                    cwd=venv, env=os.environ).stdout.strip())
+    site = Path(
+        run(
+            [venv / "bin" / "python", "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+            cwd=venv,
+            env=os.environ,
+        ).stdout.strip()
+    )
     stack = dict.fromkeys([sysconfig.get_path("purelib"), sysconfig.get_path("platlib")])
     (site / "segclassics-test-stack.pth").write_text("".join(f"{p}\n" for p in stack))
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
-    env.update(PATH=f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}", PYTHONUNBUFFERED="1",
-               OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "2"))
+    env.update(
+        PATH=f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}",
+        PYTHONUNBUFFERED="1",
+        OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "2"),
+    )
     run([venv / "bin" / "python", "-m", "pip", "install", "--no-deps", "--no-index", wheel], cwd=venv, env=env)
     return venv / "bin", env, site
 
@@ -99,12 +113,26 @@ def test_wheel_trains_tests_and_infers_outside_the_checkout(env_with_wheel, synt
 
     data = synthetic_root
     loaders = [f"{split}_dataloader" for split in ("train", "val", "test")]
-    opts = ["train_cfg.max_iters=2", "train_cfg.val_interval=2", "default_hooks.checkpoint.interval=2",
-            "default_hooks.logger.interval=1",
-            *[f"{loader}.dataset.data_root={data}" for loader in loaders],
-            *[f"{loader}.{key}" for loader in loaders for key in ("num_workers=0", "persistent_workers=False")]]
-    train = run([bin_dir / "segclassics-train", "segclassics::unet/unet_synthetic.py", "--work-dir", "train",
-                 "--cfg-options", *opts], tmp_path, env)
+    opts = [
+        "train_cfg.max_iters=2",
+        "train_cfg.val_interval=2",
+        "default_hooks.checkpoint.interval=2",
+        "default_hooks.logger.interval=1",
+        *[f"{loader}.dataset.data_root={data}" for loader in loaders],
+        *[f"{loader}.{key}" for loader in loaders for key in ("num_workers=0", "persistent_workers=False")],
+    ]
+    train = run(
+        [
+            bin_dir / "segclassics-train",
+            "segclassics::unet/unet_synthetic.py",
+            "--work-dir",
+            "train",
+            "--cfg-options",
+            *opts,
+        ],
+        tmp_path,
+        env,
+    )
     assert "Iter(train) [2/2]" in train.stdout + train.stderr
     val_miou = re.findall(r"mIoU: ([0-9.]+)", train.stdout + train.stderr)[-1]  # validation after iteration 2
     checkpoint = (tmp_path / "train" / "last_checkpoint").read_text().strip()
@@ -113,13 +141,26 @@ def test_wheel_trains_tests_and_infers_outside_the_checkout(env_with_wheel, synt
     # A user's own config, outside the checkout, inheriting ours.
     (tmp_path / "my_unet.py").write_text(
         "_base_ = ['segclassics::unet/unet_synthetic.py']\n"
-        f"test_dataloader = dict(num_workers=0, persistent_workers=False, dataset=dict(data_root={str(data)!r}))\n")
+        f"test_dataloader = dict(num_workers=0, persistent_workers=False, dataset=dict(data_root={str(data)!r}))\n"
+    )
     test = run([bin_dir / "segclassics-test", "my_unet.py", checkpoint, "--work-dir", "test"], tmp_path, env)
     metrics = json.loads(next(line for line in test.stdout.splitlines() if line.startswith("metrics: "))[9:])
     assert metrics["mIoU"] == float(val_miou)  # the same weights on the same val images (test split = val)
 
-    infer = run([bin_dir / "segclassics-infer", "segclassics::unet/unet_synthetic.py", checkpoint,
-                 data / "img_dir" / "val", "--out", "infer", "--device", "cpu"], tmp_path, env)
+    infer = run(
+        [
+            bin_dir / "segclassics-infer",
+            "segclassics::unet/unet_synthetic.py",
+            checkpoint,
+            data / "img_dir" / "val",
+            "--out",
+            "infer",
+            "--device",
+            "cpu",
+        ],
+        tmp_path,
+        env,
+    )
     assert "summary: 4 done, 0 skipped" in infer.stdout + infer.stderr
     labels = sorted((tmp_path / "infer" / "labels").glob("*.png"))
     assert [np.asarray(Image.open(p)).shape for p in labels] == [(64, 64)] * 4

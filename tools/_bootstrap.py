@@ -6,6 +6,7 @@ whose ``test.py`` would shadow the standard library's ``test``, is never put on 
 our own package is put on the path: these scripts never import the top-level ``tools`` package
 that detectron2's wheel ships.
 """
+
 import os
 import sys
 

@@ -8,10 +8,10 @@ Works for mmengine configs (mmseg / mmdet scope) and detectron2 configs (LazyCon
 yaml). With two configs it prints a side-by-side table with the ratio 2nd / 1st. How each
 number is measured: see ``segclassics/engine/benchmark.py``.
 """
+
 import sys
 
 import _bootstrap  # noqa: F401
-
 from segclassics.engine.benchmark import main
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ Training and evaluation are tools/train.py and tools/test.py (mmseg's runner); t
 is computed from the prediction PNGs that tools/test.py writes (mmseg's ``IoUMetric(output_dir=...)``)
 and the label PNGs, with segclassics' framework-free confusion matrix.
 """
+
 import argparse
 import glob
 import json
@@ -39,6 +40,7 @@ def children_cpu_seconds() -> float:
 def val_label_dir(config: str, cfg_options) -> str:
     """The validation label folder the config evaluates on (after --cfg-options, read as train.py reads them)."""
     from segclassics.engine.config_loader import load_config
+
     ds = load_config(os.path.join(ROOT, config), cfg_options).cfg.test_dataloader.dataset
     return os.path.join(ROOT, ds.data_root, ds.data_prefix.seg_map_path)
 
@@ -47,6 +49,7 @@ def class_ious(pred_dir: str, label_dir: str, classes):
     """(IoU per class of the predictions, IoU per class of predicting class 0 everywhere), in %."""
     import numpy as np
     from PIL import Image
+
     from segclassics.evaluation.seg_metrics import confusion_matrix, scores_from_confusion
 
     k = len(classes)
@@ -59,8 +62,11 @@ def class_ious(pred_dir: str, label_dir: str, classes):
         pred = np.asarray(Image.open(pred_path))
         trained += confusion_matrix(pred, gt, k, 255, pred_path)
         constant += confusion_matrix(np.zeros_like(gt), gt, k, 255, label_path)
-    return (100 * scores_from_confusion(trained)["class_iou"], 100 * scores_from_confusion(constant)["class_iou"],
-            len(labels))
+    return (
+        100 * scores_from_confusion(trained)["class_iou"],
+        100 * scores_from_confusion(constant)["class_iou"],
+        len(labels),
+    )
 
 
 def main() -> int:
@@ -83,19 +89,36 @@ def main() -> int:
     pred_dir = os.path.join(work_dir, "predictions")
     metrics_file = os.path.join(work_dir, "metrics.json")
     test_options = ["--cfg-options", *options, f"test_evaluator.output_dir={pred_dir}"]
-    run([sys.executable, os.path.join(HERE, "test.py"), args.config, checkpoint, "--work-dir", work_dir,
-         "--show-dir", show_dir, "--metrics-json", metrics_file, "--overwrite", *test_options])
+    run(
+        [
+            sys.executable,
+            os.path.join(HERE, "test.py"),
+            args.config,
+            checkpoint,
+            "--work-dir",
+            work_dir,
+            "--show-dir",
+            show_dir,
+            "--metrics-json",
+            metrics_file,
+            "--overwrite",
+            *test_options,
+        ]
+    )
     with open(metrics_file) as f:
         metrics = json.load(f)
     pngs = sorted(glob.glob(os.path.join(show_dir, "**", "*.png"), recursive=True))
 
     from segclassics.datasets.synthetic import CLASSES
+
     ours, constant, count = class_ious(pred_dir, val_label_dir(args.config, options), CLASSES)
     iters = int(checkpoint.rsplit("iter_", 1)[1].split(".")[0]) if "iter_" in checkpoint else None
     print("\n[demo] ==============================================================")
-    print(f"[demo] trained {args.config} for {iters} iterations: {trained_cpu / 60:.1f} CPU-minutes "
-          f"(user + system of all its processes), {trained / 60:.1f} min wall clock (which includes "
-          f"waiting for other jobs on the machine); checkpoint {checkpoint}")
+    print(
+        f"[demo] trained {args.config} for {iters} iterations: {trained_cpu / 60:.1f} CPU-minutes "
+        f"(user + system of all its processes), {trained / 60:.1f} min wall clock (which includes "
+        f"waiting for other jobs on the machine); checkpoint {checkpoint}"
+    )
     print(f"[demo] IoU per class on the {count} validation images (%):")
     print(f"[demo]   {'class':<12} {'trained UNet':>12} {'background everywhere':>22}")
     for name, a, b in zip(CLASSES, ours, constant):
@@ -103,10 +126,14 @@ def main() -> int:
     print(f"[demo]   {'mIoU':<12} {ours.mean():12.2f} {constant.mean():22.2f}")
     print(f"[demo] mmseg's IoUMetric on the same predictions: {metrics}")
     shapes = ours[1:]
-    print(f"[demo] every shape class is above the constant predictor's 0.00: "
-          f"{'yes' if (shapes > 0).all() else 'no'} (lowest: {CLASSES[1 + int(shapes.argmin())]} {shapes.min():.2f})")
-    print(f"[demo] {len(pngs)} overlay PNGs (ground truth left, prediction right) in "
-          f"{os.path.dirname(pngs[0]) if pngs else show_dir}")
+    print(
+        f"[demo] every shape class is above the constant predictor's 0.00: "
+        f"{'yes' if (shapes > 0).all() else 'no'} (lowest: {CLASSES[1 + int(shapes.argmin())]} {shapes.min():.2f})"
+    )
+    print(
+        f"[demo] {len(pngs)} overlay PNGs (ground truth left, prediction right) in "
+        f"{os.path.dirname(pngs[0]) if pngs else show_dir}"
+    )
     return 0 if pngs and "mIoU" in metrics else 1
 
 

@@ -8,10 +8,10 @@ FCN-32s/16s/8s, UNet (valid and same padding), SegNet, SegNet-Basic and SETR Nai
 mmseg and detectron2 configs; dynamic batch, height and width. See docs/inference.md
 ("Export to ONNX") and ``segclassics/deploy/cli.py``.
 """
+
 import sys
 
 import _bootstrap  # noqa: F401
-
 from segclassics.deploy.cli import export_main
 
 if __name__ == "__main__":

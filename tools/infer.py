@@ -6,10 +6,10 @@
 
 Outputs and exit status: see segclassics.engine.infer_cli (docs/inference.md).
 """
+
 import sys
 
 import _bootstrap  # noqa: F401
-
 from segclassics.engine.infer_cli import infer_main
 
 if __name__ == "__main__":

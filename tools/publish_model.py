@@ -5,10 +5,10 @@
 
 See segclassics.engine.publish_cli (docs/inference.md).
 """
+
 import sys
 
 import _bootstrap  # noqa: F401
-
 from segclassics.engine.publish_cli import publish_main
 
 if __name__ == "__main__":

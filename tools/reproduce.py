@@ -7,10 +7,10 @@ weights (fp16, sha256 in the name), evaluate them, draw the curve and write the 
 
 See segclassics.engine.reproduce and docs/model_zoo.md.
 """
+
 import sys
 
 import _bootstrap  # noqa: F401
-
 from segclassics.engine.reproduce import main
 
 if __name__ == "__main__":

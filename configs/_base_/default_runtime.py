@@ -1,15 +1,15 @@
 # Runtime shared by all segclassics mmseg configs (mmseg's own default_runtime plus our plugin).
-default_scope = 'mmseg'
-custom_imports = dict(imports=['segclassics.mmseg'], allow_failed_imports=False)
+default_scope = "mmseg"
+custom_imports = dict(imports=["segclassics.mmseg"], allow_failed_imports=False)
 env_cfg = dict(
     cudnn_benchmark=True,
-    mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),
-    dist_cfg=dict(backend='nccl'),
+    mp_cfg=dict(mp_start_method="fork", opencv_num_threads=0),
+    dist_cfg=dict(backend="nccl"),
 )
-vis_backends = [dict(type='LocalVisBackend')]
-visualizer = dict(type='SegLocalVisualizer', vis_backends=vis_backends, name='visualizer')
+vis_backends = [dict(type="LocalVisBackend")]
+visualizer = dict(type="SegLocalVisualizer", vis_backends=vis_backends, name="visualizer")
 log_processor = dict(by_epoch=False)
-log_level = 'INFO'
+log_level = "INFO"
 load_from = None
 resume = False
-tta_model = dict(type='SegTTAModel')
+tta_model = dict(type="SegTTAModel")

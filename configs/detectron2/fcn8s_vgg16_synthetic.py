@@ -7,6 +7,7 @@ BatchNorm, zero-initialised score layers, bilinear transposed convolutions. dete
 For the full-width paper network drop ``widths``/``fc_channels``/``norm`` below (and load
 converted ImageNet weights with ``train.init_checkpoint``, see docs/models/fcn.md).
 """
+
 from detectron2.config import LazyCall as L
 from detectron2.modeling import SemanticSegmentor
 
@@ -18,13 +19,26 @@ from .common.semseg_synthetic import dataloader  # noqa: F401
 
 _widths, _fc = (8, 16, 32, 64, 64), 128
 model = L(SemanticSegmentor)(
-    backbone=L(VGG16Backbone)(in_channels=3, out_features=('pool3', 'pool4', 'fc7'), norm='BN',
-                              with_fc=True, conv1_1_padding=100, fc6_padding=0, ceil_mode=True,
-                              widths=_widths, fc_channels=_fc),
-    sem_seg_head=L(FCNSemSegHead)(num_classes=6, in_features=('pool3', 'pool4', 'fc7'),
-                                  in_channels=(_widths[2], _widths[3], _fc), variant='8s', mode='caffe',
-                                  ignore_value=255),
+    backbone=L(VGG16Backbone)(
+        in_channels=3,
+        out_features=("pool3", "pool4", "fc7"),
+        norm="BN",
+        with_fc=True,
+        conv1_1_padding=100,
+        fc6_padding=0,
+        ceil_mode=True,
+        widths=_widths,
+        fc_channels=_fc,
+    ),
+    sem_seg_head=L(FCNSemSegHead)(
+        num_classes=6,
+        in_features=("pool3", "pool4", "fc7"),
+        in_channels=(_widths[2], _widths[3], _fc),
+        variant="8s",
+        mode="caffe",
+        ignore_value=255,
+    ),
     pixel_mean=[123.675, 116.28, 103.53],
     pixel_std=[58.395, 57.12, 57.375],
 )
-train.output_dir = './work_dirs/fcn8s_vgg16_synthetic_d2'
+train.output_dir = "./work_dirs/fcn8s_vgg16_synthetic_d2"

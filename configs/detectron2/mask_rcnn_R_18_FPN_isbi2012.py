@@ -8,6 +8,7 @@ iteration, 600 iterations at lr 0.02) is ``mask_rcnn_R_50_FPN_isbi2012.py``'s; o
 made CPU-sized: ResNet-18 (BasicBlock stages, detectron2's ``make_default_stages``) and 128
 channels in FPN, RPN and RoI heads instead of 256, 512-d box fc layers instead of 1024.
 """
+
 from .mask_rcnn_R_50_FPN_isbi2012 import dataloader, lr_multiplier, model, optimizer, train
 
 CHANNELS = 128  # FPN / RPN / RoI-head width (detectron2 default: 256)
@@ -21,4 +22,4 @@ model.roi_heads.box_head.fc_dims = [512, 512]
 model.roi_heads.box_predictor.input_shape.channels = 512
 model.roi_heads.mask_head.input_shape.channels = CHANNELS
 model.roi_heads.mask_head.conv_dims = [CHANNELS] * 5  # 4 convs + the deconv
-train.output_dir = 'work_dirs/mask_rcnn_R_18_FPN_isbi2012'
+train.output_dir = "work_dirs/mask_rcnn_R_18_FPN_isbi2012"

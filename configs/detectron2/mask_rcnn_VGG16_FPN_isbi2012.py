@@ -8,6 +8,7 @@ res2..res5 would (He et al. 2017, Sec. 3 "Network Architecture"). Everything els
 RoIAlign heads, data, schedule) is the R50 config's. mmdet twin:
 ``configs/mask_rcnn/mask-rcnn_vgg16_fpn_isbi2012.py``.
 """
+
 from detectron2.config import LazyCall as L
 
 from segclassics.detectron2.vgg16_backbone import VGG16Backbone
@@ -15,11 +16,16 @@ from segclassics.detectron2.vgg16_backbone import VGG16Backbone
 from .mask_rcnn_R_50_FPN_isbi2012 import dataloader, lr_multiplier, model, optimizer, train
 
 model.backbone.bottom_up = L(VGG16Backbone)(
-    norm='BN', with_fc=False, conv1_1_padding=1, ceil_mode=True,
-    out_features=('pool2', 'pool3', 'pool4', 'pool5'), size_divisibility=32)
+    norm="BN",
+    with_fc=False,
+    conv1_1_padding=1,
+    ceil_mode=True,
+    out_features=("pool2", "pool3", "pool4", "pool5"),
+    size_divisibility=32,
+)
 model.pixel_mean = [123.675, 116.280, 103.530]  # torchvision VGG16 normalisation (RGB)
 model.pixel_std = [58.395, 57.120, 57.375]
-model.input_format = 'RGB'
-dataloader.train.mapper.image_format = 'RGB'
-dataloader.test.mapper.image_format = 'RGB'
-train.output_dir = 'work_dirs/mask_rcnn_VGG16_FPN_isbi2012'
+model.input_format = "RGB"
+dataloader.train.mapper.image_format = "RGB"
+dataloader.test.mapper.image_format = "RGB"
+train.output_dir = "work_dirs/mask_rcnn_VGG16_FPN_isbi2012"

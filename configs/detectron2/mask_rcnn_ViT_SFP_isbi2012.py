@@ -9,6 +9,7 @@ Inputs square-padded to 512 (ViTDet pads to a fixed square; the 256 px training 
 whole 512 px val slices of ``mask_rcnn_R_50_FPN_isbi2012.py``, whose data and schedule it uses).
 Anchors 16..256 px as the R50 config. mmdet twin: ``configs/mask_rcnn/mask-rcnn_vit-b_sfp_isbi2012.py``.
 """
+
 from detectron2.config import LazyCall as L
 from detectron2.model_zoo import get_config
 
@@ -16,19 +17,27 @@ from segclassics.detectron2.vit_backbone import SETRViTBackbone
 
 from .mask_rcnn_R_50_FPN_isbi2012 import dataloader, lr_multiplier, optimizer, train
 
-model = get_config('common/models/mask_rcnn_vitdet.py').model
+model = get_config("common/models/mask_rcnn_vitdet.py").model
 model.backbone.net = L(SETRViTBackbone)(
-    img_size=512, patch_size=16, embed_dim=768, depth=12, num_heads=12, mlp_ratio=4.0, drop_path_rate=0.1,
-    out_indices=(-1,), out_features=('last_feat',))
-model.backbone.in_feature = 'last_feat'
+    img_size=512,
+    patch_size=16,
+    embed_dim=768,
+    depth=12,
+    num_heads=12,
+    mlp_ratio=4.0,
+    drop_path_rate=0.1,
+    out_indices=(-1,),
+    out_features=("last_feat",),
+)
+model.backbone.in_feature = "last_feat"
 model.backbone.square_pad = 512
 model.roi_heads.num_classes = 1
 model.proposal_generator.anchor_generator.sizes = [[16], [32], [64], [128], [256]]  # small cells, as the R50 config
 model.roi_heads.batch_size_per_image = 128
 # the SETR ViT is RGB, normalised with ImageNet mean/std (ViTDet's own constants)
-dataloader.train.mapper.image_format = 'RGB'
-dataloader.test.mapper.image_format = 'RGB'
-optimizer = get_config('common/optim.py').AdamW
+dataloader.train.mapper.image_format = "RGB"
+dataloader.test.mapper.image_format = "RGB"
+optimizer = get_config("common/optim.py").AdamW
 optimizer.lr = 1e-4
-optimizer.params.overrides = {'pos_embed': {'weight_decay': 0.0}}
-train.output_dir = 'work_dirs/mask_rcnn_ViT_SFP_isbi2012'
+optimizer.params.overrides = {"pos_embed": {"weight_decay": 0.0}}
+train.output_dir = "work_dirs/mask_rcnn_ViT_SFP_isbi2012"

@@ -8,6 +8,7 @@ For the paper's valid net use ``OverlapTileSemanticSegmentor`` (overlap-tile inf
                                              sem_seg_head=L(PaperUNetSemSegHead)(padding='valid', ...),
                                              tile_size=..., pixel_mean=..., pixel_std=...)
 """
+
 from detectron2.config import LazyCall as L
 from detectron2.modeling import SemanticSegmentor
 
@@ -19,10 +20,11 @@ from .common.semseg_synthetic import dataloader  # noqa: F401
 
 _base, _depth = 16, 4
 model = L(SemanticSegmentor)(
-    backbone=L(PaperUNetBackbone)(in_channels=3, base_channels=_base, depth=_depth, padding='same', norm='BN'),
-    sem_seg_head=L(PaperUNetSemSegHead)(num_classes=6, base_channels=_base, depth=_depth, padding='same',
-                                        norm='BN', ignore_value=255),
+    backbone=L(PaperUNetBackbone)(in_channels=3, base_channels=_base, depth=_depth, padding="same", norm="BN"),
+    sem_seg_head=L(PaperUNetSemSegHead)(
+        num_classes=6, base_channels=_base, depth=_depth, padding="same", norm="BN", ignore_value=255
+    ),
     pixel_mean=[123.675, 116.28, 103.53],
     pixel_std=[58.395, 57.12, 57.375],
 )
-train.output_dir = './work_dirs/unet_synthetic_d2'
+train.output_dir = "./work_dirs/unet_synthetic_d2"

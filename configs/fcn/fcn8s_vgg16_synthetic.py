@@ -4,13 +4,14 @@
 # scratch), AdamW + poly for 300 iterations (schedule_cpu_demo). The paper's network is
 # configs/fcn/fcn8s_vgg16_voc12aug.py; this config only shows the pipeline working end to end.
 _base_ = [
-    '../_base_/models/fcn_vgg16.py',
-    '../_base_/datasets/synthetic.py',
-    '../_base_/default_runtime.py',
-    '../_base_/schedules/schedule_cpu_demo.py',
+    "../_base_/models/fcn_vgg16.py",
+    "../_base_/datasets/synthetic.py",
+    "../_base_/default_runtime.py",
+    "../_base_/schedules/schedule_cpu_demo.py",
 ]
 widths = (8, 16, 32, 64, 64)
 fc_channels = 128
 model = dict(
-    backbone=dict(norm='BN', widths=widths, fc_channels=fc_channels),
-    decode_head=dict(num_classes=6, in_channels=[widths[2], widths[3], fc_channels]))
+    backbone=dict(norm="BN", widths=widths, fc_channels=fc_channels),
+    decode_head=dict(num_classes=6, in_channels=[widths[2], widths[3], fc_channels]),
+)

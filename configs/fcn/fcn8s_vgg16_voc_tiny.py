@@ -4,19 +4,42 @@
 # flows through the network; it measures nothing about the paper's accuracy.
 # The folder has no ImageSets/*.txt, so mmseg's generic BaseSegDataset (file-name pairing) with
 # PASCAL VOC's class names is used instead of PascalVOCDataset.
-_base_ = './fcn8s-atonce_vgg16_voc12aug.py'
-data_root = '../shared/data/voc_tiny/voc'
-voc_metainfo = dict(classes=('background', 'aeroplane', 'bicycle', 'bird', 'boat', 'bottle', 'bus', 'car', 'cat',
-                             'chair', 'cow', 'diningtable', 'dog', 'horse', 'motorbike', 'person', 'pottedplant',
-                             'sheep', 'sofa', 'train', 'tvmonitor'))
+_base_ = "./fcn8s-atonce_vgg16_voc12aug.py"
+data_root = "../shared/data/voc_tiny/voc"
+voc_metainfo = dict(
+    classes=(
+        "background",
+        "aeroplane",
+        "bicycle",
+        "bird",
+        "boat",
+        "bottle",
+        "bus",
+        "car",
+        "cat",
+        "chair",
+        "cow",
+        "diningtable",
+        "dog",
+        "horse",
+        "motorbike",
+        "person",
+        "pottedplant",
+        "sheep",
+        "sofa",
+        "train",
+        "tvmonitor",
+    )
+)
 voc_tiny = dict(
-    type='BaseSegDataset',
+    type="BaseSegDataset",
     metainfo=voc_metainfo,
     data_root=data_root,
-    data_prefix=dict(img_path='images', seg_map_path='SegmentationClass'),
-    img_suffix='.jpg',
-    seg_map_suffix='.png',
-    pipeline={{_base_.train_pipeline}})
+    data_prefix=dict(img_path="images", seg_map_path="SegmentationClass"),
+    img_suffix=".jpg",
+    seg_map_suffix=".png",
+    pipeline={{_base_.train_pipeline}},
+)
 train_dataloader = dict(num_workers=0, persistent_workers=False, dataset=dict(_delete_=True, **voc_tiny))
 val_dataloader = dict(num_workers=0, persistent_workers=False, dataset=dict(_delete_=True, **voc_tiny))
 test_dataloader = val_dataloader

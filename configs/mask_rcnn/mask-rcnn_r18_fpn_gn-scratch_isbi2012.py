@@ -6,7 +6,7 @@
 # per iteration, 600 iterations at lr 0.02) is the R50 ISBI config's; only the network is made
 # CPU-sized: ResNet-18 and 128 channels in FPN, RPN and RoI heads instead of 256, 512-d box fc
 # layers instead of 1024.
-_base_ = './mask-rcnn_r50_fpn_gn-scratch_isbi2012.py'
+_base_ = "./mask-rcnn_r50_fpn_gn-scratch_isbi2012.py"
 
 channels = 128  # FPN / RPN / RoI-head width (mmdet default: 256)
 model = dict(
@@ -17,4 +17,6 @@ model = dict(
         bbox_roi_extractor=dict(out_channels=channels),
         bbox_head=dict(in_channels=channels, fc_out_channels=512),
         mask_roi_extractor=dict(out_channels=channels),
-        mask_head=dict(in_channels=channels, conv_out_channels=channels)))
+        mask_head=dict(in_channels=channels, conv_out_channels=channels),
+    ),
+)

@@ -5,10 +5,18 @@
 # (https://download.pytorch.org/models/vgg16_bn-6c64b313.pth) and pass
 #   --cfg-options model.backbone.pretrained=PATH/vgg16_bn-6c64b313.pth
 # (converted on load by segclassics.models.vgg.convert_torchvision_vgg16, keys/shapes checked).
-_base_ = ['./segnet_basic_camvid.py']
+_base_ = ["./segnet_basic_camvid.py"]
 model = dict(
-    backbone=dict(_delete_=True, type='SegNetBackbone', in_channels=3, arch='vgg16', widths=None, pretrained=None),
-    decode_head=dict(_delete_=True, type='SegNetHead', arch='vgg16', widths=None, in_channels=512, channels=64,
-                     num_classes={{_base_.num_classes}}, ignore_index=255,
-                     loss_decode=dict(type='ClassWeightedCrossEntropyLoss', loss_weight=1.0,
-                                      class_weight={{_base_.class_weight}})))
+    backbone=dict(_delete_=True, type="SegNetBackbone", in_channels=3, arch="vgg16", widths=None, pretrained=None),
+    decode_head=dict(
+        _delete_=True,
+        type="SegNetHead",
+        arch="vgg16",
+        widths=None,
+        in_channels=512,
+        channels=64,
+        num_classes={{_base_.num_classes}},
+        ignore_index=255,
+        loss_decode=dict(type="ClassWeightedCrossEntropyLoss", loss_weight=1.0, class_weight={{_base_.class_weight}}),
+    ),
+)

@@ -10,14 +10,14 @@
 # resized back and scored against the 128x128 labels (mmseg's test pipeline loads the labels
 # after Resize, at their own size).
 _base_ = [
-    '../_base_/default_runtime.py',
-    '../_base_/datasets/synthetic.py',
-    '../_base_/schedules/schedule_cpu_demo.py',
+    "../_base_/default_runtime.py",
+    "../_base_/datasets/synthetic.py",
+    "../_base_/schedules/schedule_cpu_demo.py",
 ]
 crop_size = (64, 64)  # the network's input size (images resized from 128x128)
 num_classes = 6
 data_preprocessor = dict(
-    type='SegDataPreProcessor',
+    type="SegDataPreProcessor",
     mean=[123.675, 116.28, 103.53],
     std=[58.395, 57.12, 57.375],
     bgr_to_rgb=True,
@@ -25,37 +25,39 @@ data_preprocessor = dict(
     seg_pad_val=255,
     size=crop_size,
     # inference on other images: pad to the 2**3 the 3 poolings need (predictions are cropped back)
-    test_cfg=dict(size_divisor=8))
+    test_cfg=dict(size_divisor=8),
+)
 model = dict(
-    type='EncoderDecoder',
+    type="EncoderDecoder",
     data_preprocessor=data_preprocessor,
-    backbone=dict(
-        type='PaperUNetEncoder', in_channels=3, base_channels=16, depth=4, padding='same', norm='BN'),
+    backbone=dict(type="PaperUNetEncoder", in_channels=3, base_channels=16, depth=4, padding="same", norm="BN"),
     decode_head=dict(
-        type='PaperUNetHead',
+        type="PaperUNetHead",
         in_channels=[16, 32, 64, 128],
         channels=16,
         num_classes=num_classes,
         base_channels=16,
         depth=4,
-        padding='same',
-        norm='BN',
-        loss_decode=dict(type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0)),
+        padding="same",
+        norm="BN",
+        loss_decode=dict(type="CrossEntropyLoss", use_sigmoid=False, loss_weight=1.0),
+    ),
     train_cfg=dict(),
-    test_cfg=dict(mode='whole'))
+    test_cfg=dict(mode="whole"),
+)
 
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='LoadAnnotations'),
-    dict(type='Resize', scale=crop_size, keep_ratio=True),
-    dict(type='RandomFlip', prob=0.5),
-    dict(type='PackSegInputs'),
+    dict(type="LoadImageFromFile"),
+    dict(type="LoadAnnotations"),
+    dict(type="Resize", scale=crop_size, keep_ratio=True),
+    dict(type="RandomFlip", prob=0.5),
+    dict(type="PackSegInputs"),
 ]
 test_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='Resize', scale=crop_size, keep_ratio=True),
-    dict(type='LoadAnnotations'),  # after Resize: labels stay 128x128
-    dict(type='PackSegInputs'),
+    dict(type="LoadImageFromFile"),
+    dict(type="Resize", scale=crop_size, keep_ratio=True),
+    dict(type="LoadAnnotations"),  # after Resize: labels stay 128x128
+    dict(type="PackSegInputs"),
 ]
 train_dataloader = dict(batch_size=8, dataset=dict(pipeline=train_pipeline))
 val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
@@ -65,6 +67,6 @@ test_dataloader = val_dataloader
 # over several seeds are in docs/models/unet.md and the README.
 randomness = dict(seed=0)
 optim_wrapper = dict(optimizer=dict(lr=3e-3))
-param_scheduler = [dict(type='PolyLR', eta_min=1e-5, power=0.9, begin=0, end=1500, by_epoch=False)]
+param_scheduler = [dict(type="PolyLR", eta_min=1e-5, power=0.9, begin=0, end=1500, by_epoch=False)]
 train_cfg = dict(max_iters=1500, val_interval=750)
 default_hooks = dict(checkpoint=dict(interval=1500), logger=dict(interval=25))

@@ -12,30 +12,30 @@
 # predicted membrane on half of the cell interior (pixel error 0.34-0.39 after 400-800 iterations,
 # against 0.22 for predicting "cell" everywhere).
 # Data: ../shared/data/isbi2012, slices 0-23 train, 24-29 val.
-_base_ = ['./unet_valid_isbi2012.py']
+_base_ = ["./unet_valid_isbi2012.py"]
 base_channels = 16
 model = dict(
     backbone=dict(base_channels=base_channels),
-    decode_head=dict(in_channels=[base_channels * 2 ** i for i in range(5)], base_channels=base_channels))
+    decode_head=dict(in_channels=[base_channels * 2**i for i in range(5)], base_channels=base_channels),
+)
 train_pipeline = [
-    dict(type='LoadImageFromFile', color_type='grayscale'),
-    dict(type='LoadAnnotations'),
-    dict(type='ElasticDeformation', sigma=10, grid=3, prob=1.0),
-    dict(type='UNetWeightMap', w0=10.0, sigma=5.0, num_classes=2, foreground=1, background=0, class_weights=None),
-    dict(type='RandomFlip', prob=0.5, direction=['horizontal', 'vertical']),
-    dict(type='MirrorPadBorder', border=92),
-    dict(type='RandomCrop', crop_size=(572, 572)),
-    dict(type='PackSegInputsWithWeight'),
+    dict(type="LoadImageFromFile", color_type="grayscale"),
+    dict(type="LoadAnnotations"),
+    dict(type="ElasticDeformation", sigma=10, grid=3, prob=1.0),
+    dict(type="UNetWeightMap", w0=10.0, sigma=5.0, num_classes=2, foreground=1, background=0, class_weights=None),
+    dict(type="RandomFlip", prob=0.5, direction=["horizontal", "vertical"]),
+    dict(type="MirrorPadBorder", border=92),
+    dict(type="RandomCrop", crop_size=(572, 572)),
+    dict(type="PackSegInputsWithWeight"),
 ]
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
 max_iters = 3000
-optimizer = dict(type='AdamW', lr=1e-3, weight_decay=1e-4, _delete_=True)
-optim_wrapper = dict(type='OptimWrapper', optimizer=optimizer, clip_grad=dict(max_norm=10.0))
+optimizer = dict(type="AdamW", lr=1e-3, weight_decay=1e-4, _delete_=True)
+optim_wrapper = dict(type="OptimWrapper", optimizer=optimizer, clip_grad=dict(max_norm=10.0))
 param_scheduler = [
-    dict(type='LinearLR', start_factor=0.1, begin=0, end=200, by_epoch=False),
-    dict(type='PolyLR', eta_min=1e-5, power=0.9, begin=200, end=max_iters, by_epoch=False)]
+    dict(type="LinearLR", start_factor=0.1, begin=0, end=200, by_epoch=False),
+    dict(type="PolyLR", eta_min=1e-5, power=0.9, begin=200, end=max_iters, by_epoch=False),
+]
 train_cfg = dict(max_iters=max_iters, val_interval=400)
-default_hooks = dict(
-    logger=dict(interval=50),
-    checkpoint=dict(interval=200, max_keep_ckpts=2))
+default_hooks = dict(logger=dict(interval=50), checkpoint=dict(interval=200, max_keep_ckpts=2))
 randomness = dict(seed=0)

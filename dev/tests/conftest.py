@@ -1,6 +1,7 @@
 """The developer tools' tests share the fixtures of tests/conftest.py (``repo_root``,
 ``shared_data`` and the autouse reset of mmengine's default scope); loaded from its path under
 its own module name, so that ``pytest tests dev/tests`` does not mix the two ``conftest`` modules."""
+
 from __future__ import annotations
 
 import importlib.util

@@ -7,6 +7,7 @@ fails (``sys.modules['segclassics'] = None``) and ``<tmp>`` is the checkout root
 the project's own test builds the model of every config (which imports the project through the
 configs' ``custom_imports``).
 """
+
 from __future__ import annotations
 
 import ast
@@ -54,14 +55,18 @@ def test_rewrite_imports_on_hand_made_package(tmp_path):
         (src / pkg / "__init__.py").write_text('"""doc"""\n')
     (src / "segclassics" / "models" / "net.py").write_text("X = 1\n")
     head = src / "segclassics" / "mmseg" / "head.py"
-    head.write_text("from segclassics.models.net import X  # why\n"
-                    "from ..models import net\n"
-                    "def f():\n    from segclassics.models.net import (\n        X as Y)\n    return Y\n")
+    head.write_text(
+        "from segclassics.models.net import X  # why\n"
+        "from ..models import net\n"
+        "def f():\n    from segclassics.models.net import (\n        X as Y)\n    return Y\n"
+    )
     mapping = lambda old: assemble.new_name(old, "proj")  # noqa: E731
     out = vendor.rewrite_imports(head.read_text(), str(head), str(src), "proj.mmseg.head", mapping)
-    assert out == ("from ..models.net import X  # why\n"
-                   "from ..models import net\n"
-                   "def f():\n    from ..models.net import X as Y\n    return Y\n")
+    assert out == (
+        "from ..models.net import X  # why\n"
+        "from ..models import net\n"
+        "def f():\n    from ..models.net import X as Y\n    return Y\n"
+    )
     cfg = tmp_path / "cfg.py"
     cfg.write_text("from segclassics.models.net import X\nfrom .common import y\n")
     config = vendor.rewrite_imports(cfg.read_text(), str(cfg), str(src), "", mapping, config=True)
@@ -72,19 +77,25 @@ def test_rewrite_imports_on_hand_made_package(tmp_path):
 
 def test_registered_names_forms(tmp_path):
     f = tmp_path / "reg.py"
-    f.write_text("@MODELS.register_module()\nclass A: pass\n"
-                 "@DATASETS.register_module(name='B2')\nclass B: pass\n"
-                 "MODELS.register_module(name='C', module=Impl)\n")
+    f.write_text(
+        "@MODELS.register_module()\nclass A: pass\n"
+        "@DATASETS.register_module(name='B2')\nclass B: pass\n"
+        "MODELS.register_module(name='C', module=Impl)\n"
+    )
     assert vendor.registered_names(str(f)) == {"A": "MODELS", "B2": "DATASETS", "C": "MODELS"}
 
 
 def test_bad_project_name_is_one_clear_error(tmp_path):
-    proc = subprocess.run([sys.executable, str(REPO / "dev/upstream/assemble.py"), "unet", str(tmp_path / "paper-unet")],
-                          text=True, capture_output=True)
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "dev/upstream/assemble.py"), "unet", str(tmp_path / "paper-unet")],
+        text=True,
+        capture_output=True,
+    )
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [
         "error: project folder name 'paper-unet' is not a Python identifier (it becomes part of "
-        "'projects.paper-unet.paper_unet'); use letters, digits and '_'"]
+        "'projects.paper-unet.paper_unet'); use letters, digits and '_'"
+    ]
 
 
 @pytest.mark.slow
@@ -93,8 +104,9 @@ def test_assembled_project_builds_without_segclassics(family, tmp_path):
     name = f"paper_{family}"
     out = tmp_path / "projects" / name
     info = assemble.assemble(family, str(out))
-    configs = sorted(p.name for p in (REPO / "configs" / family).glob("*.py")
-                     if p.name not in assemble.FAMILIES[family].exclude)
+    configs = sorted(
+        p.name for p in (REPO / "configs" / family).glob("*.py") if p.name not in assemble.FAMILIES[family].exclude
+    )
     assert sorted(p.name for p in (out / "configs" / family).glob("*.py")) == configs
     package = out / assemble.FAMILIES[family].package
     for path in glob.glob(str(package / "**" / "*.py"), recursive=True):
@@ -128,7 +140,8 @@ def test_assembled_detectron2_project_builds_without_segclassics_or_openmmlab(fa
     for path in out.rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.ImportFrom) and node.level == 0:
-                assert not (node.module or "").startswith(("segclassics", "mmseg", "mmdet", "mmcv", "mmengine")), \
+                assert not (node.module or "").startswith(("segclassics", "mmseg", "mmdet", "mmcv", "mmengine")), (
                     f"{path}:{node.lineno}"
+                )
     assert "lazyconfig_train_net.py" in (out / "README.md").read_text()
     _run_project_tests(tmp_path, out, ["segclassics", "mmengine", "mmcv", "mmseg", "mmdet"], len(configs))

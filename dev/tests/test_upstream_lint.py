@@ -11,6 +11,7 @@ The linters live in their own venvs (their pins conflict with each other and are
 project's): ``SEGCLASSICS_LINT_OPENMMLAB`` / ``SEGCLASSICS_LINT_DETECTRON2`` name them; without
 them these tests are skipped, saying what to install.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -73,17 +74,35 @@ def test_detectron2_project_passes_upstream_lint_but_line_length(family, tmp_pat
 
 def test_lint_names_what_to_install(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "SEGCLASSICS_LINT_DETECTRON2"}
-    proc = subprocess.run([sys.executable, str(REPO / "dev/upstream/lint.py"), "detectron2", str(tmp_path)],
-                          capture_output=True, text=True, timeout=120, env=env)
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "dev/upstream/lint.py"), "detectron2", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [
         "error: no linters' venv for detectron2 (SEGCLASSICS_LINT_DETECTRON2 is not set); install them: python3 "
         "-m venv DIR && DIR/bin/pip install -r requirements/lint_detectron2.txt, then pass --venv DIR or set "
-        "SEGCLASSICS_LINT_DETECTRON2=DIR"]
-    proc = subprocess.run([sys.executable, str(REPO / "dev/upstream/lint.py"), "mmsegmentation", str(tmp_path),
-                           "--venv", str(tmp_path / "nothing")], capture_output=True, text=True, timeout=120)
+        "SEGCLASSICS_LINT_DETECTRON2=DIR"
+    ]
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "dev/upstream/lint.py"),
+            "mmsegmentation",
+            str(tmp_path),
+            "--venv",
+            str(tmp_path / "nothing"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [
         f"error: {tmp_path / 'nothing' / 'bin' / 'python'} cannot run; install them: python3 -m venv DIR && "
         f"DIR/bin/pip install -r requirements/lint_openmmlab.txt, then pass --venv DIR or set "
-        f"SEGCLASSICS_LINT_OPENMMLAB=DIR"]
+        f"SEGCLASSICS_LINT_OPENMMLAB=DIR"
+    ]

@@ -21,6 +21,7 @@ Which modules are copied is computed: the registry names that occur in the famil
 (and, transitively, in the copied code), the files that register them, and the import closure
 of those files. The copy imports nothing from ``segclassics``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,9 +37,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 SRC = os.path.join(REPO, "plugins")
 sys.path.insert(0, HERE)
-import vendor  # noqa: E402
 import detectron2_project  # noqa: E402
 import project_readme  # noqa: E402
+import vendor  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -52,30 +53,67 @@ class Family:
 
 
 FAMILIES: Dict[str, Family] = {
-    "fcn": Family("mmseg", "fcn_vgg16", "docs/models/fcn.md",
-                  d2_configs=("fcn8s_vgg16_synthetic.py", "fcn8s-atonce_vgg16_voc12aug.py"), notes={
-        "test": "no: no VOC weights converted from the reference release have been evaluated with this code",
-        "train": "no: VOC training was not run (no GPU); the network is checked against the paper's "
-                 "parameter count and the reference Caffe geometry (crop offsets) in segclassics' tests"}),
-    "unet": Family("mmseg", "paper_unet", "docs/models/unet.md",
-                   exclude=("mmseg_unet_s5_d16_fcn_drive_64x64.py",),  # mmseg's own UNet, a benchmark reference
-                   d2_configs=("unet_synthetic.py",),
-                   notes={"test": "no: the paper's weights are not available",
-                          "train": "no: only CPU-scale runs (see Results), far from the paper's schedule"}),
-    "segnet": Family("mmseg", "segnet", "docs/models/segnet.md",
-                     d2_configs=("segnet_basic_synthetic.py", "segnet_basic_camvid.py"), notes={
-        "test": "no: the reference Caffe weights have not been converted",
-        "train": "no: only a CPU-scale SegNet-Basic run (see Results), far from the paper's schedule"}),
-    "setr": Family("mmseg", "setr_vit", "docs/models/setr.md", d2_configs=("setr_pup_synthetic.py",), notes={
-        "test": "partly: mmseg's own SETR-PUP/MLA weights, converted, give the same outputs as these "
-                "modules (segclassics' tests); the paper's ADE20K numbers were not re-measured",
-        "train": "no: ADE20K training was not run (no GPU)"}),
-    "mask_rcnn": Family("mmdet", "checked_coco", "docs/models/mask_rcnn.md", d2_configs=(
-        "mask_rcnn_R_50_FPN_coco.py", "mask_rcnn_R_50_FPN_isbi2012.py", "mask_rcnn_R_18_FPN_isbi2012.py",
-        "mask_rcnn_VGG16_FPN_isbi2012.py", "mask_rcnn_ViT_SFP_isbi2012.py", "mask_rcnn_R_50_FPN_voc_tiny.py"), notes={
-        "test": "not applicable: the detector is mmdet's own Mask R-CNN; this project adds backbones, "
-                "a checked COCO dataset and metric",
-        "train": "CPU-scale only: R18-FPN from scratch on ISBI 2012 cells, 600 iterations (see Results)"}),
+    "fcn": Family(
+        "mmseg",
+        "fcn_vgg16",
+        "docs/models/fcn.md",
+        d2_configs=("fcn8s_vgg16_synthetic.py", "fcn8s-atonce_vgg16_voc12aug.py"),
+        notes={
+            "test": "no: no VOC weights converted from the reference release have been evaluated with this code",
+            "train": "no: VOC training was not run (no GPU); the network is checked against the paper's "
+            "parameter count and the reference Caffe geometry (crop offsets) in segclassics' tests",
+        },
+    ),
+    "unet": Family(
+        "mmseg",
+        "paper_unet",
+        "docs/models/unet.md",
+        exclude=("mmseg_unet_s5_d16_fcn_drive_64x64.py",),  # mmseg's own UNet, a benchmark reference
+        d2_configs=("unet_synthetic.py",),
+        notes={
+            "test": "no: the paper's weights are not available",
+            "train": "no: only CPU-scale runs (see Results), far from the paper's schedule",
+        },
+    ),
+    "segnet": Family(
+        "mmseg",
+        "segnet",
+        "docs/models/segnet.md",
+        d2_configs=("segnet_basic_synthetic.py", "segnet_basic_camvid.py"),
+        notes={
+            "test": "no: the reference Caffe weights have not been converted",
+            "train": "no: only a CPU-scale SegNet-Basic run (see Results), far from the paper's schedule",
+        },
+    ),
+    "setr": Family(
+        "mmseg",
+        "setr_vit",
+        "docs/models/setr.md",
+        d2_configs=("setr_pup_synthetic.py",),
+        notes={
+            "test": "partly: mmseg's own SETR-PUP/MLA weights, converted, give the same outputs as these "
+            "modules (segclassics' tests); the paper's ADE20K numbers were not re-measured",
+            "train": "no: ADE20K training was not run (no GPU)",
+        },
+    ),
+    "mask_rcnn": Family(
+        "mmdet",
+        "checked_coco",
+        "docs/models/mask_rcnn.md",
+        d2_configs=(
+            "mask_rcnn_R_50_FPN_coco.py",
+            "mask_rcnn_R_50_FPN_isbi2012.py",
+            "mask_rcnn_R_18_FPN_isbi2012.py",
+            "mask_rcnn_VGG16_FPN_isbi2012.py",
+            "mask_rcnn_ViT_SFP_isbi2012.py",
+            "mask_rcnn_R_50_FPN_voc_tiny.py",
+        ),
+        notes={
+            "test": "not applicable: the detector is mmdet's own Mask R-CNN; this project adds backbones, "
+            "a checked COCO dataset and metric",
+            "train": "CPU-scale only: R18-FPN from scratch on ISBI 2012 cells, 600 iterations (see Results)",
+        },
+    ),
 }
 SCOPE_PACKAGE = {"mmseg": "segclassics.mmseg", "mmdet": "segclassics.mmdet"}
 
@@ -85,6 +123,7 @@ class AssembleError(Exception):
 
 
 # ----------------------------------------------------------------------------- configs
+
 
 def config_bases(path: str) -> List[str]:
     """Files named by ``_base_`` in an mmengine config (package references like mmseg:: skipped)."""
@@ -100,8 +139,9 @@ def config_bases(path: str) -> List[str]:
 
 def family_configs(family: str) -> List[str]:
     spec = FAMILIES[family]
-    found = sorted(p for p in glob.glob(os.path.join(REPO, "configs", family, "*.py"))
-                   if os.path.basename(p) not in spec.exclude)
+    found = sorted(
+        p for p in glob.glob(os.path.join(REPO, "configs", family, "*.py")) if os.path.basename(p) not in spec.exclude
+    )
     if not found:
         raise AssembleError(f"no configs in configs/{family}/")
     return found
@@ -109,10 +149,12 @@ def family_configs(family: str) -> List[str]:
 
 def config_closure(configs: Sequence[str]) -> List[str]:
     """The configs and every file they inherit through ``_base_``."""
+
     def bases(path: str) -> List[str]:
         if not os.path.isfile(path):
             raise AssembleError(f"{path}: named as _base_ but not found")
         return config_bases(path)
+
     return vendor.closure(configs, bases)
 
 
@@ -126,6 +168,7 @@ def rewrite_config(text: str, path: str, framework: str, import_name: str) -> st
 
 
 # ----------------------------------------------------------------------------- modules
+
 
 def registrations(framework: str) -> Dict[str, str]:
     """{registered name: registering file} for segclassics.<framework>."""
@@ -156,7 +199,7 @@ def modules_for(config_files: Sequence[str], framework: str) -> Set[str]:
 def new_name(old: str, package: str) -> str:
     """segclassics.a.b -> <package>.a.b: the copy keeps segclassics' layout (framework adapters in
     <package>/<framework>/, plain torch in <package>/models/, ...), so no two files can collide."""
-    return package + old[len("segclassics"):]
+    return package + old[len("segclassics") :]
 
 
 def write_package(out: str, package: str, modules: Set[str], framework: str) -> List[str]:
@@ -167,8 +210,11 @@ def write_package(out: str, package: str, modules: Set[str], framework: str) -> 
     for old, new in sorted(targets.items()):
         src = vendor.module_file(old, SRC)
         is_package = os.path.basename(src) == "__init__.py"
-        dst = os.path.join(out, *new.split("."), "__init__.py") if is_package else \
-            os.path.join(out, *new.split(".")) + ".py"
+        dst = (
+            os.path.join(out, *new.split("."), "__init__.py")
+            if is_package
+            else os.path.join(out, *new.split(".")) + ".py"
+        )
         with open(src) as f:
             text = f.read()
         text = vendor.rewrite_imports(text, src, SRC, new, mapping)
@@ -177,17 +223,22 @@ def write_package(out: str, package: str, modules: Set[str], framework: str) -> 
             f.write(text)
         written.append(dst)
     # Package __init__ files: importing the top one registers everything (what custom_imports does).
-    registering = [targets[m].rsplit(".", 1)[1] for m in sorted(targets) if m.startswith(f"segclassics.{framework}.")
-                   and vendor.registered_names(vendor.module_file(m, SRC))]
+    registering = [
+        targets[m].rsplit(".", 1)[1]
+        for m in sorted(targets)
+        if m.startswith(f"segclassics.{framework}.") and vendor.registered_names(vendor.module_file(m, SRC))
+    ]
     for folder, _, _files in os.walk(os.path.join(out, package)):
         init = os.path.join(folder, "__init__.py")
         if os.path.exists(init):
             continue
         rel = os.path.relpath(folder, out).replace(os.sep, ".")
         if rel in (package, f"{package}.{framework}"):
-            lines = [f'"""Registers this project\'s modules in {framework}\'s registries when imported.',
-                     '',
-                     'Generated from segclassics by dev/upstream/assemble.py."""']
+            lines = [
+                f'"""Registers this project\'s modules in {framework}\'s registries when imported.',
+                "",
+                'Generated from segclassics by dev/upstream/assemble.py."""',
+            ]
             imports = [framework] if rel == package else registering
             lines += [f"from . import {m}  # noqa: F401" for m in imports]
             body = "\n".join(lines) + "\n"
@@ -262,8 +313,10 @@ def _prepare(family: str, out: str, package: str | None, force: bool):
     name = os.path.basename(out)
     for what, ident in (("project folder name", name), ("--package", package)):
         if not ident.isidentifier():
-            raise AssembleError(f"{what} {ident!r} is not a Python identifier (it becomes part of "
-                                f"'projects.{name}.{package}'); use letters, digits and '_'")
+            raise AssembleError(
+                f"{what} {ident!r} is not a Python identifier (it becomes part of "
+                f"'projects.{name}.{package}'); use letters, digits and '_'"
+            )
     if os.path.exists(out) and os.listdir(out):
         if not force:
             raise AssembleError(f"{out} exists and is not empty; pass --force to replace it")
@@ -303,11 +356,24 @@ def assemble(family: str, out: str, package: str | None = None, force: bool = Fa
         f.write(TEST_TEMPLATE.format(library=library, name=name, package=package, family=family, count=len(configs)))
     registered = _registered(written)
     project_readme.write_readme(
-        REPO, out, family=family, framework=spec.framework, library=library, name=name, package=package,
-        doc=spec.doc, configs=[os.path.basename(c) for c in configs], registered=registered, written=written,
-        requirements=sorted(vendor.third_party_imports(written)), notes=spec.notes, metafile=metafile)
-    return dict(out=out, import_name=import_name, configs=len(configs), modules=len(written),
-                registered=sorted(registered))
+        REPO,
+        out,
+        family=family,
+        framework=spec.framework,
+        library=library,
+        name=name,
+        package=package,
+        doc=spec.doc,
+        configs=[os.path.basename(c) for c in configs],
+        registered=registered,
+        written=written,
+        requirements=sorted(vendor.third_party_imports(written)),
+        notes=spec.notes,
+        metafile=metafile,
+    )
+    return dict(
+        out=out, import_name=import_name, configs=len(configs), modules=len(written), registered=sorted(registered)
+    )
 
 
 def assemble_detectron2(family: str, out: str, package: str | None = None, force: bool = False) -> Dict[str, object]:
@@ -339,12 +405,22 @@ def assemble_detectron2(family: str, out: str, package: str | None = None, force
     package_files = [w for w in written if w.startswith(os.path.join(out, package) + os.sep)]
     registered = _registered(package_files)
     detectron2_project.write_readme(
-        REPO, out, family=family, name=name, package=package, doc=spec.doc, paper=meta["Collections"][0]["Paper"],
-        configs=list(spec.d2_configs), registered=registered,
+        REPO,
+        out,
+        family=family,
+        name=name,
+        package=package,
+        doc=spec.doc,
+        paper=meta["Collections"][0]["Paper"],
+        configs=list(spec.d2_configs),
+        registered=registered,
         requirements=sorted(vendor.third_party_imports(package_files)),
-        description=project_readme.description(REPO, spec.doc), pins=project_readme.tested_versions(REPO))
-    return dict(out=out, import_name=package, configs=len(configs), modules=len(package_files),
-                registered=sorted(registered))
+        description=project_readme.description(REPO, spec.doc),
+        pins=project_readme.tested_versions(REPO),
+    )
+    return dict(
+        out=out, import_name=package, configs=len(configs), modules=len(package_files), registered=sorted(registered)
+    )
 
 
 def main(argv=None) -> int:
@@ -353,8 +429,11 @@ def main(argv=None) -> int:
     p.add_argument("out_dir", help="the project folder to write, e.g. ~/mmsegmentation/projects/paper_unet")
     p.add_argument("--package", default=None, help="name of the copied Python package (default per family)")
     p.add_argument("--force", action="store_true", help="replace OUT_DIR if it exists")
-    p.add_argument("--detectron2", action="store_true",
-                   help="write a detectron2 projects/ folder from the family's LazyConfigs instead")
+    p.add_argument(
+        "--detectron2",
+        action="store_true",
+        help="write a detectron2 projects/ folder from the family's LazyConfigs instead",
+    )
     p.add_argument("--debug", action="store_true", help="show tracebacks for input errors")
     args = p.parse_args(argv)
     try:
@@ -365,8 +444,11 @@ def main(argv=None) -> int:
             raise
         print(f"error: {e}", file=sys.stderr)
         return 2
-    how = (f"train from it with PYTHONPATH=. (package {info['import_name']})" if args.detectron2 else
-           f"custom_imports = dict(imports=['{info['import_name']}'], allow_failed_imports=False)")
+    how = (
+        f"train from it with PYTHONPATH=. (package {info['import_name']})"
+        if args.detectron2
+        else f"custom_imports = dict(imports=['{info['import_name']}'], allow_failed_imports=False)"
+    )
     print(f"wrote {info['out']}: {info['configs']} configs, {info['modules']} Python files; {how}")
     print("registered: " + ", ".join(info["registered"]))
     return 0

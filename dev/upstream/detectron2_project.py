@@ -13,6 +13,7 @@ The layout of detectron2's LazyConfig projects (``projects/ViTDet``, ``projects/
 Training runs from the project folder with detectron2's own script:
 ``PYTHONPATH=. python ../../tools/lazyconfig_train_net.py --config-file configs/X.py``.
 """
+
 from __future__ import annotations
 
 import ast
@@ -60,6 +61,7 @@ def test_config_builds_model(path):
 
 def config_closure(configs: Sequence[str]) -> List[str]:
     """The LazyConfig files and the config files they import relatively (``from .common.x import y``)."""
+
     def imported_configs(path: str) -> List[str]:
         with open(path) as f:
             tree = ast.parse(f.read(), filename=path)
@@ -70,13 +72,17 @@ def config_closure(configs: Sequence[str]) -> List[str]:
                 for _ in range(node.level - 1):
                     base = os.path.dirname(base)
                 parts = node.module.split(".") if node.module else []
-                candidates = [os.path.join(base, *parts) + ".py"] if parts else \
-                    [os.path.join(base, a.name + ".py") for a in node.names]
+                candidates = (
+                    [os.path.join(base, *parts) + ".py"]
+                    if parts
+                    else [os.path.join(base, a.name + ".py") for a in node.names]
+                )
                 for c in candidates:
                     if not os.path.isfile(c):
                         raise vendor.VendorError(f"{path}:{node.lineno}: imports {c}, which does not exist")
                     found.append(c)
         return found
+
     return vendor.closure(configs, imported_configs)
 
 
@@ -91,24 +97,39 @@ def model_zoo_rows(repo: str, config_names: Sequence[str]) -> List[List[str]]:
     return rows
 
 
-def write_readme(repo: str, out: str, *, family: str, name: str, package: str, doc: str, paper: Dict[str, str],
-                 configs: Sequence[str], registered: Dict[str, str], requirements: Sequence[str],
-                 description: str, pins: Dict[str, str]) -> str:
+def write_readme(
+    repo: str,
+    out: str,
+    *,
+    family: str,
+    name: str,
+    package: str,
+    doc: str,
+    paper: Dict[str, str],
+    configs: Sequence[str],
+    registered: Dict[str, str],
+    requirements: Sequence[str],
+    description: str,
+    pins: Dict[str, str],
+) -> str:
     rows = model_zoo_rows(repo, configs)
     if rows:
-        results = ("| model | config | data | schedule | result (measured) |\n| --- | --- | --- | --- | --- |\n"
-                   + "\n".join(f"| {r[0]} | `configs/{r[1].strip('`').rsplit('/', 1)[1]}` | {r[2]} | {r[3]} | {r[4]} |"
-                               for r in rows)
-                   + "\n\nMeasured on a 2-core AMD EPYC CPU without GPU (short CPU-scale runs, not the "
-                     "paper's budget). No weights are published yet.\n")
+        results = (
+            "| model | config | data | schedule | result (measured) |\n| --- | --- | --- | --- | --- |\n"
+            + "\n".join(
+                f"| {r[0]} | `configs/{r[1].strip('`').rsplit('/', 1)[1]}` | {r[2]} | {r[3]} | {r[4]} |" for r in rows
+            )
+            + "\n\nMeasured on a 2-core AMD EPYC CPU without GPU (short CPU-scale runs, not the "
+            "paper's budget). No weights are published yet.\n"
+        )
     else:
         results = "No accuracy has been measured with these detectron2 configs yet.\n"
     module_rows = "\n".join(f"| `{n}` | `{os.path.relpath(p, out)}` |" for n, p in sorted(registered.items()))
     extra = [r for r in requirements if r not in ("torch", "numpy", "detectron2", "fvcore")]
     first = configs[0]
-    text = f"""# {paper['Title']} in detectron2
+    text = f"""# {paper["Title"]} in detectron2
 
-This project implements [{paper['Title']}]({paper['URL']}) for detectron2. It was generated from
+This project implements [{paper["Title"]}]({paper["URL"]}) for detectron2. It was generated from
 segclassics by `dev/upstream/assemble.py {family} OUT --detectron2`; the modules are segclassics'
 own, with their imports made relative, so the project needs detectron2 and no segclassics package
 (and no OpenMMLab package).
@@ -120,13 +141,13 @@ directly):
 
 | name | file |
 | --- | --- |
-{module_rows or '| (none: the configs use the classes directly) | |'}
+{module_rows or "| (none: the configs use the classes directly) | |"}
 
 ## Installation
 
 Install detectron2 following [its instructions](https://detectron2.readthedocs.io/tutorials/install.html)
-(tested: detectron2 {pins.get('sal-detectron2', '?')}, PyTorch 2.14.1 on CPU).
-Other Python packages the modules import: {', '.join(f'`{r}`' for r in extra) or 'none'}.
+(tested: detectron2 {pins.get("sal-detectron2", "?")}, PyTorch 2.14.1 on CPU).
+Other Python packages the modules import: {", ".join(f"`{r}`" for r in extra) or "none"}.
 
 ## Training
 
@@ -144,14 +165,14 @@ PYTHONPATH=. python ../../tools/lazyconfig_train_net.py --config-file configs/{f
 python -m pytest tests   # instantiates every config's model
 ```
 
-Configs: {', '.join(f'`configs/{c}`' for c in configs)}.
+Configs: {", ".join(f"`configs/{c}`" for c in configs)}.
 
 ## Results
 
 {results}
 ## Citation
 
-[{paper['Title']}]({paper['URL']})
+[{paper["Title"]}]({paper["URL"]})
 """
     path = os.path.join(out, "README.md")
     with open(path, "w") as f:

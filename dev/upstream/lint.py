@@ -24,6 +24,7 @@ The linters come from their own virtual environment, at the upstream's versions
 so one environment each): ``--venv DIR``, or ``$SEGCLASSICS_LINT_OPENMMLAB`` /
 ``$SEGCLASSICS_LINT_DETECTRON2``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -44,8 +45,11 @@ SETTINGS = os.path.join(HERE, "lint_settings")
 UPSTREAMS = {
     "mmsegmentation": ("lint_openmmlab.txt", "SEGCLASSICS_LINT_OPENMMLAB", {"setup.cfg": "mmsegmentation_setup.cfg"}),
     "mmdetection": ("lint_openmmlab.txt", "SEGCLASSICS_LINT_OPENMMLAB", {"setup.cfg": "mmdetection_setup.cfg"}),
-    "detectron2": ("lint_detectron2.txt", "SEGCLASSICS_LINT_DETECTRON2",
-                   {"setup.cfg": "detectron2_setup.cfg", ".flake8": "detectron2.flake8"}),
+    "detectron2": (
+        "lint_detectron2.txt",
+        "SEGCLASSICS_LINT_DETECTRON2",
+        {"setup.cfg": "detectron2_setup.cfg", ".flake8": "detectron2.flake8"},
+    ),
 }
 
 
@@ -55,7 +59,7 @@ class LintToolsMissing(RuntimeError):
 
 @dataclass
 class LintReport:
-    changed: List[str] = field(default_factory=list)   # files the fixers rewrote
+    changed: List[str] = field(default_factory=list)  # files the fixers rewrote
     findings: List[str] = field(default_factory=list)  # "path:line:col: CODE message" / codespell lines
 
     def codes(self) -> Dict[str, int]:
@@ -71,27 +75,31 @@ class LintReport:
 def pinned(upstream: str) -> Dict[str, str]:
     """The linters' versions the upstream runs (from the requirements file): name -> version."""
     with open(os.path.join(REPO, "requirements", UPSTREAMS[upstream][0])) as f:
-        return dict(re.match(r"([\w.-]+)==([\w.]+)", line).groups() for line in f
-                    if re.match(r"[\w.-]+==", line))
+        return dict(re.match(r"([\w.-]+)==([\w.]+)", line).groups() for line in f if re.match(r"[\w.-]+==", line))
 
 
 def check_tools(upstream: str, venv: str) -> str:
     """The venv's bin folder; raises :class:`LintToolsMissing` unless it holds the pinned versions."""
     requirements, variable, _ = UPSTREAMS[upstream]
-    how = (f"install them: python3 -m venv DIR && DIR/bin/pip install -r requirements/{requirements}, "
-           f"then pass --venv DIR or set {variable}=DIR")
+    how = (
+        f"install them: python3 -m venv DIR && DIR/bin/pip install -r requirements/{requirements}, "
+        f"then pass --venv DIR or set {variable}=DIR"
+    )
     if not venv:
         raise LintToolsMissing(f"no linters' venv for {upstream} ({variable} is not set); {how}")
     python = os.path.join(venv, "bin", "python")
     want = pinned(upstream)
-    code = ("import importlib.metadata as m, json, sys\n"
-            "def v(n):\n    try:\n        return m.version(n)\n    except m.PackageNotFoundError:\n        return None\n"
-            f"print(json.dumps({{n: v(n) for n in {sorted(want)!r}}}))")
+    code = (
+        "import importlib.metadata as m, json, sys\n"
+        "def v(n):\n    try:\n        return m.version(n)\n    except m.PackageNotFoundError:\n        return None\n"
+        f"print(json.dumps({{n: v(n) for n in {sorted(want)!r}}}))"
+    )
     try:
         proc = subprocess.run([python, "-c", code], capture_output=True, text=True, timeout=120)
     except OSError:
         raise LintToolsMissing(f"{python} cannot run; {how}") from None
     import json
+
     have = json.loads(proc.stdout) if proc.returncode == 0 else {}
     wrong = [f"{n}=={v} (found {have.get(n)})" for n, v in want.items() if have.get(n) != v]
     if wrong:
@@ -135,15 +143,20 @@ def lint(upstream: str, project: str, venv: str) -> LintReport:
             fixers = [[tool("isort"), "-rc", rel, "-sp", "setup.cfg", "-y"], [tool("black"), "-q", "-l", "100", rel]]
             checkers = [[tool("flake8"), rel]]
         else:
-            fixers = [[tool("isort"), "--settings-path", "setup.cfg", *py],
-                      [tool("yapf"), "-i", "--style", "setup.cfg", *py],
-                      [tool("double-quote-string-fixer"), *py],
-                      [tool("trailing-whitespace-fixer"), *every],
-                      [tool("end-of-file-fixer"), *every],
-                      [tool("mixed-line-ending"), "--fix=lf", *every],
-                      [tool("fix-encoding-pragma"), "--remove", *py]]
-            checkers = [[tool("flake8"), rel], [tool("codespell"), rel],
-                        [tool("check-yaml"), *[p for p in every if p.endswith((".yaml", ".yml"))]]]
+            fixers = [
+                [tool("isort"), "--settings-path", "setup.cfg", *py],
+                [tool("yapf"), "-i", "--style", "setup.cfg", *py],
+                [tool("double-quote-string-fixer"), *py],
+                [tool("trailing-whitespace-fixer"), *every],
+                [tool("end-of-file-fixer"), *every],
+                [tool("mixed-line-ending"), "--fix=lf", *every],
+                [tool("fix-encoding-pragma"), "--remove", *py],
+            ]
+            checkers = [
+                [tool("flake8"), rel],
+                [tool("codespell"), rel],
+                [tool("check-yaml"), *[p for p in every if p.endswith((".yaml", ".yml"))]],
+            ]
         for cmd in fixers:
             _run(cmd, root)  # a fixer exits 1 when it changed a file: what it changed is compared below
         after = _snapshot(copy)
@@ -152,8 +165,11 @@ def lint(upstream: str, project: str, venv: str) -> LintReport:
             if cmd[-1] == tool("check-yaml"):
                 continue  # no yaml file
             proc = _run(cmd, root)
-            lines = [line.replace(copy + os.sep, "").replace(rel + os.sep, "")
-                     for line in (proc.stdout + proc.stderr).splitlines() if line.strip()]
+            lines = [
+                line.replace(copy + os.sep, "").replace(rel + os.sep, "")
+                for line in (proc.stdout + proc.stderr).splitlines()
+                if line.strip()
+            ]
             report.findings += lines if proc.returncode else []
     return report
 
@@ -162,8 +178,11 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("upstream", choices=sorted(UPSTREAMS))
     p.add_argument("project", help="the assembled project folder (dev/upstream/assemble.py OUT_DIR)")
-    p.add_argument("--venv", default=None, help="the linters' virtual environment (default: "
-                   "$SEGCLASSICS_LINT_OPENMMLAB or $SEGCLASSICS_LINT_DETECTRON2)")
+    p.add_argument(
+        "--venv",
+        default=None,
+        help="the linters' virtual environment (default: $SEGCLASSICS_LINT_OPENMMLAB or $SEGCLASSICS_LINT_DETECTRON2)",
+    )
     args = p.parse_args(argv)
     if not os.path.isdir(args.project):
         p.error(f"project folder not found: {args.project!r}")
@@ -177,8 +196,10 @@ def main(argv=None) -> int:
         print(f"reformatted by the {args.upstream} fixers: {path}")
     for line in report.findings:
         print(line)
-    print(f"{len(report.changed)} files reformatted; findings: "
-          + (", ".join(f"{k} x{v}" for k, v in sorted(report.codes().items())) or "none"))
+    print(
+        f"{len(report.changed)} files reformatted; findings: "
+        + (", ".join(f"{k} x{v}" for k, v in sorted(report.codes().items())) or "none")
+    )
     return 1 if report.findings else 0
 
 

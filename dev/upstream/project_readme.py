@@ -6,6 +6,7 @@ repository: the paper and results from ``configs/<family>/metafile.yaml`` (resul
 with the machine), the description from the model page, the tested versions from
 ``requirements/pinned.txt``; checklist items are ticked only where that is true.
 """
+
 from __future__ import annotations
 
 import ast
@@ -67,8 +68,11 @@ def undocumented_classes(written: Sequence[str], registered: Dict[str, str]) -> 
         for node in ast.walk(tree):
             if isinstance(node, ast.ClassDef):
                 classes.setdefault(node.name, ast.get_docstring(node))
-            elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
-                  and node.func.attr == "register_module"):
+            elif (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "register_module"
+            ):
                 kw = {k.arg: k.value for k in node.keywords}
                 if isinstance(kw.get("module"), ast.Name) and isinstance(kw.get("name"), ast.Constant):
                     classes.setdefault("->" + kw["name"].value, kw["module"].id)
@@ -93,19 +97,37 @@ def results_table(meta: dict, name: str) -> str:
         for res in results if isinstance(results, list) else [results]:
             metrics = ", ".join(f"{k} {v}" for k, v in res["Metrics"].items())
             md = model.get("Metadata", {})
-            rows.append(f"| [{model['Name']}](configs/{model['Config'].split('/configs/', 1)[1]}) | "
-                        f"{res['Dataset']} | {md.get('backbone', '')} | {md.get('crop size', '')} | "
-                        f"{md.get('lr schd', '')} | {metrics} | {md.get('Training Resources', '')} | - |")
+            rows.append(
+                f"| [{model['Name']}](configs/{model['Config'].split('/configs/', 1)[1]}) | "
+                f"{res['Dataset']} | {md.get('backbone', '')} | {md.get('crop size', '')} | "
+                f"{md.get('lr schd', '')} | {metrics} | {md.get('Training Resources', '')} | - |"
+            )
     if not rows:
         return ""
-    head = ("| config | dataset | backbone | crop size | lr schd | metrics (measured) | machine | download |\n"
-            "| --- | --- | --- | --- | ---: | --- | --- | --- |\n")
+    head = (
+        "| config | dataset | backbone | crop size | lr schd | metrics (measured) | machine | download |\n"
+        "| --- | --- | --- | --- | ---: | --- | --- | --- |\n"
+    )
     return head + "\n".join(rows) + "\n"
 
 
-def write_readme(repo: str, out: str, *, family: str, framework: str, library: str, name: str, package: str,
-                 doc: str, configs: Sequence[str], registered: Dict[str, str], written: Sequence[str],
-                 requirements: Sequence[str], notes: Dict[str, str], metafile: dict) -> str:
+def write_readme(
+    repo: str,
+    out: str,
+    *,
+    family: str,
+    framework: str,
+    library: str,
+    name: str,
+    package: str,
+    doc: str,
+    configs: Sequence[str],
+    registered: Dict[str, str],
+    written: Sequence[str],
+    requirements: Sequence[str],
+    notes: Dict[str, str],
+    metafile: dict,
+) -> str:
     coll = metafile["Collections"][0]
     paper = coll["Paper"]
     pins = tested_versions(repo)
@@ -113,17 +135,16 @@ def write_readme(repo: str, out: str, *, family: str, framework: str, library: s
     extra = [r for r in requirements if r not in ("torch", "numpy", "mmengine", "mmcv", "mmseg", "mmdet")]
     results = results_table(metafile, name)
     missing_doc = undocumented_classes(written, registered)
-    module_rows = "\n".join(
-        f"| `{n}` | `{os.path.relpath(p, out)}` |" for n, p in sorted(registered.items()))
+    module_rows = "\n".join(f"| `{n}` | `{os.path.relpath(p, out)}` |" for n, p in sorted(registered.items()))
     first = configs[0]
     cmd_cfg = f"projects/{name}/configs/{family}/{first}"
-    text = f"""# {paper['Title']} ({coll['Name']})
+    text = f"""# {paper["Title"]} ({coll["Name"]})
 
 ## Description
 
 Author: fill in the GitHub handle of whoever submits this project.
 
-This project implements [{paper['Title']}]({paper['URL']}) for {library}. It was generated from
+This project implements [{paper["Title"]}]({paper["URL"]}) for {library}. It was generated from
 segclassics by `dev/upstream/assemble.py {family}`; the modules are
 segclassics' own, with their imports made relative, so the project needs {library} and no
 segclassics package.
@@ -142,10 +163,10 @@ Registered in {framework}'s registries when a config imports `projects.{name}.{p
 
 - Python >= 3.10
 - PyTorch (tested: 2.14.1, CPU)
-- [MMEngine](https://github.com/open-mmlab/mmengine) (tested: {pins.get('mmengine', '?')}),
-  [MMCV](https://github.com/open-mmlab/mmcv) (tested: {pins.get('mmcv', '?')})
-- [{'MMSegmentation' if framework == 'mmseg' else 'MMDetection'}](https://github.com/open-mmlab/{library}) (tested: {lib_pin})
-- Other Python packages the modules import: {', '.join(f'`{r}`' for r in extra) or 'none'}
+- [MMEngine](https://github.com/open-mmlab/mmengine) (tested: {pins.get("mmengine", "?")}),
+  [MMCV](https://github.com/open-mmlab/mmcv) (tested: {pins.get("mmcv", "?")})
+- [{"MMSegmentation" if framework == "mmseg" else "MMDetection"}](https://github.com/open-mmlab/{library}) (tested: {lib_pin})
+- Other Python packages the modules import: {", ".join(f"`{r}`" for r in extra) or "none"}
 
 Every command below runs from the root of the {library} checkout, which holds this folder as
 `projects/{name}`: the configs import the modules as `projects.{name}.{package}`
@@ -172,16 +193,16 @@ python tools/test.py {cmd_cfg} ${{CHECKPOINT_PATH}}
 python -m pytest projects/{name}/tests   # builds every config's model
 ```
 
-Configs: {', '.join(f'`configs/{family}/{c}`' for c in configs)}.
+Configs: {", ".join(f"`configs/{family}/{c}`" for c in configs)}.
 
 ## Results
 
-{results or 'No accuracy has been measured with this code for these configs yet. ' + notes.get('train', '')}
-{'These are the measured results of short runs on the machine named in each row, not the paper budget: they show that training and evaluation run end to end. No weights are published yet.' if results else ''}
+{results or "No accuracy has been measured with this code for these configs yet. " + notes.get("train", "")}
+{"These are the measured results of short runs on the machine named in each row, not the paper budget: they show that training and evaluation run end to end. No weights are published yet." if results else ""}
 
 ## Citation
 
-[{paper['Title']}]({paper['URL']})
+[{paper["Title"]}]({paper["URL"]})
 
 ## Checklist
 
@@ -189,15 +210,15 @@ Configs: {', '.join(f'`configs/{family}/{c}`' for c in configs)}.
 
   - {_box(True)} Finish the code: every module is registered in {framework}'s registries and configurable from the configs here.
 
-  - {_box(not missing_doc)} Basic docstrings & proper citation{': every registered class has a docstring' if not missing_doc else ': missing for ' + ', '.join(missing_doc)}.
+  - {_box(not missing_doc)} Basic docstrings & proper citation{": every registered class has a docstring" if not missing_doc else ": missing for " + ", ".join(missing_doc)}.
 
-  - {_box(notes.get('test', '').startswith('yes'))} Test-time correctness: {notes.get('test', 'not checked')}.
+  - {_box(notes.get("test", "").startswith("yes"))} Test-time correctness: {notes.get("test", "not checked")}.
 
   - {_box(True)} A full README (this file; the download column is empty until weights are published).
 
 - {_box(False)} Milestone 2: Indicates a successful model implementation.
 
-  - {_box(notes.get('train', '').startswith('yes'))} Training-time correctness: {notes.get('train', 'not checked')}.
+  - {_box(notes.get("train", "").startswith("yes"))} Training-time correctness: {notes.get("train", "not checked")}.
 
 - {_box(False)} Milestone 3: Good to be a part of our core package!
 

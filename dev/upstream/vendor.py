@@ -13,6 +13,7 @@ so nothing here imports the modules it copies:
   a relative import of the same module's new location (``mapping`` gives the new dotted name of
   an old one).
 """
+
 from __future__ import annotations
 
 import ast
@@ -55,7 +56,7 @@ def _absolute(node: ast.ImportFrom, module: str, is_package: bool) -> str:
     package = module.split(".") if is_package else module.split(".")[:-1]
     if node.level - 1 > len(package):
         raise VendorError(f"{module}:{node.lineno}: relative import beyond the top package")
-    base = package[:len(package) - (node.level - 1)]
+    base = package[: len(package) - (node.level - 1)]
     return ".".join(base + ([node.module] if node.module else []))
 
 
@@ -116,6 +117,7 @@ def import_closure(files: Iterable[str], src_root: str, modules: Iterable[str] =
     Importing ``a.b.c`` also runs the ``__init__`` of ``a`` and ``a.b``; those are not added
     here unless a name defined in them is imported: the copy gets its own package ``__init__`` files.
     """
+
     def neighbours(name: str) -> List[str]:
         path = module_file(name, src_root)
         if path is None:
@@ -152,8 +154,9 @@ def _relative(from_module: str, from_is_package: bool, target: str) -> Tuple[int
     return len(here) - common + 1, ".".join(there[common:])
 
 
-def rewrite_imports(source: str, path: str, src_root: str, new_module: str,
-                    mapping: Callable[[str], str], config: bool = False) -> str:
+def rewrite_imports(
+    source: str, path: str, src_root: str, new_module: str, mapping: Callable[[str], str], config: bool = False
+) -> str:
     """``source`` of ``path`` with every segclassics import turned into a relative import of the
     module's new name (``mapping(old) -> new``), for a file that becomes ``new_module``.
 
@@ -165,8 +168,10 @@ def rewrite_imports(source: str, path: str, src_root: str, new_module: str,
         if isinstance(node, ast.Import):
             aliases = [a for a in node.names if a.name.startswith(ROOT_PACKAGE)]
             if len(node.names) != 1 or not aliases[0].asname or "." not in aliases[0].name:
-                raise VendorError(f"{path}:{node.lineno}: write `from segclassics.x import y` instead of "
-                                  f"`{ast.unparse(node)}` so that the import can be rewritten")
+                raise VendorError(
+                    f"{path}:{node.lineno}: write `from segclassics.x import y` instead of "
+                    f"`{ast.unparse(node)}` so that the import can be rewritten"
+                )
             parent, leaf = mapping(target).rsplit(".", 1)
             level, mod = (0, parent) if config else _relative(new_module, is_package, parent)
             new = ast.ImportFrom(module=mod or None, names=[ast.alias(leaf, aliases[0].asname)], level=level)
@@ -175,8 +180,8 @@ def rewrite_imports(source: str, path: str, src_root: str, new_module: str,
             level, mod = (0, new_target) if config else _relative(new_module, is_package, new_target)
             new = ast.ImportFrom(module=mod or None, names=node.names, level=level)
         first, last = node.lineno - 1, node.end_lineno - 1
-        indent = lines[first][:len(lines[first]) - len(lines[first].lstrip())]
-        trailing = lines[last][node.end_col_offset:]
+        indent = lines[first][: len(lines[first]) - len(lines[first].lstrip())]
+        trailing = lines[last][node.end_col_offset :]
         edits[first] = (last, indent + ast.unparse(new) + trailing)
     out, i = [], 0
     while i < len(lines):
@@ -198,10 +203,15 @@ def registered_names(path: str) -> Dict[str, str]:
     names: Dict[str, str] = {}
 
     def registration(call: ast.AST) -> Optional[Tuple[str, ast.Call]]:
-        if (isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute)
-                and isinstance(call.func.value, ast.Name)
-                and (call.func.attr == "register_module"
-                     or (call.func.attr == "register" and call.func.value.id.endswith("_REGISTRY")))):
+        if (
+            isinstance(call, ast.Call)
+            and isinstance(call.func, ast.Attribute)
+            and isinstance(call.func.value, ast.Name)
+            and (
+                call.func.attr == "register_module"
+                or (call.func.attr == "register" and call.func.value.id.endswith("_REGISTRY"))
+            )
+        ):
             return call.func.value.id, call
         return None
 
@@ -240,6 +250,7 @@ def string_constants_of(source: str, filename: str = "<source>") -> Set[str]:
 def third_party_imports(paths: Iterable[str]) -> Set[str]:
     """Top-level names of the non-standard-library modules the files import (absolute imports)."""
     import sys
+
     found: Set[str] = set()
     for path in paths:
         with open(path) as f:

@@ -6,6 +6,7 @@ Every error caused by user input (a config, a data location, a checkpoint, an op
 keeps its traceback. An error that code or users also catch by a builtin type keeps that type as a
 second base (e.g. :class:`MissingFileError` is a ``FileNotFoundError``).
 """
+
 from __future__ import annotations
 
 __all__ = ["UserError", "MissingFileError"]

@@ -8,6 +8,7 @@ Each config is exported as ``tools/export_onnx.py`` does; PyTorch and onnxruntim
 interleaved and the table gives, per model, the range over repeats of the median latency, their
 ratio and the max abs difference of the logits. See ``segclassics/deploy/benchmark.py``.
 """
+
 import os
 import runpy
 import sys

@@ -20,6 +20,7 @@ Example::
         --title "configs/unet/unet_drive.py, DRIVE" --out docs/figures/unet_drive_curve.png \\
         --overlays work_dirs/unet_drive/overlays --overlays-out docs/figures/unet_drive_overlays.png
 """
+
 from __future__ import annotations
 
 import argparse
@@ -56,14 +57,18 @@ def find_logs(path: str) -> List[str]:
     # object: the training logs are the files with a training loss on a JSON line.
     found = [f for f in found if _has_training_lines(f)]
     if not found:
-        raise UserError(f"{path}: no vis_data/scalars.json (mmengine) or metrics.json (detectron2) with "
-                        f"training losses in it")
+        raise UserError(
+            f"{path}: no vis_data/scalars.json (mmengine) or metrics.json (detectron2) with training losses in it"
+        )
     newest = max(found, key=os.path.getmtime)
     if os.path.basename(newest) != "scalars.json":
         return [newest]
     work_dir = os.path.dirname(os.path.dirname(os.path.dirname(newest)))  # <work_dir>/<timestamp>/vis_data/
-    sessions = [f for f in found if os.path.basename(f) == "scalars.json"
-                and os.path.dirname(os.path.dirname(os.path.dirname(f))) == work_dir]
+    sessions = [
+        f
+        for f in found
+        if os.path.basename(f) == "scalars.json" and os.path.dirname(os.path.dirname(os.path.dirname(f))) == work_dir
+    ]
     return sorted(sessions, key=os.path.getmtime)
 
 
@@ -106,8 +111,9 @@ def read_scalars(log: str) -> List[Dict[str, float]]:
             try:
                 row = json.loads(line)
             except ValueError:
-                raise UserError(f"{log}:{n}: not a JSON line; expected mmengine's scalars.json or "
-                                f"detectron2's metrics.json") from None
+                raise UserError(
+                    f"{log}:{n}: not a JSON line; expected mmengine's scalars.json or detectron2's metrics.json"
+                ) from None
             if "step" in row:  # mmengine
                 row["iter"] = int(row["step"])
             elif "iteration" in row:  # detectron2 counts from 0
@@ -130,8 +136,11 @@ def read_scalars(log: str) -> List[Dict[str, float]]:
 
 
 def series(rows: Sequence[Dict[str, float]], key: str) -> Tuple[List[int], List[float]]:
-    pairs = [(r["iter"], float(r[key])) for r in rows
-             if key in r and isinstance(r[key], (int, float)) and math.isfinite(float(r[key]))]
+    pairs = [
+        (r["iter"], float(r[key]))
+        for r in rows
+        if key in r and isinstance(r[key], (int, float)) and math.isfinite(float(r[key]))
+    ]
     pairs.sort()
     return [p[0] for p in pairs], [p[1] for p in pairs]
 
@@ -141,8 +150,9 @@ def pick_loss_key(rows: Sequence[Dict[str, float]], wanted: Optional[str]) -> st
     for key in keys:
         if any(key in r for r in rows):
             return key
-    raise UserError(f"no {' or '.join(repr(k) for k in keys)} in the log; available keys: "
-                    f"{sorted({k for r in rows for k in r})}")
+    raise UserError(
+        f"no {' or '.join(repr(k) for k in keys)} in the log; available keys: {sorted({k for r in rows for k in r})}"
+    )
 
 
 def machine_name() -> str:
@@ -158,6 +168,7 @@ def machine_name() -> str:
     gpu = "no GPU"
     try:
         import torch
+
         if torch.cuda.is_available():
             gpu = torch.cuda.get_device_name(0)
     except ImportError:
@@ -169,12 +180,14 @@ def machine_name() -> str:
 
 def _wrap(title: str, width: int = 110) -> str:
     import textwrap
+
     return "\n".join(textwrap.wrap(title, width)) or title
 
 
 def save_small_png(fig, out: str, colors: int = 64) -> int:
     """Save a matplotlib figure as a palette PNG; returns the file size in bytes."""
     from PIL import Image
+
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=fig.dpi)
     buf.seek(0)
@@ -184,9 +197,18 @@ def save_small_png(fig, out: str, colors: int = 64) -> int:
     return os.path.getsize(out)
 
 
-def plot_curves(rows, loss_key: str, metric: str, title: str, machine: str, out: str,
-                baseline: Optional[float] = None, baseline_label: str = "") -> int:
+def plot_curves(
+    rows,
+    loss_key: str,
+    metric: str,
+    title: str,
+    machine: str,
+    out: str,
+    baseline: Optional[float] = None,
+    baseline_label: str = "",
+) -> int:
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -195,8 +217,10 @@ def plot_curves(rows, loss_key: str, metric: str, title: str, machine: str, out:
     if not loss:
         raise UserError(f"no finite {loss_key!r} values in the log")
     if not values:
-        raise UserError(f"no {metric!r} in the log (it holds: "
-                        f"{sorted({k for r in rows for k in r if k not in ('iter', 'step', 'iteration')})})")
+        raise UserError(
+            f"no {metric!r} in the log (it holds: "
+            f"{sorted({k for r in rows for k in r if k not in ('iter', 'step', 'iteration')})})"
+        )
     last = max(r["iter"] for r in rows)
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(7.2, 2.9), dpi=90)
     ax1.plot(it_loss, loss, lw=1.2, color="tab:blue")
@@ -208,8 +232,14 @@ def plot_curves(rows, loss_key: str, metric: str, title: str, machine: str, out:
         ax2.annotate(f"{y:.4g}", (x, y), textcoords="offset points", xytext=(0, 5), ha="center", fontsize=7)
     if baseline is not None:
         ax2.axhline(baseline, ls="--", lw=1, color="gray")
-        ax2.annotate(baseline_label or f"{baseline:g}", (0, baseline), textcoords="offset points", xytext=(3, -10),
-                     fontsize=7, color="gray")
+        ax2.annotate(
+            baseline_label or f"{baseline:g}",
+            (0, baseline),
+            textcoords="offset points",
+            xytext=(3, -10),
+            fontsize=7,
+            color="gray",
+        )
     top = max(values + ([baseline] if baseline is not None else []))
     ax2.set_ylim(0, top * 1.25 if top > 0 else 1)
     ax2.ticklabel_format(axis="y", useOffset=False, style="plain")
@@ -228,17 +258,30 @@ def plot_curves(rows, loss_key: str, metric: str, title: str, machine: str, out:
 
 
 def overlay_files(folder: str, count: int) -> List[str]:
-    files = sorted(glob.glob(os.path.join(folder, "**", "*.png"), recursive=True)
-                   + glob.glob(os.path.join(folder, "**", "*.jpg"), recursive=True))
+    files = sorted(
+        glob.glob(os.path.join(folder, "**", "*.png"), recursive=True)
+        + glob.glob(os.path.join(folder, "**", "*.jpg"), recursive=True)
+    )
     if not files:
-        raise UserError(f"{folder}: no overlay PNG/JPG in it (write them with tools/test.py CONFIG CKPT --show-dir DIR)")
+        raise UserError(
+            f"{folder}: no overlay PNG/JPG in it (write them with tools/test.py CONFIG CKPT --show-dir DIR)"
+        )
     step = max(len(files) // count, 1)  # evenly spread over the split (neighbouring frames look alike)
     return files[::step][:count]
 
 
-def plot_overlays(files: Sequence[str], title: str, caption: str, machine: str, out: str, columns: int,
-                  width_px: int, colors: int = 64) -> int:
+def plot_overlays(
+    files: Sequence[str],
+    title: str,
+    caption: str,
+    machine: str,
+    out: str,
+    columns: int,
+    width_px: int,
+    colors: int = 64,
+) -> int:
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from PIL import Image
@@ -264,19 +307,29 @@ def plot_overlays(files: Sequence[str], title: str, caption: str, machine: str, 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("run", help="the run's work dir (or its scalars.json / metrics.json)")
-    p.add_argument("--metric", required=True,
-                   help="validation metric to plot, as logged (mmseg 'mIoU', 'Dice'; detectron2 'sem_seg/mIoU', 'segm/AP50')")
+    p.add_argument(
+        "--metric",
+        required=True,
+        help="validation metric to plot, as logged (mmseg 'mIoU', 'Dice'; detectron2 'sem_seg/mIoU', 'segm/AP50')",
+    )
     p.add_argument("--loss", default=None, help="loss key (default: 'loss' for mmengine, 'total_loss' for detectron2)")
     p.add_argument("--title", required=True, help="what the run was: config, data, schedule")
     p.add_argument("--out", required=True, help="curve PNG to write")
     p.add_argument("--machine", default=None, help="machine the run used (default: this machine)")
-    p.add_argument("--baseline", type=float, default=None,
-                   help="a reference value of the metric to draw as a dashed line (e.g. a constant predictor's)")
+    p.add_argument(
+        "--baseline",
+        type=float,
+        default=None,
+        help="a reference value of the metric to draw as a dashed line (e.g. a constant predictor's)",
+    )
     p.add_argument("--baseline-label", default="", help="what the baseline is")
     p.add_argument("--overlays", default=None, help="folder of overlay images written by tools/test.py --show-dir")
     p.add_argument("--overlays-out", default=None, help="overlay PNG to write")
-    p.add_argument("--overlays-caption", default="overlays of the final model on validation images",
-                   help="what the overlays show (e.g. 'left: ground truth, right: prediction')")
+    p.add_argument(
+        "--overlays-caption",
+        default="overlays of the final model on validation images",
+        help="what the overlays show (e.g. 'left: ground truth, right: prediction')",
+    )
     p.add_argument("--count", type=int, default=4, help="overlays to tile")
     p.add_argument("--columns", type=int, default=2)
     p.add_argument("--width", type=int, default=640, help="overlay figure width in pixels")
@@ -289,14 +342,30 @@ def main(argv=None) -> int:
         machine = args.machine or machine_name()
         logs = find_logs(args.run)
         rows = read_run(logs)
-        size = plot_curves(rows, pick_loss_key(rows, args.loss), args.metric, args.title, machine, args.out,
-                           args.baseline, args.baseline_label)
+        size = plot_curves(
+            rows,
+            pick_loss_key(rows, args.loss),
+            args.metric,
+            args.title,
+            machine,
+            args.out,
+            args.baseline,
+            args.baseline_label,
+        )
         print(f"{args.out}: {size / 1024:.0f} KB (from {', '.join(logs)})")
         if args.overlays:
             files = overlay_files(args.overlays, args.count)
             last = max(r["iter"] for r in rows)
-            size = plot_overlays(files, f"{args.title}, {last} iterations", args.overlays_caption, machine,
-                                 args.overlays_out, args.columns, args.width, args.colors)
+            size = plot_overlays(
+                files,
+                f"{args.title}, {last} iterations",
+                args.overlays_caption,
+                machine,
+                args.overlays_out,
+                args.columns,
+                args.width,
+                args.colors,
+            )
             print(f"{args.overlays_out}: {size / 1024:.0f} KB ({len(files)} overlays from {args.overlays})")
     except UserError as e:
         if args.debug:

@@ -11,6 +11,7 @@ after ``malloc_trim``; CUDA: ``max_memory_allocated``), for training (forward + 
     python tools/analysis/setr_ab_benchmark.py configs/setr/benchmark/setr_pup_vit-b_256_{mmseg,ours}.py \
         --shape 256 256 --batch 1 --rounds 3 [--with-cp] [--amp bf16] [--json out.json]
 """
+
 import argparse
 import ctypes
 import json
@@ -35,6 +36,7 @@ def _status_mb(field):
 
 def _begin(device):
     import gc
+
     gc.collect()
     if device == "cpu":
         try:
@@ -58,6 +60,7 @@ def _end(device, base):
 
 def build(config, cfg_options, device):
     from segclassics.engine.config_loader import build_model, load_config
+
     model = build_model(load_config(config, cfg_options), device)
     model.init_weights()
     return model
@@ -78,6 +81,7 @@ def main(argv=None):
     a = p.parse_args(argv)
     from mmengine.structures import PixelData
     from mmseg.structures import SegDataSample
+
     torch.manual_seed(0)
     opts = [f"model.backbone.with_cp={a.with_cp}"]
     models = [build(c, opts, a.device) for c in (a.config_a, a.config_b)]
@@ -113,7 +117,7 @@ def main(argv=None):
     for phase, fn in phases:
         times, mems = {0: [], 1: []}, {0: [], 1: []}
         for r in range(a.rounds + 1):
-            for i in ((0, 1) if r % 2 == 0 else (1, 0)):
+            for i in (0, 1) if r % 2 == 0 else (1, 0):
                 base = _begin(a.device)
                 t = time.perf_counter()
                 fn(i)
@@ -125,17 +129,29 @@ def main(argv=None):
                     times[i].append(dt)
                     mems[i].append(mem)
         for i, name in ((0, "A"), (1, "B")):
-            results[f"{phase}_{name}"] = dict(min_s=min(times[i]), median_s=statistics.median(times[i]),
-                                             peak_mem_mb=max(mems[i]), times=times[i])
+            results[f"{phase}_{name}"] = dict(
+                min_s=min(times[i]), median_s=statistics.median(times[i]), peak_mem_mb=max(mems[i]), times=times[i]
+            )
         ra, rb = results[f"{phase}_A"], results[f"{phase}_B"]
-        print(f"{phase}: A min {ra['min_s']:.3f}s med {ra['median_s']:.3f}s mem {ra['peak_mem_mb']:.0f}MB | "
-              f"B min {rb['min_s']:.3f}s med {rb['median_s']:.3f}s mem {rb['peak_mem_mb']:.0f}MB | "
-              f"speed-up A/B (min) {ra['min_s'] / rb['min_s']:.2f}x, "
-              f"memory B/A {rb['peak_mem_mb'] / ra['peak_mem_mb']:.2f}",
-              flush=True)
-    report = dict(config_a=a.config_a, config_b=a.config_b, shape=list(a.shape), batch=a.batch, amp=a.amp,
-                  with_cp=a.with_cp, device=a.device, threads=torch.get_num_threads(), rounds=a.rounds,
-                  results=results)
+        print(
+            f"{phase}: A min {ra['min_s']:.3f}s med {ra['median_s']:.3f}s mem {ra['peak_mem_mb']:.0f}MB | "
+            f"B min {rb['min_s']:.3f}s med {rb['median_s']:.3f}s mem {rb['peak_mem_mb']:.0f}MB | "
+            f"speed-up A/B (min) {ra['min_s'] / rb['min_s']:.2f}x, "
+            f"memory B/A {rb['peak_mem_mb'] / ra['peak_mem_mb']:.2f}",
+            flush=True,
+        )
+    report = dict(
+        config_a=a.config_a,
+        config_b=a.config_b,
+        shape=list(a.shape),
+        batch=a.batch,
+        amp=a.amp,
+        with_cp=a.with_cp,
+        device=a.device,
+        threads=torch.get_num_threads(),
+        rounds=a.rounds,
+        results=results,
+    )
     if a.json:
         with open(a.json, "w") as f:
             json.dump(report, f, indent=1)

@@ -4,6 +4,7 @@
     python -m segclassics.tools.convert_weights.vit_timm
 
 (the same ``main``; its ``--help`` says what it does)."""
+
 import os
 import runpy
 import sys
@@ -15,4 +16,5 @@ from segclassics.tools.convert_weights.vit_timm import main  # noqa: E402
 
 if __name__ == "__main__":  # an input error is one `error:` line (exit 2), Ctrl-C one line (exit 130)
     from segclassics.engine.errors import run_reporting_user_errors
+
     sys.exit(run_reporting_user_errors(main))

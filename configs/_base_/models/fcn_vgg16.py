@@ -7,32 +7,34 @@
 # No tta_pipeline: the FCN paper evaluates one pass at the image's own size, without flipping or
 # rescaling (Sec. 4-5), so FCN configs are tested as the paper did and tools/test.py --tta refuses them.
 data_preprocessor = dict(
-    type='SegDataPreProcessor',
+    type="SegDataPreProcessor",
     mean=[123.675, 116.28, 103.53],
     std=[58.395, 57.12, 57.375],
     bgr_to_rgb=True,
     pad_val=0,
     seg_pad_val=255,
-    size_divisor=1)  # batch 1 of whole images: no padding (mmseg needs size or size_divisor to stack)
+    size_divisor=1,
+)  # batch 1 of whole images: no padding (mmseg needs size or size_divisor to stack)
 model = dict(
-    type='EncoderDecoder',
+    type="EncoderDecoder",
     data_preprocessor=data_preprocessor,
     backbone=dict(
-        type='VGG16',  # segclassics.mmseg.vgg16_backbone
+        type="VGG16",  # segclassics.mmseg.vgg16_backbone
         in_channels=3,
         norm=None,
         with_fc=True,
-        out_indices=('pool3', 'pool4', 'fc7'),
+        out_indices=("pool3", "pool4", "fc7"),
         conv1_1_padding=100,
         fc6_padding=0,
         ceil_mode=True,
         dropout=0.5,
-        pretrained=None),
+        pretrained=None,
+    ),
     decode_head=dict(
         # segclassics.mmseg.fcn_skip_head (not mmseg's dilated FCNHead)
-        type='FCNSkipHead',
-        variant='8s',
-        mode='caffe',
+        type="FCNSkipHead",
+        variant="8s",
+        mode="caffe",
         at_once=False,
         learn_final_upsample=False,
         learn_intermediate_upsample=True,
@@ -41,6 +43,8 @@ model = dict(
         num_classes=21,
         ignore_index=255,
         align_corners=False,
-        loss_decode=dict(type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0, avg_non_ignore=True)),
+        loss_decode=dict(type="CrossEntropyLoss", use_sigmoid=False, loss_weight=1.0, avg_non_ignore=True),
+    ),
     train_cfg=dict(),
-    test_cfg=dict(mode='whole'))
+    test_cfg=dict(mode="whole"),
+)

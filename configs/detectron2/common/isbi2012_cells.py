@@ -5,7 +5,8 @@
 ``import segclassics.detectron2`` (``segclassics.detectron2.instance_datasets``), so saved configs
 that only name them run too. ``SEGCLASSICS_ISBI2012`` points to another copy.
 """
+
 from segclassics.detectron2.instance_datasets import ISBI2012_TRAIN as TRAIN
 from segclassics.detectron2.instance_datasets import ISBI2012_VAL as VAL
 
-__all__ = ['TRAIN', 'VAL']
+__all__ = ["TRAIN", "VAL"]

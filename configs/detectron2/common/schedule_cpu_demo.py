@@ -1,4 +1,5 @@
 """A short AdamW + poly schedule for CPU smoke runs and demos (detectron2 lazy config)."""
+
 import torch
 from detectron2.config import LazyCall as L
 from detectron2.solver import WarmupParamScheduler

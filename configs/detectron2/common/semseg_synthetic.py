@@ -4,6 +4,7 @@ Location: ``$SEGCLASSICS_SYNTHETIC_ROOT`` or ``data/synthetic`` (generated there
 override it with ``dataloader.train.dataset.root=...`` (the test split follows). A missing
 dataset elsewhere is an error unless ``dataloader.train.dataset.generate=True``.
 """
+
 import detectron2.data.transforms as T
 from detectron2.config import LazyCall as L
 from detectron2.data import DatasetMapper, build_detection_test_loader, build_detection_train_loader
@@ -16,8 +17,9 @@ from segclassics.detectron2.synthetic import register_synthetic
 
 dataloader = OmegaConf.create()
 dataloader.train = L(build_detection_train_loader)(
-    dataset=L(registered_dataset_dicts)(name="synthetic_shapes_sem_seg_train", register=register_synthetic,
-                                        root=default_root(), generate=None),
+    dataset=L(registered_dataset_dicts)(
+        name="synthetic_shapes_sem_seg_train", register=register_synthetic, root=default_root(), generate=None
+    ),
     mapper=L(DatasetMapper)(
         is_train=True,
         augmentations=[L(T.RandomFlip)(horizontal=True)],
@@ -27,8 +29,12 @@ dataloader.train = L(build_detection_train_loader)(
     num_workers=2,
 )
 dataloader.test = L(build_detection_test_loader)(
-    dataset=L(registered_dataset_dicts)(name="synthetic_shapes_sem_seg_val", register=register_synthetic,
-                                        root="${...train.dataset.root}", generate="${...train.dataset.generate}"),
+    dataset=L(registered_dataset_dicts)(
+        name="synthetic_shapes_sem_seg_val",
+        register=register_synthetic,
+        root="${...train.dataset.root}",
+        generate="${...train.dataset.generate}",
+    ),
     mapper=L(DatasetMapper)(is_train=False, augmentations=[], image_format="RGB"),
     num_workers=2,
 )

@@ -11,6 +11,7 @@ Content: rectangles of random classes (1..150) on an "other" (0) background, eac
 class-dependent colour plus noise. Deterministic for a given ``seed``. Not real data: only for
 exercising code paths.
 """
+
 from __future__ import annotations
 
 import os
@@ -24,8 +25,9 @@ __all__ = ["make_ade20k_fixture"]
 NUM_CLASSES = 150
 
 
-def make_ade20k_fixture(root: str, num_train: int = 4, num_val: int = 2, size: Tuple[int, int] = (96, 128),
-                        seed: int = 0) -> str:
+def make_ade20k_fixture(
+    root: str, num_train: int = 4, num_val: int = 2, size: Tuple[int, int] = (96, 128), seed: int = 0
+) -> str:
     """Write the fixture under ``root`` (created) and return ``root``.
 
     ``size`` is (H, W); ADE20K images vary in size, so do ours (H, W +- 16 px).

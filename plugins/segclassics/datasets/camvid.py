@@ -11,6 +11,7 @@ Layout written by the converter (and used by ``../shared/data/camvid``)::
     ROOT/images/{train,val,test}/NAME.jpg     RGB
     ROOT/labels/{train,val,test}/NAME.png     index 0..11 (11 = void)
 """
+
 from __future__ import annotations
 
 import os
@@ -25,12 +26,33 @@ from .sample_checks import DataError
 
 #: The 11 classes of Brostow et al.'s CamVid as grouped by Sturgess et al. (BMVC 2009) and used by
 #: SegNet (the column order of its CamVid tables).
-CLASSES: Tuple[str, ...] = ("Sky", "Building", "Pole", "Road", "Pavement", "Tree", "SignSymbol",
-                            "Fence", "Car", "Pedestrian", "Bicyclist")
+CLASSES: Tuple[str, ...] = (
+    "Sky",
+    "Building",
+    "Pole",
+    "Road",
+    "Pavement",
+    "Tree",
+    "SignSymbol",
+    "Fence",
+    "Car",
+    "Pedestrian",
+    "Bicyclist",
+)
 #: The SegNet tutorial palette (its ``Pavement`` is 60,40,222, not CamVid's Sidewalk 0,0,192).
 PALETTE: Tuple[Tuple[int, int, int], ...] = (
-    (128, 128, 128), (128, 0, 0), (192, 192, 128), (128, 64, 128), (60, 40, 222), (128, 128, 0),
-    (192, 128, 128), (64, 64, 128), (64, 0, 128), (64, 64, 0), (0, 128, 192))
+    (128, 128, 128),
+    (128, 0, 0),
+    (192, 192, 128),
+    (128, 64, 128),
+    (60, 40, 222),
+    (128, 128, 0),
+    (192, 128, 128),
+    (64, 64, 128),
+    (64, 0, 128),
+    (64, 64, 0),
+    (0, 128, 192),
+)
 #: Label value of void / unlabelled pixels in the files.
 VOID = 11
 NUM_CLASSES = len(CLASSES)
@@ -46,19 +68,36 @@ SPLITS = ("train", "val", "test")
 #: RGB release may differ from the tutorial's index PNGs at a few pixels.
 CAMVID32: Dict[Tuple[int, int, int], Tuple[str, int]] = {
     (128, 128, 128): ("Sky", 0),
-    (0, 128, 64): ("Bridge", 1), (128, 0, 0): ("Building", 1), (64, 192, 0): ("Wall", 1),
-    (64, 0, 64): ("Tunnel", 1), (192, 0, 128): ("Archway", 1),
-    (192, 192, 128): ("Column_Pole", 2), (0, 0, 64): ("TrafficCone", 2),
-    (128, 64, 128): ("Road", 3), (128, 0, 192): ("LaneMkgsDriv", 3), (192, 0, 64): ("LaneMkgsNonDriv", 3),
-    (0, 0, 192): ("Sidewalk", 4), (64, 192, 128): ("ParkingBlock", 4), (128, 128, 192): ("RoadShoulder", 4),
-    (128, 128, 0): ("Tree", 5), (192, 192, 0): ("VegetationMisc", 5),
-    (192, 128, 128): ("SignSymbol", 6), (128, 128, 64): ("Misc_Text", 6), (0, 64, 64): ("TrafficLight", 6),
+    (0, 128, 64): ("Bridge", 1),
+    (128, 0, 0): ("Building", 1),
+    (64, 192, 0): ("Wall", 1),
+    (64, 0, 64): ("Tunnel", 1),
+    (192, 0, 128): ("Archway", 1),
+    (192, 192, 128): ("Column_Pole", 2),
+    (0, 0, 64): ("TrafficCone", 2),
+    (128, 64, 128): ("Road", 3),
+    (128, 0, 192): ("LaneMkgsDriv", 3),
+    (192, 0, 64): ("LaneMkgsNonDriv", 3),
+    (0, 0, 192): ("Sidewalk", 4),
+    (64, 192, 128): ("ParkingBlock", 4),
+    (128, 128, 192): ("RoadShoulder", 4),
+    (128, 128, 0): ("Tree", 5),
+    (192, 192, 0): ("VegetationMisc", 5),
+    (192, 128, 128): ("SignSymbol", 6),
+    (128, 128, 64): ("Misc_Text", 6),
+    (0, 64, 64): ("TrafficLight", 6),
     (64, 64, 128): ("Fence", 7),
-    (64, 0, 128): ("Car", 8), (64, 128, 192): ("SUVPickupTruck", 8), (192, 128, 192): ("Truck_Bus", 8),
-    (192, 64, 128): ("Train", 8), (128, 64, 64): ("OtherMoving", 8),
-    (64, 64, 0): ("Pedestrian", 9), (192, 128, 64): ("Child", 9), (64, 0, 192): ("CartLuggagePram", 9),
+    (64, 0, 128): ("Car", 8),
+    (64, 128, 192): ("SUVPickupTruck", 8),
+    (192, 128, 192): ("Truck_Bus", 8),
+    (192, 64, 128): ("Train", 8),
+    (128, 64, 64): ("OtherMoving", 8),
+    (64, 64, 0): ("Pedestrian", 9),
+    (192, 128, 64): ("Child", 9),
+    (64, 0, 192): ("CartLuggagePram", 9),
     (64, 128, 64): ("Animal", 9),
-    (0, 128, 192): ("Bicyclist", 10), (192, 0, 192): ("MotorcycleScooter", 10),
+    (0, 128, 192): ("Bicyclist", 10),
+    (192, 0, 192): ("MotorcycleScooter", 10),
     (0, 0, 0): ("Void", VOID),
 }
 
@@ -85,8 +124,10 @@ def rgb_to_index(rgb: np.ndarray, name: str = "") -> np.ndarray:
     if not known.all():
         bad = np.unique(code[~known])[:8]
         colours = [((int(c) >> 16) & 255, (int(c) >> 8) & 255, int(c) & 255) for c in bad]
-        raise CamVidFormatError(f"{name or 'label'}: {int((~known).sum())} pixels have colours {colours} that are "
-                                f"not among CamVid's 32 class colours (segclassics.datasets.camvid.CAMVID32)")
+        raise CamVidFormatError(
+            f"{name or 'label'}: {int((~known).sum())} pixels have colours {colours} that are "
+            f"not among CamVid's 32 class colours (segclassics.datasets.camvid.CAMVID32)"
+        )
     return lut_vals[pos]
 
 
@@ -95,13 +136,16 @@ def check_label_values(label: np.ndarray, name: str, num_classes: int = NUM_CLAS
     values = np.unique(label)
     bad = [int(v) for v in values if not (0 <= v < num_classes or v == void)]
     if bad:
-        raise CamVidFormatError(f"{name}: label values {bad[:10]} are outside 0..{num_classes - 1} "
-                                f"(classes) and {void} (void); is this an 11-class CamVid index label?")
+        raise CamVidFormatError(
+            f"{name}: label values {bad[:10]} are outside 0..{num_classes - 1} "
+            f"(classes) and {void} (void); is this an 11-class CamVid index label?"
+        )
 
 
 def check_pair(image_path: str, label_path: str, check_values: bool = True) -> None:
     """Check that an image and its label exist, have the same size and (optionally) valid values."""
     from PIL import Image
+
     for p in (image_path, label_path):
         if not os.path.isfile(p):
             raise MissingFileError(f"CamVid file not found: {p!r}")
@@ -113,11 +157,14 @@ def check_pair(image_path: str, label_path: str, check_values: bool = True) -> N
             if lab.mode not in ("L", "P", "I", "I;16"):
                 raise CamVidFormatError(
                     f"{label_path}: label mode {lab.mode!r}; expected a single-channel index PNG "
-                    f"(RGB-coded labels must be converted with python -m segclassics.tools.dataset_converters.camvid)")
+                    f"(RGB-coded labels must be converted with python -m segclassics.tools.dataset_converters.camvid)"
+                )
             arr = np.asarray(lab)
     if isize != lsize:
-        raise CamVidFormatError(f"image {image_path} is {isize[0]}x{isize[1]} (WxH) but its label {label_path} "
-                                f"is {lsize[0]}x{lsize[1]}; they must have the same size")
+        raise CamVidFormatError(
+            f"image {image_path} is {isize[0]}x{isize[1]} (WxH) but its label {label_path} "
+            f"is {lsize[0]}x{lsize[1]}; they must have the same size"
+        )
     if check_values:
         check_label_values(arr, label_path)
 
@@ -129,8 +176,10 @@ def read_split_file(path: str) -> List[str]:
     per line) and plain lists (one ``X`` or ``X.png`` per line); blank lines are skipped.
     """
     if not os.path.isfile(path):
-        raise MissingFileError(f"CamVid split file not found: {path!r} (expected one image name per line, "
-                                f"or the SegNet tutorial's train.txt/val.txt/test.txt)")
+        raise MissingFileError(
+            f"CamVid split file not found: {path!r} (expected one image name per line, "
+            f"or the SegNet tutorial's train.txt/val.txt/test.txt)"
+        )
     stems = []
     with open(path) as f:
         for line in f:
@@ -144,6 +193,7 @@ def read_split_file(path: str) -> List[str]:
 
 def _save_image(src: str, dst: str, size: Optional[Tuple[int, int]], quality: int) -> None:
     from PIL import Image
+
     with Image.open(src) as im:
         im = im.convert("RGB")
         if size is not None and im.size != tuple(size):
@@ -156,15 +206,24 @@ def _save_image(src: str, dst: str, size: Optional[Tuple[int, int]], quality: in
 
 def _save_label(arr: np.ndarray, dst: str, size: Optional[Tuple[int, int]]) -> None:
     from PIL import Image
+
     im = Image.fromarray(arr.astype(np.uint8), mode="L")
     if size is not None and im.size != tuple(size):
         im = im.resize(tuple(size), Image.NEAREST)
     save_image(dst, im)
 
 
-def convert(layout: str, src: str, dst: str, splits: Sequence[str] = SPLITS, split_dir: Optional[str] = None,
-            img_ext: str = ".jpg", size: Optional[Tuple[int, int]] = None, quality: int = 95,
-            limit: Optional[int] = None) -> Dict[str, int]:
+def convert(
+    layout: str,
+    src: str,
+    dst: str,
+    splits: Sequence[str] = SPLITS,
+    split_dir: Optional[str] = None,
+    img_ext: str = ".jpg",
+    size: Optional[Tuple[int, int]] = None,
+    quality: int = 95,
+    limit: Optional[int] = None,
+) -> Dict[str, int]:
     """Write ``dst/images/<split>/X<img_ext>`` and ``dst/labels/<split>/X.png``; returns counts per split.
 
     Args:
@@ -178,9 +237,11 @@ def convert(layout: str, src: str, dst: str, splits: Sequence[str] = SPLITS, spl
         limit: convert at most this many images per split (for tests).
     """
     if layout not in ("segnet", "rgb"):
-        raise ValueError(f"layout must be 'segnet' (SegNet tutorial index PNGs) or 'rgb' (original CamVid), "
-                         f"got {layout!r}")
+        raise ValueError(
+            f"layout must be 'segnet' (SegNet tutorial index PNGs) or 'rgb' (original CamVid), got {layout!r}"
+        )
     from PIL import Image
+
     split_dir = split_dir or src
     counts = {}
     for split in splits:
@@ -209,10 +270,14 @@ def convert(layout: str, src: str, dst: str, splits: Sequence[str] = SPLITS, spl
 def iter_labels(label_dir: str, names: Optional[Iterable[str]] = None, suffix: str = ".png"):
     """Yield ``(path, label array)`` for the label PNGs of a folder (sorted), checking values."""
     from PIL import Image
+
     if not os.path.isdir(label_dir):
         raise MissingFileError(f"label folder not found: {label_dir!r}")
-    files = sorted(f for f in os.listdir(label_dir) if f.endswith(suffix)) if names is None else \
-        [n if n.endswith(suffix) else n + suffix for n in names]
+    files = (
+        sorted(f for f in os.listdir(label_dir) if f.endswith(suffix))
+        if names is None
+        else [n if n.endswith(suffix) else n + suffix for n in names]
+    )
     if not files:
         raise MissingFileError(f"no *{suffix} label in {label_dir!r}")
     for f in files:

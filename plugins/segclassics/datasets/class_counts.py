@@ -6,6 +6,7 @@ loss (mmseg: a CUDA/CPU index assertion, detectron2: later still, in the evaluat
 before training, from the config alone: :func:`check_class_counts` names the head's option, the
 dataset and both counts.
 """
+
 from __future__ import annotations
 
 from typing import Mapping, Sequence
@@ -21,6 +22,8 @@ def check_class_counts(heads: Mapping[str, int], classes: Sequence[str], dataset
     for option, count in heads.items():
         if isinstance(count, int) and count != len(classes):
             shown = ", ".join(map(str, list(classes)[:6])) + (" ..." if len(classes) > 6 else "")
-            raise DataError(f"{config}: {option} is {count} but the training data ({dataset}) has {len(classes)} "
-                            f"classes ({shown}); set {option}={len(classes)}, or give the dataset the classes the "
-                            f"model predicts")
+            raise DataError(
+                f"{config}: {option} is {count} but the training data ({dataset}) has {len(classes)} "
+                f"classes ({shown}); set {option}={len(classes)}, or give the dataset the classes the "
+                f"model predicts"
+            )

@@ -12,6 +12,7 @@ Eigen & Fergus define
 (default) counts only labelled pixels of an image, ``True`` counts every pixel. The tool
 ``python -m segclassics.tools.analysis.class_weights`` prints both so the choice is visible.
 """
+
 from __future__ import annotations
 
 from typing import Iterable, Optional
@@ -43,8 +44,10 @@ class ClassFrequencyCounter:
         if values.size and (values.min() < 0 or values.max() >= self.num_classes):
             bad = np.unique(values[(values < 0) | (values >= self.num_classes)]).tolist()[:10]
             where = f" in {name}" if name else ""
-            raise ValueError(f"label values {bad}{where} are outside 0..{self.num_classes - 1} and are not "
-                             f"the ignore index {self.ignore_index}")
+            raise ValueError(
+                f"label values {bad}{where} are outside 0..{self.num_classes - 1} and are not "
+                f"the ignore index {self.ignore_index}"
+            )
         counts = np.bincount(values, minlength=self.num_classes)
         total = label.size if self.count_void else int(valid.sum())
         self.class_pixels += counts
@@ -54,8 +57,9 @@ class ClassFrequencyCounter:
     def frequencies(self) -> np.ndarray:
         """``freq(c)``; ``nan`` for classes that never occur."""
         with np.errstate(invalid="ignore", divide="ignore"):
-            return np.where(self.present_image_pixels > 0,
-                            self.class_pixels / np.maximum(self.present_image_pixels, 1), np.nan)
+            return np.where(
+                self.present_image_pixels > 0, self.class_pixels / np.maximum(self.present_image_pixels, 1), np.nan
+            )
 
     def weights(self) -> np.ndarray:
         return median_frequency_weights(self.frequencies())
@@ -67,14 +71,16 @@ def median_frequency_weights(freq: Iterable[float]) -> np.ndarray:
     freq = np.asarray(list(freq), dtype=np.float64)
     missing = np.where(~(freq > 0))[0].tolist()
     if missing:
-        raise ValueError(f"classes {missing} have no pixel in the training labels: median frequency "
-                         f"balancing needs every class to occur (drop the class or set its weight by hand)")
+        raise ValueError(
+            f"classes {missing} have no pixel in the training labels: median frequency "
+            f"balancing needs every class to occur (drop the class or set its weight by hand)"
+        )
     return np.median(freq) / freq
 
 
-def median_frequency_weights_from_labels(labels: Iterable[np.ndarray], num_classes: int,
-                                         ignore_index: Optional[int] = 255,
-                                         count_void: bool = False) -> np.ndarray:
+def median_frequency_weights_from_labels(
+    labels: Iterable[np.ndarray], num_classes: int, ignore_index: Optional[int] = 255, count_void: bool = False
+) -> np.ndarray:
     """Weights from an iterable of ``(H, W)`` label maps (see :class:`ClassFrequencyCounter`)."""
     counter = ClassFrequencyCounter(num_classes, ignore_index, count_void)
     for lab in labels:

@@ -13,6 +13,7 @@ work a training process can keep. The checked loaders of every framework
   ``SEGCLASSICS_DECODE_CACHE_MB`` (default 1024 MiB per process; 0 turns it off): once full,
   further files are decoded every time (nothing is evicted, so what is cached stays cached).
 """
+
 from __future__ import annotations
 
 import os
@@ -69,8 +70,10 @@ def decoded_cache() -> DecodedCache:
     if _CACHE is None:
         mb = os.environ.get("SEGCLASSICS_DECODE_CACHE_MB", str(DEFAULT_MB))
         try:
-            budget = max(0, int(float(mb) * 2 ** 20))
+            budget = max(0, int(float(mb) * 2**20))
         except ValueError:
-            raise ValueError(f"SEGCLASSICS_DECODE_CACHE_MB={mb!r}: give a number of MiB (0 turns the cache off)") from None
+            raise ValueError(
+                f"SEGCLASSICS_DECODE_CACHE_MB={mb!r}: give a number of MiB (0 turns the cache off)"
+            ) from None
         _CACHE = DecodedCache(budget)
     return _CACHE

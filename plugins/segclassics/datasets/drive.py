@@ -18,6 +18,7 @@ Written layout (``OUT`` defaults to ``data/drive``)::
 Labels cover the whole image (0 outside the FOV) as in mmseg's DRIVE converter, so numbers over
 the whole image compare with mmseg's; our ``BinarySegMetric`` can restrict to the FOV.
 """
+
 from __future__ import annotations
 
 import os
@@ -53,7 +54,8 @@ def raw_files(src: str, split: str) -> List[Dict[str, str]]:
         if not os.path.isdir(os.path.join(base, sub)):
             raise MissingFileError(
                 f"DRIVE raw folder {os.path.join(base, sub)!r} not found: SRC must be the extracted DRIVE "
-                f"download holding training/ and test/, each with images/, 1st_manual/, mask/")
+                f"download holding training/ and test/, each with images/, 1st_manual/, mask/"
+            )
     imgs = _find(os.path.join(base, "images"), (f"_{split}.tif",))
     labs = _find(os.path.join(base, "1st_manual"), ("_manual1.gif",))
     masks = _find(os.path.join(base, "mask"), (f"_{split}_mask.gif",))

@@ -21,6 +21,7 @@ OpenCV's and detectron2's image readers do, so predictions line up with the imag
 show it (a TIFF with an orientation tag is refused: Pillow turns it twice). Inputs that are not
 regular files (a FIFO, a socket, a device named like an image) are refused without being opened.
 """
+
 from __future__ import annotations
 
 import glob
@@ -46,6 +47,7 @@ class ImageInputError(UserError):
 class InputImage:
     """An image to predict on: its ``path`` and ``name``, the output path stem relative to the
     output folder (``sub/dir/file`` for a file found in a folder input, the file's stem otherwise)."""
+
     path: str
     name: str
 
@@ -63,8 +65,15 @@ def _not_a_regular_file(path: str) -> str:
         return exc.strerror or "cannot be read"
     if stat.S_ISREG(mode):
         return ""
-    kind = "a FIFO (named pipe)" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode) else \
-        "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "not a regular file"
+    kind = (
+        "a FIFO (named pipe)"
+        if stat.S_ISFIFO(mode)
+        else "a socket"
+        if stat.S_ISSOCK(mode)
+        else "a device"
+        if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+        else "not a regular file"
+    )
     return f"is {kind}, not an image file; it is not read"
 
 
@@ -79,11 +88,16 @@ def find_inputs(arguments: Sequence[str]) -> List[InputImage]:
     found: List[InputImage] = []
     for arg in arguments:
         if os.path.isdir(arg):
-            files = sorted(os.path.join(root, f) for root, _, names in os.walk(arg) for f in names
-                           if f.lower().endswith(IMAGE_EXTENSIONS))
+            files = sorted(
+                os.path.join(root, f)
+                for root, _, names in os.walk(arg)
+                for f in names
+                if f.lower().endswith(IMAGE_EXTENSIONS)
+            )
             if not files:
-                raise UserError(f"input folder {arg!r} holds no image file (searched recursively for "
-                                f"{', '.join(IMAGE_EXTENSIONS)})")
+                raise UserError(
+                    f"input folder {arg!r} holds no image file (searched recursively for {', '.join(IMAGE_EXTENSIONS)})"
+                )
             found += [InputImage(f, os.path.splitext(os.path.relpath(f, arg))[0]) for f in files]
         elif os.path.isfile(arg) or os.path.exists(arg) and not os.path.isdir(arg):
             # a FIFO or device named as input is reported when read (read_image), not opened here
@@ -99,8 +113,10 @@ def find_inputs(arguments: Sequence[str]) -> List[InputImage]:
     for item in found:
         other = by_name.setdefault(item.name, item)
         if other is not item and os.path.abspath(other.path) != os.path.abspath(item.path):
-            raise UserError(f"inputs {other.path!r} and {item.path!r} would both be written as {item.name!r}.png; "
-                            f"give them in separate runs (or folders) with different --out")
+            raise UserError(
+                f"inputs {other.path!r} and {item.path!r} would both be written as {item.name!r}.png; "
+                f"give them in separate runs (or folders) with different --out"
+            )
     unique: dict = {}
     for item in found:  # the same file named twice: predicted once, under its first name
         unique.setdefault(os.path.abspath(item.path), item)
@@ -116,8 +132,11 @@ def _opaque(image, path: str, mode: str):
     with_alpha = image.convert("RGBA" if image.mode in ("RGBA", "PA", "P") else "LA")
     alpha = np.asarray(with_alpha)[..., -1]
     if alpha.min() < 255:
-        raise _refuse(path, f"has transparent pixels (mode {mode}, {int((alpha < 255).sum())} pixels with "
-                            f"alpha < 255); flatten it onto the background you want first")
+        raise _refuse(
+            path,
+            f"has transparent pixels (mode {mode}, {int((alpha < 255).sum())} pixels with "
+            f"alpha < 255); flatten it onto the background you want first",
+        )
     return with_alpha.convert("RGB" if with_alpha.mode == "RGBA" else "L")
 
 
@@ -126,6 +145,7 @@ def read_image(path: str, mode: str) -> np.ndarray:
     ``'L'`` -> ``(H, W)`` uint8. Raises :class:`ImageInputError` ("PATH: why") for an image that
     cannot be used (see the module docstring)."""
     from PIL import Image, ImageOps
+
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
     reason = _not_a_regular_file(path)
@@ -135,27 +155,35 @@ def read_image(path: str, mode: str) -> np.ndarray:
         with Image.open(path) as opened:
             frames = getattr(opened, "n_frames", 1)
             if frames > 1:
-                raise _refuse(path, f"has {frames} frames (an animation or multi-page file); give one image "
-                                    f"per file")
+                raise _refuse(path, f"has {frames} frames (an animation or multi-page file); give one image per file")
             orientation = opened.getexif().get(0x0112, 1)
             if opened.format == "TIFF" and orientation != 1:
                 # Pillow's TIFF reader and its EXIF transpose each turn such an image, so it would
                 # come out as stored, not as shown (found by the image property test)
-                raise _refuse(path, f"TIFF with an orientation tag ({orientation}) that the decoder cannot apply "
-                                    f"reliably; save it as it is displayed, without the tag")
+                raise _refuse(
+                    path,
+                    f"TIFF with an orientation tag ({orientation}) that the decoder cannot apply "
+                    f"reliably; save it as it is displayed, without the tag",
+                )
             opened.load()
             image = ImageOps.exif_transpose(opened)
     except ImageInputError:
         raise
     except Exception as exc:  # noqa: BLE001 - any decoder failure: the file is reported and skipped
         text = str(exc).splitlines()[0] if str(exc) else "unreadable"
-        raise _refuse(path, f"cannot read it as an image ({type(exc).__name__}: {text}); the file is corrupt, "
-                            f"truncated or not an image") from None
+        raise _refuse(
+            path,
+            f"cannot read it as an image ({type(exc).__name__}: {text}); the file is corrupt, "
+            f"truncated or not an image",
+        ) from None
     source = image.mode
     if source.startswith("I") or source == "F":
         bits = "16-bit" if source.startswith("I;16") else "32-bit"
-        raise _refuse(path, f"{bits} image (mode {source}); the model takes 8-bit images: convert it to 8 bit with "
-                            f"the scaling your training images had")
+        raise _refuse(
+            path,
+            f"{bits} image (mode {source}); the model takes 8-bit images: convert it to 8 bit with "
+            f"the scaling your training images had",
+        )
     if source in ("RGBA", "LA", "PA") or (source == "P" and "transparency" in image.info):
         image = _opaque(image, path, source)
     elif source == "P":
@@ -163,15 +191,21 @@ def read_image(path: str, mode: str) -> np.ndarray:
     elif source == "1":
         image = image.convert("L")
     elif source not in ("RGB", "L"):
-        raise _refuse(path, f"mode {source} image; the model takes {'RGB' if mode == 'RGB' else 'grey (L)'} "
-                            f"images and converting {source} needs a choice (colour profile, weights): convert "
-                            f"it to {'RGB' if mode == 'RGB' else 'L'} yourself")
+        raise _refuse(
+            path,
+            f"mode {source} image; the model takes {'RGB' if mode == 'RGB' else 'grey (L)'} "
+            f"images and converting {source} needs a choice (colour profile, weights): convert "
+            f"it to {'RGB' if mode == 'RGB' else 'L'} yourself",
+        )
     array = np.asarray(image)
     if mode == "RGB":
         return np.ascontiguousarray(np.repeat(array[..., None], 3, axis=2) if array.ndim == 2 else array)
     if array.ndim == 2:
         return np.ascontiguousarray(array)
     if not ((array[..., 0] == array[..., 1]).all() and (array[..., 1] == array[..., 2]).all()):
-        raise _refuse(path, f"colour image (mode {source}) but the model takes grey images: convert it to grey "
-                            f"(mode L) with the conversion your training images had")
+        raise _refuse(
+            path,
+            f"colour image (mode {source}) but the model takes grey images: convert it to grey "
+            f"(mode L) with the conversion your training images had",
+        )
     return np.ascontiguousarray(array[..., 0])

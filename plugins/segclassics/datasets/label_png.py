@@ -8,6 +8,7 @@ with ``PIL.Image.convert('L')`` -- turns each index into the grey level of its p
 (VOC class 15 'person', colour (192, 128, 128), becomes 147). ``palette_to_index_png`` rewrites
 such a file as a single-channel ('L') PNG with the same indices, which every reader agrees on.
 """
+
 from __future__ import annotations
 
 import os
@@ -21,6 +22,7 @@ from segclassics.errors import MissingFileError
 def label_png_mode(path: str) -> str:
     """PIL mode of a label image ('L', 'P', 'RGB', ...)."""
     from PIL import Image
+
     with Image.open(path) as im:
         return im.mode
 
@@ -28,17 +30,21 @@ def label_png_mode(path: str) -> str:
 def palette_to_index_png(src: str, dst: str) -> None:
     """Write ``src``'s pixel indices (palette or grey) to ``dst`` as an 8-bit 'L' PNG."""
     from PIL import Image
+
     with Image.open(src) as im:
-        if im.mode not in ('P', 'L'):
-            raise ValueError(f"{src!r}: expected a palette ('P') or grey ('L') index PNG, got mode {im.mode!r} "
-                             f"(RGB colour-coded labels need a colour -> class table, e.g. "
-                             f"python -m segclassics.tools.dataset_converters.camvid --layout rgb)")
+        if im.mode not in ("P", "L"):
+            raise ValueError(
+                f"{src!r}: expected a palette ('P') or grey ('L') index PNG, got mode {im.mode!r} "
+                f"(RGB colour-coded labels need a colour -> class table, e.g. "
+                f"python -m segclassics.tools.dataset_converters.camvid --layout rgb)"
+            )
         indices = np.asarray(im, dtype=np.uint8)
     from segclassics.utils.writer import save_image
-    save_image(dst, Image.fromarray(indices, mode='L'))
+
+    save_image(dst, Image.fromarray(indices, mode="L"))
 
 
-def convert_folder(src_dir: str, dst_dir: str, ext: str = '.png') -> List[str]:
+def convert_folder(src_dir: str, dst_dir: str, ext: str = ".png") -> List[str]:
     """``palette_to_index_png`` for every ``*ext`` in ``src_dir``; returns the written paths."""
     names = sorted(f for f in os.listdir(src_dir) if f.endswith(ext))
     if not names:

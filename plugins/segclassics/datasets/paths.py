@@ -1,4 +1,5 @@
 """Checks that a dataset is where a config expects it, with an actionable message."""
+
 from __future__ import annotations
 
 import os
@@ -28,6 +29,5 @@ def require_path(path: str, dataset: str, how_to_get: str, relocate: str = MMENG
     """
     if not os.path.exists(path):
         tail = f" ({relocate})." if relocate else ""
-        raise DatasetNotFoundError(f"{dataset} data not found: expected {os.path.abspath(path)!r}. "
-                                   f"{how_to_get}{tail}")
+        raise DatasetNotFoundError(f"{dataset} data not found: expected {os.path.abspath(path)!r}. {how_to_get}{tail}")
     return path

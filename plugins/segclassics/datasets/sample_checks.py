@@ -19,6 +19,7 @@ right. The thin callers are ``segclassics.mmseg.checked_load_annotations`` /
 ``segclassics.detectron2.checked_dataset_mapper`` (detectron2's ``DatasetMapper``).
 Each check costs one pass over the label (``np.unique``) or a few bytes of the image file.
 """
+
 from __future__ import annotations
 
 import os
@@ -28,8 +29,17 @@ import numpy as np
 
 from segclassics.errors import UserError
 
-__all__ = ["DataError", "check_same_size", "check_recorded_size", "check_label_values", "check_image_complete",
-           "image_error", "check_split_not_empty", "check_stored_image", "check_stored_label"]
+__all__ = [
+    "DataError",
+    "check_same_size",
+    "check_recorded_size",
+    "check_label_values",
+    "check_image_complete",
+    "image_error",
+    "check_split_not_empty",
+    "check_stored_image",
+    "check_stored_label",
+]
 
 #: Shown at most this many offending label values.
 MAX_VALUES_SHOWN = 10
@@ -55,8 +65,7 @@ class DataError(UserError, ValueError):
         super().__init__(message, *args)
 
 
-def check_same_size(image_shape: Sequence[int], label_shape: Sequence[int], image_path: str,
-                    label_path: str) -> None:
+def check_same_size(image_shape: Sequence[int], label_shape: Sequence[int], image_path: str, label_path: str) -> None:
     """Raise :class:`DataError` unless the image and the label have the same height and width.
 
     Args:
@@ -64,8 +73,10 @@ def check_same_size(image_shape: Sequence[int], label_shape: Sequence[int], imag
     """
     (ih, iw), (lh, lw) = tuple(image_shape[:2]), tuple(label_shape[:2])
     if (ih, iw) != (lh, lw):
-        raise DataError(f"image {image_path} is {iw}x{ih} (WxH) but its label {label_path} is {lw}x{lh}; "
-                        f"an image and its label must have the same size")
+        raise DataError(
+            f"image {image_path} is {iw}x{ih} (WxH) but its label {label_path} is {lw}x{lh}; "
+            f"an image and its label must have the same size"
+        )
 
 
 def check_recorded_size(image_shape: Sequence[int], recorded_shape: Sequence[int], image_path: str) -> None:
@@ -77,12 +88,15 @@ def check_recorded_size(image_shape: Sequence[int], recorded_shape: Sequence[int
     """
     (ih, iw), (rh, rw) = tuple(image_shape[:2]), tuple(recorded_shape[:2])
     if (ih, iw) != (rh, rw):
-        raise DataError(f"image {image_path} is {iw}x{ih} (WxH) but its annotation records {rw}x{rh}; the dataset's "
-                        f"width/height must be those of the image file")
+        raise DataError(
+            f"image {image_path} is {iw}x{ih} (WxH) but its annotation records {rw}x{rh}; the dataset's "
+            f"width/height must be those of the image file"
+        )
 
 
-def check_label_values(label: np.ndarray, num_classes: int, ignore_index: Optional[int], label_path: str,
-                       mapping: Optional[str] = None) -> None:
+def check_label_values(
+    label: np.ndarray, num_classes: int, ignore_index: Optional[int], label_path: str, mapping: Optional[str] = None
+) -> None:
     """Raise :class:`DataError` if ``label`` holds values outside ``0..num_classes-1`` other than
     ``ignore_index``.
 
@@ -108,10 +122,13 @@ def check_label_values(label: np.ndarray, num_classes: int, ignore_index: Option
         return
     shown = ", ".join(map(str, bad[:MAX_VALUES_SHOWN])) + (" ..." if len(bad) > MAX_VALUES_SHOWN else "")
     allowed = f"0..{num_classes - 1} ({num_classes} classes)" + (
-        f" and {ignore_index} (ignore)" if ignore_index is not None else "")
+        f" and {ignore_index} (ignore)" if ignore_index is not None else ""
+    )
     after = f" after {mapping}" if mapping else ""
-    raise DataError(f"label {label_path} has values {shown}{after} outside {allowed}; fix the file or the "
-                    f"dataset's classes / ignore index")
+    raise DataError(
+        f"label {label_path} has values {shown}{after} outside {allowed}; fix the file or the "
+        f"dataset's classes / ignore index"
+    )
 
 
 def _max_below(label: np.ndarray, ignore_index: int) -> int:
@@ -131,6 +148,7 @@ def describe_label_mapping(label_map: Optional[Mapping[int, int]], reduce_zero_l
 
 
 # ----------------------------------------------------------------------------- images
+
 
 def _jpeg_complete(data: bytes) -> bool:
     """A JPEG's entropy-coded data ends with the EOI marker FF D9; in the data itself 0xFF is
@@ -160,13 +178,19 @@ def check_image_complete(path: str) -> None:
     except OSError:
         return  # not a local file (another storage backend): the decoder is the judge
     if data[:2] == b"\xff\xd8" and not _jpeg_complete(data):
-        raise DataError(f"image {path} is truncated (the JPEG data ends before its end marker); "
-                        f"replace the file")
+        raise DataError(f"image {path} is truncated (the JPEG data ends before its end marker); replace the file")
 
 
 #: EXIF orientation values (1 = as stored) and what a decoder that applies them does.
-EXIF_ORIENTATIONS = {2: "mirrored", 3: "rotated 180 degrees", 4: "flipped upside down", 5: "mirrored and rotated",
-                     6: "rotated 90 degrees", 7: "mirrored and rotated", 8: "rotated 270 degrees"}
+EXIF_ORIENTATIONS = {
+    2: "mirrored",
+    3: "rotated 180 degrees",
+    4: "flipped upside down",
+    5: "mirrored and rotated",
+    6: "rotated 90 degrees",
+    7: "mirrored and rotated",
+    8: "rotated 270 degrees",
+}
 
 
 def _png_bit_depth(path: str) -> Optional[int]:
@@ -193,6 +217,7 @@ def check_stored_image(path: str, decodes_unchanged: bool = False) -> None:
     Reads the file's header only (a few hundred bytes), not its pixels.
     """
     from PIL import Image
+
     try:
         with Image.open(path) as im:
             orientation = im.getexif().get(0x0112, 1)
@@ -200,14 +225,18 @@ def check_stored_image(path: str, decodes_unchanged: bool = False) -> None:
     except Exception:  # noqa: BLE001 - an unreadable file is named by the decoder's check
         return
     if orientation in EXIF_ORIENTATIONS:
-        raise DataError(f"image {path} carries an EXIF orientation ({orientation}: {EXIF_ORIENTATIONS[orientation]}) "
-                        f"that decoders apply to the image but not to its label, so pixels and classes would not line "
-                        f"up; save the image as it is displayed (orientation applied, tag removed) and its label alike")
+        raise DataError(
+            f"image {path} carries an EXIF orientation ({orientation}: {EXIF_ORIENTATIONS[orientation]}) "
+            f"that decoders apply to the image but not to its label, so pixels and classes would not line "
+            f"up; save the image as it is displayed (orientation applied, tag removed) and its label alike"
+        )
     sixteen = _png_bit_depth(path) == 16 or mode.startswith("I;16") or mode in ("I", "F")
     if sixteen and not decodes_unchanged:
-        raise DataError(f"image {path} stores 16 bits per sample (mode {mode}); the pipeline decodes it as 8 bit, "
-                        f"keeping only the high byte: convert the images to 8 bit with the scaling you want, or "
-                        f"load them unchanged (color_type='unchanged') and normalise them in the pipeline")
+        raise DataError(
+            f"image {path} stores 16 bits per sample (mode {mode}); the pipeline decodes it as 8 bit, "
+            f"keeping only the high byte: convert the images to 8 bit with the scaling you want, or "
+            f"load them unchanged (color_type='unchanged') and normalise them in the pipeline"
+        )
 
 
 def check_stored_label(path: str, palette_reads_as_grey: bool = False, dataset: str = "") -> None:
@@ -221,6 +250,7 @@ def check_stored_label(path: str, palette_reads_as_grey: bool = False, dataset: 
     Reads the header, and the pixels only of a 16-bit file.
     """
     from PIL import Image
+
     try:
         with Image.open(path) as im:
             mode = im.mode
@@ -230,9 +260,11 @@ def check_stored_label(path: str, palette_reads_as_grey: bool = False, dataset: 
         return
     if high > 255:
         values = f"values up to {high}"
-        raise DataError(f"label {path} is a 16-bit image with {values}; labels are read as 8 bit, which would turn "
-                        f"class 256 into 0 (mmseg) or 255 (detectron2) without a word: store at most 256 classes, "
-                        f"as an 8-bit PNG")
+        raise DataError(
+            f"label {path} is a 16-bit image with {values}; labels are read as 8 bit, which would turn "
+            f"class 256 into 0 (mmseg) or 255 (detectron2) without a word: store at most 256 classes, "
+            f"as an 8-bit PNG"
+        )
     if mode == "P" and palette_reads_as_grey:
         where = f"{dataset}: " if dataset else ""
         raise DataError(
@@ -240,7 +272,8 @@ def check_stored_label(path: str, palette_reads_as_grey: bool = False, dataset: 
             f"convert('L'), which replaces each class index by the grey level of its palette colour (e.g. VOC class "
             f"15 -> 147). Write the indices as grey ('L') PNGs first: "
             f"python -m segclassics.tools.dataset_converters.palette_to_index {os.path.dirname(path)} OUT_DIR, and "
-            f"register OUT_DIR as the label folder.")
+            f"register OUT_DIR as the label folder."
+        )
 
 
 def image_error(paths: Sequence[str], cause: BaseException) -> DataError:
@@ -259,6 +292,7 @@ def image_error(paths: Sequence[str], cause: BaseException) -> DataError:
 
 def _first_unreadable(paths: Sequence[str]) -> Tuple[Optional[str], str]:
     from PIL import Image, UnidentifiedImageError
+
     for path in paths:
         if not path:
             continue
@@ -284,5 +318,7 @@ def check_split_not_empty(count: int, dataset: str, where: str, expected: str) -
         expected: what would have been found, e.g. ``"'*.jpg' images"``.
     """
     if count == 0:
-        raise DataError(f"{dataset}: no sample in {where} (expected {expected}); check the data root and "
-                        f"the split's folder / list file")
+        raise DataError(
+            f"{dataset}: no sample in {where} (expected {expected}); check the data root and "
+            f"the split's folder / list file"
+        )

@@ -10,6 +10,7 @@ only for exercising code paths. Deterministic; framework-free (numpy, Pillow, py
 
 ADE20K's stand-in is :func:`segclassics.datasets.ade20k_fixture.make_ade20k_fixture`.
 """
+
 from __future__ import annotations
 
 import json
@@ -27,27 +28,95 @@ Size = Tuple[int, int]
 
 #: COCO 2017's 80 thing classes with their category ids (1..90, with gaps), in id order.
 COCO_THINGS = (
-    (1, 'person'), (2, 'bicycle'), (3, 'car'), (4, 'motorcycle'), (5, 'airplane'), (6, 'bus'), (7, 'train'),
-    (8, 'truck'), (9, 'boat'), (10, 'traffic light'), (11, 'fire hydrant'), (13, 'stop sign'),
-    (14, 'parking meter'), (15, 'bench'), (16, 'bird'), (17, 'cat'), (18, 'dog'), (19, 'horse'),
-    (20, 'sheep'), (21, 'cow'), (22, 'elephant'), (23, 'bear'), (24, 'zebra'), (25, 'giraffe'),
-    (27, 'backpack'), (28, 'umbrella'), (31, 'handbag'), (32, 'tie'), (33, 'suitcase'), (34, 'frisbee'),
-    (35, 'skis'), (36, 'snowboard'), (37, 'sports ball'), (38, 'kite'), (39, 'baseball bat'),
-    (40, 'baseball glove'), (41, 'skateboard'), (42, 'surfboard'), (43, 'tennis racket'), (44, 'bottle'),
-    (46, 'wine glass'), (47, 'cup'), (48, 'fork'), (49, 'knife'), (50, 'spoon'), (51, 'bowl'),
-    (52, 'banana'), (53, 'apple'), (54, 'sandwich'), (55, 'orange'), (56, 'broccoli'), (57, 'carrot'),
-    (58, 'hot dog'), (59, 'pizza'), (60, 'donut'), (61, 'cake'), (62, 'chair'), (63, 'couch'),
-    (64, 'potted plant'), (65, 'bed'), (67, 'dining table'), (70, 'toilet'), (72, 'tv'), (73, 'laptop'),
-    (74, 'mouse'), (75, 'remote'), (76, 'keyboard'), (77, 'cell phone'), (78, 'microwave'), (79, 'oven'),
-    (80, 'toaster'), (81, 'sink'), (82, 'refrigerator'), (84, 'book'), (85, 'clock'), (86, 'vase'),
-    (87, 'scissors'), (88, 'teddy bear'), (89, 'hair drier'), (90, 'toothbrush'),)
+    (1, "person"),
+    (2, "bicycle"),
+    (3, "car"),
+    (4, "motorcycle"),
+    (5, "airplane"),
+    (6, "bus"),
+    (7, "train"),
+    (8, "truck"),
+    (9, "boat"),
+    (10, "traffic light"),
+    (11, "fire hydrant"),
+    (13, "stop sign"),
+    (14, "parking meter"),
+    (15, "bench"),
+    (16, "bird"),
+    (17, "cat"),
+    (18, "dog"),
+    (19, "horse"),
+    (20, "sheep"),
+    (21, "cow"),
+    (22, "elephant"),
+    (23, "bear"),
+    (24, "zebra"),
+    (25, "giraffe"),
+    (27, "backpack"),
+    (28, "umbrella"),
+    (31, "handbag"),
+    (32, "tie"),
+    (33, "suitcase"),
+    (34, "frisbee"),
+    (35, "skis"),
+    (36, "snowboard"),
+    (37, "sports ball"),
+    (38, "kite"),
+    (39, "baseball bat"),
+    (40, "baseball glove"),
+    (41, "skateboard"),
+    (42, "surfboard"),
+    (43, "tennis racket"),
+    (44, "bottle"),
+    (46, "wine glass"),
+    (47, "cup"),
+    (48, "fork"),
+    (49, "knife"),
+    (50, "spoon"),
+    (51, "bowl"),
+    (52, "banana"),
+    (53, "apple"),
+    (54, "sandwich"),
+    (55, "orange"),
+    (56, "broccoli"),
+    (57, "carrot"),
+    (58, "hot dog"),
+    (59, "pizza"),
+    (60, "donut"),
+    (61, "cake"),
+    (62, "chair"),
+    (63, "couch"),
+    (64, "potted plant"),
+    (65, "bed"),
+    (67, "dining table"),
+    (70, "toilet"),
+    (72, "tv"),
+    (73, "laptop"),
+    (74, "mouse"),
+    (75, "remote"),
+    (76, "keyboard"),
+    (77, "cell phone"),
+    (78, "microwave"),
+    (79, "oven"),
+    (80, "toaster"),
+    (81, "sink"),
+    (82, "refrigerator"),
+    (84, "book"),
+    (85, "clock"),
+    (86, "vase"),
+    (87, "scissors"),
+    (88, "teddy bear"),
+    (89, "hair drier"),
+    (90, "toothbrush"),
+)
 
 
 def _samples(split: str, count: int, size: Size, seed: int = 0) -> Iterator[Tuple[int, np.ndarray, np.ndarray, list]]:
     """``(index, image RGB uint8, label 0..5 / 255, instances)`` for ``count`` samples."""
     for i in range(count):
-        image, label, instances = render_sample(seed, "val" if split in ("val", "test", "validation") else "train",
-                                                i, size)
+        image, label, instances = render_sample(
+            seed, "val" if split in ("val", "test", "validation") else "train", i, size
+        )
         yield i, image, label, instances
 
 
@@ -88,8 +157,10 @@ def voc_aug(root: str, num_train: int = 2, num_aug: int = 2, num_val: int = 1, s
     ``JPEGImages/X.jpg``, ``SegmentationClass/X.png`` (palette, 0..20 + 255),
     ``SegmentationClassAug/X.png`` and ``SegmentationClassIndex/X.png`` (grey),
     ``ImageSets/Segmentation/{train,aug,val}.txt``."""
-    dirs = {k: os.path.join(root, k) for k in ("JPEGImages", "SegmentationClass", "SegmentationClassAug",
-                                               "SegmentationClassIndex")}
+    dirs = {
+        k: os.path.join(root, k)
+        for k in ("JPEGImages", "SegmentationClass", "SegmentationClassAug", "SegmentationClassIndex")
+    }
     _mkdirs(*dirs.values(), os.path.join(root, "ImageSets", "Segmentation"))
     palette = _voc_palette()
     lists: Dict[str, List[str]] = {"train": [], "aug": [], "val": []}
@@ -110,12 +181,20 @@ def voc_aug(root: str, num_train: int = 2, num_aug: int = 2, num_val: int = 1, s
 
 
 def _coco(images: list, annotations: list, categories: list) -> dict:
-    return dict(info=dict(description="segclassics stand-in"), images=images, annotations=annotations,
-                categories=categories)
+    return dict(
+        info=dict(description="segclassics stand-in"), images=images, annotations=annotations, categories=categories
+    )
 
 
-def _instances(file_name: str, image_id: int, instances: list, size: Size, first_ann_id: int,
-               class_ids: Sequence[int], polygons: bool = False) -> Tuple[dict, list]:
+def _instances(
+    file_name: str,
+    image_id: int,
+    instances: list,
+    size: Size,
+    first_ann_id: int,
+    class_ids: Sequence[int],
+    polygons: bool = False,
+) -> Tuple[dict, list]:
     """COCO image record + annotations: RLE masks, or (``polygons``) each shape's box as a
     4-point polygon (COCO's own files mostly hold polygons; some loaders accept only those)."""
     image = dict(id=image_id, file_name=file_name, height=size[0], width=size[1])
@@ -134,10 +213,34 @@ def voc_tiny(root: str, num_images: int = 2, size: Size = (64, 80)) -> str:
     """``../shared/data/voc_tiny``'s layout: ``coco/JPEGImages/X.jpg`` + ``coco/annotations.json``
     (labelme2coco style: category 0 ``_background_``, then the 20 VOC classes) and
     ``voc/images/X.jpg`` + ``voc/SegmentationClass/X.png`` (palette, 0..20 + 255)."""
-    names = ["_background_", "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow",
-             "diningtable", "dog", "horse", "motorbike", "person", "pottedplant", "sheep", "sofa", "train", "tvmonitor"]
-    _mkdirs(os.path.join(root, "coco", "JPEGImages"), os.path.join(root, "voc", "images"),
-            os.path.join(root, "voc", "SegmentationClass"))
+    names = [
+        "_background_",
+        "aeroplane",
+        "bicycle",
+        "bird",
+        "boat",
+        "bottle",
+        "bus",
+        "car",
+        "cat",
+        "chair",
+        "cow",
+        "diningtable",
+        "dog",
+        "horse",
+        "motorbike",
+        "person",
+        "pottedplant",
+        "sheep",
+        "sofa",
+        "train",
+        "tvmonitor",
+    ]
+    _mkdirs(
+        os.path.join(root, "coco", "JPEGImages"),
+        os.path.join(root, "voc", "images"),
+        os.path.join(root, "voc", "SegmentationClass"),
+    )
     palette = _voc_palette()
     images, anns = [], []
     for i, image, label, instances in _samples("train", num_images, size, seed=7):
@@ -163,14 +266,16 @@ def drive_raw(root: str, num_training: int = 2, num_test: int = 1, size: Size = 
     for split, count, first in (("training", num_training, 21), ("test", num_test, 1)):
         base = os.path.join(root, split)
         _mkdirs(*(os.path.join(base, d) for d in ("images", "1st_manual", "mask")))
-        yy, xx = np.mgrid[0:size[0], 0:size[1]]
-        fov = (((yy - size[0] / 2) / (size[0] / 2)) ** 2 + ((xx - size[1] / 2) / (size[1] / 2)) ** 2 <= 1)
+        yy, xx = np.mgrid[0 : size[0], 0 : size[1]]
+        fov = ((yy - size[0] / 2) / (size[0] / 2)) ** 2 + ((xx - size[1] / 2) / (size[1] / 2)) ** 2 <= 1
         for i, image, label, _ in _samples(split, count, size, seed=3):
             nn = f"{first + i:02d}"
             Image.fromarray(image).save(os.path.join(base, "images", f"{nn}_{split}.tif"))
             vessels = ((label > 0) & (label != 255)).astype(np.uint8) * 255
             Image.fromarray(vessels, mode="L").save(os.path.join(base, "1st_manual", f"{nn}_manual1.gif"))
-            Image.fromarray(fov.astype(np.uint8) * 255, mode="L").save(os.path.join(base, "mask", f"{nn}_{split}_mask.gif"))
+            Image.fromarray(fov.astype(np.uint8) * 255, mode="L").save(
+                os.path.join(base, "mask", f"{nn}_{split}_mask.gif")
+            )
     return root
 
 
@@ -187,13 +292,15 @@ def drive_mmseg(root: str, num_training: int = 2, num_validation: int = 1, size:
     return root
 
 
-def isbi2012(root: str, train_slices: Sequence[int] = (0,), val_slices: Sequence[int] = (24,),
-             size: Size = (64, 64)) -> str:
+def isbi2012(
+    root: str, train_slices: Sequence[int] = (0,), val_slices: Sequence[int] = (24,), size: Size = (64, 64)
+) -> str:
     """ISBI 2012 as in ``../shared/data/isbi2012``: grey ``images/train/N.png``, ``labels/train/N.png``
     (255 cell interior, 0 membrane) and ``instances/{train,val}.json`` (COCO, one class ``cell``,
     the connected cells; ``file_name`` relative to the root; image ids N + 1)."""
-    _mkdirs(os.path.join(root, "images", "train"), os.path.join(root, "labels", "train"),
-            os.path.join(root, "instances"))
+    _mkdirs(
+        os.path.join(root, "images", "train"), os.path.join(root, "labels", "train"), os.path.join(root, "instances")
+    )
     for split, slices in (("train", train_slices), ("val", val_slices)):
         images, anns = [], []
         for (_i, image, label, instances), n in zip(_samples(split, len(slices), size, seed=5), slices):
@@ -201,8 +308,7 @@ def isbi2012(root: str, train_slices: Sequence[int] = (0,), val_slices: Sequence
             cells = ((label > 0) & (label != 255)).astype(np.uint8) * 255
             Image.fromarray(grey, mode="L").save(os.path.join(root, "images", "train", f"{n}.png"))
             Image.fromarray(cells, mode="L").save(os.path.join(root, "labels", "train", f"{n}.png"))
-            record, new = _instances(f"images/train/{n}.png", n + 1, instances, size, len(anns) + 1,
-                                     [1] * 6)
+            record, new = _instances(f"images/train/{n}.png", n + 1, instances, size, len(anns) + 1, [1] * 6)
             images.append(record)
             anns += new
         with open(os.path.join(root, "instances", f"{split}.json"), "w") as f:

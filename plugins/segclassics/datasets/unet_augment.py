@@ -14,6 +14,7 @@
 mmseg transforms (``segclassics.mmseg.unet_weight_map``, ``segclassics.mmseg.elastic_deformation``)
 call these functions.
 """
+
 from __future__ import annotations
 
 from typing import Optional, Sequence, Tuple, Union
@@ -22,8 +23,9 @@ import numpy as np
 from scipy import ndimage
 
 
-def instances_from_semantic(label: np.ndarray, foreground: Union[int, Sequence[int]] = 1,
-                            min_size: int = 0) -> np.ndarray:
+def instances_from_semantic(
+    label: np.ndarray, foreground: Union[int, Sequence[int]] = 1, min_size: int = 0
+) -> np.ndarray:
     """Cell instances as 4-connected components of the foreground class(es); 0 = background."""
     fg = np.isin(label, np.atleast_1d(foreground))
     inst, n = ndimage.label(fg)
@@ -80,11 +82,18 @@ def class_balance_weights(label: np.ndarray, num_classes: int, ignore_index: int
     return wc
 
 
-def unet_weight_map(label: np.ndarray, w0: float = 10.0, sigma: float = 5.0, num_classes: int = 2,
-                    foreground: Union[int, Sequence[int]] = 1, background: int = 0,
-                    class_weights: Union[str, Sequence[float], None] = "balanced",
-                    instances: Optional[np.ndarray] = None, ignore_index: int = 255,
-                    background_only: bool = True) -> np.ndarray:
+def unet_weight_map(
+    label: np.ndarray,
+    w0: float = 10.0,
+    sigma: float = 5.0,
+    num_classes: int = 2,
+    foreground: Union[int, Sequence[int]] = 1,
+    background: int = 0,
+    class_weights: Union[str, Sequence[float], None] = "balanced",
+    instances: Optional[np.ndarray] = None,
+    ignore_index: int = 255,
+    background_only: bool = True,
+) -> np.ndarray:
     """The UNet loss weight map of paper Eq. (2) for one label map.
 
     Args:
@@ -111,8 +120,10 @@ def unet_weight_map(label: np.ndarray, w0: float = 10.0, sigma: float = 5.0, num
         raise ValueError(f"sigma must be > 0 pixels (paper: about 5), got {sigma}")
     bad = (label != ignore_index) & ((label < 0) | (label >= num_classes))
     if bad.any():
-        raise ValueError(f"label holds values {np.unique(label[bad])[:10].tolist()} outside 0..{num_classes - 1} "
-                         f"(ignore_index={ignore_index}); map the label to class indices first")
+        raise ValueError(
+            f"label holds values {np.unique(label[bad])[:10].tolist()} outside 0..{num_classes - 1} "
+            f"(ignore_index={ignore_index}); map the label to class indices first"
+        )
     if class_weights == "balanced":
         wc = class_balance_weights(label, num_classes, ignore_index)
     elif class_weights is None:
@@ -128,33 +139,43 @@ def unet_weight_map(label: np.ndarray, w0: float = 10.0, sigma: float = 5.0, num
         raise ValueError(f"instances shape {instances.shape} != label shape {label.shape}")
     # beyond d2 = 4 sigma the border term is below w0 * exp(-8) (< 0.0034 for w0 = 10): cut it there
     d1, d2 = border_distances(instances, cutoff=4 * sigma)
-    border = w0 * np.exp(-np.square(d1 + d2) / (2.0 * sigma ** 2))  # inf -> 0
+    border = w0 * np.exp(-np.square(d1 + d2) / (2.0 * sigma**2))  # inf -> 0
     border = np.nan_to_num(border, nan=0.0).astype(np.float32)
     if background_only:
         border = np.where(label == background, border, 0.0)
     return np.where(label != ignore_index, wc + border, 0.0).astype(np.float32)
 
 
-def elastic_displacement(shape: Tuple[int, int], sigma: float = 10.0, grid: int = 3,
-                         rng: Optional[np.random.Generator] = None) -> np.ndarray:
+def elastic_displacement(
+    shape: Tuple[int, int], sigma: float = 10.0, grid: int = 3, rng: Optional[np.random.Generator] = None
+) -> np.ndarray:
     """Per-pixel displacement field ``(2, H, W)`` (dy, dx): Gaussian displacements with std
     ``sigma`` pixels on a ``grid x grid`` coarse grid spanning the image, bicubically interpolated."""
     rng = np.random.default_rng() if rng is None else rng
     h, w = shape
     coarse = rng.normal(0.0, sigma, size=(2, grid, grid))
+
     # bicubic (tensor-product cubic spline) through the grid points, grid corners at the image
     # corners; separable, so interpolate the basis along each axis and combine: Wy @ C @ Wx^T
     def basis(n):
         pos = np.linspace(0, grid - 1, n)
-        return np.stack([ndimage.map_coordinates(np.eye(grid)[k], [pos], order=3, mode="nearest")
-                         for k in range(grid)], axis=1)  # (n, grid)
+        return np.stack(
+            [ndimage.map_coordinates(np.eye(grid)[k], [pos], order=3, mode="nearest") for k in range(grid)], axis=1
+        )  # (n, grid)
+
     wy, wx = basis(h), basis(w)
     return np.stack([wy @ c @ wx.T for c in coarse])
 
 
-def elastic_deform(image: np.ndarray, label: Optional[np.ndarray] = None, sigma: float = 10.0, grid: int = 3,
-                   rng: Optional[np.random.Generator] = None, image_order: int = 1,
-                   extra: Sequence[np.ndarray] = ()):
+def elastic_deform(
+    image: np.ndarray,
+    label: Optional[np.ndarray] = None,
+    sigma: float = 10.0,
+    grid: int = 3,
+    rng: Optional[np.random.Generator] = None,
+    image_order: int = 1,
+    extra: Sequence[np.ndarray] = (),
+):
     """Elastically deform ``image`` (``(H, W)`` or ``(H, W, C)``) and, with the same field, ``label``
     (nearest neighbour, so class indices stay class indices) and any ``extra`` ``(H, W)`` maps
     (linear). Borders are mirrored. The paper interpolates the *displacements* bicubically; the

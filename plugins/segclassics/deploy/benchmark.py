@@ -11,6 +11,7 @@ difference of the outputs at the benchmark size is reported beside the times.
     python tools/analysis/onnx_benchmark.py CONFIG [CONFIG ...] --shape H W [--batch 1]
         [--threads 2] [--iters 5] [--warmup 1] [--repeats 3] [--markdown table.md]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,8 +34,9 @@ def _ms(step: Callable[[], object]) -> float:
     return (time.perf_counter() - t0) * 1e3
 
 
-def interleaved_medians(steps: Sequence[Callable[[], object]], iters: int, warmup: int,
-                        repeats: int) -> List[List[float]]:
+def interleaved_medians(
+    steps: Sequence[Callable[[], object]], iters: int, warmup: int, repeats: int
+) -> List[List[float]]:
     """``result[j][r]``: median ms of ``steps[j]`` in repeat ``r``; the steps alternate."""
     for _ in range(warmup):
         for step in steps:
@@ -55,9 +57,20 @@ def _range(values: Sequence[float], fmt: str) -> str:
     return format(lo, fmt) if format(lo, fmt) == format(hi, fmt) else f"{format(lo, fmt)}-{format(hi, fmt)}"
 
 
-def benchmark_config(config: str, checkpoint, shape: Sequence[int], batch: int, threads: int, iters: int,
-                     warmup: int, repeats: int, cfg_options: Sequence[str] = (), trusted: bool = False) -> dict:
+def benchmark_config(
+    config: str,
+    checkpoint,
+    shape: Sequence[int],
+    batch: int,
+    threads: int,
+    iters: int,
+    warmup: int,
+    repeats: int,
+    cfg_options: Sequence[str] = (),
+    trusted: bool = False,
+) -> dict:
     from .cli import build, wrap
+
     loaded, model, family = build(config, checkpoint, cfg_options, trusted)
     wrapper, sf = wrap(loaded, model, False, False)
     h, w = family.sizes.check(shape, family.name)
@@ -74,26 +87,40 @@ def benchmark_config(config: str, checkpoint, shape: Sequence[int], batch: int, 
         with torch.no_grad():
             ref = wrapper(x).numpy()
             diff = float(np.abs(sess.run(None, feed)[0] - ref).max())
-            torch_ms, ort_ms = interleaved_medians([lambda: wrapper(x), lambda: sess.run(None, feed)],
-                                                   iters, warmup, repeats)
-    return dict(model=family.name, config=config, shape=[batch, x.shape[1], h, w], torch_ms=torch_ms,
-                onnxruntime_ms=ort_ms, ratio=[t / o for t, o in zip(torch_ms, ort_ms)], max_abs_diff=diff,
-                export_s=export_s, threads=threads)
+            torch_ms, ort_ms = interleaved_medians(
+                [lambda: wrapper(x), lambda: sess.run(None, feed)], iters, warmup, repeats
+            )
+    return dict(
+        model=family.name,
+        config=config,
+        shape=[batch, x.shape[1], h, w],
+        torch_ms=torch_ms,
+        onnxruntime_ms=ort_ms,
+        ratio=[t / o for t, o in zip(torch_ms, ort_ms)],
+        max_abs_diff=diff,
+        export_s=export_s,
+        threads=threads,
+    )
 
 
 def markdown_table(rows: Sequence[dict]) -> str:
-    lines = ["| model | config | input (N, C, H, W) | PyTorch ms | onnxruntime ms | PyTorch / onnxruntime "
-             "| max abs diff |", "|---|---|---|---|---|---|---|"]
+    lines = [
+        "| model | config | input (N, C, H, W) | PyTorch ms | onnxruntime ms | PyTorch / onnxruntime | max abs diff |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
-        lines.append(f"| {r['model']} | `{os.path.basename(r['config'])}` | {tuple(r['shape'])} | "
-                     f"{_range(r['torch_ms'], '.0f')} | {_range(r['onnxruntime_ms'], '.0f')} | "
-                     f"{_range(r['ratio'], '.2f')} | {r['max_abs_diff']:.1e} |")
+        lines.append(
+            f"| {r['model']} | `{os.path.basename(r['config'])}` | {tuple(r['shape'])} | "
+            f"{_range(r['torch_ms'], '.0f')} | {_range(r['onnxruntime_ms'], '.0f')} | "
+            f"{_range(r['ratio'], '.2f')} | {r['max_abs_diff']:.1e} |"
+        )
     return "\n".join(lines)
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description="onnxruntime vs PyTorch CPU latency of exported semantic "
-                                            "segmentation configs (interleaved timing).")
+    p = argparse.ArgumentParser(
+        description="onnxruntime vs PyTorch CPU latency of exported semantic segmentation configs (interleaved timing)."
+    )
     p.add_argument("configs", nargs="+", metavar="CONFIG")
     p.add_argument("--checkpoint", help="weights for a single config (default: initial weights)")
     p.add_argument("--shape", type=int, nargs=2, default=(256, 256), metavar=("H", "W"), help="input size")
@@ -110,25 +137,42 @@ def main(argv=None) -> int:
         p.error("--checkpoint goes with a single config")
     from segclassics.engine.benchmark import machine_info
     from segclassics.engine.errors import run_reporting_user_errors
+
     rows = []
     load_before = os.getloadavg()
     for config in args.configs:
+
         def run(config=config):
-            rows.append(benchmark_config(config, args.checkpoint, args.shape, args.batch, args.threads, args.iters,
-                                         args.warmup, args.repeats, args.cfg_options))
+            rows.append(
+                benchmark_config(
+                    config,
+                    args.checkpoint,
+                    args.shape,
+                    args.batch,
+                    args.threads,
+                    args.iters,
+                    args.warmup,
+                    args.repeats,
+                    args.cfg_options,
+                )
+            )
             return 0
+
         if run_reporting_user_errors(run, args.debug, config):
             return 2
         print(markdown_table(rows[-1:]).splitlines()[-1], flush=True)
     info = machine_info("cpu")
     load = os.getloadavg()
-    footer = (f"\n{info['cpu_model']}, {info['cpu_logical_cores']} cores, {args.threads} threads each; 1-min load "
-              f"average {load_before[0]:.1f} before, {load[0]:.1f} after; torch "
-              f"{torch.__version__.split('+')[0]}; ranges over {args.repeats} repeats of the median of "
-              f"{args.iters} interleaved iterations")
+    footer = (
+        f"\n{info['cpu_model']}, {info['cpu_logical_cores']} cores, {args.threads} threads each; 1-min load "
+        f"average {load_before[0]:.1f} before, {load[0]:.1f} after; torch "
+        f"{torch.__version__.split('+')[0]}; ranges over {args.repeats} repeats of the median of "
+        f"{args.iters} interleaved iterations"
+    )
     table = markdown_table(rows) + footer
     print(table)
     if args.markdown:
         from segclassics.utils.writer import write_text
+
         write_text(args.markdown, table + "\n", what="--markdown")
     return 0

@@ -10,6 +10,7 @@ checkpoint as plain data (torch ``weights_only``), exports the semantic forward
 graph in onnxruntime against PyTorch on two input sizes. Input errors print one ``error:``
 line (exit 2); a graph that misses the 1e-4 criterion exits 1.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -38,24 +39,50 @@ def _size(text: str) -> Tuple[int, int]:
 def export_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         description="Export a semantic segmentation config (FCN, UNet, SegNet, SETR) to ONNX with dynamic "
-                    "batch/height/width and check it in onnxruntime against PyTorch.")
+        "batch/height/width and check it in onnxruntime against PyTorch."
+    )
     p.add_argument("config", help="mmseg config or detectron2 LazyConfig (.py) / yaml")
     p.add_argument("checkpoint", nargs="?", help="trained weights (default: the config's initial weights)")
     p.add_argument("--out", required=True, help="ONNX file to write")
-    p.add_argument("--with-normalization", action="store_true",
-                   help="fold the data preprocessor in: the graph takes 0..255 images in the config's channel order")
+    p.add_argument(
+        "--with-normalization",
+        action="store_true",
+        help="fold the data preprocessor in: the graph takes 0..255 images in the config's channel order",
+    )
     p.add_argument("--with-argmax", action="store_true", help="output int64 labels (N, H, W) instead of logits")
-    p.add_argument("--shape", type=int, nargs=2, metavar=("H", "W"),
-                   help="size of the images the export traces with (default: a valid size near the config's crop)")
-    p.add_argument("--verify-sizes", type=_size, nargs="+", metavar="HxW",
-                   help="input sizes for the onnxruntime check (default: two valid sizes, batch 1 and 2)")
-    p.add_argument("--verify", action=argparse.BooleanOptionalAction, default=True,
-                   help=f"check onnxruntime against PyTorch (max abs difference <= {TOLERANCE:g})")
+    p.add_argument(
+        "--shape",
+        type=int,
+        nargs=2,
+        metavar=("H", "W"),
+        help="size of the images the export traces with (default: a valid size near the config's crop)",
+    )
+    p.add_argument(
+        "--verify-sizes",
+        type=_size,
+        nargs="+",
+        metavar="HxW",
+        help="input sizes for the onnxruntime check (default: two valid sizes, batch 1 and 2)",
+    )
+    p.add_argument(
+        "--verify",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help=f"check onnxruntime against PyTorch (max abs difference <= {TOLERANCE:g})",
+    )
     p.add_argument("--opset", type=int, default=DEFAULT_OPSET, choices=list(SUPPORTED_OPSETS), help="ONNX opset")
-    p.add_argument("--cfg-options", nargs="+", default=[], metavar="KEY=VALUE",
-                   help="config overrides (mmengine --cfg-options syntax, or detectron2 KEY=VALUE)")
-    p.add_argument("--trust-checkpoint", action="store_true",
-                   help="unpickle the checkpoint fully (it can run code!): only for legacy files you trust")
+    p.add_argument(
+        "--cfg-options",
+        nargs="+",
+        default=[],
+        metavar="KEY=VALUE",
+        help="config overrides (mmengine --cfg-options syntax, or detectron2 KEY=VALUE)",
+    )
+    p.add_argument(
+        "--trust-checkpoint",
+        action="store_true",
+        help="unpickle the checkpoint fully (it can run code!): only for legacy files you trust",
+    )
     p.add_argument("--overwrite", action="store_true", help="replace an --out file this run did not write")
     p.add_argument("--debug", action="store_true", help="show tracebacks for input errors")
     return p
@@ -78,8 +105,7 @@ def default_sizes(family: Family, base: int) -> List[Tuple[int, int, int]]:
     return [(1, base, base), (2, rule.at_least(base * 3 // 4 + 1), rule.at_least(base * 5 // 4 + 1))]
 
 
-def build(config: str, checkpoint: Optional[str], cfg_options: Sequence[str], trusted: bool,
-          instances: bool = False):
+def build(config: str, checkpoint: Optional[str], cfg_options: Sequence[str], trusted: bool, instances: bool = False):
     """Load the config, build its model, load the checkpoint; returns ``(loaded, model, family)``.
 
     ``family`` is None for a detectron2 Mask R-CNN when ``instances`` is allowed; any other
@@ -89,6 +115,7 @@ def build(config: str, checkpoint: Optional[str], cfg_options: Sequence[str], tr
     from segclassics.utils.checkpoint import load_state_dict_checked, read_state_dict
 
     from .families import find_family
+
     loaded = load_config(config, cfg_options)
     model = build_model(loaded, "cpu")
     family = None
@@ -102,6 +129,7 @@ def build(config: str, checkpoint: Optional[str], cfg_options: Sequence[str], tr
 def wrap(loaded, model, with_normalization: bool, with_argmax: bool):
     """The :class:`ExportWrapper` and the ``SemanticForward`` it wraps."""
     from segclassics.engine.semantic_forward import semantic_forward
+
     sf = semantic_forward(loaded, model)
     norm = Normalization(sf.mean, sf.std, sf.reverse_channels) if with_normalization else None
     return ExportWrapper(sf.net, norm, with_argmax), sf
@@ -112,8 +140,10 @@ def describe_io(wrapper: ExportWrapper, sf, channels: int) -> Tuple[str, str]:
         image = f"float32 (N, {channels}, H, W), 0..255 {sf.input_order} pixels"
     else:
         order = sf.input_order if not sf.reverse_channels else sf.input_order[::-1]
-        image = (f"float32 (N, {channels}, H, W), {order} normalised as the config's preprocessor does "
-                 f"((x - mean) / std, mean={[round(v, 3) for v in sf.mean]}, std={[round(v, 3) for v in sf.std]})")
+        image = (
+            f"float32 (N, {channels}, H, W), {order} normalised as the config's preprocessor does "
+            f"((x - mean) / std, mean={[round(v, 3) for v in sf.mean]}, std={[round(v, 3) for v in sf.std]})"
+        )
     size = "(H, W)" if not sf.output_border else f"(H - {2 * sf.output_border}, W - {2 * sf.output_border})"
     output = f"int64 labels (N, {size[1:-1]})" if wrapper.argmax else f"float32 logits (N, K, {size[1:-1]})"
     return image, output
@@ -121,6 +151,7 @@ def describe_io(wrapper: ExportWrapper, sf, channels: int) -> Tuple[str, str]:
 
 def _check_sizes(sizes: Sequence[Tuple[int, int]], what: str) -> None:
     from .sizes import MAX_SIZE
+
     for h, w in sizes:
         if min(h, w) < 1:
             raise InvalidInputSizeError(f"input size {h}x{w} is not valid for {what}: sizes are positive")
@@ -129,11 +160,13 @@ def _check_sizes(sizes: Sequence[Tuple[int, int]], what: str) -> None:
 
 
 SEGNET_CHECK_SIZES = ((1, 64, 64), (2, 45, 61))  # (batch, H, W): odd sizes exercise the ceil-mode pools
-SEGNET_NOTE = ("  note: SegNet unpools at each 2x2 window's argmax; where a window's two largest values differ "
-               "by less than fp32 rounding (~1e-6), onnxruntime may pick the other one (so may PyTorch fp32 vs "
-               "fp64), moving a decoder value by one pixel: a few logits change by O(0.1-1). The check picks "
-               "inputs without such ties and found none for this size; try other --verify-sizes; see "
-               "docs/inference.md, 'SegNet and fp32 ties'.")
+SEGNET_NOTE = (
+    "  note: SegNet unpools at each 2x2 window's argmax; where a window's two largest values differ "
+    "by less than fp32 rounding (~1e-6), onnxruntime may pick the other one (so may PyTorch fp32 vs "
+    "fp64), moving a decoder value by one pixel: a few logits change by O(0.1-1). The check picks "
+    "inputs without such ties and found none for this size; try other --verify-sizes; see "
+    "docs/inference.md, 'SegNet and fp32 ties'."
+)
 
 
 def _finish(results, out: str, family_name: str = "") -> int:
@@ -142,8 +175,7 @@ def _finish(results, out: str, family_name: str = "") -> int:
     if not all(r.passed() for r in results):
         if family_name.startswith("SegNet"):
             print(SEGNET_NOTE)
-        print(f"error: {out}: onnxruntime differs from PyTorch by more than {TOLERANCE:g} (see above)",
-              file=sys.stderr)
+        print(f"error: {out}: onnxruntime differs from PyTorch by more than {TOLERANCE:g} (see above)", file=sys.stderr)
         return 1
     return 0
 
@@ -151,8 +183,10 @@ def _finish(results, out: str, family_name: str = "") -> int:
 def mask_rcnn_io(order: str) -> Tuple[str, str]:
     """(input, outputs) of an exported Mask R-CNN graph, as printed and stored in its metadata."""
     image = f"float32 (3, H, W), 0..255 {order} pixels; H and W dynamic (any size >= 1)"
-    output = ("boxes (D, 4) x0 y0 x1 y1, classes (D,) int64, masks (D, 1, 28, 28) probabilities in each box, "
-              "scores (D,), image_size (2,); D detections")
+    output = (
+        "boxes (D, 4) x0 y0 x1 y1, classes (D,) int64, masks (D, 1, 28, 28) probabilities in each box, "
+        "scores (D,), image_size (2,); D detections"
+    )
     return image, output
 
 
@@ -164,6 +198,7 @@ def run_mask_rcnn_export(args, loaded, model) -> int:
 
     from .export import add_metadata
     from .verify import compare_detections
+
     if args.with_argmax:
         raise UserError("--with-argmax is for semantic segmentation; a Mask R-CNN graph returns detections")
     if args.opset != DEFAULT_OPSET:
@@ -175,10 +210,19 @@ def run_mask_rcnn_export(args, loaded, model) -> int:
     image, output = mask_rcnn_io(order)
     with path_for_write(args.out, what="--out") as tmp:  # atomic; an --out that is not ours is refused first
         adapter, names = export_mask_rcnn(model, tmp, random_images((3, h, w), normalized=False))
-        add_metadata(tmp, dict(model="Mask R-CNN (detectron2)", config=os.path.basename(loaded.file),
-                               checkpoint=os.path.basename(args.checkpoint) if args.checkpoint else
-                               "none (initial weights)", input=image, output=output, input_order=order,
-                               opset=OPSET, exporter="detectron2 TracingAdapter + torch.onnx (TorchScript)"))
+        add_metadata(
+            tmp,
+            dict(
+                model="Mask R-CNN (detectron2)",
+                config=os.path.basename(loaded.file),
+                checkpoint=os.path.basename(args.checkpoint) if args.checkpoint else "none (initial weights)",
+                input=image,
+                output=output,
+                input_order=order,
+                opset=OPSET,
+                exporter="detectron2 TracingAdapter + torch.onnx (TorchScript)",
+            ),
+        )
     print(f"exported Mask R-CNN ({args.config}) to {args.out} (opset {OPSET}, detectron2 tracing)")
     print(f"  input  'image': {image}")
     print(f"  outputs: {output}")
@@ -190,9 +234,9 @@ def run_mask_rcnn_export(args, loaded, model) -> int:
 
 def run_export(args) -> int:
     from segclassics.utils.writer import check_writable
+
     check_writable(args.out, what="--out")  # before the model is built and traced
-    loaded, model, family = build(args.config, args.checkpoint, args.cfg_options, args.trust_checkpoint,
-                                  instances=True)
+    loaded, model, family = build(args.config, args.checkpoint, args.cfg_options, args.trust_checkpoint, instances=True)
     if family is None:
         return run_mask_rcnn_export(args, loaded, model)
     wrapper, sf = wrap(loaded, model, args.with_normalization, args.with_argmax)
@@ -203,8 +247,9 @@ def run_export(args) -> int:
     else:
         base = _base_size(loaded, family)
         h, w = base, rule.at_least(base + 1)
-    checks = [(1 + i % 2, *rule.check(s, family.name)) for i, s in enumerate(args.verify_sizes or [])] \
-        or default_sizes(family, _base_size(loaded, family))
+    checks = [(1 + i % 2, *rule.check(s, family.name)) for i, s in enumerate(args.verify_sizes or [])] or default_sizes(
+        family, _base_size(loaded, family)
+    )
     if family.name.startswith("SegNet") and not args.verify_sizes:
         # A well-posed check needs inputs without near-tied pooling windows (min_pool_gap); at
         # CamVid's 360x480 the millions of windows always hold some within 1e-6, at these sizes not.
@@ -213,16 +258,32 @@ def run_export(args) -> int:
         w = rule.at_least(w + 1)
     normalized = wrapper.normalization is None
     image, output = describe_io(wrapper, sf, channels)
-    metadata = dict(model=family.name, config=os.path.basename(loaded.file),
-                    checkpoint=os.path.basename(args.checkpoint) if args.checkpoint else "none (initial weights)",
-                    input=image, output=output, valid_sizes=rule.describe(),
-                    size_rule=dict(step=rule.step, offset=rule.offset, minimum=rule.minimum),
-                    mean=sf.mean, std=sf.std, input_order=sf.input_order, opset=args.opset,
-                    exporter=f"torch.export + torch.onnx (torch {torch.__version__.split('+')[0]})")
+    metadata = dict(
+        model=family.name,
+        config=os.path.basename(loaded.file),
+        checkpoint=os.path.basename(args.checkpoint) if args.checkpoint else "none (initial weights)",
+        input=image,
+        output=output,
+        valid_sizes=rule.describe(),
+        size_rule=dict(step=rule.step, offset=rule.offset, minimum=rule.minimum),
+        mean=sf.mean,
+        std=sf.std,
+        input_order=sf.input_order,
+        opset=args.opset,
+        exporter=f"torch.export + torch.onnx (torch {torch.__version__.split('+')[0]})",
+    )
     from segclassics.utils.writer import path_for_write
+
     with path_for_write(args.out, what="--out") as tmp:  # atomic; an --out that is not ours is refused first
-        export_onnx(wrapper, tmp, random_images((2, channels, h, w), normalized), rule,
-                    output_name=wrapper.output_name, opset=args.opset, metadata=metadata)
+        export_onnx(
+            wrapper,
+            tmp,
+            random_images((2, channels, h, w), normalized),
+            rule,
+            output_name=wrapper.output_name,
+            opset=args.opset,
+            metadata=metadata,
+        )
     print(f"exported {family.name} ({args.config}) to {args.out} (opset {args.opset})")
     print(f"  input  'image': {image}; batch, H and W dynamic; H, W: {rule.describe()}")
     print(f"  output '{wrapper.output_name}': {output}")
@@ -241,6 +302,7 @@ def run_export(args) -> int:
 def export_main(argv=None) -> int:
     from segclassics.engine.errors import run_reporting_user_errors
     from segclassics.utils.writer import overwriting
+
     args = export_parser().parse_args(argv)
     with overwriting(args.overwrite):
         return run_reporting_user_errors(lambda: run_export(args), args.debug, args.config, trust_flag=True)

@@ -15,6 +15,7 @@ dimensions dynamic is an error, and :func:`check_dynamic_inputs` re-checks the t
 Opset 18 by default: the opset onnxscript's ATen library is written in (no version
 conversion pass), run by onnxruntime >= 1.14.
 """
+
 from __future__ import annotations
 
 import json
@@ -39,8 +40,12 @@ class ExportFailedError(RuntimeError):
 def dynamic_shapes(rule: SizeRule, max_size: int = MAX_SIZE) -> Dict[int, object]:
     """``{0: batch, 2: height, 3: width}`` dimensions of the image input."""
     from torch.export import Dim
-    return {0: Dim("batch", min=1, max=MAX_BATCH), 2: rule.export_dim("height", max_size),
-            3: rule.export_dim("width", max_size)}
+
+    return {
+        0: Dim("batch", min=1, max=MAX_BATCH),
+        2: rule.export_dim("height", max_size),
+        3: rule.export_dim("width", max_size),
+    }
 
 
 def trace(module: nn.Module, example: torch.Tensor, rule: SizeRule) -> "torch.export.ExportedProgram":
@@ -50,8 +55,10 @@ def trace(module: nn.Module, example: torch.Tensor, rule: SizeRule) -> "torch.ex
         program = torch.export.export(module, (example,), dynamic_shapes=(dynamic_shapes(rule),), strict=False)
     except Exception as exc:  # noqa: BLE001 - torch.export raises many types; keep the first lines
         lines = [ln for ln in str(exc).splitlines() if ln.strip()][:6]
-        raise ExportFailedError(f"torch.export failed for {type(module).__name__} with dynamic batch/height/"
-                                f"width ({rule.describe()}): " + " | ".join(lines)) from exc
+        raise ExportFailedError(
+            f"torch.export failed for {type(module).__name__} with dynamic batch/height/"
+            f"width ({rule.describe()}): " + " | ".join(lines)
+        ) from exc
     check_dynamic_inputs(program)
     return program
 
@@ -61,16 +68,28 @@ def check_dynamic_inputs(program: "torch.export.ExportedProgram") -> None:
     user_inputs = program.graph_signature.user_inputs
     node = next(n for n in program.graph.nodes if n.op == "placeholder" and n.name == user_inputs[0])
     shape = node.meta["val"].shape
-    fixed = [axis for axis, d in zip(("batch", "channels", "height", "width"), shape)
-             if axis != "channels" and not isinstance(d, torch.SymInt)]
+    fixed = [
+        axis
+        for axis, d in zip(("batch", "channels", "height", "width"), shape)
+        if axis != "channels" and not isinstance(d, torch.SymInt)
+    ]
     if fixed:
-        raise ExportFailedError(f"the traced graph fixed the {', '.join(fixed)} of the input to "
-                                f"{tuple(shape)}; a Python int() or branch on a size froze it")
+        raise ExportFailedError(
+            f"the traced graph fixed the {', '.join(fixed)} of the input to "
+            f"{tuple(shape)}; a Python int() or branch on a size froze it"
+        )
 
 
-def export_onnx(module: nn.Module, path: str, example: torch.Tensor, rule: SizeRule, *,
-                output_name: str = "logits", opset: int = DEFAULT_OPSET,
-                metadata: Optional[Dict[str, object]] = None) -> str:
+def export_onnx(
+    module: nn.Module,
+    path: str,
+    example: torch.Tensor,
+    rule: SizeRule,
+    *,
+    output_name: str = "logits",
+    opset: int = DEFAULT_OPSET,
+    metadata: Optional[Dict[str, object]] = None,
+) -> str:
     """Export ``module`` (image -> one tensor) to ``path``; returns ``path``.
 
     ``example`` is a batch of at least 2 images of a valid, non-square size (sizes 0/1 and
@@ -80,9 +99,17 @@ def export_onnx(module: nn.Module, path: str, example: torch.Tensor, rule: SizeR
     if opset not in SUPPORTED_OPSETS:
         raise ValueError(f"opset {opset} is not supported; use {SUPPORTED_OPSETS.start}..{SUPPORTED_OPSETS.stop - 1}")
     program = trace(module, example, rule)
-    onnx_program = torch.onnx.export(program, (example,), dynamo=True, opset_version=opset,
-                                     input_names=[INPUT_NAME], output_names=[output_name],
-                                     external_data=False, optimize=True, verbose=False)
+    onnx_program = torch.onnx.export(
+        program,
+        (example,),
+        dynamo=True,
+        opset_version=opset,
+        input_names=[INPUT_NAME],
+        output_names=[output_name],
+        external_data=False,
+        optimize=True,
+        verbose=False,
+    )
     onnx_program.save(path, external_data=False)
     if metadata:
         add_metadata(path, metadata)
@@ -92,6 +119,7 @@ def export_onnx(module: nn.Module, path: str, example: torch.Tensor, rule: SizeR
 def add_metadata(path: str, metadata: Dict[str, object]) -> None:
     """Write ``metadata`` into the ONNX file's ``metadata_props`` and check the model."""
     import onnx
+
     model = onnx.load(path)
     for key, value in metadata.items():
         entry = model.metadata_props.add()
@@ -104,4 +132,5 @@ def add_metadata(path: str, metadata: Dict[str, object]) -> None:
 
 def read_metadata(path: str) -> Dict[str, str]:
     import onnx
+
     return {p.key: p.value for p in onnx.load(path, load_external_data=False).metadata_props}

@@ -20,6 +20,7 @@ every size (the checks of ``tests/test_onnx_export.py`` run odd sizes through on
 Anything else (Mask R-CNN, the mixing configs' ASPP head, ...) is refused with
 :class:`UnsupportedModelError`.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -45,6 +46,7 @@ class UnsupportedModelError(UserError):
 @dataclass(frozen=True)
 class Family:
     """``name`` for messages ("FCN-8s", "UNet (valid, depth 5)", ...) and the :class:`SizeRule`."""
+
     name: str
     sizes: SizeRule
 
@@ -91,4 +93,5 @@ def find_family(model: nn.Module, where: str) -> Family:
             return Family(f"SETR-{decoder}", SizeRule(why="zero-padded to whole patches"))
     raise UnsupportedModelError(
         f"{where}: builds {type(model).__name__}, which the ONNX export does not cover; it exports "
-        f"{EXPORTABLE}, and Mask R-CNN from its detectron2 configs (configs/detectron2/mask_rcnn_*.py)")
+        f"{EXPORTABLE}, and Mask R-CNN from its detectron2 configs (configs/detectron2/mask_rcnn_*.py)"
+    )

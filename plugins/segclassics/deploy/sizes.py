@@ -10,6 +10,7 @@ Every axis (height and width alike) accepts the lengths ``offset + step * k`` th
 * the check of a requested size with one message naming the nearest valid sizes,
 * the sentence the docs and the ONNX metadata print.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -35,6 +36,7 @@ class SizeRule:
         minimum: smallest valid length.
         why: what imposes the rule, for messages (e.g. "2x2 max pools after unpadded convs").
     """
+
     step: int = 1
     offset: int = 0
     minimum: int = 1
@@ -45,8 +47,9 @@ class SizeRule:
             raise ValueError(f"SizeRule needs step >= 1 and minimum >= 1, got {self.step}, {self.minimum}")
         object.__setattr__(self, "offset", self.offset % self.step)
         if (self.minimum - self.offset) % self.step:
-            raise ValueError(f"SizeRule minimum {self.minimum} is not offset + k * step "
-                             f"({self.offset} + k * {self.step})")
+            raise ValueError(
+                f"SizeRule minimum {self.minimum} is not offset + k * step ({self.offset} + k * {self.step})"
+            )
 
     def is_valid(self, n: int) -> bool:
         return n >= self.minimum and (n - self.offset) % self.step == 0
@@ -82,24 +85,27 @@ class SizeRule:
         h, w = (int(s) for s in size)
         for axis, n in (("height", h), ("width", w)):
             if n > MAX_SIZE:
-                raise InvalidInputSizeError(f"input {axis} {n} is larger than the exported graph's limit {MAX_SIZE} "
-                                            f"(its dynamic sizes are declared up to that); use a size up to {MAX_SIZE}")
+                raise InvalidInputSizeError(
+                    f"input {axis} {n} is larger than the exported graph's limit {MAX_SIZE} "
+                    f"(its dynamic sizes are declared up to that); use a size up to {MAX_SIZE}"
+                )
             if not self.is_valid(n):
                 reason = f" ({self.why})" if self.why else ""
                 raise InvalidInputSizeError(
                     f"input {axis} {n} is not valid for {what}: it takes {self.describe()}{reason}; "
-                    f"nearest valid {axis}s: {self.nearest(n)}")
+                    f"nearest valid {axis}s: {self.nearest(n)}"
+                )
         return h, w
 
     def export_dim(self, name: str, max_size: int = MAX_SIZE):
         """The ``torch.export`` dimension for one axis: a free one for ``step == 1``, else the
         derived ``step * k + offset`` over the valid ``k``."""
         from torch.export import Dim
+
         if self.step == 1:
             # DYNAMIC (not a named Dim): guards that hold for every size but that the symbolic
             # shape solver cannot prove (ceil-mode pooling arithmetic) must not abort the export;
             # a real specialisation still shows in export_onnx's check of the traced input.
             return Dim.DYNAMIC(min=max(2, self.minimum), max=max_size)
-        k = Dim(f"{name}_k", min=(self.minimum - self.offset) // self.step,
-                max=(max_size - self.offset) // self.step)
+        k = Dim(f"{name}_k", min=(self.minimum - self.offset) // self.step, max=(max_size - self.offset) // self.step)
         return self.step * k + self.offset if self.offset else self.step * k

@@ -1,4 +1,5 @@
 """Check an exported graph in onnxruntime against the PyTorch module it came from."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ class Check:
     """One input shape: ``max_abs_diff`` of the outputs (for labels: the fraction of differing
     pixels), the largest |torch output| for scale, the output shape, and the fraction of output
     values beyond the tolerance."""
+
     input_shape: Tuple[int, ...]
     output_shape: Tuple[int, ...]
     max_abs_diff: float
@@ -33,13 +35,16 @@ class Check:
         if self.labels:
             return f"{shape}: labels differ at {self.max_abs_diff:.2%} of pixels ({verdict})"
         where = f" at {self.fraction_over:.3%} of the logits" if not self.passed(tolerance) else ""
-        return (f"{shape}: max |onnxruntime - torch| = {self.max_abs_diff:.2e}{where} (logits up to "
-                f"{self.max_abs_output:.2f}; criterion {tolerance:g}: {verdict})")
+        return (
+            f"{shape}: max |onnxruntime - torch| = {self.max_abs_diff:.2e}{where} (logits up to "
+            f"{self.max_abs_output:.2f}; criterion {tolerance:g}: {verdict})"
+        )
 
 
 def session(path: str, threads: Optional[int] = None):
     """A CPU ``onnxruntime.InferenceSession`` (``threads``: intra-op threads, default onnxruntime's)."""
     import onnxruntime as ort
+
     options = ort.SessionOptions()
     if threads:
         options.intra_op_num_threads = threads
@@ -69,6 +74,7 @@ def min_pool_gap(module: nn.Module, x: torch.Tensor) -> float:
     import torch.nn.functional as F
 
     from segclassics.models.segnet import SegNetEncoder
+
     encoder = next(m for m in module.modules() if isinstance(m, SegNetEncoder))
     captured = []
     handle = encoder.register_forward_pre_hook(lambda _, args: captured.append(args[0]))
@@ -91,8 +97,9 @@ def min_pool_gap(module: nn.Module, x: torch.Tensor) -> float:
     return min(gaps) if gaps else float("inf")
 
 
-def tie_free_images(module: nn.Module, shapes: Sequence[Sequence[int]], normalized: bool,
-                    tries: int = 20) -> List[torch.Tensor]:
+def tie_free_images(
+    module: nn.Module, shapes: Sequence[Sequence[int]], normalized: bool, tries: int = 20
+) -> List[torch.Tensor]:
     """One random input per shape whose SegNet pooling windows are all at least
     :data:`MIN_POOL_GAP` from a tie (see :func:`min_pool_gap`); seeds ``i, i + 1000, ...`` are
     tried in turn, and the last is kept if none of ``tries`` qualifies."""
@@ -110,6 +117,7 @@ def tie_free_images(module: nn.Module, shapes: Sequence[Sequence[int]], normaliz
 class DetectionCheck:
     """One image through an instance-segmentation graph: detections found by each, and the max
     abs difference of boxes, scores and mask probabilities between matched detections."""
+
     input_shape: Tuple[int, ...]
     torch_detections: int
     onnx_detections: int
@@ -117,15 +125,20 @@ class DetectionCheck:
     same_classes: bool
 
     def passed(self, tolerance: float = TOLERANCE) -> bool:
-        return (self.torch_detections == self.onnx_detections and self.same_classes
-                and all(v <= tolerance for k, v in self.max_abs_diff.items() if k != "boxes"))
+        return (
+            self.torch_detections == self.onnx_detections
+            and self.same_classes
+            and all(v <= tolerance for k, v in self.max_abs_diff.items() if k != "boxes")
+        )
 
     def line(self, tolerance: float = TOLERANCE) -> str:
         shape = "x".join(str(s) for s in self.input_shape)
         diffs = ", ".join(f"{k} {v:.1e}" for k, v in self.max_abs_diff.items())
         verdict = "ok" if self.passed(tolerance) else "FAILED"
-        return (f"{shape}: {self.torch_detections} detections in PyTorch, {self.onnx_detections} in onnxruntime; "
-                f"max abs diff {diffs} (criterion {tolerance:g} on scores and masks: {verdict})")
+        return (
+            f"{shape}: {self.torch_detections} detections in PyTorch, {self.onnx_detections} in onnxruntime; "
+            f"max abs diff {diffs} (criterion {tolerance:g} on scores and masks: {verdict})"
+        )
 
 
 def match_detections(boxes_a: np.ndarray, boxes_b: np.ndarray) -> np.ndarray:
@@ -141,8 +154,9 @@ def match_detections(boxes_a: np.ndarray, boxes_b: np.ndarray) -> np.ndarray:
     return np.array(order, dtype=np.int64)
 
 
-def compare_detections(path: str, module: nn.Module, names: Sequence[str],
-                       images: Sequence[torch.Tensor]) -> List[DetectionCheck]:
+def compare_detections(
+    path: str, module: nn.Module, names: Sequence[str], images: Sequence[torch.Tensor]
+) -> List[DetectionCheck]:
     """``module(image)`` and the graph return ``names`` (``boxes``, ``classes``, ``masks``,
     ``scores``, ``image_size``); boxes are compared in pixels (reported, not held to 1e-4:
     coordinates of hundreds of pixels carry fp32 rounding of ~1e-5 each)."""
@@ -173,7 +187,9 @@ def compare(path: str, module: nn.Module, inputs: Sequence[torch.Tensor]) -> Lis
             ref = module(x).numpy()
         out = sess.run(None, {name: x.numpy()})[0]
         if out.shape != ref.shape:
-            raise AssertionError(f"onnxruntime output {out.shape} != torch output {ref.shape} for input {tuple(x.shape)}")
+            raise AssertionError(
+                f"onnxruntime output {out.shape} != torch output {ref.shape} for input {tuple(x.shape)}"
+            )
         labels = not np.issubdtype(ref.dtype, np.floating)
         diff = float(np.mean(out != ref)) if labels else float(np.abs(out - ref).max())
         over = float(np.mean(out != ref)) if labels else float(np.mean(np.abs(out - ref) > TOLERANCE))

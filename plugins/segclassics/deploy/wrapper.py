@@ -5,6 +5,7 @@ preprocessor's normalisation folded in front and the arg-max behind.
 mmseg's ``encode_decode`` or detectron2's backbone + ``sem_seg_head`` compute; the framework
 glue (``segclassics.engine.semantic_forward``) builds it.
 """
+
 from __future__ import annotations
 
 from typing import Optional, Sequence

@@ -4,6 +4,7 @@ Importing this package needs neither mmcv nor any OpenMMLab package. detectron2'
 yaml configs name our parts (``MODEL.BACKBONE.NAME``, ``MODEL.SEM_SEG_HEAD.NAME``); lazy
 configs may also reference the classes directly.
 """
+
 # Import order kept (ruff's isort is off here): each import registers or patches at import time.
 # isort: off
 from . import safe_yaml  # noqa: F401  (yaml configs read with safe loading only)

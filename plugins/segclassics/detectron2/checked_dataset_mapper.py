@@ -15,6 +15,7 @@ evaluator sees it).
 ``DatasetMapper`` in LazyConfigs run by tools/train.py and tools/test.py; yaml configs get it
 from the runner's trainer (``CheckedDatasetMapper(cfg, is_train)``).
 """
+
 from __future__ import annotations
 
 import re
@@ -24,10 +25,15 @@ from detectron2.config import configurable
 from detectron2.data import DatasetMapper, MetadataCatalog
 from detectron2.data.detection_utils import SizeMismatchError
 
-from segclassics.datasets.sample_checks import (DataError, check_label_values, check_recorded_size, check_same_size,
-                                                check_stored_image,
-                                                check_stored_label,
-                                                image_error)
+from segclassics.datasets.sample_checks import (
+    DataError,
+    check_label_values,
+    check_recorded_size,
+    check_same_size,
+    check_stored_image,
+    check_stored_label,
+    image_error,
+)
 
 __all__ = ["CheckedDatasetMapper"]
 
@@ -94,6 +100,7 @@ class CheckedDatasetMapper(DatasetMapper):
 def _check_headers(image_path: str, label_path: str) -> None:
     """Compare the sizes written in the two files' headers; refuse a colour label."""
     from PIL import Image
+
     try:
         with Image.open(image_path) as im, Image.open(label_path) as lab:
             image_size, label_size, mode = im.size, lab.size, lab.mode
@@ -101,5 +108,7 @@ def _check_headers(image_path: str, label_path: str) -> None:
         raise image_error([image_path, label_path], exc) from exc
     check_same_size(image_size[::-1], label_size[::-1], image_path, label_path)
     if mode not in ("L", "P", "I", "I;16", "1"):
-        raise DataError(f"label {label_path} is a {mode} image; expected a single-channel index PNG "
-                        f"(colour-coded labels need converting to class indices)")
+        raise DataError(
+            f"label {label_path} is a {mode} image; expected a single-channel index PNG "
+            f"(colour-coded labels need converting to class indices)"
+        )

@@ -10,6 +10,7 @@ keeps detectron2's handling of what it read (model-zoo ``.pkl`` layouts, Caffe2 
 ``?matching_heuristics=True``). :class:`SafeDetectionCheckpointer` adds the opt-in for legacy files
 (``trusted=True``), the exact and starting-point checks, and atomic saves.
 """
+
 from __future__ import annotations
 
 import os

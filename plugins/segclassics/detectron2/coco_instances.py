@@ -12,6 +12,7 @@ Listing is lazy (runs when a dataloader or evaluator first asks for the data), s
 registering inside a config costs nothing and a missing dataset fails with a message
 naming the expected path.
 """
+
 from __future__ import annotations
 
 import logging
@@ -24,15 +25,20 @@ from segclassics.datasets.coco_checks import DEFAULT_DROP_CATEGORY_NAMES, cleane
 from segclassics.datasets.paths import require_path
 from segclassics.datasets.sample_checks import DataError
 
-__all__ = ['register_checked_coco_instances', 'load_checked_coco_instances', 'checked_coco_evaluator']
+__all__ = ["register_checked_coco_instances", "load_checked_coco_instances", "checked_coco_evaluator"]
 
-logger = logging.getLogger('segclassics')
+logger = logging.getLogger("segclassics")
 
 
-def load_checked_coco_instances(name: str, json_file: str, image_root: str, *,
-                                drop_category_names: Iterable[str] = DEFAULT_DROP_CATEGORY_NAMES,
-                                thing_classes: Optional[Sequence[str]] = None,
-                                how_to_get: str = '') -> List[dict]:
+def load_checked_coco_instances(
+    name: str,
+    json_file: str,
+    image_root: str,
+    *,
+    drop_category_names: Iterable[str] = DEFAULT_DROP_CATEGORY_NAMES,
+    thing_classes: Optional[Sequence[str]] = None,
+    how_to_get: str = "",
+) -> List[dict]:
     """Clean ``json_file``, load it as detectron2 dataset dicts and fill ``name``'s metadata.
 
     Sets ``thing_classes``, ``thing_dataset_id_to_contiguous_id`` (categories sorted by id,
@@ -40,25 +46,32 @@ def load_checked_coco_instances(name: str, json_file: str, image_root: str, *,
     Raises ``ValueError`` if ``thing_classes`` was given and differs from the json's kept
     categories.
     """
-    require_path(json_file, name, how_to_get, relocate='')  # how_to_get names the variable that moves it
-    require_path(image_root, name, how_to_get, relocate='')
+    require_path(json_file, name, how_to_get, relocate="")  # how_to_get names the variable that moves it
+    require_path(image_root, name, how_to_get, relocate="")
     clean_path, report = cleaned_coco_json(json_file, image_root, drop_category_names=drop_category_names)
     if thing_classes is not None and list(thing_classes) != report.thing_classes:
-        raise DataError(f'{name}: the config says thing_classes={list(thing_classes)} but {json_file!r} '
-                         f'has categories {report.thing_classes} (sorted by id, after dropping '
-                         f'{list(drop_category_names)}); make them agree')
+        raise DataError(
+            f"{name}: the config says thing_classes={list(thing_classes)} but {json_file!r} "
+            f"has categories {report.thing_classes} (sorted by id, after dropping "
+            f"{list(drop_category_names)}); make them agree"
+        )
     meta = MetadataCatalog.get(name)
     dicts = load_coco_json(clean_path, image_root, name)  # sets thing_classes + id map
-    if getattr(meta, 'json_file', None) != clean_path:
+    if getattr(meta, "json_file", None) != clean_path:
         # set once per process; MetadataCatalog refuses to overwrite a different value
-        meta.__dict__['json_file'] = clean_path
+        meta.__dict__["json_file"] = clean_path
     return dicts
 
 
-def register_checked_coco_instances(name: str, json_file: str, image_root: str, *,
-                                    thing_classes: Optional[Sequence[str]] = None,
-                                    drop_category_names: Iterable[str] = DEFAULT_DROP_CATEGORY_NAMES,
-                                    how_to_get: str = '') -> str:
+def register_checked_coco_instances(
+    name: str,
+    json_file: str,
+    image_root: str,
+    *,
+    thing_classes: Optional[Sequence[str]] = None,
+    drop_category_names: Iterable[str] = DEFAULT_DROP_CATEGORY_NAMES,
+    how_to_get: str = "",
+) -> str:
     """Register (or re-register) a COCO instances json as detectron2 dataset ``name``.
 
     Args:
@@ -77,21 +90,22 @@ def register_checked_coco_instances(name: str, json_file: str, image_root: str, 
     drop = tuple(drop_category_names or ())
 
     def load() -> List[dict]:
-        return load_checked_coco_instances(name, json_file, image_root, drop_category_names=drop,
-                                           thing_classes=thing_classes, how_to_get=how_to_get)
+        return load_checked_coco_instances(
+            name, json_file, image_root, drop_category_names=drop, thing_classes=thing_classes, how_to_get=how_to_get
+        )
 
     if name in DatasetCatalog.list():
         DatasetCatalog.remove(name)
         MetadataCatalog.remove(name)
     DatasetCatalog.register(name, load)
-    meta = dict(image_root=image_root, evaluator_type='coco', source_json_file=json_file)
+    meta = dict(image_root=image_root, evaluator_type="coco", source_json_file=json_file)
     if thing_classes is not None:
-        meta['thing_classes'] = list(thing_classes)
+        meta["thing_classes"] = list(thing_classes)
     MetadataCatalog.get(name).set(**meta)
     return name
 
 
-def checked_coco_evaluator(dataset_name: str, tasks=('bbox', 'segm'), output_dir: Optional[str] = None, **kwargs):
+def checked_coco_evaluator(dataset_name: str, tasks=("bbox", "segm"), output_dir: Optional[str] = None, **kwargs):
     """``COCOEvaluator`` scoring against the *cleaned* json of a checked dataset.
 
     Lists the dataset first (which writes the cleaned json and sets the metadata's
@@ -99,5 +113,6 @@ def checked_coco_evaluator(dataset_name: str, tasks=('bbox', 'segm'), output_dir
     trainer builds the loader and the evaluator in. ``kwargs`` go to ``COCOEvaluator``.
     """
     from detectron2.evaluation import COCOEvaluator
+
     DatasetCatalog.get(dataset_name)
     return COCOEvaluator(dataset_name, tasks=tuple(tasks), output_dir=output_dir, **kwargs)

@@ -30,6 +30,7 @@ empty value (``""``, ``[]``) means the argument's default, ``None`` (e.g. ``NORM
 norm, detectron2's convention). Lazy configs do not need any of this: they call our classes
 with keyword arguments.
 """
+
 from __future__ import annotations
 
 from typing import Dict
@@ -40,14 +41,40 @@ __all__ = ["SEGCLASSICS_DEFAULTS", "add_segclassics_config", "part_options"]
 
 SEGCLASSICS_DEFAULTS: Dict[str, dict] = {
     # FCN's reference geometry (Long et al., voc-fcn*/net.py)
-    "VGG16": dict(NORM="", WITH_FC=True, OUT_FEATURES=["pool3", "pool4", "fc7"], CONV1_1_PADDING=100,
-                  FC6_PADDING=0, CEIL_MODE=True, DROPOUT=0.5, WIDTHS=[], FC_CHANNELS=4096, SIZE_DIVISIBILITY=0,
-                  PRETRAINED=""),
-    "FCN": dict(VARIANT="8s", MODE="caffe", AT_ONCE=False, LEARN_FINAL_UPSAMPLE=False,
-                LEARN_INTERMEDIATE_UPSAMPLE=True),
-    "VIT": dict(IMG_SIZE=224, PATCH_SIZE=16, EMBED_DIM=768, DEPTH=12, NUM_HEADS=12, MLP_RATIO=4.0, QKV_BIAS=True,
-                OUT_INDICES=[-1], OUT_FEATURES=[], DROP_PATH_RATE=0.0, CLASS_TOKEN=False, FINAL_NORM=False,
-                INTERPOLATE_MODE="bicubic", WITH_CP=False, PRETRAINED="", PRETRAINED_FORMAT="auto"),
+    "VGG16": dict(
+        NORM="",
+        WITH_FC=True,
+        OUT_FEATURES=["pool3", "pool4", "fc7"],
+        CONV1_1_PADDING=100,
+        FC6_PADDING=0,
+        CEIL_MODE=True,
+        DROPOUT=0.5,
+        WIDTHS=[],
+        FC_CHANNELS=4096,
+        SIZE_DIVISIBILITY=0,
+        PRETRAINED="",
+    ),
+    "FCN": dict(
+        VARIANT="8s", MODE="caffe", AT_ONCE=False, LEARN_FINAL_UPSAMPLE=False, LEARN_INTERMEDIATE_UPSAMPLE=True
+    ),
+    "VIT": dict(
+        IMG_SIZE=224,
+        PATCH_SIZE=16,
+        EMBED_DIM=768,
+        DEPTH=12,
+        NUM_HEADS=12,
+        MLP_RATIO=4.0,
+        QKV_BIAS=True,
+        OUT_INDICES=[-1],
+        OUT_FEATURES=[],
+        DROP_PATH_RATE=0.0,
+        CLASS_TOKEN=False,
+        FINAL_NORM=False,
+        INTERPOLATE_MODE="bicubic",
+        WITH_CP=False,
+        PRETRAINED="",
+        PRETRAINED_FORMAT="auto",
+    ),
     # ViTDet's SimpleFeaturePyramid (Li et al. 2022, Sec. 3) on the ViT's IN_FEATURE; SQUARE_PAD 0: none
     "SFP": dict(IN_FEATURE="last_feat", SCALE_FACTORS=[4.0, 2.0, 1.0, 0.5], SQUARE_PAD=0),
     # SETR-PUP on the layers of MODEL.SEM_SEG_HEAD.IN_FEATURES; AUX_FEATURES: Z^10, Z^15, Z^20, Z^24
@@ -96,8 +123,9 @@ def part_options(cfg: CfgNode, part: str) -> dict:
     for key, default in defaults.items():
         value = node.get(key, default)
         if not _type_ok(value, default):
-            raise ValueError(f"MODEL.SEGCLASSICS.{part}.{key} must be a {type(default).__name__} like "
-                             f"{default!r}, got {value!r}")
+            raise ValueError(
+                f"MODEL.SEGCLASSICS.{part}.{key} must be a {type(default).__name__} like {default!r}, got {value!r}"
+            )
         if isinstance(value, tuple):
             value = list(value)
         out[key.lower()] = None if value in ("", []) else value

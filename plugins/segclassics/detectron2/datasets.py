@@ -8,6 +8,7 @@ dict holds ``file_name``, ``sem_seg_file_name``, ``height`` and ``width``; the m
 a config that names a missing dataset fails there with a message that says where the data
 was expected and which converter makes it.
 """
+
 from __future__ import annotations
 
 import os
@@ -20,10 +21,16 @@ from segclassics.datasets.sample_checks import check_stored_label, image_error
 from segclassics.errors import MissingFileError
 
 
-def list_image_label_pairs(image_root: str, label_root: str, image_ext: str = ".png",
-                           label_ext: str = ".png", dataset: str = "dataset",
-                           how_to_get: str = "", split_file: Optional[str] = None,
-                           relocate: str = "") -> List[dict]:
+def list_image_label_pairs(
+    image_root: str,
+    label_root: str,
+    image_ext: str = ".png",
+    label_ext: str = ".png",
+    dataset: str = "dataset",
+    how_to_get: str = "",
+    split_file: Optional[str] = None,
+    relocate: str = "",
+) -> List[dict]:
     """Pair every ``image_root/<stem><image_ext>`` with ``label_root/<stem><label_ext>``.
 
     ``split_file``: a list of stems, one per line (e.g. VOC's ``ImageSets/Segmentation/val.txt``);
@@ -40,8 +47,10 @@ def list_image_label_pairs(image_root: str, label_root: str, image_ext: str = ".
             stems = [line.split()[0] for line in f if line.strip()]
         missing = [s for s in stems if not os.path.isfile(os.path.join(image_root, s + image_ext))]
         if missing:
-            raise MissingFileError(f"{dataset}: {len(missing)} images listed in {split_file!r} are not in "
-                                    f"{image_root!r}, e.g. {missing[0] + image_ext!r}")
+            raise MissingFileError(
+                f"{dataset}: {len(missing)} images listed in {split_file!r} are not in "
+                f"{image_root!r}, e.g. {missing[0] + image_ext!r}"
+            )
     else:
         stems = sorted(f[: -len(image_ext)] for f in os.listdir(image_root) if f.endswith(image_ext))
     if not stems:
@@ -50,14 +59,16 @@ def list_image_label_pairs(image_root: str, label_root: str, image_ext: str = ".
     for stem in stems:
         label = os.path.join(label_root, stem + label_ext)
         if not os.path.isfile(label):
-            raise MissingFileError(f"{dataset}: image {os.path.join(image_root, stem + image_ext)!r} "
-                                    f"has no label {label!r}")
+            raise MissingFileError(
+                f"{dataset}: image {os.path.join(image_root, stem + image_ext)!r} has no label {label!r}"
+            )
         records.append({"file_name": os.path.join(image_root, stem + image_ext), "sem_seg_file_name": label})
     return records
 
 
 def _with_sizes(records: List[dict]) -> List[dict]:
     from PIL import Image
+
     for r in records:
         try:
             with Image.open(r["file_name"]) as im:
@@ -67,11 +78,21 @@ def _with_sizes(records: List[dict]) -> List[dict]:
     return records
 
 
-def register_sem_seg_dataset(name: str, image_root: str, label_root: str, stuff_classes: Sequence[str], *,
-                             ignore_label: int = 255, image_ext: str = ".png", label_ext: str = ".png",
-                             stuff_colors: Optional[Sequence[Sequence[int]]] = None,
-                             prepare: Optional[Callable[[], None]] = None, how_to_get: str = "",
-                             split_file: Optional[str] = None, relocate: str = "") -> str:
+def register_sem_seg_dataset(
+    name: str,
+    image_root: str,
+    label_root: str,
+    stuff_classes: Sequence[str],
+    *,
+    ignore_label: int = 255,
+    image_ext: str = ".png",
+    label_ext: str = ".png",
+    stuff_colors: Optional[Sequence[Sequence[int]]] = None,
+    prepare: Optional[Callable[[], None]] = None,
+    how_to_get: str = "",
+    split_file: Optional[str] = None,
+    relocate: str = "",
+) -> str:
     """Register (or re-register) a folder-pair semantic-segmentation dataset; returns ``name``.
 
     Args:
@@ -85,11 +106,13 @@ def register_sem_seg_dataset(name: str, image_root: str, label_root: str, stuff_
         relocate: how to point the config at another copy (a detectron2 override such as
             ``dataloader.train.dataset.root=DIR`` or an environment variable), shown with it.
     """
+
     def load() -> List[dict]:
         if prepare is not None:
             prepare()
-        records = list_image_label_pairs(image_root, label_root, image_ext, label_ext, name, how_to_get,
-                                         split_file=split_file, relocate=relocate)
+        records = list_image_label_pairs(
+            image_root, label_root, image_ext, label_ext, name, how_to_get, split_file=split_file, relocate=relocate
+        )
         # early, before a training starts; CheckedDatasetMapper checks every label as it is read
         check_stored_label(records[0]["sem_seg_file_name"], palette_reads_as_grey=True, dataset=name)
         return _with_sizes(records)
@@ -98,16 +121,22 @@ def register_sem_seg_dataset(name: str, image_root: str, label_root: str, stuff_
         DatasetCatalog.remove(name)
         MetadataCatalog.remove(name)
     DatasetCatalog.register(name, load)
-    meta = dict(stuff_classes=list(stuff_classes), ignore_label=ignore_label, evaluator_type="sem_seg",
-                image_root=image_root, sem_seg_root=label_root)
+    meta = dict(
+        stuff_classes=list(stuff_classes),
+        ignore_label=ignore_label,
+        evaluator_type="sem_seg",
+        image_root=image_root,
+        sem_seg_root=label_root,
+    )
     if stuff_colors is not None:
         meta["stuff_colors"] = [list(c) for c in stuff_colors]
     MetadataCatalog.get(name).set(**meta)
     return name
 
 
-def registered_dataset_dicts(name: str, register: Optional[Callable[..., object]] = None,
-                             **register_kwargs) -> List[dict]:
+def registered_dataset_dicts(
+    name: str, register: Optional[Callable[..., object]] = None, **register_kwargs
+) -> List[dict]:
     """LazyCall-friendly dataset: ``register(**register_kwargs)`` (if given), then the dicts.
 
     Lets a lazy config choose a dataset's location as an overridable field, e.g.
@@ -122,8 +151,12 @@ def registered_dataset_dicts(name: str, register: Optional[Callable[..., object]
 
 #: mmengine ``dataset_meta`` key -> detectron2 metadata key; the one mapping between the two, used
 #: for the metadata of ``last_weights.pth`` and to read it back for inference.
-DATASET_META_KEYS = (("classes", "stuff_classes"), ("palette", "stuff_colors"),
-                     ("thing_classes", "thing_classes"), ("thing_palette", "thing_colors"))
+DATASET_META_KEYS = (
+    ("classes", "stuff_classes"),
+    ("palette", "stuff_colors"),
+    ("thing_classes", "thing_classes"),
+    ("thing_palette", "thing_colors"),
+)
 
 
 def dataset_meta_of(name: str) -> dict:
@@ -131,12 +164,15 @@ def dataset_meta_of(name: str) -> dict:
     form: ``classes``/``palette`` (semantic, detectron2's ``stuff_*``) and
     ``thing_classes``/``thing_palette`` (instances); keys the catalog lacks are left out."""
     metadata = MetadataCatalog.get(name)
-    return {ours: list(metadata.get(theirs)) for ours, theirs in DATASET_META_KEYS
-            if metadata.get(theirs, None) is not None}
+    return {
+        ours: list(metadata.get(theirs)) for ours, theirs in DATASET_META_KEYS if metadata.get(theirs, None) is not None
+    }
 
 
 def classes_for_task(dataset_meta: dict, task: str) -> tuple:
     """(class names, colours) of ``dataset_meta`` for ``task`` ('semantic' or 'instance')."""
     prefix = "" if task == "semantic" else "thing_"
-    return (tuple(dataset_meta.get(f"{prefix}classes") or ()),
-            [tuple(c) for c in dataset_meta.get(f"{prefix}palette") or ()])
+    return (
+        tuple(dataset_meta.get(f"{prefix}classes") or ()),
+        [tuple(c) for c in dataset_meta.get(f"{prefix}palette") or ()],
+    )

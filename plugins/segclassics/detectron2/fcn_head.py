@@ -12,6 +12,7 @@ yaml configs: ``MODEL.SEM_SEG_HEAD.NAME: "FCNSemSegHead"``, ``MODEL.SEM_SEG_HEAD
 FCN options under ``MODEL.SEGCLASSICS.FCN`` (``VARIANT``, ``MODE``, ``AT_ONCE``,
 ``LEARN_FINAL_UPSAMPLE``, ``LEARN_INTERMEDIATE_UPSAMPLE``; ``segclassics.detectron2.config``).
 """
+
 from __future__ import annotations
 
 from typing import Dict, Optional, Sequence
@@ -48,32 +49,62 @@ class FCNSemSegHead(TorchModuleSemSegHead):
     """
 
     @configurable
-    def __init__(self, input_shape: Optional[Dict] = None, *, num_classes: int,
-                 in_features: Sequence[str] = ("pool3", "pool4", "fc7"), in_channels: Optional[Sequence[int]] = None,
-                 variant: str = "8s", mode: str = "caffe", at_once: bool = False,
-                 learn_final_upsample: bool = False, learn_intermediate_upsample: bool = True,
-                 ignore_value: int = 255, loss_weight: float = 1.0,
-                 class_weights: Optional[Sequence[float]] = None, loss_reduction: str = "mean"):
+    def __init__(
+        self,
+        input_shape: Optional[Dict] = None,
+        *,
+        num_classes: int,
+        in_features: Sequence[str] = ("pool3", "pool4", "fc7"),
+        in_channels: Optional[Sequence[int]] = None,
+        variant: str = "8s",
+        mode: str = "caffe",
+        at_once: bool = False,
+        learn_final_upsample: bool = False,
+        learn_intermediate_upsample: bool = True,
+        ignore_value: int = 255,
+        loss_weight: float = 1.0,
+        class_weights: Optional[Sequence[float]] = None,
+        loss_reduction: str = "mean",
+    ):
         if in_channels is None:
             if input_shape is None:
                 raise ValueError("FCNSemSegHead needs input_shape (the backbone's output_shape()) or in_channels")
             missing = [n for n in in_features if n not in input_shape]
             if missing:
-                raise ValueError(f"FCNSemSegHead: features {missing} are not produced by the backbone "
-                                 f"(it gives {sorted(input_shape)})")
+                raise ValueError(
+                    f"FCNSemSegHead: features {missing} are not produced by the backbone "
+                    f"(it gives {sorted(input_shape)})"
+                )
             in_channels = [s.channels for s in select_shapes(input_shape, list(in_features))]
-        module = FCNDecoder(num_classes, variant, list(in_channels), mode=mode, at_once=at_once,
-                            learn_final_upsample=learn_final_upsample,
-                            learn_intermediate_upsample=learn_intermediate_upsample)
+        module = FCNDecoder(
+            num_classes,
+            variant,
+            list(in_channels),
+            mode=mode,
+            at_once=at_once,
+            learn_final_upsample=learn_final_upsample,
+            learn_intermediate_upsample=learn_intermediate_upsample,
+        )
         if len(in_features) != module.n_in:
             raise ValueError(f"FCN-{variant} consumes {module.n_in} features, in_features={list(in_features)}")
-        super().__init__(module, in_features, ignore_value=ignore_value, loss_weight=loss_weight,
-                         class_weights=class_weights, common_stride=1, loss_reduction=loss_reduction)
+        super().__init__(
+            module,
+            in_features,
+            ignore_value=ignore_value,
+            loss_weight=loss_weight,
+            class_weights=class_weights,
+            common_stride=1,
+            loss_reduction=loss_reduction,
+        )
 
     @classmethod
     def from_config(cls, cfg, input_shape):
-        return dict(input_shape=input_shape, in_features=list(cfg.MODEL.SEM_SEG_HEAD.IN_FEATURES),
-                    **sem_seg_head_options(cfg), **part_options(cfg, "FCN"))
+        return dict(
+            input_shape=input_shape,
+            in_features=list(cfg.MODEL.SEM_SEG_HEAD.IN_FEATURES),
+            **sem_seg_head_options(cfg),
+            **part_options(cfg, "FCN"),
+        )
 
     def layers(self, features: Dict[str, torch.Tensor], out_size: Optional[Sequence[int]] = None) -> torch.Tensor:
         # the reference crops need the input size: the target size in training

@@ -8,6 +8,7 @@ records when the exception has a one-line message (the tools pass
 :func:`segclassics.engine.errors.user_facing_message`); bugs keep their traceback, and
 ``--debug`` (which does not install the filter) shows everything.
 """
+
 from __future__ import annotations
 
 import logging

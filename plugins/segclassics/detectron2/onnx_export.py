@@ -16,6 +16,7 @@ which detectron2's ``ROIAlignV2`` (``aligned=True``) needs. The dynamo exporter 
 this model: ``torch.export`` stops at a branch on tensor values in detectron2's
 ``find_top_rpn_proposals`` (``if not valid_mask.all():``, GuardOnDataDependentSymNode).
 """
+
 from __future__ import annotations
 
 from typing import List, Tuple
@@ -49,7 +50,15 @@ def export_mask_rcnn(model: GeneralizedRCNN, path: str, image: torch.Tensor) -> 
     """Trace and export; returns the adapter (to compare against) and the output names."""
     adapter, names = tracing_adapter(model, image)
     dynamic = {"image": {1: "height", 2: "width"}, **{n: {0: "detections"} for n in names[:-1]}}
-    torch.onnx.export(adapter, (image,), path, dynamo=False, opset_version=OPSET, input_names=["image"],
-                      output_names=names, dynamic_axes=dynamic)
+    torch.onnx.export(
+        adapter,
+        (image,),
+        path,
+        dynamo=False,
+        opset_version=OPSET,
+        input_names=["image"],
+        output_names=names,
+        dynamic_axes=dynamic,
+    )
     adapter.eval()  # the exporter restores the training flag it found; keep inference mode
     return adapter, names

@@ -1,5 +1,6 @@
 """``OverlapTileSemanticSegmentor``: detectron2's ``SemanticSegmentor`` with the overlap-tile inference of
 Ronneberger et al. 2015 (Sec. 2, Fig. 2) for valid-convolution UNets."""
+
 from __future__ import annotations
 
 from detectron2.config import configurable
@@ -44,8 +45,9 @@ class OverlapTileSemanticSegmentor(SemanticSegmentor):
         results = []
         for x in batched_inputs:
             img = ((x["image"].to(self.device) - self.pixel_mean) / self.pixel_std)[None]
-            logits = overlap_tile_predict(lambda t: self.sem_seg_head.layers(self.backbone(t)), img,
-                                          self.tile_in, self.tile_out, self.batch_tiles)[0]
+            logits = overlap_tile_predict(
+                lambda t: self.sem_seg_head.layers(self.backbone(t)), img, self.tile_in, self.tile_out, self.batch_tiles
+            )[0]
             h, w = img.shape[-2:]
             results.append({"sem_seg": sem_seg_postprocess(logits, (h, w), x.get("height", h), x.get("width", w))})
         return results

@@ -1,5 +1,6 @@
 """``PaperUNetBackbone``: the UNet contracting path (Ronneberger et al. 2015, Sec. 2) as a detectron2
 backbone."""
+
 from __future__ import annotations
 
 from detectron2.layers import ShapeSpec
@@ -22,8 +23,15 @@ class PaperUNetBackbone(Backbone):
     crops must be valid sizes; use ``OverlapTileSemanticSegmentor`` for inference.
     """
 
-    def __init__(self, in_channels: int = 3, base_channels: int = 64, depth: int = 5, padding: str = "valid",
-                 norm=None, dropout: float = 0.0):
+    def __init__(
+        self,
+        in_channels: int = 3,
+        base_channels: int = 64,
+        depth: int = 5,
+        padding: str = "valid",
+        norm=None,
+        dropout: float = 0.0,
+    ):
         super().__init__()
         self.module = UNetEncoder(in_channels, base_channels, depth, padding, norm, dropout)
         init_unet_weights(self.module)
@@ -31,7 +39,7 @@ class PaperUNetBackbone(Backbone):
         self.border = unet_border(depth, padding)
         self._out_features = [f"unet{i}" for i in range(depth)]
         self._out_feature_channels = {f"unet{i}": c for i, c in enumerate(self.module.channels)}
-        self._out_feature_strides = {f"unet{i}": 2 ** i for i in range(depth)}
+        self._out_feature_strides = {f"unet{i}": 2**i for i in range(depth)}
 
     @property
     def size_divisibility(self) -> int:
@@ -41,8 +49,10 @@ class PaperUNetBackbone(Backbone):
         return dict(zip(self._out_features, self.module(x)))
 
     def output_shape(self):
-        return {n: ShapeSpec(channels=self._out_feature_channels[n], stride=self._out_feature_strides[n])
-                for n in self._out_features}
+        return {
+            n: ShapeSpec(channels=self._out_feature_channels[n], stride=self._out_feature_strides[n])
+            for n in self._out_features
+        }
 
 
 @BACKBONE_REGISTRY.register()

@@ -1,5 +1,6 @@
 """``PaperUNetSemSegHead``: the UNet expansive path (Ronneberger et al. 2015, Sec. 2) as a detectron2
 semantic-segmentation head, with centre-cropped targets for the valid net."""
+
 from __future__ import annotations
 
 from typing import Tuple
@@ -43,20 +44,35 @@ class PaperUNetSemSegHead(TorchModuleSemSegHead):
     """
 
     @configurable
-    def __init__(self, input_shape=None, *, num_classes: int, base_channels: int = 64, depth: int = 5,
-                 padding: str = "valid", norm=None, ignore_value: int = 255, loss_weight: float = 1.0):
+    def __init__(
+        self,
+        input_shape=None,
+        *,
+        num_classes: int,
+        base_channels: int = 64,
+        depth: int = 5,
+        padding: str = "valid",
+        norm=None,
+        ignore_value: int = 255,
+        loss_weight: float = 1.0,
+    ):
         names = [f"unet{i}" for i in range(depth)]
         if input_shape is None:
             from detectron2.layers import ShapeSpec
-            input_shape = {n: ShapeSpec(channels=base_channels * 2 ** i, stride=2 ** i) for i, n in enumerate(names)}
+
+            input_shape = {n: ShapeSpec(channels=base_channels * 2**i, stride=2**i) for i, n in enumerate(names)}
         missing = [n for n in names if n not in input_shape]
         if missing:
-            raise ValueError(f"PaperUNetSemSegHead needs backbone features {names}; missing {missing} "
-                             f"(use PaperUNetBackbone with depth={depth})")
+            raise ValueError(
+                f"PaperUNetSemSegHead needs backbone features {names}; missing {missing} "
+                f"(use PaperUNetBackbone with depth={depth})"
+            )
         for i, n in enumerate(names):
-            if input_shape[n].channels != base_channels * 2 ** i:
-                raise ValueError(f"{n} has {input_shape[n].channels} channels, expected base_channels * 2**{i} = "
-                                 f"{base_channels * 2 ** i}")
+            if input_shape[n].channels != base_channels * 2**i:
+                raise ValueError(
+                    f"{n} has {input_shape[n].channels} channels, expected base_channels * 2**{i} = "
+                    f"{base_channels * 2**i}"
+                )
         decoder = UNetDecoder(num_classes, base_channels, depth, padding, norm)
         init_unet_weights(decoder)
         super().__init__(_DecoderOnList(decoder), names, ignore_value=ignore_value, loss_weight=loss_weight)

@@ -13,6 +13,7 @@ What is refused is not written either: ``LazyConfig.save`` (``default_setup``'s 
 writes each ``ShapeSpec`` value (detectron2's model-zoo Mask R-CNN heads hold them) as the
 ``LazyCall`` that builds it, so the saved config of a run loads and runs again.
 """
+
 from __future__ import annotations
 
 import copy
@@ -33,6 +34,7 @@ _original_lazy_save = LazyConfig.save
 def _safe_load_yaml_with_base(cls, filename, allow_unsafe: bool = False):
     """fvcore's loader with ``allow_unsafe`` forced off (``_BASE_`` files recurse through here too)."""
     import yaml
+
     name = filename if isinstance(filename, str) else None
     prechecked = name is not None and os.path.isfile(name)
     if prechecked:
@@ -58,7 +60,8 @@ def _shape_specs_as_calls(node) -> None:
     from detectron2.config import LazyCall
     from detectron2.layers import ShapeSpec
     from omegaconf import DictConfig, ListConfig, OmegaConf
-    for key in (list(node.keys()) if isinstance(node, DictConfig) else range(len(node))):
+
+    for key in list(node.keys()) if isinstance(node, DictConfig) else range(len(node)):
         if OmegaConf.is_interpolation(node, key):
             continue
         value = node[key]

@@ -18,6 +18,7 @@ yaml configs: ``MODEL.BACKBONE.NAME: "SegNetEncoderBackbone"`` plus the ``MODEL.
 keys (``ARCH``, ``WIDTHS``, ``CHANNELS``, ``NUM_STAGES``, ``KERNEL_SIZE``, ``CEIL_MODE``; see
 ``segclassics.detectron2.config``). Lazy configs call the class directly.
 """
+
 from __future__ import annotations
 
 from typing import Dict, Optional, Sequence
@@ -55,11 +56,27 @@ class SegNetEncoderBackbone(Backbone):
     """
 
     @configurable
-    def __init__(self, *, arch: str = "vgg16", in_channels: int = 3, widths: Optional[Sequence[int]] = None,
-                 channels: int = 64, num_stages: int = 4, kernel_size: int = 7, ceil_mode: bool = True):
+    def __init__(
+        self,
+        *,
+        arch: str = "vgg16",
+        in_channels: int = 3,
+        widths: Optional[Sequence[int]] = None,
+        channels: int = 64,
+        num_stages: int = 4,
+        kernel_size: int = 7,
+        ceil_mode: bool = True,
+    ):
         super().__init__()
-        self.encoder = build_segnet_encoder(arch, in_channels, widths=widths, channels=channels,
-                                            num_stages=num_stages, kernel_size=kernel_size, ceil_mode=ceil_mode)
+        self.encoder = build_segnet_encoder(
+            arch,
+            in_channels,
+            widths=widths,
+            channels=channels,
+            num_stages=num_stages,
+            kernel_size=kernel_size,
+            ceil_mode=ceil_mode,
+        )
         self.num_stages = self.encoder.num_stages
         self.out_name = f"pool{self.num_stages}"
 
@@ -72,4 +89,4 @@ class SegNetEncoderBackbone(Backbone):
         return {self.out_name: y, **pool_records_to_dict(records)}
 
     def output_shape(self) -> Dict[str, ShapeSpec]:
-        return {self.out_name: ShapeSpec(channels=self.encoder.out_channels, stride=2 ** self.num_stages)}
+        return {self.out_name: ShapeSpec(channels=self.encoder.out_channels, stride=2**self.num_stages)}

@@ -6,6 +6,7 @@ the dataset lists for its ``file_name`` (as detectron2's ``SemSegEvaluator`` doe
 ``DatasetMapper`` drops the label), takes ``argmax`` of the predicted ``sem_seg`` scores and
 gathers per-image results across processes.
 """
+
 from __future__ import annotations
 
 from collections import OrderedDict
@@ -28,8 +29,14 @@ class SegNetMetricsEvaluator(DatasetEvaluator):
         distributed: gather results from all processes (rank 0 returns them).
     """
 
-    def __init__(self, dataset_name: str, boundary: bool = True, tolerance_ratio: float = BF_TOLERANCE_RATIO,
-                 distributed: bool = True, ignore_label: Optional[int] = None):
+    def __init__(
+        self,
+        dataset_name: str,
+        boundary: bool = True,
+        tolerance_ratio: float = BF_TOLERANCE_RATIO,
+        distributed: bool = True,
+        ignore_label: Optional[int] = None,
+    ):
         meta = MetadataCatalog.get(dataset_name)
         self.classes = list(meta.stuff_classes)
         self.ignore_label = meta.get("ignore_label", 255) if ignore_label is None else ignore_label
@@ -54,6 +61,7 @@ class SegNetMetricsEvaluator(DatasetEvaluator):
 
     def process(self, inputs, outputs):
         from PIL import Image
+
         for inp, out in zip(inputs, outputs):
             pred = out["sem_seg"].argmax(dim=0).cpu().numpy()
             name = self._gt_file(inp)
@@ -61,8 +69,11 @@ class SegNetMetricsEvaluator(DatasetEvaluator):
                 gt = np.asarray(im).astype(np.int64)
             n = len(self.classes)
             conf = confusion_matrix(pred, gt, n, self.ignore_label, name)
-            bf = boundary_f1(pred, gt, n, self.ignore_label, self.tolerance_ratio, name=name) \
-                if self.boundary else float("nan")
+            bf = (
+                boundary_f1(pred, gt, n, self.ignore_label, self.tolerance_ratio, name=name)
+                if self.boundary
+                else float("nan")
+            )
             self._results.append((conf, bf))
 
     def evaluate(self):

@@ -5,6 +5,7 @@ indices of its mirrored encoder pool, then convolves; a soft-max classifier ends
 Reads the encoder output and the ``pool{k}_indices`` / ``pool{k}_size`` entries that
 ``SegNetEncoderBackbone`` puts into the feature dict (see that module).
 """
+
 from __future__ import annotations
 
 from typing import Dict, Optional, Sequence
@@ -13,8 +14,8 @@ import torch
 from detectron2.config import configurable
 from detectron2.modeling import SEM_SEG_HEADS_REGISTRY
 
-from segclassics.detectron2.sem_seg_head import TorchModuleSemSegHead, sem_seg_head_options
 from segclassics.detectron2.segnet_backbone import segnet_args_from_cfg
+from segclassics.detectron2.sem_seg_head import TorchModuleSemSegHead, sem_seg_head_options
 from segclassics.models.segnet import build_segnet_decoder, pool_records_from_dict
 
 
@@ -35,15 +36,32 @@ class SegNetSemSegHead(TorchModuleSemSegHead):
     """
 
     @configurable
-    def __init__(self, *, num_classes: int, arch: str = "vgg16", widths: Optional[Sequence[int]] = None,
-                 channels: int = 64, num_stages: int = 4, kernel_size: int = 7, in_feature: Optional[str] = None,
-                 ignore_value: int = 255, loss_weight: float = 1.0,
-                 class_weights: Optional[Sequence[float]] = None):
-        module = build_segnet_decoder(arch, num_classes, widths=widths, channels=channels,
-                                      num_stages=num_stages, kernel_size=kernel_size)
+    def __init__(
+        self,
+        *,
+        num_classes: int,
+        arch: str = "vgg16",
+        widths: Optional[Sequence[int]] = None,
+        channels: int = 64,
+        num_stages: int = 4,
+        kernel_size: int = 7,
+        in_feature: Optional[str] = None,
+        ignore_value: int = 255,
+        loss_weight: float = 1.0,
+        class_weights: Optional[Sequence[float]] = None,
+    ):
+        module = build_segnet_decoder(
+            arch, num_classes, widths=widths, channels=channels, num_stages=num_stages, kernel_size=kernel_size
+        )
         in_feature = in_feature or f"pool{module.num_stages}"
-        super().__init__(module, [in_feature], ignore_value=ignore_value, loss_weight=loss_weight,
-                         class_weights=class_weights, common_stride=1)
+        super().__init__(
+            module,
+            [in_feature],
+            ignore_value=ignore_value,
+            loss_weight=loss_weight,
+            class_weights=class_weights,
+            common_stride=1,
+        )
         self.num_stages = module.num_stages
 
     @classmethod
@@ -54,6 +72,7 @@ class SegNetSemSegHead(TorchModuleSemSegHead):
     def layers(self, features: Dict[str, torch.Tensor], out_size: Optional[Sequence[int]] = None) -> torch.Tensor:
         name = self.in_features[0]
         if name not in features:
-            raise KeyError(f"SegNetSemSegHead needs feature {name!r} (the SegNet encoder output); got "
-                           f"{sorted(features)}")
+            raise KeyError(
+                f"SegNetSemSegHead needs feature {name!r} (the SegNet encoder output); got {sorted(features)}"
+            )
         return self.module(features[name], pool_records_from_dict(features, self.num_stages))

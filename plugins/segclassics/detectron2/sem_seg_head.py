@@ -9,6 +9,7 @@ feature selection, the resizing of lower-resolution logits and the cross-entropy
 and, where its paper says so, overrides the :meth:`~TorchModuleSemSegHead.layers` or
 :meth:`~TorchModuleSemSegHead.align` hook.
 """
+
 from __future__ import annotations
 
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -44,9 +45,18 @@ class TorchModuleSemSegHead(nn.Module):
         aux_weight: multiplier on the summed auxiliary losses (``loss_sem_seg_aux``).
     """
 
-    def __init__(self, module: nn.Module, in_features: Sequence[str], *, ignore_value: int = 255,
-                 loss_weight: float = 1.0, class_weights: Optional[Sequence[float]] = None,
-                 common_stride: int = 1, loss_reduction: str = "mean", aux_weight: float = 0.0):
+    def __init__(
+        self,
+        module: nn.Module,
+        in_features: Sequence[str],
+        *,
+        ignore_value: int = 255,
+        loss_weight: float = 1.0,
+        class_weights: Optional[Sequence[float]] = None,
+        common_stride: int = 1,
+        loss_reduction: str = "mean",
+        aux_weight: float = 0.0,
+    ):
         super().__init__()
         if loss_reduction not in ("mean", "sum"):
             raise ValueError(f"loss_reduction must be 'mean' or 'sum', got {loss_reduction!r}")
@@ -87,11 +97,13 @@ class TorchModuleSemSegHead(nn.Module):
     def loss(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """Cross-entropy with ``class_weights``, ``ignore_value`` and ``loss_reduction``."""
         weight = self.class_weights.to(logits.dtype) if self.class_weights is not None else None
-        return F.cross_entropy(logits.float(), targets, weight=weight, ignore_index=self.ignore_value,
-                               reduction=self.loss_reduction)
+        return F.cross_entropy(
+            logits.float(), targets, weight=weight, ignore_index=self.ignore_value, reduction=self.loss_reduction
+        )
 
-    def losses(self, logits: torch.Tensor, targets: torch.Tensor,
-               aux_logits: Sequence[torch.Tensor] = ()) -> Dict[str, torch.Tensor]:
+    def losses(
+        self, logits: torch.Tensor, targets: torch.Tensor, aux_logits: Sequence[torch.Tensor] = ()
+    ) -> Dict[str, torch.Tensor]:
         out = {"loss_sem_seg": self.loss(*self.align(logits, targets)) * self.loss_weight}
         if len(aux_logits):
             out["loss_sem_seg_aux"] = sum(self.loss(*self.align(a, targets)) for a in aux_logits) * self.aux_weight

@@ -6,6 +6,7 @@ The decoder is :class:`segclassics.models.setr_heads.SETRDecoder`, built from th
 mmseg heads. :func:`setr_checkpoint_to_detectron2` puts a whole converted SETR checkpoint
 (``segclassics.models.vit_convert``) under this model's keys.
 """
+
 from __future__ import annotations
 
 from typing import Dict, Mapping, Optional, Sequence
@@ -50,11 +51,24 @@ class SETRSemSegHead(TorchModuleSemSegHead):
     """
 
     @configurable
-    def __init__(self, input_shape=None, *, num_classes: int, decoder: str = "pup",
-                 in_features: Sequence[str] = ("layer24",), aux_features: Optional[Sequence[str]] = (),
-                 channels: int = 256, aux_weight: float = 0.4, norm: str = "BN", embed_dim: Optional[int] = None,
-                 patch_size: int = 16, ignore_value: int = 255, loss_weight: float = 1.0,
-                 class_weights: Optional[Sequence[float]] = None, loss_reduction: str = "mean"):
+    def __init__(
+        self,
+        input_shape=None,
+        *,
+        num_classes: int,
+        decoder: str = "pup",
+        in_features: Sequence[str] = ("layer24",),
+        aux_features: Optional[Sequence[str]] = (),
+        channels: int = 256,
+        aux_weight: float = 0.4,
+        norm: str = "BN",
+        embed_dim: Optional[int] = None,
+        patch_size: int = 16,
+        ignore_value: int = 255,
+        loss_weight: float = 1.0,
+        class_weights: Optional[Sequence[float]] = None,
+        loss_reduction: str = "mean",
+    ):
         if decoder not in SETR_DECODERS:
             raise ValueError(f"decoder must be one of {sorted(SETR_DECODERS)}, got {decoder!r}")
         spec = SETR_DECODERS[decoder]
@@ -72,16 +86,27 @@ class SETRSemSegHead(TorchModuleSemSegHead):
             raise ValueError("give input_shape (the backbone's output_shape()) or embed_dim")
         num_aux = (len(spec.aux_layers) if aux_features else 0) if spec.aux_on_neck else len(aux_features)
         module = SETRDecoder(decoder, embed_dim, num_classes, channels, num_aux, norm)
-        super().__init__(module, in_features, ignore_value=ignore_value, loss_weight=loss_weight,
-                         class_weights=class_weights, common_stride=spec.output_stride(patch_size),
-                         loss_reduction=loss_reduction, aux_weight=aux_weight)
+        super().__init__(
+            module,
+            in_features,
+            ignore_value=ignore_value,
+            loss_weight=loss_weight,
+            class_weights=class_weights,
+            common_stride=spec.output_stride(patch_size),
+            loss_reduction=loss_reduction,
+            aux_weight=aux_weight,
+        )
         self.decoder = decoder
         self.aux_features = [] if spec.aux_on_neck else aux_features
 
     @classmethod
     def from_config(cls, cfg, input_shape):
-        return dict(input_shape=input_shape, in_features=list(cfg.MODEL.SEM_SEG_HEAD.IN_FEATURES),
-                    **sem_seg_head_options(cfg), **part_options(cfg, "SETR"))
+        return dict(
+            input_shape=input_shape,
+            in_features=list(cfg.MODEL.SEM_SEG_HEAD.IN_FEATURES),
+            **sem_seg_head_options(cfg),
+            **part_options(cfg, "SETR"),
+        )
 
     def layers(self, features: Dict[str, torch.Tensor], out_size: Optional[Sequence[int]] = None):
         with_aux = self.training and len(self.module.aux_heads) > 0
@@ -98,7 +123,7 @@ def setr_checkpoint_to_detectron2(state_dict: Mapping[str, torch.Tensor]) -> Dic
     out = {}
     for k, v in state_dict.items():
         if k.startswith("backbone."):
-            k = "backbone.net." + k[len("backbone."):]
+            k = "backbone.net." + k[len("backbone.") :]
         elif k.startswith(("neck.", "decode_head.", "aux_heads.")):
             k = "sem_seg_head.module." + k
         out[k] = v

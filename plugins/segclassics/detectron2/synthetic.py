@@ -14,6 +14,7 @@ The data is generated lazily (:func:`segclassics.datasets.synthetic.prepare`: th
 dataloader lists it, so registering costs nothing. Registering again (e.g. with another
 ``root``) replaces the earlier entries.
 """
+
 from __future__ import annotations
 
 import os
@@ -25,14 +26,15 @@ from detectron2.data.datasets.coco import load_coco_json
 from segclassics.datasets import synthetic
 from segclassics.detectron2.datasets import register_sem_seg_dataset
 
-__all__ = ['register_synthetic', 'SPLITS']
+__all__ = ["register_synthetic", "SPLITS"]
 
-SPLITS = ('train', 'val')
+SPLITS = ("train", "val")
 
 
 def _prepare(root: str, generate: Optional[bool]):
     def prepare() -> None:  # missing (where allowed) / older generator version: (re)generate
         synthetic.prepare(root, generate=generate, verbose=True)
+
     return prepare
 
 
@@ -51,14 +53,21 @@ def register_synthetic(root: Optional[str] = None, generate: Optional[bool] = No
     prepare = _prepare(root, generate)
     names = []
     for split in SPLITS:
-        names.append(register_sem_seg_dataset(
-            f'synthetic_shapes_sem_seg_{split}', os.path.join(root, 'img_dir', split),
-            os.path.join(root, 'ann_dir', split), synthetic.CLASSES, ignore_label=synthetic.IGNORE_INDEX,
-            stuff_colors=synthetic.PALETTE, prepare=prepare,
-            how_to_get=f'run: python -m segclassics.tools.dataset_converters.make_synthetic {root}'))
+        names.append(
+            register_sem_seg_dataset(
+                f"synthetic_shapes_sem_seg_{split}",
+                os.path.join(root, "img_dir", split),
+                os.path.join(root, "ann_dir", split),
+                synthetic.CLASSES,
+                ignore_label=synthetic.IGNORE_INDEX,
+                stuff_colors=synthetic.PALETTE,
+                prepare=prepare,
+                how_to_get=f"run: python -m segclassics.tools.dataset_converters.make_synthetic {root}",
+            )
+        )
 
-        name = f'synthetic_shapes_{split}'
-        json_file = os.path.join(root, 'annotations', f'instances_{split}.json')
+        name = f"synthetic_shapes_{split}"
+        json_file = os.path.join(root, "annotations", f"instances_{split}.json")
 
         def load(name=name, json_file=json_file) -> List[dict]:
             prepare()
@@ -68,9 +77,12 @@ def register_synthetic(root: Optional[str] = None, generate: Optional[bool] = No
             DatasetCatalog.remove(name)
             MetadataCatalog.remove(name)
         DatasetCatalog.register(name, load)
-        MetadataCatalog.get(name).set(json_file=json_file, image_root=root, evaluator_type='coco',
-                                      thing_classes=list(synthetic.CLASSES[1:]),
-                                      thing_colors=[list(c) for c in synthetic.PALETTE[1:]])
+        MetadataCatalog.get(name).set(
+            json_file=json_file,
+            image_root=root,
+            evaluator_type="coco",
+            thing_classes=list(synthetic.CLASSES[1:]),
+            thing_colors=[list(c) for c in synthetic.PALETTE[1:]],
+        )
         names.append(name)
     return names
-

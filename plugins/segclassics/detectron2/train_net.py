@@ -19,17 +19,18 @@ A script of one's own needs the same two lines before ``merge_from_file``::
 An unknown key, a value of the wrong type or a file that is not a config is one ``error:``
 line (exit status 2).
 """
+
 from __future__ import annotations
 
 import sys
 
-import segclassics.detectron2  # noqa: F401  (registers our parts and datasets)
 from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.config import get_cfg
 from detectron2.engine import default_argument_parser, default_setup, launch
 from detectron2.evaluation import verify_results
 from detectron2.utils import comm
 
+import segclassics.detectron2  # noqa: F401  (registers our parts and datasets)
 from segclassics.detectron2.config import add_segclassics_config
 from segclassics.detectron2.trainer import Trainer
 from segclassics.errors import UserError
@@ -40,14 +41,18 @@ __all__ = ["setup", "main", "cli"]
 def setup(args):
     """The frozen config of ``args.config_file`` + ``args.opts`` (our keys added), after ``default_setup``."""
     cfg = add_segclassics_config(get_cfg())
-    for where, merge, what in ((args.config_file, cfg.merge_from_file, args.config_file),
-                               (f"{args.config_file} (command-line override)", cfg.merge_from_list, args.opts)):
+    for where, merge, what in (
+        (args.config_file, cfg.merge_from_file, args.config_file),
+        (f"{args.config_file} (command-line override)", cfg.merge_from_list, args.opts),
+    ):
         try:
             merge(what)
         except (KeyError, ValueError, AssertionError) as exc:  # yacs: unknown key, wrong type, odd-length opts
             text = exc.args[0] if exc.args else exc
-            raise UserError(f"{where}: {text} (detectron2 yaml keys are those of "
-                            f"detectron2.config.get_cfg() plus MODEL.SEGCLASSICS.*)") from None
+            raise UserError(
+                f"{where}: {text} (detectron2 yaml keys are those of "
+                f"detectron2.config.get_cfg() plus MODEL.SEGCLASSICS.*)"
+            ) from None
     cfg.freeze()
     default_setup(cfg, args)
     return cfg
@@ -72,8 +77,14 @@ def cli(argv=None) -> int:
     """Parse ``argv`` as detectron2's ``default_argument_parser`` does and ``launch`` :func:`main`."""
     args = default_argument_parser().parse_args(argv)
     try:
-        launch(main, args.num_gpus, num_machines=args.num_machines, machine_rank=args.machine_rank,
-               dist_url=args.dist_url, args=(args,))
+        launch(
+            main,
+            args.num_gpus,
+            num_machines=args.num_machines,
+            machine_rank=args.machine_rank,
+            dist_url=args.dist_url,
+            args=(args,),
+        )
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -7,6 +7,7 @@ picks one per ``evaluator_type``); this one picks ``SemSegEvaluator`` for ``eval
 (the Mask R-CNN datasets). Samples go through ``CheckedDatasetMapper`` (sizes, label values and
 decoding checked per sample, one line naming the file on bad data).
 """
+
 from __future__ import annotations
 
 from detectron2.data import MetadataCatalog, build_detection_test_loader, build_detection_train_loader

@@ -17,6 +17,7 @@ yaml configs: ``MODEL.BACKBONE.NAME: "VGG16Backbone"`` with options under
 ``"build_vgg16_fpn_backbone"``: detectron2's FPN on it (``MODEL.FPN.*``), as
 ``build_resnet_fpn_backbone`` puts one on a ResNet.
 """
+
 from __future__ import annotations
 
 from typing import Dict, Optional, Sequence
@@ -51,14 +52,35 @@ class VGG16Backbone(TorchVGG16, Backbone):
     """
 
     @configurable
-    def __init__(self, *, in_channels: int = 3, out_features: Optional[Sequence[str]] = ("pool3", "pool4", "fc7"),
-                 norm: Optional[str] = None, with_fc: bool = True, conv1_1_padding: int = 100, fc6_padding: int = 0,
-                 ceil_mode: bool = True, dropout: float = 0.5, widths: Optional[Sequence[int]] = None,
-                 fc_channels: int = 4096, size_divisibility: int = 0, pretrained: Optional[str] = None):
-        TorchVGG16.__init__(self, in_channels, norm=norm, with_fc=with_fc,
-                            out_indices=None if out_features is None else tuple(out_features),
-                            conv1_1_padding=conv1_1_padding, fc6_padding=fc6_padding, ceil_mode=ceil_mode, dropout=dropout, widths=widths,
-                            fc_channels=fc_channels)
+    def __init__(
+        self,
+        *,
+        in_channels: int = 3,
+        out_features: Optional[Sequence[str]] = ("pool3", "pool4", "fc7"),
+        norm: Optional[str] = None,
+        with_fc: bool = True,
+        conv1_1_padding: int = 100,
+        fc6_padding: int = 0,
+        ceil_mode: bool = True,
+        dropout: float = 0.5,
+        widths: Optional[Sequence[int]] = None,
+        fc_channels: int = 4096,
+        size_divisibility: int = 0,
+        pretrained: Optional[str] = None,
+    ):
+        TorchVGG16.__init__(
+            self,
+            in_channels,
+            norm=norm,
+            with_fc=with_fc,
+            out_indices=None if out_features is None else tuple(out_features),
+            conv1_1_padding=conv1_1_padding,
+            fc6_padding=fc6_padding,
+            ceil_mode=ceil_mode,
+            dropout=dropout,
+            widths=widths,
+            fc_channels=fc_channels,
+        )
         self._size_divisibility = int(size_divisibility)
         self._out_features = list(self.out_names)
         if pretrained:
@@ -84,6 +106,11 @@ def build_vgg16_fpn_backbone(cfg, input_shape: ShapeSpec):
     """yaml: ``MODEL.BACKBONE.NAME: build_vgg16_fpn_backbone``: ``VGG16Backbone`` (``MODEL.SEGCLASSICS.VGG16``)
     under detectron2's ``FPN`` with ``MODEL.FPN.{IN_FEATURES,OUT_CHANNELS,NORM,FUSE_TYPE}`` and a max-pooled
     top level (``p6``), exactly what ``build_resnet_fpn_backbone`` builds on a ResNet."""
-    return FPN(bottom_up=VGG16Backbone(cfg, input_shape), in_features=cfg.MODEL.FPN.IN_FEATURES,
-               out_channels=cfg.MODEL.FPN.OUT_CHANNELS, norm=cfg.MODEL.FPN.NORM, top_block=LastLevelMaxPool(),
-               fuse_type=cfg.MODEL.FPN.FUSE_TYPE)
+    return FPN(
+        bottom_up=VGG16Backbone(cfg, input_shape),
+        in_features=cfg.MODEL.FPN.IN_FEATURES,
+        out_channels=cfg.MODEL.FPN.OUT_CHANNELS,
+        norm=cfg.MODEL.FPN.NORM,
+        top_block=LastLevelMaxPool(),
+        fuse_type=cfg.MODEL.FPN.FUSE_TYPE,
+    )

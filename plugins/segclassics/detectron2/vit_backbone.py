@@ -16,6 +16,7 @@ pyramid on it.) Yaml configs: ``MODEL.BACKBONE.NAME: "SETRViTBackbone"`` with op
 ``MODEL.BACKBONE.NAME: "build_setr_vit_sfp_backbone"`` puts ViTDet's ``SimpleFeaturePyramid`` on it
 (``MODEL.SEGCLASSICS.SFP``; ``MODEL.FPN.{OUT_CHANNELS,NORM}``), as the LazyConfig above.
 """
+
 from __future__ import annotations
 
 from typing import Dict, Optional, Sequence
@@ -56,22 +57,50 @@ class SETRViTBackbone(Backbone):
     """
 
     @configurable
-    def __init__(self, *, img_size=224, patch_size: int = 16, in_chans: int = 3, embed_dim: int = 768,
-                 depth: int = 12, num_heads: int = 12, mlp_ratio: float = 4.0, qkv_bias: bool = True,
-                 out_indices: Sequence[int] = (-1,), out_features: Optional[Sequence[str]] = None,
-                 drop_path_rate: float = 0.0, class_token: bool = False, final_norm: bool = False,
-                 interpolate_mode: str = "bicubic", with_cp: bool = False, pretrained: Optional[str] = None,
-                 pretrained_format: str = "auto"):
+    def __init__(
+        self,
+        *,
+        img_size=224,
+        patch_size: int = 16,
+        in_chans: int = 3,
+        embed_dim: int = 768,
+        depth: int = 12,
+        num_heads: int = 12,
+        mlp_ratio: float = 4.0,
+        qkv_bias: bool = True,
+        out_indices: Sequence[int] = (-1,),
+        out_features: Optional[Sequence[str]] = None,
+        drop_path_rate: float = 0.0,
+        class_token: bool = False,
+        final_norm: bool = False,
+        interpolate_mode: str = "bicubic",
+        with_cp: bool = False,
+        pretrained: Optional[str] = None,
+        pretrained_format: str = "auto",
+    ):
         super().__init__()
-        self.net = VisionTransformer(img_size=img_size, patch_size=patch_size, in_chans=in_chans,
-                                     embed_dim=embed_dim, depth=depth, num_heads=num_heads, mlp_ratio=mlp_ratio,
-                                     qkv_bias=qkv_bias, out_indices=tuple(out_indices), class_token=class_token,
-                                     drop_path_rate=drop_path_rate, final_norm=final_norm,
-                                     interpolate_mode=interpolate_mode, with_cp=with_cp)
+        self.net = VisionTransformer(
+            img_size=img_size,
+            patch_size=patch_size,
+            in_chans=in_chans,
+            embed_dim=embed_dim,
+            depth=depth,
+            num_heads=num_heads,
+            mlp_ratio=mlp_ratio,
+            qkv_bias=qkv_bias,
+            out_indices=tuple(out_indices),
+            class_token=class_token,
+            drop_path_rate=drop_path_rate,
+            final_norm=final_norm,
+            interpolate_mode=interpolate_mode,
+            with_cp=with_cp,
+        )
         names = list(out_features) if out_features is not None else [f"layer{i + 1}" for i in self.net.out_indices]
         if len(names) != len(self.net.out_indices) or len(set(names)) != len(names):
-            raise ValueError(f"out_features {names} must be {len(self.net.out_indices)} distinct names, one per "
-                             f"out_indices entry {self.net.out_indices}")
+            raise ValueError(
+                f"out_features {names} must be {len(self.net.out_indices)} distinct names, one per "
+                f"out_indices entry {self.net.out_indices}"
+            )
         self._out_features = names
         self._out_feature_channels = {n: embed_dim for n in names}
         self._out_feature_strides = {n: patch_size for n in names}
@@ -95,8 +124,10 @@ class SETRViTBackbone(Backbone):
         return dict(zip(self._out_features, self.net(x)))
 
     def output_shape(self) -> Dict[str, ShapeSpec]:
-        return {n: ShapeSpec(channels=self._out_feature_channels[n], stride=self._out_feature_strides[n])
-                for n in self._out_features}
+        return {
+            n: ShapeSpec(channels=self._out_feature_channels[n], stride=self._out_feature_strides[n])
+            for n in self._out_features
+        }
 
 
 @BACKBONE_REGISTRY.register()
@@ -106,7 +137,12 @@ def build_setr_vit_sfp_backbone(cfg, input_shape: ShapeSpec):
     (``MODEL.SEGCLASSICS.VIT``), with ``MODEL.SEGCLASSICS.SFP.{IN_FEATURE,SCALE_FACTORS,SQUARE_PAD}`` and
     ``MODEL.FPN.{OUT_CHANNELS,NORM}`` (ViTDet: 256, ``'LN'``)."""
     sfp = part_options(cfg, "SFP")
-    return SimpleFeaturePyramid(net=SETRViTBackbone(cfg, input_shape), in_feature=sfp["in_feature"],
-                                out_channels=cfg.MODEL.FPN.OUT_CHANNELS, scale_factors=tuple(sfp["scale_factors"]),
-                                top_block=LastLevelMaxPool(), norm=cfg.MODEL.FPN.NORM,
-                                square_pad=sfp["square_pad"] or 0)
+    return SimpleFeaturePyramid(
+        net=SETRViTBackbone(cfg, input_shape),
+        in_feature=sfp["in_feature"],
+        out_channels=cfg.MODEL.FPN.OUT_CHANNELS,
+        scale_factors=tuple(sfp["scale_factors"]),
+        top_block=LastLevelMaxPool(),
+        norm=cfg.MODEL.FPN.NORM,
+        square_pad=sfp["square_pad"] or 0,
+    )

@@ -7,6 +7,7 @@ heads that sample proposals see realistic targets. The mm data preprocessor runs
 outside the timed loop; its output size (after padding to ``size``/``size_divisor``) is recorded
 as ``model_input_shape``. detectron2 models normalise and pad inside their forward.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -19,9 +20,10 @@ import torch
 @dataclass
 class BuiltModel:
     """A built model plus what the benchmark needs to feed it."""
+
     model: torch.nn.Module
-    framework: str           # 'mmseg' | 'mmdet' | 'detectron2'
-    task: str                # 'sem_seg' | 'instances' | 'sem_seg+instances'
+    framework: str  # 'mmseg' | 'mmdet' | 'detectron2'
+    task: str  # 'sem_seg' | 'instances' | 'sem_seg+instances'
     num_classes: int
     config: str
     extra: dict = field(default_factory=dict)
@@ -30,11 +32,11 @@ class BuiltModel:
 def image_channels(model: torch.nn.Module) -> int:
     """Channels of the images ``model`` takes: those of the first convolution of its backbone
     (detectron2's FPN wraps its network as ``bottom_up``), e.g. 1 for the grey ISBI UNet."""
-    backbone = getattr(model.backbone, 'bottom_up', model.backbone)
+    backbone = getattr(model.backbone, "bottom_up", model.backbone)
     for m in backbone.modules():
         if isinstance(m, torch.nn.Conv2d):
             return m.in_channels
-    raise ValueError(f'{type(backbone).__name__} has no Conv2d to read the input channels from')
+    raise ValueError(f"{type(backbone).__name__} has no Conv2d to read the input channels from")
 
 
 def _synthetic_batch(built: BuiltModel, batch: int, shape: Sequence[int]):
@@ -43,14 +45,17 @@ def _synthetic_batch(built: BuiltModel, batch: int, shape: Sequence[int]):
     from PIL import Image
 
     from segclassics.datasets.synthetic import render_sample
-    samples = [render_sample(0, 'train', i, tuple(shape)) for i in range(batch)]
+
+    samples = [render_sample(0, "train", i, tuple(shape)) for i in range(batch)]
     channels = image_channels(built.model)
     if channels == 3:
         return samples
     if channels != 1:
-        raise ValueError(f'{built.config}: synthetic images are RGB or grey; the model takes {channels} channels')
-    return [(np.array(Image.fromarray(image).convert('L'))[..., None], label, instances)
-            for image, label, instances in samples]
+        raise ValueError(f"{built.config}: synthetic images are RGB or grey; the model takes {channels} channels")
+    return [
+        (np.array(Image.fromarray(image).convert("L"))[..., None], label, instances)
+        for image, label, instances in samples
+    ]
 
 
 def _boxes(mask: np.ndarray) -> List[float]:
@@ -62,6 +67,7 @@ def make_mmseg_inputs(built: BuiltModel, batch: int, shape: Sequence[int], devic
     """mmseg: ``dict(inputs, data_samples)`` after the model's ``data_preprocessor``."""
     from mmengine.structures import PixelData
     from mmseg.structures import SegDataSample
+
     inputs, samples = [], []
     for image, label, _ in _synthetic_batch(built, batch, shape):
         label = label.astype(np.int64)
@@ -69,7 +75,9 @@ def make_mmseg_inputs(built: BuiltModel, batch: int, shape: Sequence[int], devic
         s = SegDataSample()
         s.gt_sem_seg = PixelData(data=torch.from_numpy(label)[None])
         s.set_metainfo(dict(img_shape=tuple(shape), ori_shape=tuple(shape), pad_shape=tuple(shape)))
-        inputs.append(torch.from_numpy(np.ascontiguousarray(image[..., ::-1])).permute(2, 0, 1))  # BGR like cv2 (grey: as is)
+        inputs.append(
+            torch.from_numpy(np.ascontiguousarray(image[..., ::-1])).permute(2, 0, 1)
+        )  # BGR like cv2 (grey: as is)
         samples.append(s)
     return _preprocess(built, dict(inputs=inputs, data_samples=samples), device)
 
@@ -79,6 +87,7 @@ def make_mmdet_inputs(built: BuiltModel, batch: int, shape: Sequence[int], devic
     from mmdet.structures import DetDataSample
     from mmdet.structures.mask import BitmapMasks
     from mmengine.structures import InstanceData
+
     h, w = int(shape[0]), int(shape[1])
     inputs, samples = [], []
     for image, _, instances in _synthetic_batch(built, batch, shape):
@@ -98,12 +107,13 @@ def make_mmdet_inputs(built: BuiltModel, batch: int, shape: Sequence[int], devic
 def _preprocess(built: BuiltModel, data: dict, device: str) -> dict:
     """Run the mm data_preprocessor once per mode; returns {'train': data, 'test': data}."""
     import copy
+
     out = {}
     with torch.no_grad():
-        for mode, training in (('train', True), ('test', False)):
+        for mode, training in (("train", True), ("test", False)):
             out[mode] = built.model.data_preprocessor(copy.deepcopy(data), training)
-    built.extra['model_input_shape'] = list(out['test']['inputs'].shape[-2:])
-    built.extra['train_model_input_shape'] = list(out['train']['inputs'].shape[-2:])
+    built.extra["model_input_shape"] = list(out["test"]["inputs"].shape[-2:])
+    built.extra["train_model_input_shape"] = list(out["train"]["inputs"].shape[-2:])
     return out
 
 
@@ -111,25 +121,27 @@ def make_detectron2_inputs(built: BuiltModel, batch: int, shape: Sequence[int], 
     """detectron2: list of dicts with ``image`` (CHW float, RGB/BGR as uint8 values), ``sem_seg``
     and/or ``instances`` (gt_boxes, gt_classes, gt_masks as BitMasks)."""
     from detectron2.structures import BitMasks, Boxes, Instances
+
     h, w = int(shape[0]), int(shape[1])
-    nc_things = max(int(built.extra.get('num_thing_classes') or 1), 1)
+    nc_things = max(int(built.extra.get("num_thing_classes") or 1), 1)
     items = []
     for image, label, instances in _synthetic_batch(built, batch, shape):
-        d = dict(image=torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float().to(device),
-                 height=h, width=w)
-        if 'sem_seg' in built.task:
+        d = dict(
+            image=torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float().to(device), height=h, width=w
+        )
+        if "sem_seg" in built.task:
             lab = label.astype(np.int64)
             lab[lab != 255] %= built.num_classes
-            d['sem_seg'] = torch.from_numpy(lab).to(device)
-        if 'instances' in built.task:
+            d["sem_seg"] = torch.from_numpy(lab).to(device)
+        if "instances" in built.task:
             inst = Instances((h, w))
             masks = np.stack([m for _, m in instances]) if instances else np.zeros((0, h, w), bool)
             inst.gt_boxes = Boxes(torch.tensor([_boxes(m) for m in masks], dtype=torch.float32).reshape(-1, 4))
             inst.gt_classes = torch.tensor([(c - 1) % nc_things for c, _ in instances], dtype=torch.long)
             inst.gt_masks = BitMasks(torch.from_numpy(masks))
-            d['instances'] = inst.to(device)
+            d["instances"] = inst.to(device)
         items.append(d)
-    built.extra['model_input_shape'] = [h, w]
+    built.extra["model_input_shape"] = [h, w]
     return dict(train=items, test=items)
 
 
@@ -138,6 +150,7 @@ INPUT_BUILDERS = dict(mmseg=make_mmseg_inputs, mmdet=make_mmdet_inputs, detectro
 
 def _backend(built: BuiltModel):
     from .backends import backend_for
+
     return backend_for(built.config)
 
 

@@ -5,6 +5,7 @@ One entry point for both frameworks: the config's backend (chosen from its kind,
 Errors caused by the user's input are printed as one ``error:`` line with exit status 2;
 ``--debug`` shows the traceback instead.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -20,34 +21,58 @@ from .errors import run_reporting_user_errors
 
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--work-dir", help="where logs and checkpoints go (default ./work_dirs/<config name>)")
-    parser.add_argument("--cfg-options", nargs="+", metavar="KEY=VALUE", default=[],
-                        help="override config entries, e.g. train_cfg.max_iters=100 (mmengine) or "
-                             "train.max_iter=100 (detectron2)")
-    parser.add_argument("--launcher", choices=["none", "pytorch", "slurm"], default="none",
-                        help="'pytorch' under torchrun (tools/dist_train.sh, tools/dist_test.sh), 'slurm' under "
-                             "srun (tools/slurm_train.sh, tools/slurm_test.sh); see docs/distributed.md")
-    parser.add_argument("--dist-timeout", type=float, default=DEFAULT_TIMEOUT_S, metavar="SECONDS",
-                        help="distributed runs: how long a collective waits for a lost or hung peer before "
-                             "every process stops with an error (default %(default)s)")
+    parser.add_argument(
+        "--cfg-options",
+        nargs="+",
+        metavar="KEY=VALUE",
+        default=[],
+        help="override config entries, e.g. train_cfg.max_iters=100 (mmengine) or train.max_iter=100 (detectron2)",
+    )
+    parser.add_argument(
+        "--launcher",
+        choices=["none", "pytorch", "slurm"],
+        default="none",
+        help="'pytorch' under torchrun (tools/dist_train.sh, tools/dist_test.sh), 'slurm' under "
+        "srun (tools/slurm_train.sh, tools/slurm_test.sh); see docs/distributed.md",
+    )
+    parser.add_argument(
+        "--dist-timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT_S,
+        metavar="SECONDS",
+        help="distributed runs: how long a collective waits for a lost or hung peer before "
+        "every process stops with an error (default %(default)s)",
+    )
     parser.add_argument("--local_rank", "--local-rank", type=int, default=0, help=argparse.SUPPRESS)
-    parser.add_argument("--trust-checkpoint", action="store_true",
-                        help="unpickle checkpoints fully (they can run code!): only for legacy files whose origin "
-                             "you trust; by default checkpoints are read as plain data (torch weights_only)")
-    parser.add_argument("--overwrite", action="store_true",
-                        help="replace files that this run did not write (a finished run's checkpoints in --work-dir, "
-                             "an existing --metrics-json); never a dataset's images or labels")
+    parser.add_argument(
+        "--trust-checkpoint",
+        action="store_true",
+        help="unpickle checkpoints fully (they can run code!): only for legacy files whose origin "
+        "you trust; by default checkpoints are read as plain data (torch weights_only)",
+    )
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace files that this run did not write (a finished run's checkpoints in --work-dir, "
+        "an existing --metrics-json); never a dataset's images or labels",
+    )
     parser.add_argument("--debug", action="store_true", help="show tracebacks for input errors")
-    parser.add_argument("opts", nargs="*", default=[],
-                        help="detectron2-style KEY=VALUE overrides after the config")
+    parser.add_argument("opts", nargs="*", default=[], help="detectron2-style KEY=VALUE overrides after the config")
 
 
 def train_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description="Train a segclassics / mmseg / mmdet / detectron2 config.")
     p.add_argument("config", help="mmengine config (.py) or detectron2 LazyConfig (.py) / yaml")
-    p.add_argument("--resume", nargs="?", const="auto", default=None,
-                   help="resume from the latest checkpoint in the work dir, or from the given file")
-    p.add_argument("--amp", action="store_true",
-                   help="mixed precision (fp16 + loss scaling on GPU, bf16 autocast on CPU)")
+    p.add_argument(
+        "--resume",
+        nargs="?",
+        const="auto",
+        default=None,
+        help="resume from the latest checkpoint in the work dir, or from the given file",
+    )
+    p.add_argument(
+        "--amp", action="store_true", help="mixed precision (fp16 + loss scaling on GPU, bf16 autocast on CPU)"
+    )
     p.add_argument("--auto-scale-lr", action="store_true", help="mmdet: scale lr by the real batch size")
     _common(p)
     return p
@@ -59,11 +84,17 @@ def test_parser() -> argparse.ArgumentParser:
     p.add_argument("checkpoint")
     p.add_argument("--show-dir", help="write overlay PNGs of the predictions here")
     p.add_argument("--metrics-json", help="also write the metrics as JSON to this file")
-    p.add_argument("--out", help="mmseg configs: write each test image's predicted labels as DIR/<image name>.png "
-                                 "(8-bit class indices, as mmseg's IoUMetric); mmdet configs: pickle the "
-                                 "predictions into FILE.pkl (as mmdet's tools/test.py --out)")
-    p.add_argument("--tta", action="store_true",
-                   help="mmseg configs: test-time augmentation with the config's tta_pipeline and tta_model")
+    p.add_argument(
+        "--out",
+        help="mmseg configs: write each test image's predicted labels as DIR/<image name>.png "
+        "(8-bit class indices, as mmseg's IoUMetric); mmdet configs: pickle the "
+        "predictions into FILE.pkl (as mmdet's tools/test.py --out)",
+    )
+    p.add_argument(
+        "--tta",
+        action="store_true",
+        help="mmseg configs: test-time augmentation with the config's tta_pipeline and tta_model",
+    )
     _common(p)
     return p
 
@@ -94,6 +125,7 @@ def _run(mode: str, argv) -> int:
             _report_metrics(result, args)
         _leave_process_group()  # its barrier can find a lost peer too: one line as well
         return 0
+
     with overwriting(args.overwrite):
         status = run_reporting_user_errors(dispatch, args.debug, args.config, trust_flag=True)
     if status:
@@ -104,6 +136,7 @@ def _run(mode: str, argv) -> int:
 def _report_metrics(result: dict, args) -> None:
     """Print the metrics (an undefined one says so) and write them as strict JSON."""
     from segclassics.evaluation.report import UNDEFINED_NOTE, split_undefined
+
     metrics, undefined = split_undefined(result)
     print("metrics: " + json.dumps(metrics, sort_keys=True))
     if undefined:
@@ -122,6 +155,7 @@ def _leave_process_group() -> None:
     finished, which torchrun then reports as a failed job.
     """
     import torch.distributed as dist
+
     if dist.is_available() and dist.is_initialized():
         dist.barrier()
         dist.destroy_process_group()
@@ -132,6 +166,7 @@ def _abandon_process_group() -> None:
     would wait for a peer that is gone), so that the process exits instead of aborting in the
     group's teardown at interpreter exit."""
     import torch.distributed as dist
+
     if dist.is_available() and dist.is_initialized():
         try:
             dist.destroy_process_group()

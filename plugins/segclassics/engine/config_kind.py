@@ -12,6 +12,7 @@ The decision reads the file without executing it:
   their bases only inside ``with read_base():``), is a LazyConfig; one with ``_base_``, ``default_scope``,
   ``custom_imports``, ``read_base`` or ``model = dict(...)`` is an mmengine config.
 """
+
 from __future__ import annotations
 
 import ast
@@ -29,8 +30,9 @@ def detect_config_kind(path: str) -> str:
     if re.match(r"^(mmseg|mmdet|mmpretrain|mmengine)::", path):
         return _packaged_mmengine_config(path)
     if not os.path.isfile(path):
-        raise UserError(f"config not found: {path!r} (give a path to a .py or .yaml config, e.g. "
-                        f"configs/unet/unet_synthetic.py)")
+        raise UserError(
+            f"config not found: {path!r} (give a path to a .py or .yaml config, e.g. configs/unet/unet_synthetic.py)"
+        )
     ext = os.path.splitext(path)[1].lower()
     try:
         with open(path, encoding="utf-8") as f:
@@ -38,8 +40,9 @@ def detect_config_kind(path: str) -> str:
     except UnicodeDecodeError:
         text = "\0"
     if "\0" in text:
-        raise UserError(f"{path!r} is not a text file; a config is a .py (mmengine or detectron2 LazyConfig) "
-                        f"or .yaml file")
+        raise UserError(
+            f"{path!r} is not a text file; a config is a .py (mmengine or detectron2 LazyConfig) or .yaml file"
+        )
     if ext in (".yaml", ".yml"):
         if re.search(r"^(_BASE_|MODEL|DATASETS|SOLVER|INPUT)\s*:", text, re.M):
             return D2_YAML
@@ -47,8 +50,9 @@ def detect_config_kind(path: str) -> str:
             return D2_LAZY
         if re.search(r"^(_base_|model|default_scope)\s*:", text, re.M):
             return MMENGINE
-        raise UserError(f"{path!r} is neither a detectron2 yaml (MODEL:/_BASE_: keys) nor an mmengine "
-                        f"config (model:/_base_: keys)")
+        raise UserError(
+            f"{path!r} is neither a detectron2 yaml (MODEL:/_BASE_: keys) nor an mmengine config (model:/_base_: keys)"
+        )
     if ext != ".py":
         raise UserError(f"{path!r}: configs are .py (mmengine or detectron2 LazyConfig) or .yaml files")
     try:
@@ -64,20 +68,25 @@ def detect_config_kind(path: str) -> str:
             imported.update(a.name for a in node.names)
         elif isinstance(node, ast.Assign):
             assigned.update(t.id for t in node.targets if isinstance(t, ast.Name))
-    if top_level_relative_import or \
-            any(m == "detectron2" or m.startswith(("detectron2.", "segclassics.detectron2")) for m in imported):
+    if top_level_relative_import or any(
+        m == "detectron2" or m.startswith(("detectron2.", "segclassics.detectron2")) for m in imported
+    ):
         return D2_LAZY
-    if assigned & {"_base_", "default_scope", "custom_imports", "model", "train_dataloader"} or \
-            any(m.startswith("mmengine") for m in imported):
+    if assigned & {"_base_", "default_scope", "custom_imports", "model", "train_dataloader"} or any(
+        m.startswith("mmengine") for m in imported
+    ):
         return MMENGINE
-    raise UserError(f"{path!r} is neither an mmengine config (no _base_/model/default_scope) nor a detectron2 "
-                    f"LazyConfig (no detectron2 import)")
+    raise UserError(
+        f"{path!r} is neither an mmengine config (no _base_/model/default_scope) nor a detectron2 "
+        f"LazyConfig (no detectron2 import)"
+    )
 
 
 def _packaged_mmengine_config(path: str) -> str:
     """``mmseg::fcn/fcn_r50-d8_...py``: a config shipped inside an installed OpenMMLab package."""
     from mmengine.config.utils import _get_package_and_cfg_path
     from mmengine.utils import get_installed_path
+
     package, relative = _get_package_and_cfg_path(path)
     try:
         full = os.path.join(get_installed_path(package), ".mim", "configs", relative)

@@ -14,6 +14,7 @@ Config references: a path; ``mmseg::``/``mmdet::`` configs packaged with those l
 ``segclassics::REL``, our configs shipped in the package (``<package>/.mim/configs/REL``, the
 layout mmengine uses for OpenMMLab packages; see :mod:`segclassics.utils.package_configs`).
 """
+
 from __future__ import annotations
 
 import difflib
@@ -31,8 +32,7 @@ from .errors import UserError
 
 # Top-level mmengine keys that a config may leave out but an override may set: what mmengine's
 # Runner reads besides the Runner constructor's arguments, and segclassics' own run options.
-EXTRA_MMENGINE_TOP_LEVEL_KEYS = {"runner_type", "model_wrapper_cfg", "find_unused_parameters",
-                                 "non_finite_loss_check"}
+EXTRA_MMENGINE_TOP_LEVEL_KEYS = {"runner_type", "model_wrapper_cfg", "find_unused_parameters", "non_finite_loss_check"}
 
 
 @dataclass
@@ -45,6 +45,7 @@ class LoadedConfig:
         kind: ``config_kind.MMENGINE`` / ``D2_LAZY`` / ``D2_YAML`` (its backend: ``backend``).
         cfg: ``mmengine.Config`` / LazyConfig ``DictConfig`` / detectron2 ``CfgNode`` (not frozen).
     """
+
     path: str
     file: str
     kind: str
@@ -63,14 +64,17 @@ class LoadedConfig:
 
 # ----------------------------------------------------------------------------- references
 
+
 def resolve_config_path(path: str) -> str:
     """The file behind a config reference (``segclassics::REL`` -> packaged file, see
     :mod:`segclassics.utils.package_configs`); other references are returned unchanged."""
     from segclassics.utils.package_configs import is_packaged_reference, resolve
+
     return resolve(path) if is_packaged_reference(path) else path
 
 
 # ----------------------------------------------------------------------------- loading
+
 
 def load_config(path: str, overrides: Sequence[str] = ()) -> LoadedConfig:
     """Load ``path`` (see module docstring) and apply ``overrides`` (``KEY=VALUE`` strings; ``data_root=DIR``
@@ -98,9 +102,16 @@ def _run_config(load, file: str, kind: str):
 def _config_error(file: str, exc: BaseException, kind: str) -> UserError:
     """The one line for an exception raised while a config file's code ran."""
     import traceback
+
     frames = traceback.extract_tb(exc.__traceback__)
-    configs = [f for f in frames if f.filename == file or not f.filename.startswith(("/usr", "<")) and
-               "site-packages" not in f.filename and "/segclassics/" not in f.filename]
+    configs = [
+        f
+        for f in frames
+        if f.filename == file
+        or not f.filename.startswith(("/usr", "<"))
+        and "site-packages" not in f.filename
+        and "/segclassics/" not in f.filename
+    ]
     where = f"{configs[-1].filename}:{configs[-1].lineno}" if configs else file
     if isinstance(exc, SyntaxError) and exc.lineno:
         where = f"{exc.filename or file}:{exc.lineno}"
@@ -111,6 +122,7 @@ def _config_error(file: str, exc: BaseException, kind: str) -> UserError:
 def _literal(text: str):
     """An override's value as LazyConfig and yacs parse it: a Python literal, or the text itself."""
     import ast
+
     try:
         return ast.literal_eval(text)
     except (ValueError, SyntaxError):
@@ -129,6 +141,7 @@ def _current(cfg, key: str):
 
 def _check_value(key: str, value, current, file: str) -> None:
     from segclassics.utils.override_values import OverrideValueError, check_override_value
+
     try:
         check_override_value(key, value, current, file)
     except OverrideValueError as exc:
@@ -163,16 +176,20 @@ def _accepts(target, name: str) -> bool:
     except (TypeError, ValueError):
         return True  # cannot tell: do not refuse
     return name in signature.parameters or any(
-        p.kind is inspect.Parameter.VAR_KEYWORD for p in signature.parameters.values())
+        p.kind is inspect.Parameter.VAR_KEYWORD for p in signature.parameters.values()
+    )
 
 
 def _unknown_key(file: str, key: str, known_prefix: str, siblings: Iterable[str], hint: str = "") -> UserError:
     siblings = sorted(str(s) for s in siblings)
-    leaf = key[len(known_prefix):].lstrip(".").split(".")[0]
+    leaf = key[len(known_prefix) :].lstrip(".").split(".")[0]
     close = difflib.get_close_matches(leaf, siblings, n=3)
     where = f"'{known_prefix}'" if known_prefix else "the top level"
-    suggestion = f"; did you mean {', '.join(repr(f'{known_prefix}.{c}'.lstrip('.')) for c in close)}?" if close else \
-        f"; keys at {where}: {', '.join(siblings[:15])}{' ...' if len(siblings) > 15 else ''}"
+    suggestion = (
+        f"; did you mean {', '.join(repr(f'{known_prefix}.{c}'.lstrip('.')) for c in close)}?"
+        if close
+        else f"; keys at {where}: {', '.join(siblings[:15])}{' ...' if len(siblings) > 15 else ''}"
+    )
     return UserError(f"unknown config key {key!r} for {file}: {where} has no {leaf!r}{suggestion}{hint}")
 
 
@@ -186,6 +203,7 @@ def _mm_type_target(node, scope: str):
     import importlib
 
     from mmengine.registry import Registry
+
     for module_name in (f"{scope}.registry", "mmengine.registry"):
         try:
             module = importlib.import_module(module_name)
@@ -201,6 +219,7 @@ def _mm_type_target(node, scope: str):
 
 def _check_mmengine_keys(cfg, options: dict, file: str) -> None:
     from mmengine.runner import Runner
+
     top_level_ok = set(inspect.signature(Runner.__init__).parameters) | EXTRA_MMENGINE_TOP_LEVEL_KEYS
     scope = cfg.get("default_scope")
     for key in options:
@@ -222,6 +241,7 @@ def _check_mmengine_keys(cfg, options: dict, file: str) -> None:
 
 def _check_lazy_key(cfg, key: str, file: str) -> None:
     from omegaconf import DictConfig, ListConfig
+
     parts = key.split(".")
     node, prefix = cfg, ""
     for i, part in enumerate(parts):
@@ -236,21 +256,30 @@ def _check_lazy_key(cfg, key: str, file: str) -> None:
                 target = node["_target_"]
                 if isinstance(target, str):
                     from detectron2.utils.registry import locate
+
                     target = locate(target)
                 if _accepts(target, part):
                     return
-            keys = range(len(node)) if isinstance(node, ListConfig) else \
-                (node.keys() if isinstance(node, DictConfig) else [])
-            hint = (" (mmengine-style keys such as train_cfg.max_iters do not exist in detectron2 configs; "
-                    "the schedule is train.max_iter)") if parts[0] in ("train_cfg", "optim_wrapper",
-                                                                       "train_dataloader") else ""
+            keys = (
+                range(len(node))
+                if isinstance(node, ListConfig)
+                else (node.keys() if isinstance(node, DictConfig) else [])
+            )
+            hint = (
+                (
+                    " (mmengine-style keys such as train_cfg.max_iters do not exist in detectron2 configs; "
+                    "the schedule is train.max_iter)"
+                )
+                if parts[0] in ("train_cfg", "optim_wrapper", "train_dataloader")
+                else ""
+            )
             raise _unknown_key(file, key, prefix, keys, hint)
         node, prefix = child, f"{prefix}.{part}".lstrip(".")
 
 
 # ----------------------------------------------------------------------------- building
 
+
 def build_model(loaded: LoadedConfig, device: str = "cpu") -> torch.nn.Module:
     """Build the config's model as its framework does, on ``device``, in training mode."""
     return loaded.backend.build_model(loaded, device)
-

@@ -12,6 +12,7 @@ the torch threads the process has:
 Each figure is the best of ``repeats`` timed runs after one warm-up (the best, not the mean: on a
 shared machine the fastest run is the closest to what the hardware can do). 1 multiply-add = 2 FLOPs.
 """
+
 from __future__ import annotations
 
 import time
@@ -27,7 +28,7 @@ CONV = dict(channels=64, size=256, kernel=3)
 def _best_seconds(fn: Callable[[], None], repeats: int, sync: Callable[[], None]) -> float:
     fn()
     sync()
-    best = float('inf')
+    best = float("inf")
     for _ in range(repeats):
         t0 = time.perf_counter()
         fn()
@@ -36,20 +37,20 @@ def _best_seconds(fn: Callable[[], None], repeats: int, sync: Callable[[], None]
     return best
 
 
-def conv_flops(channels: int = CONV['channels'], size: int = CONV['size'], kernel: int = CONV['kernel']) -> int:
+def conv_flops(channels: int = CONV["channels"], size: int = CONV["size"], kernel: int = CONV["kernel"]) -> int:
     """FLOPs of one forward of the measured convolution (same padding, batch 1)."""
     return 2 * channels * channels * kernel * kernel * size * size
 
 
-def measure_peak(device: str = 'cpu', repeats: int = 5, log: Optional[Callable[[str], None]] = None) -> Dict:
+def measure_peak(device: str = "cpu", repeats: int = 5, log: Optional[Callable[[str], None]] = None) -> Dict:
     """``dict(rows=[...], threads, bf16_native)``; each row: what, dtype, layout, GFLOP/s."""
     dev = torch.device(device)
-    sync = torch.cuda.synchronize if dev.type == 'cuda' else (lambda: None)
-    bf16 = dev.type == 'cuda' or cpu_bf16_supported()
-    settings = [('fp32', torch.float32, torch.contiguous_format), ('fp32', torch.float32, torch.channels_last)]
+    sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
+    bf16 = dev.type == "cuda" or cpu_bf16_supported()
+    settings = [("fp32", torch.float32, torch.contiguous_format), ("fp32", torch.float32, torch.channels_last)]
     if bf16:
-        settings.append(('bf16', torch.bfloat16, torch.channels_last))
-    c, s, k = CONV['channels'], CONV['size'], CONV['kernel']
+        settings.append(("bf16", torch.bfloat16, torch.channels_last))
+    c, s, k = CONV["channels"], CONV["size"], CONV["kernel"]
     flops = conv_flops()
     rows: List[Dict] = []
     for name, dtype, layout in settings:
@@ -62,29 +63,38 @@ def measure_peak(device: str = 'cpu', repeats: int = 5, log: Optional[Callable[[
 
         def train_step(conv=conv, x=x):
             conv(x).sum().backward()
-        lay = 'channels-last' if layout is torch.channels_last else 'NCHW'
-        for what, fn, work in (('conv 3x3 forward', forward, flops), ('conv 3x3 forward+backward', train_step, 3 * flops)):
+
+        lay = "channels-last" if layout is torch.channels_last else "NCHW"
+        for what, fn, work in (
+            ("conv 3x3 forward", forward, flops),
+            ("conv 3x3 forward+backward", train_step, 3 * flops),
+        ):
             gflops = work / _best_seconds(fn, repeats, sync) / 1e9
             rows.append(dict(what=what, dtype=name, layout=lay, gflops_per_s=gflops))
             if log:
-                log(f'[peak] {what}, {name} {lay}: {gflops:.1f} GFLOP/s')
+                log(f"[peak] {what}, {name} {lay}: {gflops:.1f} GFLOP/s")
     n = 2048
-    for name, dtype in [('fp32', torch.float32)] + ([('bf16', torch.bfloat16)] if bf16 else []):
+    for name, dtype in [("fp32", torch.float32)] + ([("bf16", torch.bfloat16)] if bf16 else []):
         a = torch.randn(n, n, device=dev, dtype=dtype)
         b = torch.randn(n, n, device=dev, dtype=dtype)
-        gflops = 2 * n ** 3 / _best_seconds(lambda a=a, b=b: a @ b, repeats, sync) / 1e9
-        rows.append(dict(what=f'matmul {n}^3', dtype=name, layout='-', gflops_per_s=gflops))
+        gflops = 2 * n**3 / _best_seconds(lambda a=a, b=b: a @ b, repeats, sync) / 1e9
+        rows.append(dict(what=f"matmul {n}^3", dtype=name, layout="-", gflops_per_s=gflops))
         if log:
-            log(f'[peak] matmul {n}^3, {name}: {gflops:.1f} GFLOP/s')
-    return dict(rows=rows, threads=torch.get_num_threads(), bf16_native=bf16,
-                cpu_capability=torch.backends.cpu.get_cpu_capability(),
-                note='best of %d runs after a warm-up; 1 multiply-add = 2 FLOPs' % repeats)
+            log(f"[peak] matmul {n}^3, {name}: {gflops:.1f} GFLOP/s")
+    return dict(
+        rows=rows,
+        threads=torch.get_num_threads(),
+        bf16_native=bf16,
+        cpu_capability=torch.backends.cpu.get_cpu_capability(),
+        note="best of %d runs after a warm-up; 1 multiply-add = 2 FLOPs" % repeats,
+    )
 
 
 def format_peak(report: Dict) -> str:
-    lines = ['| measurement | dtype | layout | GFLOP/s |', '|---|---|---|---|']
-    lines += [f"| {r['what']} | {r['dtype']} | {r['layout']} | {r['gflops_per_s']:.1f} |" for r in report['rows']]
-    if not report['bf16_native']:
-        lines.append(f"bf16: not measured, this CPU has no native bf16 (torch CPU capability "
-                     f"{report['cpu_capability']})")
-    return '\n'.join(lines)
+    lines = ["| measurement | dtype | layout | GFLOP/s |", "|---|---|---|---|"]
+    lines += [f"| {r['what']} | {r['dtype']} | {r['layout']} | {r['gflops_per_s']:.1f} |" for r in report["rows"]]
+    if not report["bf16_native"]:
+        lines.append(
+            f"bf16: not measured, this CPU has no native bf16 (torch CPU capability {report['cpu_capability']})"
+        )
+    return "\n".join(lines)

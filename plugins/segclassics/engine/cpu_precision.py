@@ -13,6 +13,7 @@ on some CPUs and not on others (same AVX2 machine: 0.8-1.1x of NCHW), so it is a
 Master weights, optimizer state and losses stay fp32: autocast only runs the listed matrix ops in
 bf16 (the weights are cast per use), and our heads compute their losses on fp32 logits.
 """
+
 from __future__ import annotations
 
 import torch
@@ -31,9 +32,11 @@ def cpu_bf16_supported() -> bool:
 def require_cpu_bf16(option: str = "--amp") -> None:
     """Raise :class:`UserError` when bf16 autocast would run slowly on this CPU."""
     if not cpu_bf16_supported():
-        raise UserError(f"{option} on this CPU: it has no native bfloat16 support (torch reports CPU capability "
-                        f"{torch.backends.cpu.get_cpu_capability()}; bf16 needs AVX-512 or AMX), so bf16 autocast "
-                        f"would run several times slower than fp32; run without {option}")
+        raise UserError(
+            f"{option} on this CPU: it has no native bfloat16 support (torch reports CPU capability "
+            f"{torch.backends.cpu.get_cpu_capability()}; bf16 needs AVX-512 or AMX), so bf16 autocast "
+            f"would run several times slower than fp32; run without {option}"
+        )
 
 
 def to_channels_last(model: torch.nn.Module) -> torch.nn.Module:

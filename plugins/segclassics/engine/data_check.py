@@ -12,6 +12,7 @@
   (sizes, label values, decoding; :mod:`segclassics.datasets.sample_checks`). A pipeline that
   already names a checked loader, or another loader, is left as it is.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -24,11 +25,11 @@ from segclassics.datasets.sample_checks import check_split_not_empty
 # Hints for the frameworks' own dataset types our configs use.
 HINTS = {
     "ADE20KDataset": "Download ADEChallengeData2016.zip (ADE20K scene parsing, "
-                     "http://data.csail.mit.edu/places/ADEchallenge/ADEChallengeData2016.zip) and unzip it "
-                     "so that data/ade/ADEChallengeData2016/{images,annotations}/{training,validation} exist "
-                     "(see mmseg's docs/en/user_guides/2_dataset_prepare.md).",
+    "http://data.csail.mit.edu/places/ADEchallenge/ADEChallengeData2016.zip) and unzip it "
+    "so that data/ade/ADEChallengeData2016/{images,annotations}/{training,validation} exist "
+    "(see mmseg's docs/en/user_guides/2_dataset_prepare.md).",
     "PascalVOCDataset": "Get VOC2012 (+ SBD for aug) and run mmseg's tools/dataset_converters/voc_aug.py "
-                        "so that data/VOCdevkit/VOC2012/{JPEGImages,SegmentationClassAug,ImageSets} exist.",
+    "so that data/VOCdevkit/VOC2012/{JPEGImages,SegmentationClassAug,ImageSets} exist.",
     "CocoDataset": "Get COCO 2017 so that data/coco/{train2017,val2017,annotations} exist.",
 }
 
@@ -52,12 +53,14 @@ def _datasets(ds_cfg) -> Iterable[dict]:
 def _scope_task(scope) -> Optional[str]:
     """'semantic' (mmseg), 'instance' (mmdet) or None (a scope segclassics does not run)."""
     from .backends.mmengine import TASKS
+
     return TASKS.get(scope)
 
 
 def _registered_class(type_name, scope):
     try:
         from mmengine.registry import DATASETS
+
         if not isinstance(type_name, str):
             return type_name
         with DATASETS.switch_scope_and_registry(scope) as registry:
@@ -95,7 +98,8 @@ def check_mmengine_data(cfg, loaders: Iterable[str]) -> None:
                     raise DatasetNotFoundError(
                         f"{name} ({loader}) expects {os.path.abspath(path)!r}, which does not exist. "
                         f"{hint} Or set its location: --cfg-options data_root=PATH (every dataloader) or "
-                        f"--cfg-options {loader}.dataset.data_root=PATH (this one)")
+                        f"--cfg-options {loader}.dataset.data_root=PATH (this one)"
+                    )
             if _scope_task(scope) == "semantic":  # mmseg
                 _check_seg_split(ds, scope, f"{name} ({loader})")
 
@@ -105,6 +109,7 @@ def _check_seg_split(ds_cfg, scope: str, label: str) -> None:
     with numpy's "need at least one array to concatenate"). Lists the files as the dataset
     will (``load_data_list``), without loading them."""
     from mmengine.registry import DATASETS
+
     cfg = dict(ds_cfg, lazy_init=True, pipeline=[])
     with DATASETS.switch_scope_and_registry(scope) as registry:
         dataset = registry.build(cfg)
@@ -168,6 +173,7 @@ def add_detectron2_sample_checks(cfg) -> int:
     from detectron2.utils.registry import locate
 
     from segclassics.detectron2.checked_dataset_mapper import CheckedDatasetMapper
+
     swapped = 0
     loaders = cfg.get("dataloader", None) or {}
     for split in ("train", "test"):
@@ -188,6 +194,7 @@ def add_detectron2_sample_checks(cfg) -> int:
 
 # ----------------------------------------------------------------------------- class counts
 
+
 def _mm_heads(model_cfg) -> dict:
     """``{option: num_classes}`` of an mmseg/mmdet model config's heads."""
     heads = {}
@@ -195,8 +202,9 @@ def _mm_heads(model_cfg) -> dict:
         head = model_cfg.get(name)
         for i, part in enumerate(head if isinstance(head, (list, tuple)) else [head] if head else []):
             if isinstance(part, dict) and isinstance(part.get("num_classes"), int):
-                heads[f"model.{name}" + (f".{i}" if isinstance(head, (list, tuple)) else "") + ".num_classes"] = \
-                    part["num_classes"]
+                heads[f"model.{name}" + (f".{i}" if isinstance(head, (list, tuple)) else "") + ".num_classes"] = part[
+                    "num_classes"
+                ]
     roi = model_cfg.get("roi_head") or {}
     for name in ("bbox_head", "mask_head"):
         head = roi.get(name) if isinstance(roi, dict) else None
@@ -210,6 +218,7 @@ def check_mmengine_class_counts(cfg, config: str) -> None:
     (its ``metainfo`` or, without one, its class's ``METAINFO``; every part of a concatenation,
     which mmengine's ``ConcatDataset`` trains as one class list)."""
     from segclassics.datasets.class_counts import check_class_counts
+
     heads = _mm_heads(cfg.model)
     for dataset in _datasets(cfg.get("train_dataloader", {}).get("dataset")):
         classes = (dataset.get("metainfo") or {}).get("classes")
@@ -225,17 +234,22 @@ def check_detectron2_class_counts(cfg, lazy: bool, config: str) -> None:
     from detectron2.data import MetadataCatalog
 
     from segclassics.datasets.class_counts import check_class_counts
+
     if lazy:
         dataset = cfg.dataloader.train.get("dataset", {})
         names = dataset.get("names", dataset.get("name"))
         model = cfg.model
-        heads = {"model.sem_seg_head.num_classes": model.get("sem_seg_head", {}).get("num_classes"),
-                 "model.roi_heads.num_classes": model.get("roi_heads", {}).get("num_classes")}
+        heads = {
+            "model.sem_seg_head.num_classes": model.get("sem_seg_head", {}).get("num_classes"),
+            "model.roi_heads.num_classes": model.get("roi_heads", {}).get("num_classes"),
+        }
     else:
         names = list(cfg.DATASETS.TRAIN)
         rcnn = cfg.MODEL.META_ARCHITECTURE == "GeneralizedRCNN"
-        heads = {"MODEL.SEM_SEG_HEAD.NUM_CLASSES": None if rcnn else cfg.MODEL.SEM_SEG_HEAD.NUM_CLASSES,
-                 "MODEL.ROI_HEADS.NUM_CLASSES": cfg.MODEL.ROI_HEADS.NUM_CLASSES if rcnn else None}
+        heads = {
+            "MODEL.SEM_SEG_HEAD.NUM_CLASSES": None if rcnn else cfg.MODEL.SEM_SEG_HEAD.NUM_CLASSES,
+            "MODEL.ROI_HEADS.NUM_CLASSES": cfg.MODEL.ROI_HEADS.NUM_CLASSES if rcnn else None,
+        }
     for name in [names] if isinstance(names, str) else list(names or ()):  # every training dataset
         meta = MetadataCatalog.get(name)
         for option, count in heads.items():

@@ -8,6 +8,7 @@ of CPU modules over gloo: :mod:`.distributed`), bf16
 autocast for ``--amp`` on CPU (detectron2's ``AMPTrainer`` requires CUDA), a strict key
 check of checkpoints given to test.py, and overlay PNGs for ``--show-dir``.
 """
+
 from __future__ import annotations
 
 import logging
@@ -38,10 +39,12 @@ class AutocastForward(nn.Module):
 def init_distributed(args) -> None:
     """Join the job's process group (:mod:`.distributed`) and detectron2's per-machine group."""
     from .distributed import init_distributed as join
+
     if not join(args.launcher, args.dist_timeout):
         return
     import torch.distributed as dist
     from detectron2.utils import comm
+
     if comm._LOCAL_PROCESS_GROUP is None:  # comm.get_local_rank() and friends need it
         comm.create_local_process_group(int(os.environ.get("LOCAL_WORLD_SIZE", dist.get_world_size())))
 
@@ -58,6 +61,7 @@ def load_config(args):
     """Load and override a detectron2 config (``config_loader``) and set its output folder and
     device (its backend: :mod:`.backends.detectron2`); returns (cfg, is_lazy)."""
     from .config_loader import load_config as load
+
     loaded = load(args.config, list(args.cfg_options or []) + list(args.opts or []))
     backend = loaded.backend
     cfg = backend.configure_run(loaded, _output_dir(args, backend.default_output_dir(loaded.cfg)))
@@ -69,6 +73,7 @@ def _evaluate_lazy(cfg, model):
     from detectron2.evaluation import inference_on_dataset, print_csv_format
 
     from ..utils.distributed_buffers import broadcast_buffers
+
     if "evaluator" not in cfg.dataloader:
         return {}
     broadcast_buffers(model)  # every process evaluates the model rank 0 saves
@@ -80,6 +85,7 @@ def _evaluate_lazy(cfg, model):
 
 def _default_setup(cfg, args):
     from detectron2.engine import default_setup
+
     args.config_file = args.config
     args.eval_only = getattr(args, "checkpoint", None) is not None
     default_setup(cfg, args)
@@ -89,19 +95,23 @@ def train(args) -> dict:
     from detectron2.utils import comm
 
     from segclassics.utils.writer import take_work_dir
+
     init_distributed(args)
     cfg, lazy = load_config(args)
     from .backends import backend_for
+
     backend_for(args.config).prepare_run(cfg, args.config, ["train"])  # head classes against the datasets'
     output_dir = cfg.train.output_dir if lazy else cfg.OUTPUT_DIR
     if args.resume:  # said before the work dir is made: a mistyped one does not exist
         from segclassics.utils.resume import resume_checkpoint
+
         resume_checkpoint(output_dir, args.resume, args.trust_checkpoint)
     if comm.is_main_process():  # one run per work dir; a finished one is not overwritten unasked
         take_work_dir(output_dir, resume=bool(args.resume), overwrite=args.overwrite)
     _default_setup(cfg, args)
     if not args.debug:  # an input error is one line, not detectron2's logged traceback first
         from segclassics.detectron2.log_filter import install
+
         install(user_facing_message)
     if not lazy:
         return _train_yaml(cfg, args)
@@ -126,16 +136,20 @@ def train(args) -> dict:
         trainer = AMPTrainer(ddp_model, train_loader, optimizer)
     else:
         trainer = SimpleTrainer(AutocastForward(ddp_model) if amp else ddp_model, train_loader, optimizer)
-    checkpointer = SafeDetectionCheckpointer(model, cfg.train.output_dir, trusted=args.trust_checkpoint,
-                                             trainer=trainer)
-    trainer.register_hooks([
-        hooks.IterationTimer(),
-        hooks.LRScheduler(scheduler=instantiate(cfg.lr_multiplier)),
-        hooks.PeriodicCheckpointer(checkpointer, **cfg.train.checkpointer) if comm.is_main_process() else None,
-        hooks.EvalHook(cfg.train.eval_period, lambda: _evaluate_lazy(cfg, model)),
-        hooks.PeriodicWriter(default_writers(cfg.train.output_dir, cfg.train.max_iter),
-                             period=cfg.train.log_period) if comm.is_main_process() else None,
-    ])
+    checkpointer = SafeDetectionCheckpointer(
+        model, cfg.train.output_dir, trusted=args.trust_checkpoint, trainer=trainer
+    )
+    trainer.register_hooks(
+        [
+            hooks.IterationTimer(),
+            hooks.LRScheduler(scheduler=instantiate(cfg.lr_multiplier)),
+            hooks.PeriodicCheckpointer(checkpointer, **cfg.train.checkpointer) if comm.is_main_process() else None,
+            hooks.EvalHook(cfg.train.eval_period, lambda: _evaluate_lazy(cfg, model)),
+            hooks.PeriodicWriter(default_writers(cfg.train.output_dir, cfg.train.max_iter), period=cfg.train.log_period)
+            if comm.is_main_process()
+            else None,
+        ]
+    )
     start_iter = _resume_or_load(checkpointer, trainer, args, cfg.train.init_checkpoint)
     trainer.train(start_iter, cfg.train.max_iter)
     test_dataset = cfg.dataloader.get("test", {}).get("dataset", {})
@@ -154,6 +168,7 @@ def _resume_or_load(checkpointer, trainer, args, init_checkpoint) -> int:
     (``SafeDetectionCheckpointer.load_exact``); ``init_checkpoint``, a starting point, must share
     weights with the model (``load_starting_point``)."""
     from segclassics.utils.resume import resume_checkpoint
+
     if not args.resume:
         if init_checkpoint:
             checkpointer.load_starting_point(init_checkpoint)
@@ -171,14 +186,16 @@ def _publish_weights(output_dir: str, checkpointer, dataset_name) -> None:
 
     from segclassics.detectron2.datasets import dataset_meta_of
     from segclassics.utils.checkpoint import publish_checkpoint
+
     if not (comm.is_main_process() and checkpointer.has_checkpoint()):
         return
     if isinstance(dataset_name, (list, tuple)):
         dataset_name = dataset_name[0] if dataset_name else None
     dataset_meta = dataset_meta_of(dataset_name) if dataset_name else {}
     src = checkpointer.get_checkpoint_file()
-    dst = publish_checkpoint(src, osp.join(output_dir, "last_weights.pth"),
-                             extra_meta=dict(dataset_meta=dataset_meta, dataset=dataset_name))
+    dst = publish_checkpoint(
+        src, osp.join(output_dir, "last_weights.pth"), extra_meta=dict(dataset_meta=dataset_meta, dataset=dataset_name)
+    )
     logger.info("weights of %s (weights-only file): %s", osp.basename(src), dst)
 
 
@@ -202,10 +219,12 @@ def _train_yaml(cfg, args) -> dict:
     import weakref
 
     from segclassics.detectron2.checkpointer import SafeDetectionCheckpointer
+
     trainer = _yaml_trainer_class()(cfg)
     # DefaultTrainer's own checkpointer would read .pkl files with pickle.load.
-    trainer.checkpointer = SafeDetectionCheckpointer(trainer.checkpointer.model, cfg.OUTPUT_DIR,
-                                                     trusted=args.trust_checkpoint, trainer=weakref.proxy(trainer))
+    trainer.checkpointer = SafeDetectionCheckpointer(
+        trainer.checkpointer.model, cfg.OUTPUT_DIR, trusted=args.trust_checkpoint, trainer=weakref.proxy(trainer)
+    )
     for hook in trainer._hooks:  # its saves, too: atomic, and never of non-finite weights
         if hasattr(hook, "checkpointer"):
             hook.checkpointer = trainer.checkpointer
@@ -220,11 +239,14 @@ def _train_yaml(cfg, args) -> dict:
 
 def _build_and_load(cfg, lazy, checkpoint, trusted: bool = False):
     from segclassics.detectron2.checkpointer import SafeDetectionCheckpointer
+
     if lazy:
         from detectron2.config import instantiate
+
         model = instantiate(cfg.model).to(cfg.train.device)
     else:
         from detectron2.modeling import build_model
+
         model = build_model(cfg)
     if not osp.isfile(checkpoint):
         raise UserError(f"checkpoint not found: {checkpoint!r}")
@@ -236,21 +258,26 @@ def _build_and_load(cfg, lazy, checkpoint, trusted: bool = False):
 def test(args) -> dict:
     for option in ("out", "tta"):
         if getattr(args, option, None):
-            raise UserError(f"--{option} applies to mmseg configs; {args.config} is a detectron2 config "
-                            f"(--show-dir writes its predictions as overlays)")
+            raise UserError(
+                f"--{option} applies to mmseg configs; {args.config} is a detectron2 config "
+                f"(--show-dir writes its predictions as overlays)"
+            )
     init_distributed(args)
     cfg, lazy = load_config(args)
     _default_setup(cfg, args)
     model = _build_and_load(cfg, lazy, args.checkpoint, args.trust_checkpoint)
     if lazy:
         from detectron2.config import instantiate
+
         results = _evaluate_lazy(cfg, model)
 
         def loader_fn():
             return instantiate(cfg.dataloader.test)
+
         dataset_name = cfg.dataloader.test.dataset.get("names", cfg.dataloader.test.dataset.get("name"))
     else:
         from detectron2.evaluation import print_csv_format
+
         trainer_cls = _yaml_trainer_class()
         results = trainer_cls.test(cfg, model)
         if results:
@@ -258,12 +285,13 @@ def test(args) -> dict:
 
         def loader_fn():
             return trainer_cls.build_test_loader(cfg, cfg.DATASETS.TEST[0])
+
         dataset_name = cfg.DATASETS.TEST[0]
     if args.show_dir:
         write_overlays(model, loader_fn(), dataset_name, args.show_dir)
     flat = {}
     for task, metrics in (results or {}).items():
-        for name, value in (metrics.items() if isinstance(metrics, dict) else [(task, metrics)]):
+        for name, value in metrics.items() if isinstance(metrics, dict) else [(task, metrics)]:
             flat[f"{task}/{name}"] = float(value)
     return flat
 
@@ -276,6 +304,7 @@ def write_overlays(model, loader, dataset_name, show_dir, score_threshold: float
     from detectron2.utils.visualizer import Visualizer
 
     from segclassics.utils.writer import save_png
+
     if isinstance(dataset_name, (list, tuple)):
         dataset_name = dataset_name[0]
     metadata = MetadataCatalog.get(dataset_name) if dataset_name else None

@@ -12,6 +12,7 @@ CPU. Collectives time out after ``--dist-timeout`` seconds (torch's default is 3
 peer that hangs stops the others with an error instead of a silent wait; a peer that dies closes
 its connections, and the others stop at their next collective.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -56,8 +57,10 @@ def slurm_to_torchrun_env(environ: dict) -> dict:
     set), MASTER_PORT = $MASTER_PORT or 29500."""
     missing = [k for k in ("SLURM_PROCID", "SLURM_NTASKS", "SLURM_LOCALID", "SLURM_NODELIST") if k not in environ]
     if missing:
-        raise UserError(f"--launcher slurm: {', '.join(missing)} not set; start the processes with srun "
-                        f"(tools/slurm_train.sh PARTITION JOB CONFIG)")
+        raise UserError(
+            f"--launcher slurm: {', '.join(missing)} not set; start the processes with srun "
+            f"(tools/slurm_train.sh PARTITION JOB CONFIG)"
+        )
     ntasks = int(environ["SLURM_NTASKS"])
     per_node = environ.get("SLURM_NTASKS_PER_NODE", "").split("(")[0]  # "2(x3)" -> "2"
     nnodes = int(environ.get("SLURM_NNODES", "1"))
@@ -81,21 +84,24 @@ def init_distributed(launcher: str, timeout_s: float = DEFAULT_TIMEOUT_S) -> boo
     if launcher == "slurm":
         os.environ.update(slurm_to_torchrun_env(dict(os.environ)))
     elif launcher != "pytorch":
-        raise UserError(f"--launcher {launcher}: use 'pytorch' (torchrun: tools/dist_train.sh) or "
-                        f"'slurm' (srun: tools/slurm_train.sh)")
+        raise UserError(
+            f"--launcher {launcher}: use 'pytorch' (torchrun: tools/dist_train.sh) or "
+            f"'slurm' (srun: tools/slurm_train.sh)"
+        )
     missing = [k for k in ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT") if k not in os.environ]
     if missing:
-        raise UserError(f"--launcher pytorch: {', '.join(missing)} not set; run under torchrun "
-                        f"(tools/dist_train.sh CONFIG NPROC)")
+        raise UserError(
+            f"--launcher pytorch: {', '.join(missing)} not set; run under torchrun (tools/dist_train.sh CONFIG NPROC)"
+        )
     if timeout_s <= 0:
         raise UserError(f"--dist-timeout {timeout_s}: must be a positive number of seconds")
     import torch.distributed as dist
+
     cuda = torch.cuda.is_available()
     if cuda:
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
     if not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if cuda else "gloo",
-                                timeout=datetime.timedelta(seconds=timeout_s))
+        dist.init_process_group(backend="nccl" if cuda else "gloo", timeout=datetime.timedelta(seconds=timeout_s))
     return True
 
 
@@ -114,12 +120,14 @@ def create_ddp_model(model: torch.nn.Module, *, fp16_compression: bool = False, 
     ``[local rank]`` always, which torch refuses for a CPU module)."""
     from detectron2.utils import comm
     from torch.nn.parallel import DistributedDataParallel
+
     if comm.get_world_size() == 1:
         return model
     kwargs.setdefault("device_ids", ddp_device_ids(model))
     ddp = DistributedDataParallel(model, **kwargs)
     if fp16_compression:
         from torch.distributed.algorithms.ddp_comm_hooks import default as comm_hooks
+
         ddp.register_comm_hook(state=None, hook=comm_hooks.fp16_compress_hook)
     return ddp
 
@@ -130,6 +138,7 @@ def detectron2_trainers_use_our_ddp():
     :func:`create_ddp_model` (it calls the ``create_ddp_model`` of ``detectron2.engine.defaults``
     and takes no device ids from its caller)."""
     from detectron2.engine import defaults
+
     saved = defaults.create_ddp_model
     defaults.create_ddp_model = create_ddp_model
     try:

@@ -1,4 +1,5 @@
 """Errors a user can fix, printed by the tools as one clear ``error: ...`` line (exit status 2)."""
+
 from __future__ import annotations
 
 import re
@@ -25,13 +26,17 @@ def user_facing_message(exc: BaseException, config: str | None = None) -> str | 
         return "unknown type in config: " + text.split(". Please check")[0]
     if "No object named" in text and "found in" in text:  # detectron2/fvcore registries
         return "unknown name in config: " + text.splitlines()[0]
-    if isinstance(exc, ValueError) and ("SyncBatchNorm expected input tensor to be on GPU" in text
-                                        or "SyncBatchNorm layers only work with GPU modules" in text):
+    if isinstance(exc, ValueError) and (
+        "SyncBatchNorm expected input tensor to be on GPU" in text
+        or "SyncBatchNorm layers only work with GPU modules" in text
+    ):
         # torch's nn.SyncBatchNorm synchronises over nccl only; it never falls back to per-process BN.
         # DDP refuses a CPU module holding one when it wraps it (mmengine builds the wrapper, so this
         # comes before the "option of a built class" case), detectron2's forward when it runs.
-        return ("norm 'SyncBN' needs one GPU per process in a distributed run (torch's SyncBatchNorm refuses CPU "
-                "tensors); on CPU set the config's norm to 'BN' or 'GN'")
+        return (
+            "norm 'SyncBN' needs one GPU per process in a distributed run (torch's SyncBatchNorm refuses CPU "
+            "tensors); on CPU set the config's norm to 'BN' or 'GN'"
+        )
     built = _built_class(exc)
     if built and isinstance(exc, (ValueError, AssertionError)) and text:
         # a class the config builds refused a value of an option (mmengine's build_from_cfg,
@@ -48,8 +53,11 @@ def user_facing_message(exc: BaseException, config: str | None = None) -> str | 
     found = re.search(r"Loss became infinite or NaN at iteration=(\d+)", text)
     if isinstance(exc, FloatingPointError) and found:
         # detectron2's SimpleTrainer: "... at iteration=N!\nloss_dict = {'loss_x': nan, ...}", N from 0
-        terms = {name: value for name, value in re.findall(r"'(\w+)': ([^,}]+)", text.split("loss_dict", 1)[-1])
-                 if value.strip().lstrip("-") in ("nan", "inf")}  # the terms at fault, as mmengine's hook lists
+        terms = {
+            name: value
+            for name, value in re.findall(r"'(\w+)': ([^,}]+)", text.split("loss_dict", 1)[-1])
+            if value.strip().lstrip("-") in ("nan", "inf")
+        }  # the terms at fault, as mmengine's hook lists
         return non_finite_loss_message(int(found.group(1)) + 1, terms)
     cause = exc.__cause__ or exc.__context__
     if cause is not None and cause is not exc and isinstance(exc, RuntimeError):
@@ -59,8 +67,10 @@ def user_facing_message(exc: BaseException, config: str | None = None) -> str | 
 
 #: What torch's gloo and nccl backends say when a peer process died (its connections closed)
 #: or hung past the collective timeout (--dist-timeout).
-_LOST_PEER = re.compile(r"Connection (?:reset|closed) by peer|Broken pipe|Timed out waiting \d+ms|"
-                        r"NCCL communicator was aborted|Watchdog caught collective operation timeout")
+_LOST_PEER = re.compile(
+    r"Connection (?:reset|closed) by peer|Broken pipe|Timed out waiting \d+ms|"
+    r"NCCL communicator was aborted|Watchdog caught collective operation timeout"
+)
 
 
 def lost_peer_message(exc: BaseException) -> str | None:
@@ -68,6 +78,7 @@ def lost_peer_message(exc: BaseException) -> str | None:
     or hung (gloo: "Connection reset by peer", "Timed out waiting ..."; nccl: the watchdog's
     timeout), or None when no process group is running or the error is another one."""
     import torch.distributed as dist
+
     if not (isinstance(exc, RuntimeError) and dist.is_available() and dist.is_initialized()):
         return None
     text = str(exc)
@@ -75,9 +86,11 @@ def lost_peer_message(exc: BaseException) -> str | None:
         return None
     detail = re.sub(r"^\[[^\]]*\.(?:cc|cpp|h):\d+\]\s*", "", text.strip().splitlines()[0])  # gloo's source line
     detail = detail.split(". This is typically caused")[0].rstrip(". ")
-    return (f"distributed run stopped: process {dist.get_rank()} of {dist.get_world_size()} lost a peer at a "
-            f"collective ({detail}); another process died or hung -- its own log says why. Continue from the last "
-            f"checkpoint with --resume")
+    return (
+        f"distributed run stopped: process {dist.get_rank()} of {dist.get_world_size()} lost a peer at a "
+        f"collective ({detail}); another process died or hung -- its own log says why. Continue from the last "
+        f"checkpoint with --resume"
+    )
 
 
 #: Exit status of a run stopped by Ctrl-C (128 + SIGINT, as a shell reports it).
@@ -87,6 +100,7 @@ EXIT_INTERRUPTED = 130
 def interrupted_message() -> str:
     """The one line for Ctrl-C: where the run's work stands (its last checkpoint, if it wrote one)."""
     from segclassics.utils.writer import last_checkpoint_written
+
     last = last_checkpoint_written()
     if last:
         return f"interrupted (Ctrl-C); the last checkpoint written is {last}: continue with --resume"
@@ -127,6 +141,7 @@ def run_reporting_user_errors(run, debug: bool = False, config: str | None = Non
     import contextlib
 
     from segclassics.utils.reader import trust_option
+
     try:
         with trust_option() if trust_flag else contextlib.nullcontext():
             return run()

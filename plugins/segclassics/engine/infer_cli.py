@@ -22,6 +22,7 @@ Exit status: 0 when every image was done; 3 when the run finished but skipped at
 image; 2 for an error in the arguments, config, checkpoint or inputs (one ``error:`` line,
 nothing predicted).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -40,8 +41,11 @@ EXIT_SKIPPED = 3
 
 
 def infer_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="infer.py", description="Predict on images with a trained checkpoint; write "
-                                "label PNGs and overlays (semantic) or overlays and COCO JSON (instances).")
+    p = argparse.ArgumentParser(
+        prog="infer.py",
+        description="Predict on images with a trained checkpoint; write "
+        "label PNGs and overlays (semantic) or overlays and COCO JSON (instances).",
+    )
     p.add_argument("config", help="the config the checkpoint was trained with (mmseg, mmdet, detectron2 .py/.yaml)")
     p.add_argument("checkpoint", help="training checkpoint, last_weights.pth or a published weights file")
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders, glob patterns")
@@ -49,22 +53,38 @@ def infer_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: cuda when available, else cpu)")
     p.add_argument("--amp", action="store_true", help="mixed precision: bf16 autocast on CPU, fp16 on CUDA")
     p.add_argument("--batch", type=int, default=1, help="images per forward pass (default 1)")
-    p.add_argument("--score-thr", type=float, default=0.5,
-                   help="instances: lowest score kept in the overlays and the JSON (default 0.5)")
-    p.add_argument("--cfg-options", nargs="+", metavar="KEY=VALUE", default=[],
-                   help="override config entries in the framework's own syntax, e.g. "
-                        "model.test_cfg.batch_tiles=4 (mmengine) or INPUT.MIN_SIZE_TEST=256 (detectron2 yaml)")
-    p.add_argument("--trust-checkpoint", action="store_true",
-                   help="unpickle the checkpoint fully (it can run code!): only for legacy files whose origin you "
-                        "trust; by default it is read as plain data (torch weights_only)")
-    p.add_argument("--overwrite", action="store_true",
-                   help="replace outputs already in --out (an earlier run's); a dataset's images and labels are "
-                        "never written over")
+    p.add_argument(
+        "--score-thr",
+        type=float,
+        default=0.5,
+        help="instances: lowest score kept in the overlays and the JSON (default 0.5)",
+    )
+    p.add_argument(
+        "--cfg-options",
+        nargs="+",
+        metavar="KEY=VALUE",
+        default=[],
+        help="override config entries in the framework's own syntax, e.g. "
+        "model.test_cfg.batch_tiles=4 (mmengine) or INPUT.MIN_SIZE_TEST=256 (detectron2 yaml)",
+    )
+    p.add_argument(
+        "--trust-checkpoint",
+        action="store_true",
+        help="unpickle the checkpoint fully (it can run code!): only for legacy files whose origin you "
+        "trust; by default it is read as plain data (torch weights_only)",
+    )
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace outputs already in --out (an earlier run's); a dataset's images and labels are "
+        "never written over",
+    )
     p.add_argument("--debug", action="store_true", help="show tracebacks for input errors")
     return p
 
 
 # ----------------------------------------------------------------------------- progress
+
 
 class SimpleProgress:
     """Progress line on stderr (count and images/s) for when tqdm is not installed."""
@@ -90,14 +110,21 @@ def progress_bar(total: int):
     except ImportError:
         return SimpleProgress(total)
     # rate_noinv_fmt: always images/s (tqdm's default turns a rate below 1 into s/image)
-    return tqdm(total=total, unit=" images", file=sys.stderr, dynamic_ncols=True,
-                bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}, {rate_noinv_fmt}]")
+    return tqdm(
+        total=total,
+        unit=" images",
+        file=sys.stderr,
+        dynamic_ncols=True,
+        bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}, {rate_noinv_fmt}]",
+    )
 
 
 # ----------------------------------------------------------------------------- outputs
 
+
 def _save_png(array: np.ndarray, path: str) -> None:
     from segclassics.utils.writer import save_png
+
     save_png(path, array, what="--out")
 
 
@@ -111,6 +138,7 @@ def index_png(labels: np.ndarray) -> np.ndarray:
 def rle(mask: np.ndarray) -> dict:
     """COCO run-length encoding of a ``(H, W)`` bool mask, ``counts`` as text (JSON-ready)."""
     from pycocotools import mask as mask_utils
+
     encoded = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
     return {"size": [int(s) for s in encoded["size"]], "counts": encoded["counts"].decode("ascii")}
 
@@ -126,6 +154,7 @@ class PredictionWriter:
 
     def _palette(self, needed: int) -> np.ndarray:
         from segclassics.utils.overlay import as_palette
+
         return as_palette(self.predictor.palette, max(needed, len(self.predictor.classes), 1))
 
     def outputs(self, name: str) -> List[str]:
@@ -139,6 +168,7 @@ class PredictionWriter:
         checked before the first image is predicted, so a refusal costs no work and leaves no
         half-written folder."""
         from segclassics.utils.writer import check_writable
+
         paths = [p for name in names for p in self.outputs(name)]
         if self.predictor.task == "instance":
             paths.append(os.path.join(self.out, "instances.json"))
@@ -147,6 +177,7 @@ class PredictionWriter:
 
     def write(self, name: str, path: str, image: np.ndarray, prediction) -> None:
         from segclassics.utils.overlay import instance_overlay, semantic_overlay
+
         if self.predictor.task == "semantic":
             labels = prediction.labels
             _save_png(index_png(labels), os.path.join(self.out, "labels", name + ".png"))
@@ -158,15 +189,24 @@ class PredictionWriter:
         masks = prediction.masks[keep] if len(prediction.masks) else prediction.masks
         palette = self._palette(int(labels.max()) + 1 if labels.size else 0)
         names = self.predictor.classes
-        _save_png(instance_overlay(image, masks, boxes, labels, scores, names, palette),
-                  os.path.join(self.out, "overlays", name + ".png"))
+        _save_png(
+            instance_overlay(image, masks, boxes, labels, scores, names, palette),
+            os.path.join(self.out, "overlays", name + ".png"),
+        )
         image_id = len(self.images) + 1
-        self.images.append({"id": image_id, "file_name": path, "height": int(image.shape[0]),
-                            "width": int(image.shape[1])})
+        self.images.append(
+            {"id": image_id, "file_name": path, "height": int(image.shape[0]), "width": int(image.shape[1])}
+        )
         for i in range(len(boxes)):
             x1, y1, x2, y2 = (float(v) for v in boxes[i])
-            annotation = {"id": len(self.annotations) + 1, "image_id": image_id, "category_id": int(labels[i]) + 1,
-                          "bbox": [x1, y1, x2 - x1, y2 - y1], "score": float(scores[i]), "iscrowd": 0}
+            annotation = {
+                "id": len(self.annotations) + 1,
+                "image_id": image_id,
+                "category_id": int(labels[i]) + 1,
+                "bbox": [x1, y1, x2 - x1, y2 - y1],
+                "score": float(scores[i]),
+                "iscrowd": 0,
+            }
             if len(masks):
                 annotation["segmentation"] = rle(masks[i])
                 annotation["area"] = int(masks[i].sum())
@@ -180,21 +220,30 @@ class PredictionWriter:
         if self.predictor.task != "instance":
             return None
         names = self.predictor.classes
-        categories = [{"id": k + 1, "name": names[k] if k < len(names) else f"class_{k}"}
-                      for k in range(self.num_labels)]
+        categories = [
+            {"id": k + 1, "name": names[k] if k < len(names) else f"class_{k}"} for k in range(self.num_labels)
+        ]
         from segclassics.utils.writer import write_text
+
         path = os.path.join(self.out, "instances.json")
-        text = json.dumps({"images": self.images, "categories": categories, "annotations": self.annotations},
-                          allow_nan=False)
+        text = json.dumps(
+            {"images": self.images, "categories": categories, "annotations": self.annotations}, allow_nan=False
+        )
         return write_text(path, text, what="--out")
 
 
 # ----------------------------------------------------------------------------- the run
 
+
 def _out_of_memory(exc: BaseException) -> bool:
-    return isinstance(exc, MemoryError) or isinstance(exc, RuntimeError) and any(
-        text in str(exc) for text in ("can't allocate memory", "out of memory", "not enough memory",
-                                      "DefaultCPUAllocator"))
+    return (
+        isinstance(exc, MemoryError)
+        or isinstance(exc, RuntimeError)
+        and any(
+            text in str(exc)
+            for text in ("can't allocate memory", "out of memory", "not enough memory", "DefaultCPUAllocator")
+        )
+    )
 
 
 def _predict_or_skip(predictor, items, images, progress, skipped: list) -> list:
@@ -207,15 +256,22 @@ def _predict_or_skip(predictor, items, images, progress, skipped: list) -> list:
         if not isinstance(exc, ValueError) and not _out_of_memory(exc):
             raise
         if len(images) > 1:
-            return [result for item, image in zip(items, images)
-                    for result in _predict_or_skip(predictor, [item], [image], progress, skipped)]
+            return [
+                result
+                for item, image in zip(items, images)
+                for result in _predict_or_skip(predictor, [item], [image], progress, skipped)
+            ]
         height, width = images[0].shape[:2]
         if isinstance(exc, ValueError):
-            message = (f"{items[0].path}: the model cannot take this {width}x{height} image (after the config's "
-                       f"test pipeline): {str(exc).splitlines()[0]}")
+            message = (
+                f"{items[0].path}: the model cannot take this {width}x{height} image (after the config's "
+                f"test pipeline): {str(exc).splitlines()[0]}"
+            )
         else:
-            message = (f"{items[0].path}: this {width}x{height} image needs more memory than is available here "
-                       f"({str(exc).splitlines()[0][:120]}); predict it on a larger machine or downscale it")
+            message = (
+                f"{items[0].path}: this {width}x{height} image needs more memory than is available here "
+                f"({str(exc).splitlines()[0][:120]}); predict it on a larger machine or downscale it"
+            )
     skipped.append(message)
     progress.write(f"skipped: {message}", file=sys.stderr)
     progress.update(1)
@@ -226,14 +282,17 @@ def run(args) -> int:
     from segclassics.datasets.image_input import ImageInputError, find_inputs, read_image
 
     from .inference import build_predictor
+
     if args.batch < 1:
         raise UserError(f"--batch {args.batch}: give at least 1")
     from segclassics.utils.writer import WriteError
+
     if os.path.exists(args.out) and not os.path.isdir(args.out):
         raise WriteError(f"--out {args.out} is a file; give a folder for the predictions")
     inputs = find_inputs(args.inputs)
-    predictor = build_predictor(args.config, args.checkpoint, args.device, args.cfg_options,
-                                trusted=args.trust_checkpoint, amp=args.amp)
+    predictor = build_predictor(
+        args.config, args.checkpoint, args.device, args.cfg_options, trusted=args.trust_checkpoint, amp=args.amp
+    )
     writer = PredictionWriter(args.out, predictor, args.score_thr)
     writer.check([item.name for item in inputs])
     progress = progress_bar(len(inputs))
@@ -241,7 +300,7 @@ def run(args) -> int:
     start = time.perf_counter()
     for first in range(0, len(inputs), args.batch):
         items, images = [], []
-        for item in inputs[first:first + args.batch]:
+        for item in inputs[first : first + args.batch]:
             try:
                 images.append(read_image(item.path, predictor.image_mode))
                 items.append(item)
@@ -260,8 +319,10 @@ def run(args) -> int:
     progress.close()
     out = os.path.abspath(args.out)
     if done:
-        print(f"speed: {done} images in {elapsed:.1f} s, {done / elapsed:.2f} images/s (reading, predicting, "
-              f"writing; model loading excluded)")
+        print(
+            f"speed: {done} images in {elapsed:.1f} s, {done / elapsed:.2f} images/s (reading, predicting, "
+            f"writing; model loading excluded)"
+        )
     if json_path:
         print(f"instances: {os.path.abspath(json_path)}")
     print(f"summary: {done} done, {len(skipped)} skipped; outputs in {out}")
@@ -270,6 +331,7 @@ def run(args) -> int:
 
 def infer_main(argv: Optional[Sequence[str]] = None) -> int:
     from segclassics.utils.writer import overwriting
+
     args = infer_parser().parse_intermixed_args(argv)
     with overwriting(args.overwrite):
         return run_reporting_user_errors(lambda: run(args), args.debug, args.config, trust_flag=True)

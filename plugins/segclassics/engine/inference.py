@@ -24,6 +24,7 @@ Valid-convolution UNets predict with the overlap-tile strategy (Ronneberger et a
 ``OverlapTileSemanticSegmentor``), so any image size gets a full-size prediction; such a model
 configured without it is refused rather than predicting on a resized, shifted map.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -46,6 +47,7 @@ from .semantic_forward import valid_unet_border
 @dataclass
 class SemanticPrediction:
     """``labels``: ``(H, W)`` int64 class indices at the input image's size."""
+
     labels: np.ndarray
 
 
@@ -54,6 +56,7 @@ class InstancePrediction:
     """Instances at the input image's size: ``boxes`` ``(N, 4)`` float32 x1, y1, x2, y2 in pixels;
     ``scores`` ``(N,)`` float32; ``labels`` ``(N,)`` int64 class indices; ``masks`` ``(N, H, W)``
     bool (``(0, H, W)`` for a detector without a mask head)."""
+
     boxes: np.ndarray
     scores: np.ndarray
     labels: np.ndarray
@@ -73,6 +76,7 @@ class Predictor:
         palette: RGB triples per class, same sources (may be shorter than ``classes`` or empty).
         model: the framework's model, in eval mode.
     """
+
     task: str
     image_mode: str
     num_classes: Optional[int]
@@ -118,8 +122,12 @@ def _num_classes(model) -> Optional[int]:
 
 def _instances(boxes, scores, labels, masks, shape) -> InstancePrediction:
     masks = masks.cpu().numpy().astype(bool) if masks is not None else np.zeros((0, *shape), dtype=bool)
-    return InstancePrediction(boxes=boxes.float().cpu().numpy().reshape(-1, 4), scores=scores.float().cpu().numpy(),
-                              labels=labels.cpu().numpy().astype(np.int64), masks=masks)
+    return InstancePrediction(
+        boxes=boxes.float().cpu().numpy().reshape(-1, 4),
+        scores=scores.float().cpu().numpy(),
+        labels=labels.cpu().numpy().astype(np.int64),
+        masks=masks,
+    )
 
 
 def _refuse_valid_unet_without_tiles(loaded: LoadedConfig, model, overlap_tile: bool) -> None:
@@ -127,12 +135,15 @@ def _refuse_valid_unet_without_tiles(loaded: LoadedConfig, model, overlap_tile: 
     map would be stretched back to the image, shifted by the lost border."""
     if valid_unet_border(model) and not overlap_tile:
         fix = loaded.backend.overlap_tile_fix()
-        raise UserError(f"{loaded.file}: this UNet has valid (unpadded) convolutions, so its output is smaller than "
-                        f"its input; predicting needs overlap-tile inference: use {fix} (see "
-                        f"configs/unet/unet_valid_isbi2012.py)")
+        raise UserError(
+            f"{loaded.file}: this UNet has valid (unpadded) convolutions, so its output is smaller than "
+            f"its input; predicting needs overlap-tile inference: use {fix} (see "
+            f"configs/unet/unet_valid_isbi2012.py)"
+        )
 
 
 # ----------------------------------------------------------------------------- entry point
+
 
 def resolve_device(device: Optional[str]) -> str:
     """``None`` -> ``'cuda'`` when available, else ``'cpu'``; ``cpu``, ``cuda`` and ``cuda:N`` of a
@@ -154,8 +165,14 @@ def resolve_device(device: Optional[str]) -> str:
     return device
 
 
-def build_predictor(config: str, checkpoint: str, device: Optional[str] = None, overrides: Sequence[str] = (),
-                    trusted: bool = False, amp: bool = False) -> Predictor:
+def build_predictor(
+    config: str,
+    checkpoint: str,
+    device: Optional[str] = None,
+    overrides: Sequence[str] = (),
+    trusted: bool = False,
+    amp: bool = False,
+) -> Predictor:
     """The :class:`Predictor` for ``config`` (any kind ``load_config`` reads) with the weights of
     ``checkpoint`` (a training checkpoint, ``last_weights.pth`` or a published file).
 

@@ -14,6 +14,7 @@ gloo DDP wrapper) go into a runtime copy of the config only; the config mmengine
 work dir and the checkpoints is :func:`segclassics.openmmlab.portable_config.portable_config` of
 the user's, which the frameworks' own tools and inferencers load.
 """
+
 from __future__ import annotations
 
 import glob
@@ -34,6 +35,7 @@ def _backend():
     """The mmengine backend (its data checks)."""
     from .backends import backend_of_kind
     from .config_kind import MMENGINE
+
     return backend_of_kind(MMENGINE)
 
 
@@ -44,6 +46,7 @@ def is_main_process() -> bool:
 def _load_cfg(args):
     """``(runtime, saved)``: the config the runner runs, and the one it writes (module docstring)."""
     from segclassics.openmmlab.checkpoint_loading import use_checked_local_loader
+
     use_checked_local_loader(trusted=getattr(args, "trust_checkpoint", False))
     cfg = load_config(args.config, args.cfg_options).cfg
     cfg.launcher = args.launcher
@@ -52,9 +55,11 @@ def _load_cfg(args):
     elif cfg.get("work_dir", None) is None:
         cfg.work_dir = osp.join("./work_dirs", osp.splitext(osp.basename(args.config.split("::")[-1]))[0])
     from segclassics.openmmlab.portable_config import portable_config
+
     saved = portable_config(cfg)
     _backend().add_sample_checks(cfg)  # every sample's sizes, label values and decoding are checked
     from .distributed import init_distributed
+
     if init_distributed(args.launcher, args.dist_timeout):
         # The group is joined here for both launchers (the Runner skips init_dist when one
         # exists): Slurm's variables are torchrun's by now, and the timeout is --dist-timeout.
@@ -82,8 +87,10 @@ def _enable_amp(cfg):
     else:
         require_cpu_bf16("--amp")
         from segclassics.openmmlab import cpu_amp_optim_wrapper  # noqa: F401  (registers the wrapper)
+
         cfg.optim_wrapper.type = "CPUBF16AmpOptimWrapper"
     from mmengine.logging import print_log
+
     # the saved config keeps the user's wrapper (amp is this run's choice): say which one runs
     print_log(f"--amp: optim_wrapper {cfg.optim_wrapper.type}", logger="current")
 
@@ -94,6 +101,7 @@ def _build_runner(cfg, saved):
     visualizer's ``vis_data/config.py`` and every checkpoint's ``meta.cfg`` -- is ``saved``."""
     from mmengine.registry import RUNNERS
     from mmengine.runner import Runner
+
     if "runner_type" in cfg:
         with RUNNERS.switch_scope_and_registry(cfg.get("_scope_", None)) as registry:
             runner_cls = registry.get(cfg.runner_type) if isinstance(cfg.runner_type, str) else cfg.runner_type
@@ -117,6 +125,7 @@ def _unwrapped(model):
     """The model whose weights a checkpoint holds: inside a DDP wrapper or a test-time-augmentation
     model (``--tta``), as mmengine's checkpoint loading unwraps them."""
     from mmengine.model import BaseTTAModel, is_model_wrapper
+
     return model.module if is_model_wrapper(model) or isinstance(model, BaseTTAModel) else model
 
 
@@ -124,6 +133,7 @@ def _check_checkpoint_matches(runner, checkpoint: str, trusted: bool) -> None:
     """mmengine loads ``load_from``/resume checkpoints with ``strict=False`` and only logs
     mismatches; a checkpoint of another model must fail instead, naming the keys."""
     from segclassics.utils.checkpoint import check_state_dict, read_state_dict
+
     model = _unwrapped(runner.model)
     check_state_dict(model, read_state_dict(checkpoint, trusted=trusted), source=checkpoint)
 
@@ -132,6 +142,7 @@ def _check_starting_point(runner, checkpoint: str, trusted: bool) -> None:
     """``load_from`` is loaded with ``strict=False`` (fine-tuning may change a head), but a file
     sharing no weight with the model would leave it at its random initialisation."""
     from segclassics.utils.checkpoint import check_shares_weights, read_state_dict
+
     model = _unwrapped(runner.model)
     check_shares_weights(model, read_state_dict(checkpoint, trusted=trusted), checkpoint, "load_from")
 
@@ -141,6 +152,7 @@ def train(args) -> dict:
     from segclassics.openmmlab.non_finite_loss_hook import enable_non_finite_loss_check
     from segclassics.openmmlab.random_state_hook import enable_random_state_checkpoints
     from segclassics.openmmlab.rank0_buffers_hook import enable_rank0_buffers
+
     enable_non_finite_loss_check(cfg)
     enable_random_state_checkpoints(cfg)
     enable_rank0_buffers(cfg)  # a distributed validation scores the model rank 0 saves
@@ -176,6 +188,7 @@ def _publish_weights(work_dir: str) -> None:
     from mmengine.runner import find_latest_checkpoint
 
     from segclassics.utils.checkpoint import publish_checkpoint
+
     if not is_main_process():
         return
     sources = {"last_weights.pth": find_latest_checkpoint(work_dir)}
@@ -220,6 +233,7 @@ def test(args) -> dict:
     _check_checkpoint_matches(runner, args.checkpoint, args.trust_checkpoint)
     if getattr(args, "out", None) and _task(cfg) == "instance":
         from segclassics.mmdet.dump_det_results import CheckedDumpDetResults
+
         runner.test_evaluator.metrics.append(CheckedDumpDetResults(out_file_path=args.out))
     metrics = runner.test()
     if args.show_dir:
@@ -230,13 +244,16 @@ def test(args) -> dict:
 def _task(cfg) -> "str | None":
     """``'semantic'`` (mmseg) or ``'instance'`` (mmdet): the task of the config's default scope."""
     from .backends.mmengine import TASKS
+
     return TASKS.get(cfg.get("default_scope", None))
 
 
 def _mmseg_only(cfg, option: str, config: str) -> None:
     if _task(cfg) != "semantic":
-        raise UserError(f"{option} applies to mmseg configs (semantic segmentation); {config} has default_scope "
-                        f"{cfg.get('default_scope', None)!r}")
+        raise UserError(
+            f"{option} applies to mmseg configs (semantic segmentation); {config} has default_scope "
+            f"{cfg.get('default_scope', None)!r}"
+        )
 
 
 def _enable_out(cfg, out: str, config: str) -> None:
@@ -245,10 +262,13 @@ def _enable_out(cfg, out: str, config: str) -> None:
     ``--out FILE.pkl``: the predictions pickled into one file (``test`` appends the metric that
     writes it, :class:`segclassics.mmdet.dump_det_results.CheckedDumpDetResults`)."""
     from segclassics.utils.writer import check_writable
+
     if _task(cfg) == "instance":
         if not out.endswith((".pkl", ".pickle")):
-            raise UserError(f"--out {out}: for an mmdet config ({config}) --out names the pickle file of the "
-                            f"predictions, ending in .pkl or .pickle (as mmdet's tools/test.py)")
+            raise UserError(
+                f"--out {out}: for an mmdet config ({config}) --out names the pickle file of the "
+                f"predictions, ending in .pkl or .pickle (as mmdet's tools/test.py)"
+            )
         check_writable(out, what="--out")  # refused before testing, not after it
         return
     _mmseg_only(cfg, "--out", config)
@@ -264,9 +284,11 @@ def _enable_tta(cfg, config: str) -> None:
     augmented views) and ``tta_model`` (mmseg's ``SegTTAModel``: averages their scores) wraps the model."""
     _mmseg_only(cfg, "--tta", config)
     if not cfg.get("tta_pipeline", None):
-        raise UserError(f"--tta: {config} has no tta_pipeline (the test-time augmentations); this config is meant "
-                        f"to be evaluated without them (run without --tta), or add tta_pipeline and tta_model "
-                        f"to it (see configs/_base_/tta/)")
+        raise UserError(
+            f"--tta: {config} has no tta_pipeline (the test-time augmentations); this config is meant "
+            f"to be evaluated without them (run without --tta), or add tta_pipeline and tta_model "
+            f"to it (see configs/_base_/tta/)"
+        )
     cfg.test_dataloader.dataset.pipeline = cfg.tta_pipeline
     _backend().add_sample_checks(cfg)  # the new pipeline's image loading is checked as the config's own
     tta_model = cfg.get("tta_model", None) or dict(type="SegTTAModel")

@@ -14,6 +14,7 @@ file's SHA-256: OUT ``unet.pth`` becomes ``unet-1a2b3c4d.pth`` (the full hash is
 download can be checked against its name. IN is read as plain data; a pickle that would run
 code is refused unless ``--trust-checkpoint`` (for legacy files whose origin you trust).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,14 +27,23 @@ from .errors import UserError, run_reporting_user_errors
 
 
 def publish_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="publish_model.py", description="Write a checkpoint's weights + plain metadata "
-                                "as a weights-only file named with its SHA-256 prefix.")
-    p.add_argument("in_file", metavar="IN", help="checkpoint (mmengine iter_N.pth / best_*.pth, detectron2 "
-                                                 "model_*.pth, last_weights.pth)")
+    p = argparse.ArgumentParser(
+        prog="publish_model.py",
+        description="Write a checkpoint's weights + plain metadata "
+        "as a weights-only file named with its SHA-256 prefix.",
+    )
+    p.add_argument(
+        "in_file",
+        metavar="IN",
+        help="checkpoint (mmengine iter_N.pth / best_*.pth, detectron2 model_*.pth, last_weights.pth)",
+    )
     p.add_argument("out_file", metavar="OUT", help="output name; written as <OUT without .pth>-<sha256[:8]>.pth")
     p.add_argument("--fp16", action="store_true", help="store floating-point weights as float16 (half the size)")
-    p.add_argument("--trust-checkpoint", action="store_true",
-                   help="unpickle IN fully (it can run code!): only for legacy files whose origin you trust")
+    p.add_argument(
+        "--trust-checkpoint",
+        action="store_true",
+        help="unpickle IN fully (it can run code!): only for legacy files whose origin you trust",
+    )
     p.add_argument("--debug", action="store_true", help="show tracebacks for input errors")
     return p
 
@@ -48,6 +58,7 @@ def publish(in_file: str, out_file: str, trusted: bool = False, half: bool = Fal
 
     from segclassics.utils.checkpoint import published_payload
     from segclassics.utils.writer import check_writable, open_for_write
+
     if not os.path.isfile(in_file):
         raise MissingFileError(f"checkpoint not found: {in_file!r}")
     if os.path.isdir(out_file) or out_file.endswith(os.sep):
@@ -85,4 +96,5 @@ def publish_main(argv: Optional[Sequence[str]] = None) -> int:
         final, sha = publish(args.in_file, args.out_file, trusted=args.trust_checkpoint, half=args.fp16)
         print(f"published: {final} (sha256 {sha})")
         return 0
+
     return run_reporting_user_errors(run, args.debug, trust_flag=True)

@@ -18,6 +18,7 @@ Progress is printed as one line per logged iteration with mmengine's ETA. The tr
 read from the run's own logs (the sum over its sessions when it was resumed), the machine from
 ``platform`` and ``/proc/cpuinfo``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -42,11 +43,11 @@ class Recipe:
     """A reproduction: its config, the data it reads and how its result is reported."""
 
     config: str
-    dataset: str                  # folder under --data-root
-    what: str                     # model and data, for the row
-    metric: str                   # plotted metric, as logged
-    row_metrics: Sequence[str]    # metrics in the row, in order, as in metrics.json
-    reference: str                # the number to compare with
+    dataset: str  # folder under --data-root
+    what: str  # model and data, for the row
+    metric: str  # plotted metric, as logged
+    row_metrics: Sequence[str]  # metrics in the row, in order, as in metrics.json
+    reference: str  # the number to compare with
     converter: Optional[str] = None  # raw layout -> framework layout (DRIVE)
     overlays_caption: str = "left: ground truth, right: prediction"
     extra_test_options: Sequence[str] = field(default_factory=tuple)
@@ -54,21 +55,30 @@ class Recipe:
 
 RECIPES: Dict[str, Recipe] = {
     "drive": Recipe(
-        config="configs/unet/unet_same-b16_drive_128x128_cpu.py", dataset="drive",
-        what="UNet same+BN, base 16, depth 5, DRIVE test (20 images)", metric="Dice_all",
+        config="configs/unet/unet_same-b16_drive_128x128_cpu.py",
+        dataset="drive",
+        what="UNet same+BN, base 16, depth 5, DRIVE test (20 images)",
+        metric="Dice_all",
         row_metrics=("Dice_all", "Dice", "mDice", "Acc"),
         reference="mmseg UNet-S5-D16: vessel Dice 79.32, mDice 88.38 (40k it, GPU)",
-        converter="drive"),
+        converter="drive",
+    ),
     "isbi": Recipe(
-        config="configs/unet/unet_valid-b16_isbi2012_572x572_cpu.py", dataset="isbi2012",
-        what="UNet valid, base 16, depth 5, ISBI 2012 val slices 24-29", metric="pixel_error",
+        config="configs/unet/unet_valid-b16_isbi2012_572x572_cpu.py",
+        dataset="isbi2012",
+        what="UNet valid, base 16, depth 5, ISBI 2012 val slices 24-29",
+        metric="pixel_error",
         row_metrics=("pixel_error", "rand_error", "warping_error", "Dice"),
-        reference="paper (base 64, test set): pixel error 0.0611, Rand error 0.0382"),
+        reference="paper (base 64, test set): pixel error 0.0611, Rand error 0.0382",
+    ),
     "camvid": Recipe(
-        config="configs/segnet/segnet_basic_camvid_cpu.py", dataset="camvid",
-        what="SegNet-Basic from scratch, CamVid val (101 images) scored at 360x480", metric="mIoU",
+        config="configs/segnet/segnet_basic_camvid_cpu.py",
+        dataset="camvid",
+        what="SegNet-Basic from scratch, CamVid val (101 images) scored at 360x480",
+        metric="mIoU",
         row_metrics=("G", "C", "mIoU", "BF"),
-        reference="paper SegNet-Basic (test set): G 82.8, C 62.3, mIoU 46.3"),
+        reference="paper SegNet-Basic (test set): G 82.8, C 62.3, mIoU 46.3",
+    ),
 }
 LOADERS = ("train_dataloader", "val_dataloader", "test_dataloader")
 _ITER = re.compile(r"Iter\(train\) \[\s*(\d+)/(\d+)\].*?eta: (\S+).*?\bloss: ([0-9.naninf]+)")
@@ -85,6 +95,7 @@ def machine_name() -> str:
     except OSError:
         pass
     import torch
+
     return f"{os.cpu_count()}-core {model} ({torch.backends.cpu.get_cpu_capability()}) CPU, no GPU"
 
 
@@ -104,8 +115,10 @@ def _run(cmd: List[str], log_path: str, progress=None) -> None:
             if progress is not None:
                 progress(line)
         if proc.wait():
-            raise UserError(f"{' '.join(cmd[1:3])} failed (exit {proc.returncode}); its output is in {log_path}; "
-                            f"last lines:\n  " + "\n  ".join(tail))
+            raise UserError(
+                f"{' '.join(cmd[1:3])} failed (exit {proc.returncode}); its output is in {log_path}; "
+                f"last lines:\n  " + "\n  ".join(tail)
+            )
 
 
 def data_options(root: str) -> List[str]:
@@ -117,13 +130,15 @@ def prepare_data(recipe: Recipe, data_root: str, work: str) -> str:
     under ``work/../data`` (DRIVE's raw tif/gif layout)."""
     src = os.path.join(data_root, recipe.dataset)
     if not os.path.isdir(src):
-        raise UserError(f"{src}: not found; --data-root must hold {recipe.dataset}/ (the layout of ../shared/data, "
-                        f"see its README)")
+        raise UserError(
+            f"{src}: not found; --data-root must hold {recipe.dataset}/ (the layout of ../shared/data, see its README)"
+        )
     if recipe.converter is None:
         return os.path.abspath(src)
     dst = os.path.join(os.path.dirname(os.path.abspath(work)), "data", recipe.dataset)
     if not os.path.isfile(os.path.join(dst, ".complete")):
         from segclassics.datasets import drive
+
         print(f"[reproduce] converting {src} -> {dst}", flush=True)
         drive.convert(src, dst, list(drive.SPLITS))
         with open(os.path.join(dst, ".complete"), "w") as f:
@@ -160,8 +175,10 @@ class Progress:
         m = _ITER.search(line)
         if m:
             it, total, eta, loss = m.groups()
-            print(f"[reproduce {self.name}] {it}/{total} ({100 * int(it) // int(total)} %) loss {loss} ETA {eta}",
-                  flush=True)
+            print(
+                f"[reproduce {self.name}] {it}/{total} ({100 * int(it) // int(total)} %) loss {loss} ETA {eta}",
+                flush=True,
+            )
         elif "Iter(val)" in line and ":" in line and "eta" not in line:
             print(f"[reproduce {self.name}] validation: {line.split('Iter(val)')[-1].strip()}", flush=True)
         elif line.startswith(("error:", "Traceback")):
@@ -172,16 +189,25 @@ def _fmt_minutes(seconds: float) -> str:
     return f"{seconds / 60:.0f} min"
 
 
-def table_row(recipe: Recipe, metrics: dict, schedule: str, sessions: Sequence[float], machine: str,
-              weights: str) -> str:
+def table_row(
+    recipe: Recipe, metrics: dict, schedule: str, sessions: Sequence[float], machine: str, weights: str
+) -> str:
     shown = ", ".join(f"{k} {metrics[k]:.4g}" for k in recipe.row_metrics if isinstance(metrics.get(k), (int, float)))
     wall = _fmt_minutes(sum(sessions)) + (f" in {len(sessions)} sessions" if len(sessions) > 1 else "")
-    return (f"| {recipe.what} | `{recipe.config}` | {schedule}, {wall} on a {machine} | {shown} | "
-            f"{recipe.reference} | `{os.path.relpath(weights, REPO)}` |")
+    return (
+        f"| {recipe.what} | `{recipe.config}` | {schedule}, {wall} on a {machine} | {shown} | "
+        f"{recipe.reference} | `{os.path.relpath(weights, REPO)}` |"
+    )
 
 
-def reproduce(name: str, work: Optional[str], data_root: str, threads: Optional[int], weights_dir: Optional[str],
-              cfg_options: Sequence[str] = ()) -> dict:
+def reproduce(
+    name: str,
+    work: Optional[str],
+    data_root: str,
+    threads: Optional[int],
+    weights_dir: Optional[str],
+    cfg_options: Sequence[str] = (),
+) -> dict:
     recipe = RECIPES[name]
     work = os.path.abspath(work or os.path.join(REPO, "work_dirs", "reproduce", name))
     os.makedirs(work, exist_ok=True)
@@ -196,9 +222,23 @@ def reproduce(name: str, work: Optional[str], data_root: str, threads: Optional[
     else:
         resume = ["--resume"] if os.path.isfile(os.path.join(work, "last_checkpoint")) else []
         print(f"[reproduce {name}] training {recipe.config} in {work}" + (" (resuming)" if resume else ""), flush=True)
-        _run([_python(), "tools/train.py", config, "--work-dir", work, *resume, "--cfg-options", *data_options(root),
-              *cfg_options], os.path.join(work, "reproduce_train.log"), progress)
+        _run(
+            [
+                _python(),
+                "tools/train.py",
+                config,
+                "--work-dir",
+                work,
+                *resume,
+                "--cfg-options",
+                *data_options(root),
+                *cfg_options,
+            ],
+            os.path.join(work, "reproduce_train.log"),
+            progress,
+        )
     from segclassics.engine.publish_cli import publish
+
     stem = os.path.splitext(os.path.basename(recipe.config))[0]
     out_dir = os.path.abspath(weights_dir or work)
     for old in glob.glob(os.path.join(out_dir, f"{stem}-*.pth")):
@@ -210,32 +250,80 @@ def reproduce(name: str, work: Optional[str], data_root: str, threads: Optional[
     metrics_json = os.path.join(work, "metrics.json")
     overlays = os.path.join(work, "overlays")
     # the reproduction's work dir is its own: a re-run (after an interruption) rewrites its metrics
-    _run([_python(), "tools/test.py", config, weights, "--work-dir", test_dir, "--metrics-json", metrics_json,
-          "--overwrite",
-          "--show-dir", overlays, "--cfg-options", *data_options(root), *cfg_options, *recipe.extra_test_options],
-         os.path.join(work, "reproduce_test.log"))
+    _run(
+        [
+            _python(),
+            "tools/test.py",
+            config,
+            weights,
+            "--work-dir",
+            test_dir,
+            "--metrics-json",
+            metrics_json,
+            "--overwrite",
+            "--show-dir",
+            overlays,
+            "--cfg-options",
+            *data_options(root),
+            *cfg_options,
+            *recipe.extra_test_options,
+        ],
+        os.path.join(work, "reproduce_test.log"),
+    )
     with open(metrics_json) as f:
         metrics = json.load(f)
     machine = machine_name()
     sessions = training_sessions(work)
     from .config_loader import load_config
+
     cfg = load_config(config, list(cfg_options)).cfg
     schedule = f"{cfg.train_cfg.max_iters} it x batch {cfg.train_dataloader.batch_size}"
     title = f"{recipe.config}, {recipe.what}, {schedule}"
-    _run([_python(), "tools/analysis/plot_run.py", work, "--metric", recipe.metric, "--title", title,
-          "--machine", machine, "--out", os.path.join(work, "curve.png"),
-          "--overlays", overlays, "--overlays-out", os.path.join(work, "overlays.png"),
-          "--overlays-caption", recipe.overlays_caption], os.path.join(work, "reproduce_plot.log"))
+    _run(
+        [
+            _python(),
+            "tools/analysis/plot_run.py",
+            work,
+            "--metric",
+            recipe.metric,
+            "--title",
+            title,
+            "--machine",
+            machine,
+            "--out",
+            os.path.join(work, "curve.png"),
+            "--overlays",
+            overlays,
+            "--overlays-out",
+            os.path.join(work, "overlays.png"),
+            "--overlays-caption",
+            recipe.overlays_caption,
+        ],
+        os.path.join(work, "reproduce_plot.log"),
+    )
     row = table_row(recipe, metrics, schedule, sessions, machine, weights)
     with open(os.path.join(work, "row.md"), "w") as f:
         f.write(row + "\n")
-    result = dict(name=name, config=recipe.config, weights=weights, sha256=sha, metrics=metrics,
-                  train_sessions_s=sessions, machine=machine, row=row, curve=os.path.join(work, "curve.png"),
-                  overlays=os.path.join(work, "overlays.png"), finished=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+    result = dict(
+        name=name,
+        config=recipe.config,
+        weights=weights,
+        sha256=sha,
+        metrics=metrics,
+        train_sessions_s=sessions,
+        machine=machine,
+        row=row,
+        curve=os.path.join(work, "curve.png"),
+        overlays=os.path.join(work, "overlays.png"),
+        finished=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    )
     with open(os.path.join(work, "reproduce.json"), "w") as f:
         json.dump(result, f, indent=1, default=float)
-    print(f"[reproduce {name}] " + ", ".join(f"{k} {metrics[k]:.4g}" for k in recipe.row_metrics
-                                          if isinstance(metrics.get(k), (int, float))), flush=True)
+    print(
+        f"[reproduce {name}] "
+        + ", ".join(f"{k} {metrics[k]:.4g}" for k in recipe.row_metrics if isinstance(metrics.get(k), (int, float))),
+        flush=True,
+    )
     print(f"[reproduce {name}] training wall time {_fmt_minutes(sum(sessions))}; row: {os.path.join(work, 'row.md')}")
     print(row)
     return result
@@ -245,12 +333,20 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("name", choices=sorted(RECIPES), help="the reproduction")
     p.add_argument("--work-dir", help="default work_dirs/reproduce/<name> (an existing run there is resumed)")
-    p.add_argument("--data-root", default=os.path.join(os.path.dirname(REPO), "shared", "data"),
-                   help="folder holding drive/, isbi2012/, camvid/ (default: ../shared/data beside the checkout)")
+    p.add_argument(
+        "--data-root",
+        default=os.path.join(os.path.dirname(REPO), "shared", "data"),
+        help="folder holding drive/, isbi2012/, camvid/ (default: ../shared/data beside the checkout)",
+    )
     p.add_argument("--threads", type=int, default=None, help="torch threads (OMP_NUM_THREADS) of the training")
     p.add_argument("--weights-dir", default=None, help="where the published weights go (default: the work dir)")
-    p.add_argument("--cfg-options", nargs="+", metavar="KEY=VALUE", default=[],
-                   help="config overrides for training and evaluation (e.g. train_cfg.max_iters=100 for a quick try)")
+    p.add_argument(
+        "--cfg-options",
+        nargs="+",
+        metavar="KEY=VALUE",
+        default=[],
+        help="config overrides for training and evaluation (e.g. train_cfg.max_iters=100 for a quick try)",
+    )
     p.add_argument("--debug", action="store_true", help="show tracebacks for input errors")
     return p
 
@@ -258,6 +354,8 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parser().parse_args(argv)
     return run_reporting_user_errors(
-        lambda: reproduce(args.name, args.work_dir, args.data_root, args.threads, args.weights_dir,
-                          args.cfg_options) and 0,
-        args.debug)
+        lambda: (
+            reproduce(args.name, args.work_dir, args.data_root, args.threads, args.weights_dir, args.cfg_options) and 0
+        ),
+        args.debug,
+    )

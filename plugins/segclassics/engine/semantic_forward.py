@@ -18,6 +18,7 @@ inference): its network output is the centre ``(H - 2b, W - 2b)`` of the input, 
 border (92 for the paper's net). That is what ``semantic_forward`` returns for it
 (``output_border``).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -35,6 +36,7 @@ class SemanticForward:
     sees them; ``input_order``: channel order of the 0..255 images the config's pipeline loads
     ('BGR', 'RGB' or 'GRAY'); ``reverse_channels``: the preprocessor flips that order first;
     ``output_border``: pixels the output lacks on each side (0 but for the valid UNet)."""
+
     net: nn.Module
     mean: List[float]
     std: List[float]
@@ -46,6 +48,7 @@ class SemanticForward:
 def valid_unet_border(model: nn.Module) -> int:
     """Pixels a valid-convolution UNet in ``model`` loses at each side (92 for the paper's), 0 if it has none."""
     from segclassics.models.unet import UNetEncoder, unet_border
+
     encoders = [m for m in model.modules() if isinstance(m, UNetEncoder)]
     if encoders and encoders[0].padding == "valid":
         return unet_border(encoders[0].depth, "valid")

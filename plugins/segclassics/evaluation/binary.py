@@ -11,6 +11,7 @@
 summed counts (as mmseg's ``IoUMetric`` does), not averaged per image. mmseg and detectron2
 evaluators call these functions.
 """
+
 from __future__ import annotations
 
 import functools
@@ -27,8 +28,10 @@ def _as_bool(a, name: str) -> np.ndarray:
         return a
     vals = np.unique(a)
     if not np.isin(vals, (0, 1)).all():
-        raise ValueError(f"{name} must be binary 0/1 (or bool), found values {vals[:10].tolist()}; "
-                         f"threshold probabilities or map classes to 0/1 first")
+        raise ValueError(
+            f"{name} must be binary 0/1 (or bool), found values {vals[:10].tolist()}; "
+            f"threshold probabilities or map classes to 0/1 first"
+        )
     return a.astype(bool)
 
 
@@ -92,9 +95,15 @@ class BinaryConfusion:
         return 1.0 if den == 0 else self.tp / den
 
     def as_dict(self) -> Dict[str, float]:
-        return dict(dice=self.dice(), accuracy=self.accuracy(), pixel_error=self.pixel_error(),
-                    precision=self.precision(), recall=self.recall(), specificity=self.specificity(),
-                    iou=self.iou())
+        return dict(
+            dice=self.dice(),
+            accuracy=self.accuracy(),
+            pixel_error=self.pixel_error(),
+            precision=self.precision(),
+            recall=self.recall(),
+            specificity=self.specificity(),
+            iou=self.iou(),
+        )
 
 
 def dice_score(pred, target, mask=None) -> float:
@@ -156,7 +165,7 @@ def rand_error_binary(pred_fg, target_fg, connectivity: int = 1) -> float:
 # Bit ``k`` of a 3x3 neighbourhood code is the pixel at offset NEIGHBOUR_OFFSETS[k] (row-major; bit 4
 # is the centre).
 NEIGHBOUR_OFFSETS = tuple((dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1))
-_CELL = ndimage.generate_binary_structure(2, 1)      # cells (foreground): 4-adjacency
+_CELL = ndimage.generate_binary_structure(2, 1)  # cells (foreground): 4-adjacency
 _MEMBRANE = ndimage.generate_binary_structure(2, 2)  # membrane (background): 8-adjacency
 
 

@@ -7,13 +7,16 @@ refuse the file) and which prints like a value. :func:`split_undefined` gives th
 ``None`` (JSON ``null``) in its place and the names of the undefined ones, for the line that
 says so.
 """
+
 from __future__ import annotations
 
 import math
 from typing import Dict, List, Mapping, Tuple
 
-UNDEFINED_NOTE = ("undefined (computed over no labelled pixel or instance: every label of the split is the ignore "
-                  "index, or the class never occurs)")
+UNDEFINED_NOTE = (
+    "undefined (computed over no labelled pixel or instance: every label of the split is the ignore "
+    "index, or the class never occurs)"
+)
 
 
 def split_undefined(metrics: Mapping[str, object]) -> Tuple[Dict[str, object], List[str]]:

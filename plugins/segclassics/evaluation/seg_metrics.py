@@ -32,6 +32,7 @@ Conventions used here (documented because the papers leave them open):
 * C and mIoU average over classes that occur (C: classes with labelled pixels; mIoU: classes
   with a non-empty union); the per-class arrays hold ``nan`` for the others.
 """
+
 from __future__ import annotations
 
 import math
@@ -48,16 +49,20 @@ def _check_pair(pred: np.ndarray, gt: np.ndarray, name: str = "") -> tuple[np.nd
     gt = np.asarray(gt)
     where = f" ({name})" if name else ""
     if pred.ndim != 2 or gt.ndim != 2:
-        raise ValueError(f"prediction and label must be 2-D (H, W) class-index maps{where}; "
-                         f"got shapes {pred.shape} and {gt.shape}")
+        raise ValueError(
+            f"prediction and label must be 2-D (H, W) class-index maps{where}; got shapes {pred.shape} and {gt.shape}"
+        )
     if pred.shape != gt.shape:
-        raise ValueError(f"prediction {pred.shape} and label {gt.shape} differ in size{where}; "
-                         f"resize the prediction to the label's size first")
+        raise ValueError(
+            f"prediction {pred.shape} and label {gt.shape} differ in size{where}; "
+            f"resize the prediction to the label's size first"
+        )
     return pred.astype(np.int64, copy=False), gt.astype(np.int64, copy=False)
 
 
-def confusion_matrix(pred: np.ndarray, gt: np.ndarray, num_classes: int,
-                     ignore_index: Optional[int] = 255, name: str = "") -> np.ndarray:
+def confusion_matrix(
+    pred: np.ndarray, gt: np.ndarray, num_classes: int, ignore_index: Optional[int] = 255, name: str = ""
+) -> np.ndarray:
     """``(num_classes, num_classes)`` int64 matrix, rows = ground truth, columns = prediction.
 
     Pixels with ``gt == ignore_index`` are skipped. Any other label outside
@@ -71,12 +76,14 @@ def confusion_matrix(pred: np.ndarray, gt: np.ndarray, num_classes: int,
     where = f" in {name}" if name else ""
     if g.size and (g.min() < 0 or g.max() >= num_classes):
         bad = np.unique(g[(g < 0) | (g >= num_classes)])
-        raise ValueError(f"label values {bad.tolist()[:10]}{where} are outside 0..{num_classes - 1} "
-                         f"and are not ignore_index={ignore_index}")
+        raise ValueError(
+            f"label values {bad.tolist()[:10]}{where} are outside 0..{num_classes - 1} "
+            f"and are not ignore_index={ignore_index}"
+        )
     if p.size and (p.min() < 0 or p.max() >= num_classes):
         bad = np.unique(p[(p < 0) | (p >= num_classes)])
         raise ValueError(f"predicted values {bad.tolist()[:10]}{where} are outside 0..{num_classes - 1}")
-    return np.bincount(g * num_classes + p, minlength=num_classes ** 2).reshape(num_classes, num_classes)
+    return np.bincount(g * num_classes + p, minlength=num_classes**2).reshape(num_classes, num_classes)
 
 
 def scores_from_confusion(conf: np.ndarray) -> Dict[str, object]:
@@ -106,13 +113,14 @@ def mask_contour(mask: np.ndarray) -> np.ndarray:
     """
     mask = np.asarray(mask, dtype=bool)
     padded = np.pad(mask, 1, mode="edge")
-    inner = (padded[:-2, 1:-1] & padded[2:, 1:-1] & padded[1:-1, :-2] & padded[1:-1, 2:])
+    inner = padded[:-2, 1:-1] & padded[2:, 1:-1] & padded[1:-1, :-2] & padded[1:-1, 2:]
     return mask & ~inner
 
 
 def _match_fraction(src: np.ndarray, dst: np.ndarray, theta: float) -> float:
     """Share of ``src`` contour pixels within ``theta`` of a ``dst`` contour pixel."""
     from scipy.ndimage import distance_transform_edt
+
     n = int(src.sum())
     if n == 0:
         return float("nan")
@@ -122,10 +130,15 @@ def _match_fraction(src: np.ndarray, dst: np.ndarray, theta: float) -> float:
     return float((dist[src] <= theta).sum() / n)
 
 
-def boundary_f1_per_class(pred: np.ndarray, gt: np.ndarray, num_classes: int,
-                          ignore_index: Optional[int] = 255,
-                          tolerance_ratio: float = BF_TOLERANCE_RATIO,
-                          tolerance_px: Optional[float] = None, name: str = "") -> np.ndarray:
+def boundary_f1_per_class(
+    pred: np.ndarray,
+    gt: np.ndarray,
+    num_classes: int,
+    ignore_index: Optional[int] = 255,
+    tolerance_ratio: float = BF_TOLERANCE_RATIO,
+    tolerance_px: Optional[float] = None,
+    name: str = "",
+) -> np.ndarray:
     """BF of each class for one image; ``nan`` for classes absent from the ground truth.
 
     Args:
@@ -141,8 +154,10 @@ def boundary_f1_per_class(pred: np.ndarray, gt: np.ndarray, num_classes: int,
     g = gt[valid]
     if g.size and (g.min() < 0 or g.max() >= num_classes):
         bad = np.unique(g[(g < 0) | (g >= num_classes)])
-        raise ValueError(f"label values {bad.tolist()[:10]}{where} are outside 0..{num_classes - 1} "
-                         f"and are not ignore_index={ignore_index}")
+        raise ValueError(
+            f"label values {bad.tolist()[:10]}{where} are outside 0..{num_classes - 1} "
+            f"and are not ignore_index={ignore_index}"
+        )
     out = np.full(num_classes, np.nan)
     for c in np.unique(g):
         gt_b = mask_contour((gt == c) & valid)
@@ -158,9 +173,15 @@ def boundary_f1_per_class(pred: np.ndarray, gt: np.ndarray, num_classes: int,
     return out
 
 
-def boundary_f1(pred: np.ndarray, gt: np.ndarray, num_classes: int, ignore_index: Optional[int] = 255,
-                tolerance_ratio: float = BF_TOLERANCE_RATIO, tolerance_px: Optional[float] = None,
-                name: str = "") -> float:
+def boundary_f1(
+    pred: np.ndarray,
+    gt: np.ndarray,
+    num_classes: int,
+    ignore_index: Optional[int] = 255,
+    tolerance_ratio: float = BF_TOLERANCE_RATIO,
+    tolerance_px: Optional[float] = None,
+    name: str = "",
+) -> float:
     """The image BF: mean of :func:`boundary_f1_per_class` over the classes in the ground truth
     (``nan`` when the image has no labelled pixel)."""
     per_class = boundary_f1_per_class(pred, gt, num_classes, ignore_index, tolerance_ratio, tolerance_px, name)
@@ -181,8 +202,13 @@ class SegNetMetrics:
         tolerance_ratio: BF tolerance as a fraction of the image diagonal.
     """
 
-    def __init__(self, num_classes: int, ignore_index: Optional[int] = 255, boundary: bool = True,
-                 tolerance_ratio: float = BF_TOLERANCE_RATIO):
+    def __init__(
+        self,
+        num_classes: int,
+        ignore_index: Optional[int] = 255,
+        boundary: bool = True,
+        tolerance_ratio: float = BF_TOLERANCE_RATIO,
+    ):
         if num_classes < 1:
             raise ValueError(f"num_classes must be >= 1, got {num_classes}")
         self.num_classes = num_classes
@@ -212,8 +238,13 @@ class SegNetMetrics:
     def compute(self) -> Dict[str, object]:
         """``{'G', 'C', 'mIoU', 'BF'}`` in percent, plus ``class_acc`` / ``class_iou`` arrays (percent)."""
         s = scores_from_confusion(self.conf)
-        out = {"G": 100 * s["global_acc"], "C": 100 * s["class_avg_acc"], "mIoU": 100 * s["mIoU"],
-               "class_acc": 100 * s["class_acc"], "class_iou": 100 * s["class_iou"]}
+        out = {
+            "G": 100 * s["global_acc"],
+            "C": 100 * s["class_avg_acc"],
+            "mIoU": 100 * s["mIoU"],
+            "class_acc": 100 * s["class_acc"],
+            "class_iou": 100 * s["class_iou"],
+        }
         if self.boundary:
             out["BF"] = 100 * float(np.mean(self.image_bf)) if self.image_bf else float("nan")
         return out

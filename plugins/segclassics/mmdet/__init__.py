@@ -7,6 +7,7 @@ Use from a config with::
 Importing it also lets configs loaded afterwards inherit ours by package reference,
 ``_base_ = ['segclassics::mask_rcnn/mask-rcnn_vgg16_fpn_isbi2012.py']`` (see ``segclassics.openmmlab.config_prefix``).
 """
+
 # Import order kept (ruff's isort is off here): each import registers or patches at import time.
 # isort: off
 from . import coco_checked_dataset  # noqa: F401

@@ -16,6 +16,7 @@ Args (in addition to ``CocoDataset``'s):
 missing from the json is a ``ValueError`` (mmdet would silently train without it).
 Output: mmdet data samples, as ``CocoDataset``.
 """
+
 from __future__ import annotations
 
 from typing import List, Sequence
@@ -36,15 +37,16 @@ class CheckedCocoDataset(CocoDataset):
         super().__init__(*args, **kwargs)
 
     def load_data_list(self) -> List[dict]:
-        image_root = self.data_prefix.get('img', '') or self.data_root or ''
-        clean_path, report = cleaned_coco_json(self.ann_file, image_root,
-                                               drop_category_names=self.drop_category_names)
-        classes = list(self.metainfo['classes'])
+        image_root = self.data_prefix.get("img", "") or self.data_root or ""
+        clean_path, report = cleaned_coco_json(self.ann_file, image_root, drop_category_names=self.drop_category_names)
+        classes = list(self.metainfo["classes"])
         unknown = [c for c in classes if c not in report.thing_classes]
         if unknown:
-            raise DataError(f'{self.ann_file}: metainfo classes {unknown} are not categories of the json '
-                             f'(after dropping {list(self.drop_category_names)}: {report.thing_classes}); '
-                             f'set metainfo=dict(classes=...) to names from the json')
+            raise DataError(
+                f"{self.ann_file}: metainfo classes {unknown} are not categories of the json "
+                f"(after dropping {list(self.drop_category_names)}: {report.thing_classes}); "
+                f"set metainfo=dict(classes=...) to names from the json"
+            )
         source, self.ann_file = self.ann_file, clean_path
         try:
             return super().load_data_list()

@@ -11,6 +11,7 @@ Args:
     drop_category_names (sequence of str): as for the dataset (default ``_background_``).
     **kwargs: ``CocoMetric`` arguments (``metric=['bbox', 'segm']`` ...).
 """
+
 from __future__ import annotations
 
 from typing import Optional, Sequence
@@ -25,9 +26,15 @@ from segclassics.datasets.coco_checks import DEFAULT_DROP_CATEGORY_NAMES, cleane
 class CheckedCocoMetric(CocoMetric):
     """COCO AP against the ``coco_checks``-cleaned ground truth."""
 
-    def __init__(self, ann_file: str, image_root: Optional[str] = None,
-                 drop_category_names: Sequence[str] = DEFAULT_DROP_CATEGORY_NAMES, **kwargs):
-        clean_path, _ = cleaned_coco_json(ann_file, image_root, drop_category_names=drop_category_names,
-                                          check_images=image_root is not None)
+    def __init__(
+        self,
+        ann_file: str,
+        image_root: Optional[str] = None,
+        drop_category_names: Sequence[str] = DEFAULT_DROP_CATEGORY_NAMES,
+        **kwargs,
+    ):
+        clean_path, _ = cleaned_coco_json(
+            ann_file, image_root, drop_category_names=drop_category_names, check_images=image_root is not None
+        )
         self.source_ann_file = ann_file
         super().__init__(ann_file=clean_path, **kwargs)

@@ -8,6 +8,7 @@ collects exactly the same records (mmdet's own ``process``) and writes the same 
 mmengine's ``dump`` (protocol 2), but through :func:`segclassics.utils.writer.open_for_write`:
 atomic, and never over a file that this run did not write.
 """
+
 from __future__ import annotations
 
 import pickle

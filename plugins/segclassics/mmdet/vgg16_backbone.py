@@ -9,6 +9,7 @@ in Mask R-CNN (He et al. 2017, Sec. 3 "Network Architecture")::
 
 Registered in mmdet's ``MODELS`` as ``VGG16`` (mmdet's own VGG is ``SSDVGG``: no clash).
 """
+
 from __future__ import annotations
 
 from typing import Optional, Sequence
@@ -18,7 +19,7 @@ from mmdet.registry import MODELS
 from segclassics.openmmlab.vgg16 import OpenMMLabVGG16
 
 
-@MODELS.register_module(name='VGG16')
+@MODELS.register_module(name="VGG16")
 class MMDetVGG16(OpenMMLabVGG16):
     """``OpenMMLabVGG16`` with ``with_fc=False, out_indices=('pool2', ..., 'pool5')`` by default.
 
@@ -26,6 +27,12 @@ class MMDetVGG16(OpenMMLabVGG16):
     (128, 256, 512, 512) for k = 2..5 (input padded to 32).
     """
 
-    def __init__(self, in_channels: int = 3, *, with_fc: bool = False,
-                 out_indices: Optional[Sequence] = ('pool2', 'pool3', 'pool4', 'pool5'), **kwargs):
+    def __init__(
+        self,
+        in_channels: int = 3,
+        *,
+        with_fc: bool = False,
+        out_indices: Optional[Sequence] = ("pool2", "pool3", "pool4", "pool5"),
+        **kwargs,
+    ):
         super().__init__(in_channels, with_fc=with_fc, out_indices=out_indices, **kwargs)

@@ -9,6 +9,7 @@ by 4, 2, 1, 1/2 -> strides 4..32) followed by mmdet's ``FPN``.
 
 Registered in mmdet's ``MODELS`` as ``SETRViT`` (mmdet has no ViT backbone of that name).
 """
+
 from __future__ import annotations
 
 from typing import Tuple
@@ -19,7 +20,7 @@ from mmdet.registry import MODELS
 from segclassics.openmmlab.setr_vit import SETRViT
 
 
-@MODELS.register_module(name='SETRViT')
+@MODELS.register_module(name="SETRViT")
 class MMDetSETRViT(SETRViT):
     """``SETRViT`` whose ``forward`` returns a tuple of the ``out_indices`` maps."""
 

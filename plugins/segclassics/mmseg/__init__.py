@@ -9,6 +9,7 @@ Importing this package never imports detectron2.
 Importing it also lets configs loaded afterwards inherit ours by package reference,
 ``_base_ = ['segclassics::unet/unet_synthetic.py']`` (see ``segclassics.openmmlab.config_prefix``).
 """
+
 # Import order kept (ruff's isort is off here): each import registers or patches at import time.
 # isort: off
 # One import per registered file; each file registers one class (mmseg's projects/ style).

@@ -1,6 +1,7 @@
 """``BinarySegMetric``: Dice/F1, accuracy and pixel error (inside a field of view) and the ISBI 2012
 Rand and warping errors, for the UNet benchmarks (Ronneberger et al. 2015, Sec. 4). Calls
 ``segclassics.evaluation.binary``."""
+
 from __future__ import annotations
 
 from typing import Dict, Optional, Sequence
@@ -42,9 +43,20 @@ class BinarySegMetric(BaseMetric):
             metrics (see :mod:`segclassics.mmseg.prediction_pngs`).
     """
 
-    def __init__(self, positive: int = 1, fov_key: str = 'fov_path', rand: bool = False, warping: bool = False,
-                 ignore_index: int = 255, output_dir: Optional[str] = None, format_only: bool = False,
-                 keep_results: bool = False, collect_device: str = 'cpu', prefix=None, **kwargs):
+    def __init__(
+        self,
+        positive: int = 1,
+        fov_key: str = "fov_path",
+        rand: bool = False,
+        warping: bool = False,
+        ignore_index: int = 255,
+        output_dir: Optional[str] = None,
+        format_only: bool = False,
+        keep_results: bool = False,
+        collect_device: str = "cpu",
+        prefix=None,
+        **kwargs,
+    ):
         super().__init__(collect_device=collect_device, prefix=prefix)
         self.predictions = PredictionPNGs(output_dir, format_only, keep_results)
         self.positive, self.fov_key, self.rand, self.ignore_index = positive, fov_key, rand, ignore_index
@@ -55,37 +67,44 @@ class BinarySegMetric(BaseMetric):
             self.predictions.write(sample)
             if self.predictions.format_only:
                 continue
-            pred = sample['pred_sem_seg']['data'].squeeze().cpu().numpy()
-            gt = sample['gt_sem_seg']['data'].squeeze().cpu().numpy()
+            pred = sample["pred_sem_seg"]["data"].squeeze().cpu().numpy()
+            gt = sample["gt_sem_seg"]["data"].squeeze().cpu().numpy()
             mask = gt != self.ignore_index
             if self.fov_key and sample.get(self.fov_key):
-                fov = np.asarray(Image.open(sample[self.fov_key]).convert('L')) > 0
+                fov = np.asarray(Image.open(sample[self.fov_key]).convert("L")) > 0
                 if fov.shape != gt.shape:
-                    raise ValueError(f'FOV mask {sample[self.fov_key]!r} has shape {fov.shape}, label {gt.shape}')
+                    raise ValueError(f"FOV mask {sample[self.fov_key]!r} has shape {fov.shape}, label {gt.shape}")
                 mask &= fov
             p, t = pred == self.positive, gt == self.positive
             c = BinaryConfusion().update(p, t, mask)
             c_all = BinaryConfusion().update(p, t, gt != self.ignore_index)
-            rand = rand_error_binary(p & mask, t & mask) if self.rand else float('nan')
-            warp = warping_error(p, t, mask) if self.warping else float('nan')
-            self.results.append((c.tp, c.fp, c.fn, c.tn, c.dice(), rand, c_all.tp, c_all.fp, c_all.fn, c_all.tn,
-                                 warp))
+            rand = rand_error_binary(p & mask, t & mask) if self.rand else float("nan")
+            warp = warping_error(p, t, mask) if self.warping else float("nan")
+            self.results.append((c.tp, c.fp, c.fn, c.tn, c.dice(), rand, c_all.tp, c_all.fp, c_all.fn, c_all.tn, warp))
 
     def compute_metrics(self, results: list) -> Dict[str, float]:
         if self.predictions.format_only:
-            print_log(f'predictions written to {self.predictions.output_dir} (format_only: no metrics)',
-                      logger=MMLogger.get_current_instance())
+            print_log(
+                f"predictions written to {self.predictions.output_dir} (format_only: no metrics)",
+                logger=MMLogger.get_current_instance(),
+            )
             return {}
         arr = np.asarray(results, dtype=np.float64)
         c = BinaryConfusion(*(int(v) for v in arr[:, :4].sum(0)))
-        res = dict(Dice=100 * c.dice(), mDice_img=100 * float(arr[:, 4].mean()), Acc=100 * c.accuracy(),
-                   Precision=100 * c.precision(), Recall=100 * c.recall(), Specificity=100 * c.specificity(),
-                   pixel_error=c.pixel_error())
+        res = dict(
+            Dice=100 * c.dice(),
+            mDice_img=100 * float(arr[:, 4].mean()),
+            Acc=100 * c.accuracy(),
+            Precision=100 * c.precision(),
+            Recall=100 * c.recall(),
+            Specificity=100 * c.specificity(),
+            pixel_error=c.pixel_error(),
+        )
         c_all = BinaryConfusion(*(int(v) for v in arr[:, 6:10].sum(0)))
-        res['Dice_all'] = 100 * c_all.dice()  # all non-ignored pixels, as mmseg's IoUMetric 'Dice' column
+        res["Dice_all"] = 100 * c_all.dice()  # all non-ignored pixels, as mmseg's IoUMetric 'Dice' column
         if self.rand:
-            res['rand_error'] = float(arr[:, 5].mean())
+            res["rand_error"] = float(arr[:, 5].mean())
         if self.warping:
-            res['warping_error'] = float(arr[:, 10].mean())
-        errors = ('pixel_error', 'rand_error', 'warping_error')
+            res["warping_error"] = float(arr[:, 10].mean())
+        errors = ("pixel_error", "rand_error", "warping_error")
         return {k: round(v, 6) if k in errors else round(v, 2) for k, v in res.items()}

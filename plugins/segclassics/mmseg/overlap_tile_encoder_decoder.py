@@ -1,5 +1,6 @@
 """``OverlapTileEncoderDecoder``: mmseg's ``EncoderDecoder`` plus the overlap-tile inference of
 Ronneberger et al. 2015 (Sec. 2, Fig. 2) for networks with unpadded convolutions."""
+
 from __future__ import annotations
 
 from typing import List
@@ -31,22 +32,24 @@ class OverlapTileEncoderDecoder(EncoderDecoder):
     """
 
     def _tile_sizes(self):
-        tile = self.test_cfg.get('tile_size', None)
+        tile = self.test_cfg.get("tile_size", None)
         if tile is None:
-            raise ValueError("test_cfg mode='overlap_tile' needs tile_size=(h, w): an input tile size the network "
-                             'accepts, e.g. 572 for the paper net')
-        enc = getattr(self.backbone, 'module', None)
-        depth, padding = getattr(enc, 'depth', None), getattr(enc, 'padding', None)
+            raise ValueError(
+                "test_cfg mode='overlap_tile' needs tile_size=(h, w): an input tile size the network "
+                "accepts, e.g. 572 for the paper net"
+            )
+        enc = getattr(self.backbone, "module", None)
+        depth, padding = getattr(enc, "depth", None), getattr(enc, "padding", None)
         if depth is None:
-            raise ValueError('overlap_tile inference needs a PaperUNetEncoder backbone (it reads depth and padding)')
+            raise ValueError("overlap_tile inference needs a PaperUNetEncoder backbone (it reads depth and padding)")
         return unet_tile_sizes(tile, depth, padding)  # raises with the nearest valid tile sizes
 
     def inference(self, inputs: torch.Tensor, batch_img_metas: List[dict]) -> torch.Tensor:
-        if self.test_cfg.get('mode', 'whole') != 'overlap_tile':
+        if self.test_cfg.get("mode", "whole") != "overlap_tile":
             return super().inference(inputs, batch_img_metas)
         tile_in, tile_out = self._tile_sizes()
 
         def forward(x):
             return self.decode_head.forward(self.extract_feat(x))
 
-        return overlap_tile_predict(forward, inputs, tile_in, tile_out, self.test_cfg.get('batch_tiles', 4))
+        return overlap_tile_predict(forward, inputs, tile_in, tile_out, self.test_cfg.get("batch_tiles", 4))

@@ -1,5 +1,6 @@
 """``PackSegInputsWithWeight``: mmseg's ``PackSegInputs`` that also packs the UNet weight map
 (Ronneberger et al. 2015, Eq. 2) and the DRIVE field-of-view path."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -8,8 +9,18 @@ from mmengine.structures import PixelData
 from mmseg.datasets.transforms import PackSegInputs
 from mmseg.registry import TRANSFORMS
 
-_META = ('img_path', 'seg_map_path', 'ori_shape', 'img_shape', 'pad_shape', 'scale_factor', 'flip',
-         'flip_direction', 'reduce_zero_label', 'fov_path')
+_META = (
+    "img_path",
+    "seg_map_path",
+    "ori_shape",
+    "img_shape",
+    "pad_shape",
+    "scale_factor",
+    "flip",
+    "flip_direction",
+    "reduce_zero_label",
+    "fov_path",
+)
 
 
 @TRANSFORMS.register_module()
@@ -23,7 +34,7 @@ class PackSegInputsWithWeight(PackSegInputs):
 
     def transform(self, results: dict) -> dict:
         packed = super().transform(results)
-        if 'gt_weight_map' in results:
-            w = np.ascontiguousarray(results['gt_weight_map'], dtype=np.float32)
-            packed['data_samples'].set_data(dict(gt_weight_map=PixelData(data=torch.from_numpy(w)[None])))
+        if "gt_weight_map" in results:
+            w = np.ascontiguousarray(results["gt_weight_map"], dtype=np.float32)
+            packed["data_samples"].set_data(dict(gt_weight_map=PixelData(data=torch.from_numpy(w)[None])))
         return packed

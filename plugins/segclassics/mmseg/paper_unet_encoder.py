@@ -1,4 +1,5 @@
 """``PaperUNetEncoder``: the contracting path of Ronneberger et al. 2015 (Sec. 2) as an mmseg backbone."""
+
 from __future__ import annotations
 
 from mmengine.model import BaseModule
@@ -28,8 +29,16 @@ class PaperUNetEncoder(BaseModule):
     ``segclassics.models.unet.unet_valid_sizes``); otherwise a ``ValueError`` names the nearest.
     """
 
-    def __init__(self, in_channels: int = 3, base_channels: int = 64, depth: int = 5, padding: str = 'valid',
-                 norm=None, dropout: float = 0.0, init_cfg=None):
+    def __init__(
+        self,
+        in_channels: int = 3,
+        base_channels: int = 64,
+        depth: int = 5,
+        padding: str = "valid",
+        norm=None,
+        dropout: float = 0.0,
+        init_cfg=None,
+    ):
         super().__init__(init_cfg=init_cfg)
         self.module = UNetEncoder(in_channels, base_channels, depth, padding, norm, dropout)
         init_unet_weights(self.module)  # paper Sec. 3: N(0, sqrt(2 / fan_in))

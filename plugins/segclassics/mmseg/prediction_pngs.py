@@ -10,6 +10,7 @@ into a folder of dataset images), and keeps them: ``keep_results`` is accepted f
 ``--out``, and the PNGs stay whatever its value (as with ``IoUMetric``).
 ``format_only=True`` writes the PNGs and computes no metric (test sets without labels).
 """
+
 from __future__ import annotations
 
 import os.path as osp
@@ -29,8 +30,10 @@ class PredictionPNGs:
 
     def __init__(self, output_dir: Optional[str] = None, format_only: bool = False, keep_results: bool = False):
         if format_only and not output_dir:
-            raise ValueError("format_only=True writes the predictions only: it needs output_dir (mmseg's "
-                             "tools/test.py or segclassics-test: --out DIR)")
+            raise ValueError(
+                "format_only=True writes the predictions only: it needs output_dir (mmseg's "
+                "tools/test.py or segclassics-test: --out DIR)"
+            )
         self.output_dir = output_dir
         self.format_only = format_only
         self.keep_results = keep_results
@@ -45,6 +48,7 @@ class PredictionPNGs:
         if self.output_dir is None:
             return None
         from segclassics.utils.writer import save_png
+
         labels = sample["pred_sem_seg"]["data"].squeeze().cpu().numpy()
         if sample.get("reduce_zero_label", False):
             labels = labels + 1

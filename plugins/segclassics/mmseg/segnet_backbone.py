@@ -17,12 +17,12 @@ Output representation (mmseg hands the backbone's tuple to the decode head uncha
 gradients, so DDP, AMP (unpooling copies values in the feature dtype) and ``batch > 1``
 need nothing special; see ``tests/test_segnet_mmseg.py``.
 """
+
 from __future__ import annotations
 
 from typing import Optional, Sequence
 
 from mmengine.model import BaseModule
-
 from mmseg.registry import MODELS
 
 from segclassics.models.segnet import build_segnet_encoder, load_vgg16_bn_into_encoder
@@ -45,15 +45,31 @@ class SegNetBackbone(BaseModule):
     Shapes: ``(N, in_channels, H, W)`` -> the tuple described in the module docstring.
     """
 
-    def __init__(self, arch: str = "vgg16", in_channels: int = 3, widths: Optional[Sequence[int]] = None,
-                 channels: int = 64, num_stages: int = 4, kernel_size: int = 7, ceil_mode: bool = True,
-                 pretrained: Optional[str] = None, init_cfg=None):
+    def __init__(
+        self,
+        arch: str = "vgg16",
+        in_channels: int = 3,
+        widths: Optional[Sequence[int]] = None,
+        channels: int = 64,
+        num_stages: int = 4,
+        kernel_size: int = 7,
+        ceil_mode: bool = True,
+        pretrained: Optional[str] = None,
+        init_cfg=None,
+    ):
         super().__init__(init_cfg=init_cfg)
         if pretrained is not None and arch != "vgg16":
             raise ValueError(f"pretrained (torchvision vgg16_bn) needs arch='vgg16', got arch={arch!r}")
         self.pretrained = pretrained
-        self.encoder = build_segnet_encoder(arch, in_channels, widths=widths, channels=channels,
-                                            num_stages=num_stages, kernel_size=kernel_size, ceil_mode=ceil_mode)
+        self.encoder = build_segnet_encoder(
+            arch,
+            in_channels,
+            widths=widths,
+            channels=channels,
+            num_stages=num_stages,
+            kernel_size=kernel_size,
+            ceil_mode=ceil_mode,
+        )
 
     def init_weights(self):
         super().init_weights()

@@ -6,6 +6,7 @@ SegNet (Badrinarayanan et al., TPAMI 2017), Sec. 3-4. All computation is in
 per-image class averaging of BF); this class only collects per-image results across
 processes.
 """
+
 from __future__ import annotations
 
 from typing import Dict, List, Optional, Sequence
@@ -13,7 +14,6 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 from mmengine.evaluator import BaseMetric
 from mmengine.logging import MMLogger, print_log
-
 from mmseg.registry import METRICS
 
 from segclassics.evaluation.seg_metrics import BF_TOLERANCE_RATIO, SegNetMetrics, boundary_f1, confusion_matrix
@@ -41,9 +41,18 @@ class SegNetMetric(BaseMetric):
 
     default_prefix: Optional[str] = None
 
-    def __init__(self, ignore_index: int = 255, boundary: bool = True, tolerance_ratio: float = BF_TOLERANCE_RATIO,
-                 output_dir: Optional[str] = None, format_only: bool = False, keep_results: bool = False,
-                 collect_device: str = "cpu", prefix: Optional[str] = None, **kwargs):
+    def __init__(
+        self,
+        ignore_index: int = 255,
+        boundary: bool = True,
+        tolerance_ratio: float = BF_TOLERANCE_RATIO,
+        output_dir: Optional[str] = None,
+        format_only: bool = False,
+        keep_results: bool = False,
+        collect_device: str = "cpu",
+        prefix: Optional[str] = None,
+        **kwargs,
+    ):
         super().__init__(collect_device=collect_device, prefix=prefix)
         self.predictions = PredictionPNGs(output_dir, format_only, keep_results)
         self.ignore_index = ignore_index
@@ -60,8 +69,11 @@ class SegNetMetric(BaseMetric):
             gt = sample["gt_sem_seg"]["data"].squeeze(0).cpu().numpy()
             name = sample.get("seg_map_path", sample.get("img_path", ""))
             conf = confusion_matrix(pred, gt, num_classes, self.ignore_index, name)
-            bf = boundary_f1(pred, gt, num_classes, self.ignore_index, self.tolerance_ratio, name=name) \
-                if self.boundary else float("nan")
+            bf = (
+                boundary_f1(pred, gt, num_classes, self.ignore_index, self.tolerance_ratio, name=name)
+                if self.boundary
+                else float("nan")
+            )
             self.results.append((conf, bf))
 
     def compute_metrics(self, results: List) -> Dict[str, float]:

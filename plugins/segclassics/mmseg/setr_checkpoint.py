@@ -4,6 +4,7 @@
 the framework-free :class:`segclassics.models.setr_heads.SETR`; an ``EncoderDecoder`` built from
 ``configs/_base_/models/setr_*.py`` holds the same modules under mmseg's names.
 """
+
 from __future__ import annotations
 
 import re

@@ -1,4 +1,5 @@
 """``SETRMLADecodeHead``: the SETR-MLA decoder head for mmseg (used after ``SETRMLANeck``)."""
+
 from __future__ import annotations
 
 from mmseg.registry import MODELS
@@ -26,17 +27,25 @@ class SETRMLADecodeHead(TorchModuleDecodeHead):
     Shapes: 4 maps (B, in_channels, h, w) -> (B, num_classes, 4h, 4w).
     """
 
-    def __init__(self, *, mla_channels: int = 128, up_scale: int = SETR_DECODERS['mla'].upsampling, **kwargs):
-        kwargs.setdefault('input_transform', 'multiple_select')
-        kwargs.setdefault('in_index', (0, 1, 2, 3))
-        kwargs.setdefault('dropout_ratio', 0.0)
+    def __init__(self, *, mla_channels: int = 128, up_scale: int = SETR_DECODERS["mla"].upsampling, **kwargs):
+        kwargs.setdefault("input_transform", "multiple_select")
+        kwargs.setdefault("in_index", (0, 1, 2, 3))
+        kwargs.setdefault("dropout_ratio", 0.0)
         super().__init__(**kwargs)
         ins = self.in_channels if isinstance(self.in_channels, (list, tuple)) else [self.in_channels] * 4
         if len(set(ins)) != 1:
-            raise ValueError(f'SETRMLADecodeHead expects equal stream widths, got in_channels={ins}')
+            raise ValueError(f"SETRMLADecodeHead expects equal stream widths, got in_channels={ins}")
         if self.channels != len(ins) * mla_channels:
-            raise ValueError(f'channels ({self.channels}) must equal num_streams x mla_channels '
-                             f'({len(ins)} x {mla_channels})')
-        self.module = SETRMLAHead(ins[0], mla_channels, self.out_channels, len(ins), up_scale,
-                                  norm=norm_kind(self.norm_cfg), dropout=self.dropout_ratio,
-                                  align_corners=self.align_corners)
+            raise ValueError(
+                f"channels ({self.channels}) must equal num_streams x mla_channels ({len(ins)} x {mla_channels})"
+            )
+        self.module = SETRMLAHead(
+            ins[0],
+            mla_channels,
+            self.out_channels,
+            len(ins),
+            up_scale,
+            norm=norm_kind(self.norm_cfg),
+            dropout=self.dropout_ratio,
+            align_corners=self.align_corners,
+        )

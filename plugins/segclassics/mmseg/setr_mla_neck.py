@@ -1,4 +1,5 @@
 """``SETRMLANeck``: the multi-level aggregation neck of SETR-MLA for mmseg."""
+
 from __future__ import annotations
 
 from typing import Sequence
@@ -24,8 +25,9 @@ class SETRMLANeck(BaseModule):
     deepest-aggregate first (as mmseg's ``MLANeck``).
     """
 
-    def __init__(self, in_channels: Sequence[int] = (1024,) * 4, out_channels: int = 256,
-                 norm_cfg=dict(type='BN'), init_cfg=None):
+    def __init__(
+        self, in_channels: Sequence[int] = (1024,) * 4, out_channels: int = 256, norm_cfg=dict(type="BN"), init_cfg=None
+    ):
         super().__init__(init_cfg=init_cfg)
         self.module = _MLANeck(in_channels, out_channels, norm_kind(norm_cfg))
 

@@ -1,4 +1,5 @@
 """``SETRNaiveHead``: SETR-Naive decoder (and the Naive/MLA auxiliary heads) for mmseg."""
+
 from __future__ import annotations
 
 from typing import Optional
@@ -32,14 +33,28 @@ class SETRNaiveHead(TorchModuleDecodeHead):
     Shapes: (B, in_channels, h, w) -> (B, num_classes, h * up_scale**num_convs, ...).
     """
 
-    decoder = 'naive'  # which SETR_DECODERS entry gives the defaults of num_convs, kernel_size, up_scale
+    decoder = "naive"  # which SETR_DECODERS entry gives the defaults of num_convs, kernel_size, up_scale
 
-    def __init__(self, *, num_convs: Optional[int] = None, kernel_size: Optional[int] = None,
-                 up_scale: Optional[int] = None, input_norm: bool = True, **kwargs):
-        kwargs.setdefault('dropout_ratio', 0.0)
+    def __init__(
+        self,
+        *,
+        num_convs: Optional[int] = None,
+        kernel_size: Optional[int] = None,
+        up_scale: Optional[int] = None,
+        input_norm: bool = True,
+        **kwargs,
+    ):
+        kwargs.setdefault("dropout_ratio", 0.0)
         super().__init__(**kwargs)
         given = dict(num_convs=num_convs, kernel_size=kernel_size, up_scale=up_scale)
         arch = {**SETR_DECODERS[self.decoder].head, **{k: v for k, v in given.items() if v is not None}}
-        self.module = SETRUpHead(self.in_channels, self.channels, self.out_channels, input_norm=input_norm,
-                                 norm=norm_kind(self.norm_cfg), dropout=self.dropout_ratio,
-                                 align_corners=self.align_corners, **arch)
+        self.module = SETRUpHead(
+            self.in_channels,
+            self.channels,
+            self.out_channels,
+            input_norm=input_norm,
+            norm=norm_kind(self.norm_cfg),
+            dropout=self.dropout_ratio,
+            align_corners=self.align_corners,
+            **arch,
+        )

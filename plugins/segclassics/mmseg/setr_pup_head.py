@@ -1,4 +1,5 @@
 """``SETRPUPHead``: SETR-PUP progressive-upsampling decoder (and its auxiliary heads) for mmseg."""
+
 from __future__ import annotations
 
 from mmseg.registry import MODELS
@@ -26,4 +27,4 @@ class SETRPUPHead(SETRNaiveHead):
     Shapes: (B, in_channels, h, w) -> (B, num_classes, h * up_scale**num_convs, ...).
     """
 
-    decoder = 'pup'  # same module as the Naive head (``SETRUpHead``); only the spec's defaults differ
+    decoder = "pup"  # same module as the Naive head (``SETRUpHead``); only the spec's defaults differ

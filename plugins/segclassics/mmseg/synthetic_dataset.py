@@ -8,6 +8,7 @@ a missing dataset is generated with the default parameters (160 train / 40 val i
 any machine without downloads; elsewhere only with ``generate=True``
 (:func:`segclassics.datasets.synthetic.prepare`).
 """
+
 from __future__ import annotations
 
 import logging
@@ -40,15 +41,26 @@ class SyntheticShapesDataset(BaseSegDataset):
     Samples: RGB uint8 images (H, W, 3) and uint8 label maps (H, W) with values in
     ``0..5`` (``METAINFO['classes']``) or 255.
     """
+
     METAINFO = dict(classes=synthetic.CLASSES, palette=synthetic.PALETTE)
     generates_itself = True  # segclassics.engine.data_check: no missing-data error up front
 
-    def __init__(self, img_suffix: str = '.png', seg_map_suffix: str = '.png', reduce_zero_label: bool = False,
-                 generate: Optional[bool] = None, **kwargs) -> None:
-        data_root = kwargs.get('data_root')
+    def __init__(
+        self,
+        img_suffix: str = ".png",
+        seg_map_suffix: str = ".png",
+        reduce_zero_label: bool = False,
+        generate: Optional[bool] = None,
+        **kwargs,
+    ) -> None:
+        data_root = kwargs.get("data_root")
         if data_root and synthetic.prepare(data_root, generate=generate):
-            print_log(f'SyntheticShapesDataset: generated the synthetic shapes in {os.path.abspath(data_root)!r} '
-                      f'(it was absent, empty or made by an older generator version)', logger='current',
-                      level=logging.WARNING)
-        super().__init__(img_suffix=img_suffix, seg_map_suffix=seg_map_suffix, reduce_zero_label=reduce_zero_label,
-                         **kwargs)
+            print_log(
+                f"SyntheticShapesDataset: generated the synthetic shapes in {os.path.abspath(data_root)!r} "
+                f"(it was absent, empty or made by an older generator version)",
+                logger="current",
+                level=logging.WARNING,
+            )
+        super().__init__(
+            img_suffix=img_suffix, seg_map_suffix=seg_map_suffix, reduce_zero_label=reduce_zero_label, **kwargs
+        )

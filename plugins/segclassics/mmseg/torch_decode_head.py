@@ -14,6 +14,7 @@ training step on an H200 (5 heads x 150 classes x 512 x 512; ``dev/gpu_check`` p
 docs/gpu.md); and logits are resized with :func:`segclassics.models.setr_heads.upsample_bilinear`,
 which splits batches whose output would pass CUDA's 2**31-element limit.
 """
+
 from __future__ import annotations
 
 import torch
@@ -62,6 +63,8 @@ class TorchModuleDecodeHead(BaseDecodeHead):
         loss = dict()
         for loss_decode in losses_decode:
             value = loss_decode(seg_logits, seg_label, weight=seg_weight, ignore_index=self.ignore_index)
-            loss[loss_decode.loss_name] = loss[loss_decode.loss_name] + value if loss_decode.loss_name in loss else value
-        loss['acc_seg'] = pixel_accuracy(seg_logits, seg_label, self.ignore_index)
+            loss[loss_decode.loss_name] = (
+                loss[loss_decode.loss_name] + value if loss_decode.loss_name in loss else value
+            )
+        loss["acc_seg"] = pixel_accuracy(seg_logits, seg_label, self.ignore_index)
         return loss

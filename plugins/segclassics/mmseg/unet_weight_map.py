@@ -1,5 +1,6 @@
 """``UNetWeightMap``: the pixel-wise loss weights of Ronneberger et al. 2015, Eq. (2), as an mmseg
 transform (calls ``segclassics.datasets.unet_augment.unet_weight_map``)."""
+
 from __future__ import annotations
 
 from mmcv.transforms import BaseTransform
@@ -27,18 +28,35 @@ class UNetWeightMap(BaseTransform):
     Required keys: ``gt_seg_map``; added: ``gt_weight_map``.
     """
 
-    def __init__(self, w0: float = 10.0, sigma: float = 5.0, num_classes: int = 2, foreground=1, background: int = 0,
-                 class_weights='balanced', background_only: bool = True, ignore_index: int = 255):
-        self.kwargs = dict(w0=w0, sigma=sigma, num_classes=num_classes, foreground=foreground, background=background,
-                           class_weights=class_weights, background_only=background_only, ignore_index=ignore_index)
+    def __init__(
+        self,
+        w0: float = 10.0,
+        sigma: float = 5.0,
+        num_classes: int = 2,
+        foreground=1,
+        background: int = 0,
+        class_weights="balanced",
+        background_only: bool = True,
+        ignore_index: int = 255,
+    ):
+        self.kwargs = dict(
+            w0=w0,
+            sigma=sigma,
+            num_classes=num_classes,
+            foreground=foreground,
+            background=background,
+            class_weights=class_weights,
+            background_only=background_only,
+            ignore_index=ignore_index,
+        )
 
     def transform(self, results: dict) -> dict:
-        if 'gt_seg_map' not in results:
-            raise KeyError('UNetWeightMap needs gt_seg_map: put it after LoadAnnotations')
-        results['gt_weight_map'] = unet_weight_map(results['gt_seg_map'], **self.kwargs)
-        if 'gt_weight_map' not in results.setdefault('seg_fields', []):
-            results['seg_fields'].append('gt_weight_map')
+        if "gt_seg_map" not in results:
+            raise KeyError("UNetWeightMap needs gt_seg_map: put it after LoadAnnotations")
+        results["gt_weight_map"] = unet_weight_map(results["gt_seg_map"], **self.kwargs)
+        if "gt_weight_map" not in results.setdefault("seg_fields", []):
+            results["seg_fields"].append("gt_weight_map")
         return results
 
     def __repr__(self):
-        return f'{type(self).__name__}({self.kwargs})'
+        return f"{type(self).__name__}({self.kwargs})"

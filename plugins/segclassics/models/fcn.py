@@ -31,6 +31,7 @@ already aligned at the top-left and only the surplus rows/columns at the bottom/
 for any input ``H, W >= 1`` and pixel ``(y, x)`` of the output is centred on input pixel
 ``(y, x)``.
 """
+
 from __future__ import annotations
 
 from fractions import Fraction
@@ -81,7 +82,7 @@ def feature_offsets(conv1_1_padding: int, fc6_padding: int) -> Dict[str, Tuple[i
     off = _conv1_offset(conv1_1_padding)
     for k in range(1, 6):
         off = off + Fraction(2 ** (k - 1), 2)  # pool k: stride 2^(k-1) -> 2^k, centre 2i + 1/2
-        out[f"pool{k}"] = (2 ** k, off)
+        out[f"pool{k}"] = (2**k, off)
     out["fc7"] = (32, off + 32 * (3 - fc6_padding))
     return out
 
@@ -92,8 +93,9 @@ def _upsampled(stride: int, offset: Fraction, factor: int, padding: int) -> Tupl
     return stride // factor, offset + Fraction(stride, factor) * (padding - Fraction(2 * factor - 1, 2))
 
 
-def fcn_crop_offsets(variant: str = "8s", mode: str = "caffe", conv1_1_padding: Optional[int] = None,
-                     fc6_padding: Optional[int] = None) -> Dict[str, int]:
+def fcn_crop_offsets(
+    variant: str = "8s", mode: str = "caffe", conv1_1_padding: Optional[int] = None, fc6_padding: Optional[int] = None
+) -> Dict[str, int]:
     """Crop offsets of the reference nets, derived from the coordinate maps.
 
     Returns ``{'score_pool4': c4, 'score_pool3': c3, 'output': c}`` (only the keys the
@@ -120,8 +122,9 @@ def fcn_crop_offsets(variant: str = "8s", mode: str = "caffe", conv1_1_padding: 
 
 def _as_int(x: Fraction, what: str) -> int:
     if x.denominator != 1:
-        raise ValueError(f"crop offset of {what} is {float(x)}, not an integer: this backbone geometry "
-                         f"cannot be aligned by cropping")
+        raise ValueError(
+            f"crop offset of {what} is {float(x)}, not an integer: this backbone geometry cannot be aligned by cropping"
+        )
     if x < 0:
         raise ValueError(f"crop offset of {what} is negative ({x}): increase conv1_1_padding")
     return int(x)
@@ -145,9 +148,11 @@ def _check(variant, mode, conv1_1_padding, fc6_padding):
 def _crop(x: torch.Tensor, offset: int, size: Sequence[int], what: str) -> torch.Tensor:
     h, w = size[0], size[1]  # no int(): torch.export's symbolic sizes must stay symbolic
     if x.shape[-2] < offset + h or x.shape[-1] < offset + w:
-        raise ValueError(f"{what}: map of size {tuple(x.shape[-2:])} cannot be cropped at offset {offset} to "
-                         f"{(h, w)}; the features do not come from the VGG16 geometry this head expects")
-    return x[..., offset:offset + h, offset:offset + w]
+        raise ValueError(
+            f"{what}: map of size {tuple(x.shape[-2:])} cannot be cropped at offset {offset} to "
+            f"{(h, w)}; the features do not come from the VGG16 geometry this head expects"
+        )
+    return x[..., offset : offset + h, offset : offset + w]
 
 
 class FCNDecoder(nn.Module):
@@ -175,10 +180,21 @@ class FCNDecoder(nn.Module):
     ``img_size = (H, W)`` of the network input. Output: logits ``(N, K, H, W)``.
     """
 
-    def __init__(self, num_classes: int, variant: str = "8s", in_channels: Sequence[int] = (256, 512, 4096), *,
-                 mode: str = "caffe", at_once: bool = False, skip_scales: Optional[Dict[str, float]] = None,
-                 learn_final_upsample: bool = False, learn_intermediate_upsample: bool = True,
-                 conv1_1_padding: Optional[int] = None, fc6_padding: Optional[int] = None, ceil_mode: bool = True):
+    def __init__(
+        self,
+        num_classes: int,
+        variant: str = "8s",
+        in_channels: Sequence[int] = (256, 512, 4096),
+        *,
+        mode: str = "caffe",
+        at_once: bool = False,
+        skip_scales: Optional[Dict[str, float]] = None,
+        learn_final_upsample: bool = False,
+        learn_intermediate_upsample: bool = True,
+        conv1_1_padding: Optional[int] = None,
+        fc6_padding: Optional[int] = None,
+        ceil_mode: bool = True,
+    ):
         super().__init__()
         if num_classes <= 0:
             raise ValueError(f"num_classes must be positive, got {num_classes}")
@@ -190,8 +206,10 @@ class FCNDecoder(nn.Module):
         n_in = 1 + len(self.skips)
         in_channels = [int(c) for c in in_channels]
         if len(in_channels) < n_in:
-            raise ValueError(f"FCN-{variant} consumes {n_in} features "
-                             f"({', '.join(['pool3', 'pool4', 'fc7'][3 - n_in:])}); in_channels={in_channels}")
+            raise ValueError(
+                f"FCN-{variant} consumes {n_in} features "
+                f"({', '.join(['pool3', 'pool4', 'fc7'][3 - n_in :])}); in_channels={in_channels}"
+            )
         self.in_channels = in_channels[-n_in:]
         self.n_in = n_in
         if skip_scales is None:
@@ -206,7 +224,7 @@ class FCNDecoder(nn.Module):
 
         k = num_classes
         self.score_fr = nn.Conv2d(self.in_channels[-1], k, 1)
-        channels = dict(zip(["pool3", "pool4"][2 - len(self.skips):], self.in_channels[:-1]))
+        channels = dict(zip(["pool3", "pool4"][2 - len(self.skips) :], self.in_channels[:-1]))
         for skip in self.skips:
             self.add_module("score_" + skip, nn.Conv2d(channels[skip], k, 1))
         # 2x upsamplings (learned), named as in the reference nets.
@@ -216,8 +234,9 @@ class FCNDecoder(nn.Module):
         final = 32 // 2 ** len(self.skips)
         self.final_name = {32: "upscore", 16: "upscore16", 8: "upscore8"}[final]
         self.final_factor = final
-        self.add_module(self.final_name, nn.ConvTranspose2d(k, k, 2 * final, stride=final, padding=up_pad(final),
-                                                            bias=False))
+        self.add_module(
+            self.final_name, nn.ConvTranspose2d(k, k, 2 * final, stride=final, padding=up_pad(final), bias=False)
+        )
         self.learn_final_upsample = learn_final_upsample
         self.learn_intermediate_upsample = learn_intermediate_upsample
         self.init_weights()
@@ -264,11 +283,13 @@ class FCNDecoder(nn.Module):
         feats = list(feats)
         if len(feats) < self.n_in:
             raise ValueError(f"FCN-{self.variant} needs {self.n_in} features, got {len(feats)}")
-        feats = feats[-self.n_in:]
-        names = ["pool3", "pool4", "fc7"][3 - self.n_in:]
+        feats = feats[-self.n_in :]
+        names = ["pool3", "pool4", "fc7"][3 - self.n_in :]
         if img_size is None:
-            img_size = (self.largest_input_size(names[0], feats[0].shape[-2]),
-                        self.largest_input_size(names[0], feats[0].shape[-1]))
+            img_size = (
+                self.largest_input_size(names[0], feats[0].shape[-2]),
+                self.largest_input_size(names[0], feats[0].shape[-1]),
+            )
         h, w = img_size[0], img_size[1]  # ints, or symbolic sizes while torch.export traces
         for name, f in zip(names, feats):
             exp = (self.expected_size(name, h), self.expected_size(name, w))
@@ -277,7 +298,8 @@ class FCNDecoder(nn.Module):
                     f"FCN-{self.variant} ({self.mode}): {name} is {tuple(f.shape[-2:])} for a {h}x{w} input, "
                     f"expected {exp} from VGG16 with conv1_1_padding={self.conv1_1_padding}, "
                     f"fc6_padding={self.fc6_padding}, ceil_mode={self.ceil_mode}; build the backbone with "
-                    f"that geometry (mode={self.mode!r})")
+                    f"that geometry (mode={self.mode!r})"
+                )
         by_name = dict(zip(names, feats))
         score = self.score_fr(by_name["fc7"])
         for skip in self.skips:
@@ -305,20 +327,45 @@ class FCN(nn.Module):
             (``widths``/``fc_channels`` smaller than VGG16's only for quick tests).
     """
 
-    def __init__(self, num_classes: int = 21, variant: str = "8s", *, mode: str = "caffe", at_once: bool = False,
-                 learn_final_upsample: bool = False, learn_intermediate_upsample: bool = True,
-                 norm: Optional[str] = None,
-                 widths: Optional[Sequence[int]] = None, fc_channels: int = 4096, dropout: float = 0.5,
-                 in_channels: int = 3):
+    def __init__(
+        self,
+        num_classes: int = 21,
+        variant: str = "8s",
+        *,
+        mode: str = "caffe",
+        at_once: bool = False,
+        learn_final_upsample: bool = False,
+        learn_intermediate_upsample: bool = True,
+        norm: Optional[str] = None,
+        widths: Optional[Sequence[int]] = None,
+        fc_channels: int = 4096,
+        dropout: float = 0.5,
+        in_channels: int = 3,
+    ):
         super().__init__()
         _, _, p1, p6 = _check(variant, mode, None, None)
         outs = {"32s": ("fc7",), "16s": ("pool4", "fc7"), "8s": ("pool3", "pool4", "fc7")}[variant]
-        self.backbone = VGG16(in_channels, norm=norm, with_fc=True, out_indices=outs,
-                              conv1_1_padding=p1, fc6_padding=p6, ceil_mode=True, dropout=dropout,
-                              widths=widths, fc_channels=fc_channels)
-        self.decoder = FCNDecoder(num_classes, variant, [self.backbone.channels[n] for n in outs], mode=mode,
-                                  at_once=at_once, learn_final_upsample=learn_final_upsample,
-                                  learn_intermediate_upsample=learn_intermediate_upsample)
+        self.backbone = VGG16(
+            in_channels,
+            norm=norm,
+            with_fc=True,
+            out_indices=outs,
+            conv1_1_padding=p1,
+            fc6_padding=p6,
+            ceil_mode=True,
+            dropout=dropout,
+            widths=widths,
+            fc_channels=fc_channels,
+        )
+        self.decoder = FCNDecoder(
+            num_classes,
+            variant,
+            [self.backbone.channels[n] for n in outs],
+            mode=mode,
+            at_once=at_once,
+            learn_final_upsample=learn_final_upsample,
+            learn_intermediate_upsample=learn_intermediate_upsample,
+        )
 
     def forward(self, img: torch.Tensor) -> torch.Tensor:
         return self.decoder(self.backbone(img), img.shape[-2:])
@@ -329,5 +376,15 @@ def count_parameters(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
 
-__all__ = ["FCN", "FCNDecoder", "bilinear_kernel", "fcn_crop_offsets", "feature_offsets", "count_parameters",
-           "VARIANTS", "MODES", "MODE_GEOMETRY", "AT_ONCE_SCALES"]
+__all__ = [
+    "FCN",
+    "FCNDecoder",
+    "bilinear_kernel",
+    "fcn_crop_offsets",
+    "feature_offsets",
+    "count_parameters",
+    "VARIANTS",
+    "MODES",
+    "MODE_GEOMETRY",
+    "AT_ONCE_SCALES",
+]

@@ -12,6 +12,7 @@ detectron2's ``get_norm`` use:
 * ``'GN'`` -- ``nn.GroupNorm`` with 32 groups (Wu & He, ECCV 2018, Sec. 3.1 default), or one
   group when the channels are not a multiple of 32.
 """
+
 from __future__ import annotations
 
 from typing import Optional

@@ -11,6 +11,7 @@ network on input tiles whose output tiles cover the image, and stitch the output
 outputs, which occur only where the last tile is shifted back to fit, are averaged). Any image
 size yields a full-size prediction.
 """
+
 from __future__ import annotations
 
 from typing import Callable
@@ -19,7 +20,6 @@ import torch
 
 from .size import Size, pair
 from .unet import unet_output_size
-
 
 
 def _mirror_index(n: int, before: int, after: int, device) -> torch.Tensor:
@@ -73,8 +73,13 @@ def unet_tile_sizes(tile_size: Size, depth: int, padding: str):
 
 
 @torch.no_grad()
-def overlap_tile_predict(forward: Callable[[torch.Tensor], torch.Tensor], image: torch.Tensor,
-                         tile_in: Size, tile_out: Size, batch_tiles: int = 4) -> torch.Tensor:
+def overlap_tile_predict(
+    forward: Callable[[torch.Tensor], torch.Tensor],
+    image: torch.Tensor,
+    tile_in: Size,
+    tile_out: Size,
+    batch_tiles: int = 4,
+) -> torch.Tensor:
     """Predict a full-size output for ``image`` with the overlap-tile strategy (paper Fig. 2).
 
     Args:
@@ -93,8 +98,10 @@ def overlap_tile_predict(forward: Callable[[torch.Tensor], torch.Tensor], image:
         raise ValueError(f"overlap_tile_predict expects an (N, C, H, W) image, got shape {tuple(image.shape)}")
     (ih, iw), (oh, ow) = pair(tile_in, "tile_in"), pair(tile_out, "tile_out")
     if oh < 1 or ow < 1 or oh > ih or ow > iw or (ih - oh) % 2 or (iw - ow) % 2:
-        raise ValueError(f"tile_out {(oh, ow)} must be positive, at most tile_in {(ih, iw)} and differ from it by "
-                         f"an even number (border lost on both sides)")
+        raise ValueError(
+            f"tile_out {(oh, ow)} must be positive, at most tile_in {(ih, iw)} and differ from it by "
+            f"an even number (border lost on both sides)"
+        )
     by, bx = (ih - oh) // 2, (iw - ow) // 2
     n, _, h, w = image.shape
     # extra padding (bottom/right) when the image is smaller than one output tile
@@ -105,21 +112,23 @@ def overlap_tile_predict(forward: Callable[[torch.Tensor], torch.Tensor], image:
     boxes = [(y, x) for y in ys for x in xs]
     out = count = None
     for i in range(0, len(boxes), batch_tiles):
-        chunk = boxes[i:i + batch_tiles]
-        tiles = torch.cat([padded[..., y:y + ih, x:x + iw] for y, x in chunk], dim=0)
+        chunk = boxes[i : i + batch_tiles]
+        tiles = torch.cat([padded[..., y : y + ih, x : x + iw] for y, x in chunk], dim=0)
         pred = forward(tiles)
         if pred.dim() != 4 or pred.shape[0] != tiles.shape[0]:
             raise ValueError(f"forward returned shape {tuple(pred.shape)} for {tuple(tiles.shape)} tiles")
         if tuple(pred.shape[-2:]) != (oh, ow):
             ph, pw = pred.shape[-2:]
             if ph < oh or pw < ow or (ph - oh) % 2 or (pw - ow) % 2:
-                raise ValueError(f"forward returned {(ph, pw)} outputs for {(ih, iw)} tiles; expected tile_out "
-                                 f"{(oh, ow)} (or a larger centred output)")
-            pred = pred[..., (ph - oh) // 2:(ph - oh) // 2 + oh, (pw - ow) // 2:(pw - ow) // 2 + ow]
+                raise ValueError(
+                    f"forward returned {(ph, pw)} outputs for {(ih, iw)} tiles; expected tile_out "
+                    f"{(oh, ow)} (or a larger centred output)"
+                )
+            pred = pred[..., (ph - oh) // 2 : (ph - oh) // 2 + oh, (pw - ow) // 2 : (pw - ow) // 2 + ow]
         if out is None:
             out = pred.new_zeros((n, pred.shape[1], hh, ww))
             count = pred.new_zeros((1, 1, hh, ww))
         for j, (y, x) in enumerate(chunk):
-            out[..., y:y + oh, x:x + ow] += pred[j * n:(j + 1) * n]
-            count[..., y:y + oh, x:x + ow] += 1
+            out[..., y : y + oh, x : x + ow] += pred[j * n : (j + 1) * n]
+            count[..., y : y + oh, x : x + ow] += 1
     return (out / count)[..., :h, :w]

@@ -25,6 +25,7 @@ turn them into plain tensors for frameworks whose feature containers hold only t
 No framework import here; the adapters in ``segclassics.mmseg`` / ``segclassics.detectron2``
 wrap these modules.
 """
+
 from __future__ import annotations
 
 from collections import OrderedDict
@@ -45,6 +46,7 @@ class PoolRecord(NamedTuple):
             its argmax inside the ``H x W`` pre-pool plane (``F.max_pool2d(return_indices=True)``).
         size: ``(H, W)`` the pre-pool spatial size (ints).
     """
+
     indices: torch.Tensor
     size: Tuple[int, int]
 
@@ -62,9 +64,11 @@ def max_unpool(x: torch.Tensor, record: PoolRecord) -> torch.Tensor:
     """Place every value of ``x`` at its remembered argmax position of a zero map of the
     pre-pool size (SegNet Fig. 3, "bed of nails"); gradients flow to ``x`` only."""
     if tuple(x.shape) != tuple(record.indices.shape):
-        raise ValueError(f"max_unpool: feature map {tuple(x.shape)} and pool indices {tuple(record.indices.shape)} "
-                         f"differ; a decoder stage must unpool with the indices of its mirrored encoder stage "
-                         f"(same channels and size)")
+        raise ValueError(
+            f"max_unpool: feature map {tuple(x.shape)} and pool indices {tuple(record.indices.shape)} "
+            f"differ; a decoder stage must unpool with the indices of its mirrored encoder stage "
+            f"(same channels and size)"
+        )
     # A scatter of the values to their flat argmax indices in a zero (N, C, H*W) map: exactly
     # what F.max_unpool2d computes (2x2/2 windows never share a position, so no index repeats),
     # but without max_unpool2d's Python-side check of output_size against the input size, which
@@ -93,8 +97,9 @@ def pool_records_to_dict(records: Sequence[PoolRecord], prefix: str = "pool") ->
     return out
 
 
-def pool_records_from_dict(features: Mapping[str, torch.Tensor], num_stages: int,
-                           prefix: str = "pool") -> List[PoolRecord]:
+def pool_records_from_dict(
+    features: Mapping[str, torch.Tensor], num_stages: int, prefix: str = "pool"
+) -> List[PoolRecord]:
     """Inverse of :func:`pool_records_to_dict`; names the missing key if one is absent."""
     records = []
     for s in range(1, num_stages + 1):
@@ -121,8 +126,13 @@ class SegNetEncoder(nn.Module):
     ~H/2^S, ~W/2^S)``; ``records[s]`` is the :class:`PoolRecord` of stage ``s + 1``.
     """
 
-    def __init__(self, stages: Sequence["OrderedDict[str, nn.Module]"], out_channels: int, in_channels: int,
-                 ceil_mode: bool = True):
+    def __init__(
+        self,
+        stages: Sequence["OrderedDict[str, nn.Module]"],
+        out_channels: int,
+        in_channels: int,
+        ceil_mode: bool = True,
+    ):
         super().__init__()
         self.in_channels = in_channels
         self.out_channels = out_channels
@@ -171,9 +181,18 @@ class SegNetDecoder(nn.Module):
     output ``(N, num_classes, H, W)`` with ``(H, W) = records[0].size`` (the input size).
     """
 
-    def __init__(self, in_channels: int, stages: Sequence[Sequence[int]], num_classes: int, *,
-                 kernel_size: int = 3, bias: bool = True, relu: bool = True, classifier_kernel: int = 3,
-                 bn_momentum: float = 0.1):
+    def __init__(
+        self,
+        in_channels: int,
+        stages: Sequence[Sequence[int]],
+        num_classes: int,
+        *,
+        kernel_size: int = 3,
+        bias: bool = True,
+        relu: bool = True,
+        classifier_kernel: int = 3,
+        bn_momentum: float = 0.1,
+    ):
         super().__init__()
         if num_classes < 1:
             raise ValueError(f"num_classes must be >= 1, got {num_classes}")
@@ -230,8 +249,9 @@ class SegNet(nn.Module):
     With VGG16 and 11 classes: 29,449,355 parameters (paper: 29.5 M).
     """
 
-    def __init__(self, num_classes: int, in_channels: int = 3, cfg: Sequence[Sequence[int]] = VGG16_CFG,
-                 ceil_mode: bool = True):
+    def __init__(
+        self, num_classes: int, in_channels: int = 3, cfg: Sequence[Sequence[int]] = VGG16_CFG, ceil_mode: bool = True
+    ):
         super().__init__()
         self.encoder = build_segnet_vgg16_encoder(in_channels, cfg, ceil_mode)
         self.decoder = build_segnet_vgg16_decoder(num_classes, cfg)
@@ -260,46 +280,68 @@ def he_init(module: nn.Module) -> nn.Module:
     return module
 
 
-def build_segnet_vgg16_encoder(in_channels: int = 3, cfg: Sequence[Sequence[int]] = VGG16_CFG,
-                               ceil_mode: bool = True) -> SegNetEncoder:
+def build_segnet_vgg16_encoder(
+    in_channels: int = 3, cfg: Sequence[Sequence[int]] = VGG16_CFG, ceil_mode: bool = True
+) -> SegNetEncoder:
     stages = build_vgg_stages(in_channels, cfg, norm="BN")
     return he_init(SegNetEncoder(stages, cfg[-1][-1], in_channels, ceil_mode))
 
 
 def build_segnet_vgg16_decoder(num_classes: int, cfg: Sequence[Sequence[int]] = VGG16_CFG) -> SegNetDecoder:
-    return he_init(SegNetDecoder(cfg[-1][-1], _mirror_stages(cfg), num_classes, kernel_size=3, bias=True,
-                                 relu=True, classifier_kernel=3))
+    return he_init(
+        SegNetDecoder(
+            cfg[-1][-1], _mirror_stages(cfg), num_classes, kernel_size=3, bias=True, relu=True, classifier_kernel=3
+        )
+    )
 
 
 def load_vgg16_bn_into_encoder(encoder: SegNetEncoder, state_dict_or_path) -> SegNetEncoder:
     """Load torchvision ``vgg16_bn`` (state dict or path) into a VGG16 :class:`SegNetEncoder`."""
     from ..utils.checkpoint import load_state_dict_checked
-    return load_state_dict_checked(encoder, state_dict_or_path,
-                                   convert=lambda sd: convert_torchvision_vgg16(sd, with_fc=False))
+
+    return load_state_dict_checked(
+        encoder, state_dict_or_path, convert=lambda sd: convert_torchvision_vgg16(sd, with_fc=False)
+    )
 
 
 # --- SegNet-Basic --------------------------------------------------------------------------------
 
-def build_segnet_basic_encoder(in_channels: int = 3, num_stages: int = 4, channels: int = 64,
-                               kernel_size: int = 7, ceil_mode: bool = True) -> SegNetEncoder:
+
+def build_segnet_basic_encoder(
+    in_channels: int = 3, num_stages: int = 4, channels: int = 64, kernel_size: int = 7, ceil_mode: bool = True
+) -> SegNetEncoder:
     """SegNet-Basic's encoder: per stage conv(kxk, no bias) + BN + ReLU, then the pool."""
     stages = []
     c_in = in_channels
     for s in range(1, num_stages + 1):
-        stages.append(OrderedDict([
-            (f"conv{s}_1", nn.Conv2d(c_in, channels, kernel_size, padding=kernel_size // 2, bias=False)),
-            (f"bn{s}_1", nn.BatchNorm2d(channels)),
-            (f"relu{s}_1", nn.ReLU(inplace=True)),
-        ]))
+        stages.append(
+            OrderedDict(
+                [
+                    (f"conv{s}_1", nn.Conv2d(c_in, channels, kernel_size, padding=kernel_size // 2, bias=False)),
+                    (f"bn{s}_1", nn.BatchNorm2d(channels)),
+                    (f"relu{s}_1", nn.ReLU(inplace=True)),
+                ]
+            )
+        )
         c_in = channels
     return he_init(SegNetEncoder(stages, channels, in_channels, ceil_mode))
 
 
-def build_segnet_basic_decoder(num_classes: int, num_stages: int = 4, channels: int = 64,
-                               kernel_size: int = 7) -> SegNetDecoder:
+def build_segnet_basic_decoder(
+    num_classes: int, num_stages: int = 4, channels: int = 64, kernel_size: int = 7
+) -> SegNetDecoder:
     """SegNet-Basic's decoder: per stage unpool, conv(kxk, no bias) + BN (no ReLU); 1x1 classifier."""
-    return he_init(SegNetDecoder(channels, [[channels]] * num_stages, num_classes, kernel_size=kernel_size,
-                                 bias=False, relu=False, classifier_kernel=1))
+    return he_init(
+        SegNetDecoder(
+            channels,
+            [[channels]] * num_stages,
+            num_classes,
+            kernel_size=kernel_size,
+            bias=False,
+            relu=False,
+            classifier_kernel=1,
+        )
+    )
 
 
 class SegNetBasic(nn.Module):
@@ -309,8 +351,15 @@ class SegNetBasic(nn.Module):
     Shapes: ``(N, in_channels, H, W) -> (N, num_classes, H, W)`` logits.
     """
 
-    def __init__(self, num_classes: int, in_channels: int = 3, num_stages: int = 4, channels: int = 64,
-                 kernel_size: int = 7, ceil_mode: bool = True):
+    def __init__(
+        self,
+        num_classes: int,
+        in_channels: int = 3,
+        num_stages: int = 4,
+        channels: int = 64,
+        kernel_size: int = 7,
+        ceil_mode: bool = True,
+    ):
         super().__init__()
         self.encoder = build_segnet_basic_encoder(in_channels, num_stages, channels, kernel_size, ceil_mode)
         self.decoder = build_segnet_basic_decoder(num_classes, num_stages, channels, kernel_size)
@@ -327,27 +376,44 @@ SEGNET_ARCHS = ("vgg16", "basic")
 
 def _check_arch(arch: str) -> None:
     if arch not in SEGNET_ARCHS:
-        raise ValueError(f"SegNet arch must be one of {SEGNET_ARCHS} ('vgg16': SegNet, 'basic': SegNet-Basic), "
-                         f"got {arch!r}")
+        raise ValueError(
+            f"SegNet arch must be one of {SEGNET_ARCHS} ('vgg16': SegNet, 'basic': SegNet-Basic), got {arch!r}"
+        )
 
 
-def build_segnet_encoder(arch: str = "vgg16", in_channels: int = 3, *, widths: Optional[Sequence[int]] = None,
-                         channels: int = 64, num_stages: int = 4, kernel_size: int = 7,
-                         ceil_mode: bool = True) -> SegNetEncoder:
+def build_segnet_encoder(
+    arch: str = "vgg16",
+    in_channels: int = 3,
+    *,
+    widths: Optional[Sequence[int]] = None,
+    channels: int = 64,
+    num_stages: int = 4,
+    kernel_size: int = 7,
+    ceil_mode: bool = True,
+) -> SegNetEncoder:
     """``arch='vgg16'``: SegNet's encoder (``widths`` = VGG16 stage widths, default the paper's);
     ``arch='basic'``: SegNet-Basic's (``num_stages`` x ``channels``, ``kernel_size``)."""
     _check_arch(arch)
     if arch == "vgg16":
         from .vgg import vgg16_cfg
+
         return build_segnet_vgg16_encoder(in_channels, vgg16_cfg(widths), ceil_mode)
     return build_segnet_basic_encoder(in_channels, num_stages, channels, kernel_size, ceil_mode)
 
 
-def build_segnet_decoder(arch: str = "vgg16", num_classes: int = 11, *, widths: Optional[Sequence[int]] = None,
-                         channels: int = 64, num_stages: int = 4, kernel_size: int = 7) -> SegNetDecoder:
+def build_segnet_decoder(
+    arch: str = "vgg16",
+    num_classes: int = 11,
+    *,
+    widths: Optional[Sequence[int]] = None,
+    channels: int = 64,
+    num_stages: int = 4,
+    kernel_size: int = 7,
+) -> SegNetDecoder:
     """The decoder matching :func:`build_segnet_encoder` with the same arguments."""
     _check_arch(arch)
     if arch == "vgg16":
         from .vgg import vgg16_cfg
+
         return build_segnet_vgg16_decoder(num_classes, vgg16_cfg(widths))
     return build_segnet_basic_decoder(num_classes, num_stages, channels, kernel_size)

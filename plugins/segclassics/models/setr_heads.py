@@ -25,6 +25,7 @@ Transformers", CVPR 2021, Sec. 3.3 (decoder designs) and Sec. 4 (auxiliary losse
 All heads take ``(B, C, h, w)`` maps (channels-last views from :class:`VisionTransformer`
 are fine) and return logits ``(B, num_classes, h', w')``.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -35,21 +36,33 @@ import torch.nn.functional as F
 from torch import nn
 
 from .norm import build_norm
-from .vit import VisionTransformer, VIT_PRESETS
+from .vit import VIT_PRESETS, VisionTransformer
 
-__all__ = ["ConvBNReLU", "SETRUpHead", "SETRMLANeck", "SETRMLAHead", "SETRDecoder", "SETR", "build_setr",
-           "SETRDecoderSpec", "SETR_DECODERS", "SETR_AUX_LAYERS", "setr_layer_indices",
-           "channel_layer_norm"]
+__all__ = [
+    "ConvBNReLU",
+    "SETRUpHead",
+    "SETRMLANeck",
+    "SETRMLAHead",
+    "SETRDecoder",
+    "SETR",
+    "build_setr",
+    "SETRDecoderSpec",
+    "SETR_DECODERS",
+    "SETR_AUX_LAYERS",
+    "setr_layer_indices",
+    "channel_layer_norm",
+]
 
 #: Output elements above which :func:`upsample_bilinear` splits the batch. CUDA's channels-last
 #: bilinear kernel indexes with 32-bit integers and refuses larger outputs ("upsample_bilinear2d_nhwc
 #: only supports output tensors with less than INT_MAX elements"); SETR's 150-class logits at 512x512
 #: reach that at batch 64, while the encoder would still fit in memory.
-MAX_INTERPOLATE_ELEMENTS = 2 ** 31 - 1
+MAX_INTERPOLATE_ELEMENTS = 2**31 - 1
 
 
-def upsample_bilinear(x: torch.Tensor, *, scale_factor: Optional[int] = None, size=None,
-                      align_corners: bool = False) -> torch.Tensor:
+def upsample_bilinear(
+    x: torch.Tensor, *, scale_factor: Optional[int] = None, size=None, align_corners: bool = False
+) -> torch.Tensor:
     """``F.interpolate(x, mode='bilinear')``, in batch chunks when the output would exceed
     :data:`MAX_INTERPOLATE_ELEMENTS` (each image is interpolated on its own, so the result and its
     gradient are the same).
@@ -57,9 +70,9 @@ def upsample_bilinear(x: torch.Tensor, *, scale_factor: Optional[int] = None, si
     While tracing or exporting, the call is one plain ``F.interpolate`` with the given
     ``scale_factor`` or ``size``: the output size is not turned into constants, so an exported graph
     keeps following its input's height and width."""
+
     def interpolate(t: torch.Tensor) -> torch.Tensor:
-        return F.interpolate(t, size=size, scale_factor=scale_factor, mode="bilinear",
-                             align_corners=align_corners)
+        return F.interpolate(t, size=size, scale_factor=scale_factor, mode="bilinear", align_corners=align_corners)
 
     if x.shape[0] == 1 or torch.jit.is_tracing() or torch.compiler.is_compiling():
         return interpolate(x)
@@ -98,14 +111,25 @@ class SETRDecoderSpec:
 
 SETR_DECODERS: Dict[str, SETRDecoderSpec] = {
     # 1x1 conv + BN + ReLU + 1x1 classifier at H/16; aux heads: the same head on Z^10, Z^15, Z^20
-    "naive": SETRDecoderSpec((24,), (10, 15, 20), dict(num_convs=1, kernel_size=1, up_scale=1),
-                             dict(num_convs=1, kernel_size=1, up_scale=1), upsampling=1),
+    "naive": SETRDecoderSpec(
+        (24,),
+        (10, 15, 20),
+        dict(num_convs=1, kernel_size=1, up_scale=1),
+        dict(num_convs=1, kernel_size=1, up_scale=1),
+        upsampling=1,
+    ),
     # 4 x (3x3 conv + BN + ReLU + 2x up); official aux head: LN, 3x3 conv + BN + ReLU, 4x up, classifier
-    "pup": SETRDecoderSpec((24,), (10, 15, 20, 24), dict(num_convs=4, kernel_size=3, up_scale=2),
-                           dict(num_convs=1, kernel_size=3, up_scale=4), upsampling=16),
+    "pup": SETRDecoderSpec(
+        (24,),
+        (10, 15, 20, 24),
+        dict(num_convs=4, kernel_size=3, up_scale=2),
+        dict(num_convs=1, kernel_size=3, up_scale=4),
+        upsampling=16,
+    ),
     # MLA neck + head (4x up); aux heads: 1x1 classifiers on the 4 neck outputs
-    "mla": SETRDecoderSpec((6, 12, 18, 24), (6, 12, 18, 24), {}, dict(num_convs=0, input_norm=False),
-                           aux_on_neck=True, upsampling=4),
+    "mla": SETRDecoderSpec(
+        (6, 12, 18, 24), (6, 12, 18, 24), {}, dict(num_convs=0, input_norm=False), aux_on_neck=True, upsampling=4
+    ),
 }
 
 # 1-based transformer layers Z^l of each decoder's auxiliary heads (ViT-L, 24 layers), paper Sec. 3.3/4.
@@ -130,8 +154,9 @@ class ConvBNReLU(nn.Sequential):
     def __init__(self, cin: int, cout: int, k: int, norm: str = "BN"):
         if norm is None:
             raise ValueError("SETR's decoder convs are followed by a norm layer: norm must be 'BN', 'SyncBN' or 'GN'")
-        super().__init__(nn.Conv2d(cin, cout, k, padding=k // 2, bias=False), build_norm(norm, cout),
-                         nn.ReLU(inplace=True))
+        super().__init__(
+            nn.Conv2d(cin, cout, k, padding=k // 2, bias=False), build_norm(norm, cout), nn.ReLU(inplace=True)
+        )
 
 
 def channel_layer_norm(x: torch.Tensor, ln: nn.LayerNorm) -> torch.Tensor:
@@ -175,9 +200,19 @@ class SETRUpHead(nn.Module):
     Shapes: (B, in_channels, h, w) -> (B, num_classes, h * up_scale**num_convs, ...).
     """
 
-    def __init__(self, in_channels: int, channels: int, num_classes: int, num_convs: int = 1,
-                 kernel_size: int = 1, up_scale: int = 1, input_norm: bool = True, norm: str = "BN",
-                 dropout: float = 0.0, align_corners: bool = False):
+    def __init__(
+        self,
+        in_channels: int,
+        channels: int,
+        num_classes: int,
+        num_convs: int = 1,
+        kernel_size: int = 1,
+        up_scale: int = 1,
+        input_norm: bool = True,
+        norm: str = "BN",
+        dropout: float = 0.0,
+        align_corners: bool = False,
+    ):
         super().__init__()
         if kernel_size not in (1, 3):
             raise ValueError(f"kernel_size must be 1 (Naive) or 3 (PUP), got {kernel_size}")
@@ -228,8 +263,7 @@ class SETRMLANeck(nn.Module):
         self.in_channels = list(in_channels)
         self.norms = nn.ModuleList([nn.LayerNorm(c, eps=1e-6) for c in self.in_channels])
         self.channel_proj = nn.ModuleList([ConvBNReLU(c, out_channels, 1, norm) for c in self.in_channels])
-        self.feat_extract = nn.ModuleList([ConvBNReLU(out_channels, out_channels, 3, norm)
-                                           for _ in self.in_channels])
+        self.feat_extract = nn.ModuleList([ConvBNReLU(out_channels, out_channels, 3, norm) for _ in self.in_channels])
         _init_convs(self)
 
     def forward(self, inputs: Sequence[torch.Tensor]):
@@ -251,14 +285,27 @@ class SETRMLAHead(nn.Module):
     Shapes: M maps (B, in_channels, h, w) -> (B, num_classes, 4h, 4w).
     """
 
-    def __init__(self, in_channels: int = 256, mla_channels: int = 128, num_classes: int = 150,
-                 num_streams: int = 4, up_scale: int = 4, norm: str = "BN", dropout: float = 0.0,
-                 align_corners: bool = False):
+    def __init__(
+        self,
+        in_channels: int = 256,
+        mla_channels: int = 128,
+        num_classes: int = 150,
+        num_streams: int = 4,
+        up_scale: int = 4,
+        norm: str = "BN",
+        dropout: float = 0.0,
+        align_corners: bool = False,
+    ):
         super().__init__()
         self.up_scale, self.align_corners = up_scale, align_corners
-        self.streams = nn.ModuleList([
-            nn.Sequential(ConvBNReLU(in_channels, mla_channels, 3, norm), ConvBNReLU(mla_channels, mla_channels, 3, norm))
-            for _ in range(num_streams)])
+        self.streams = nn.ModuleList(
+            [
+                nn.Sequential(
+                    ConvBNReLU(in_channels, mla_channels, 3, norm), ConvBNReLU(mla_channels, mla_channels, 3, norm)
+                )
+                for _ in range(num_streams)
+            ]
+        )
         self.dropout = nn.Dropout2d(dropout) if dropout > 0 else nn.Identity()
         self.cls = nn.Conv2d(num_streams * mla_channels, num_classes, 1)
         _init_convs(self)
@@ -292,30 +339,38 @@ class SETRDecoder(nn.Module):
     auxiliary head (at its own stride), else ``[]``.
     """
 
-    def __init__(self, decoder: str, in_channels: int, num_classes: int, channels: int = 256,
-                 num_aux: Optional[int] = None, norm: str = "BN"):
+    def __init__(
+        self,
+        decoder: str,
+        in_channels: int,
+        num_classes: int,
+        channels: int = 256,
+        num_aux: Optional[int] = None,
+        norm: str = "BN",
+    ):
         super().__init__()
         spec = _spec(decoder)
         self.decoder, self.spec = decoder, spec
         num_aux = len(spec.aux_layers) if num_aux is None else num_aux
         if decoder == "mla":
             self.neck = SETRMLANeck([in_channels] * len(spec.out_layers), channels, norm)
-            self.decode_head = SETRMLAHead(channels, channels // 2, num_classes, len(spec.out_layers),
-                                           up_scale=spec.upsampling, norm=norm)
+            self.decode_head = SETRMLAHead(
+                channels, channels // 2, num_classes, len(spec.out_layers), up_scale=spec.upsampling, norm=norm
+            )
             aux_in = channels
         else:
             self.neck = None
             self.decode_head = SETRUpHead(in_channels, channels, num_classes, norm=norm, **spec.head)
             aux_in = in_channels
-        self.aux_heads = nn.ModuleList([SETRUpHead(aux_in, channels, num_classes, norm=norm, **spec.aux_head)
-                                        for _ in range(num_aux)])
+        self.aux_heads = nn.ModuleList(
+            [SETRUpHead(aux_in, channels, num_classes, norm=norm, **spec.aux_head) for _ in range(num_aux)]
+        )
 
     @property
     def num_inputs(self) -> int:
         return len(self.spec.out_layers) if self.neck is not None else 1
 
-    def forward(self, inputs: Sequence[torch.Tensor], aux_inputs: Sequence[torch.Tensor] = (),
-                with_aux: bool = False):
+    def forward(self, inputs: Sequence[torch.Tensor], aux_inputs: Sequence[torch.Tensor] = (), with_aux: bool = False):
         if len(inputs) != self.num_inputs:
             raise ValueError(f"SETR-{self.decoder} reads {self.num_inputs} maps, got {len(inputs)}")
         if self.neck is not None:
@@ -327,8 +382,9 @@ class SETRDecoder(nn.Module):
         if not with_aux or not len(self.aux_heads):
             return logits, []
         if len(aux_inputs) != len(self.aux_heads):
-            raise ValueError(f"SETR-{self.decoder} has {len(self.aux_heads)} auxiliary heads, got "
-                             f"{len(aux_inputs)} maps for them")
+            raise ValueError(
+                f"SETR-{self.decoder} has {len(self.aux_heads)} auxiliary heads, got {len(aux_inputs)} maps for them"
+            )
         return logits, [head(x) for head, x in zip(self.aux_heads, aux_inputs)]
 
 
@@ -341,9 +397,17 @@ class SETR(SETRDecoder):
     neck, ``aux_in`` is empty). Other arguments: :class:`SETRDecoder`.
     """
 
-    def __init__(self, backbone: VisionTransformer, decoder: str, num_classes: int, decode_in: Sequence[int],
-                 aux_in: Sequence[int] = (), channels: int = 256, num_aux: Optional[int] = None,
-                 norm: str = "BN"):
+    def __init__(
+        self,
+        backbone: VisionTransformer,
+        decoder: str,
+        num_classes: int,
+        decode_in: Sequence[int],
+        aux_in: Sequence[int] = (),
+        channels: int = 256,
+        num_aux: Optional[int] = None,
+        norm: str = "BN",
+    ):
         super().__init__(decoder, backbone.embed_dim, num_classes, channels, num_aux, norm)
         self.backbone = backbone
         self.decode_in, self.aux_in = list(decode_in), list(aux_in)
@@ -362,9 +426,16 @@ class SETR(SETRDecoder):
         return up(out), [up(a) for a in aux]
 
 
-def build_setr(decoder: str = "pup", vit: str = "vit_large_patch16", num_classes: int = 150,
-               img_size=512, channels: int = 256, with_aux: bool = True, norm: str = "BN",
-               vit_kwargs: Optional[Dict] = None) -> SETR:
+def build_setr(
+    decoder: str = "pup",
+    vit: str = "vit_large_patch16",
+    num_classes: int = 150,
+    img_size=512,
+    channels: int = 256,
+    with_aux: bool = True,
+    norm: str = "BN",
+    vit_kwargs: Optional[Dict] = None,
+) -> SETR:
     """SETR-{Naive, PUP, MLA} as in the official ADE20K configs (paper Sec. 3.3 and 4).
 
     The transformer layers used follow :data:`SETR_DECODERS`, scaled to the encoder depth
@@ -381,5 +452,13 @@ def build_setr(decoder: str = "pup", vit: str = "vit_large_patch16", num_classes
     out_indices = sorted(set(main_idx) | set(encoder_aux))
     backbone = VisionTransformer(img_size=img_size, out_indices=out_indices, **cfg)
     pos = {layer: j for j, layer in enumerate(out_indices)}
-    return SETR(backbone, decoder, num_classes, [pos[i] for i in main_idx], [pos[i] for i in encoder_aux],
-                channels=channels, num_aux=len(aux_idx), norm=norm)
+    return SETR(
+        backbone,
+        decoder,
+        num_classes,
+        [pos[i] for i in main_idx],
+        [pos[i] for i in encoder_aux],
+        channels=channels,
+        num_aux=len(aux_idx),
+        norm=norm,
+    )

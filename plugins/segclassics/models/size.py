@@ -1,4 +1,5 @@
 """Image / tile sizes given as an int (square) or an ``(H, W)`` pair."""
+
 from __future__ import annotations
 
 from typing import Sequence, Tuple, Union

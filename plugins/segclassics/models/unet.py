@@ -18,6 +18,7 @@ The network is split into :class:`UNetEncoder` (a backbone returning the ``depth
 maps, finest first) and :class:`UNetDecoder` (a head consuming them), so that frameworks can
 register them as backbone + head; :class:`UNet` composes both.
 """
+
 from __future__ import annotations
 
 import math
@@ -40,8 +41,9 @@ def _check_arch(depth: int, padding: str, norm=None, base_channels: int = 64) ->
     if not isinstance(depth, int) or depth < 1:
         raise ValueError(f"UNet depth must be an int >= 1 (levels incl. the bottleneck; paper: 5), got {depth!r}")
     if padding not in _PADDINGS:
-        raise ValueError(f"UNet padding must be one of {_PADDINGS} ('valid' = paper, unpadded 3x3 convs), "
-                         f"got {padding!r}")
+        raise ValueError(
+            f"UNet padding must be one of {_PADDINGS} ('valid' = paper, unpadded 3x3 convs), got {padding!r}"
+        )
     check_norm(norm, "UNet norm (None = paper)")
     if not isinstance(base_channels, int) or base_channels < 1:
         raise ValueError(f"UNet base_channels must be a positive int (paper: 64), got {base_channels!r}")
@@ -68,7 +70,7 @@ def _output_size_1d(size: int, depth: int, padding: str) -> Optional[int]:
 
 
 def _nearest_valid_1d(size: int, depth: int, padding: str, count: int = 2) -> List[int]:
-    valid = unet_valid_sizes(depth=depth, padding=padding, max_size=max(2 * size, size + 4 * 2 ** depth) + 8)
+    valid = unet_valid_sizes(depth=depth, padding=padding, max_size=max(2 * size, size + 4 * 2**depth) + 8)
     valid = sorted(valid, key=lambda v: (abs(v - size), v))
     return sorted(valid[:count])
 
@@ -95,12 +97,16 @@ def unet_output_size(input_size: Size, depth: int = 5, padding: str = "valid") -
         o = _output_size_1d(s, depth, padding)
         if o is None:
             near = _nearest_valid_1d(s, depth, padding)
-            rule = ("an even size before every 2x2 max pool after the two unpadded 3x3 convs, i.e. "
-                    f"{_valid_rule(depth)}" if padding == "valid" else f"a multiple of {2 ** (depth - 1)}")
+            rule = (
+                f"an even size before every 2x2 max pool after the two unpadded 3x3 convs, i.e. {_valid_rule(depth)}"
+                if padding == "valid"
+                else f"a multiple of {2 ** (depth - 1)}"
+            )
             raise ValueError(
                 f"input {axis} {s} is not valid for a UNet with depth={depth}, padding={padding!r}: it needs "
                 f"{rule}. Nearest valid sizes: {near}. Pad or crop the input, or use overlap-tile inference "
-                f"(segclassics.models.overlap_tile) which accepts any size.")
+                f"(segclassics.models.overlap_tile) which accepts any size."
+            )
         out.append(o)
     return tuple(out)
 
@@ -142,11 +148,12 @@ def center_crop(x: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
     if th > h or tw > w:
         raise ValueError(f"cannot centre-crop {(h, w)} to larger {(th, tw)}")
     top, left = (h - th) // 2, (w - tw) // 2
-    return x[..., top:top + th, left:left + tw]
+    return x[..., top : top + th, left : left + tw]
 
 
-def crop_labels_or_resize_logits(logits: torch.Tensor, labels: torch.Tensor,
-                                 weights: Optional[torch.Tensor] = None, align_corners: bool = False):
+def crop_labels_or_resize_logits(
+    logits: torch.Tensor, labels: torch.Tensor, weights: Optional[torch.Tensor] = None, align_corners: bool = False
+):
     """Put a UNet's logits and its labels on one grid for the loss (the rule of every adapter).
 
     Labels at least as large as the logits are centre-cropped to them, with their per-pixel
@@ -183,7 +190,7 @@ class DoubleConv(nn.Sequential):
 
 def unet_channels(base_channels: int = 64, depth: int = 5) -> List[int]:
     """Channels per level, finest first: ``base * 2**i`` (paper: 64, 128, 256, 512, 1024)."""
-    return [base_channels * 2 ** i for i in range(depth)]
+    return [base_channels * 2**i for i in range(depth)]
 
 
 class UNetEncoder(nn.Module):
@@ -195,8 +202,15 @@ class UNetEncoder(nn.Module):
     layers at the end of the contracting path", Sec. 3.1).
     """
 
-    def __init__(self, in_channels: int = 1, base_channels: int = 64, depth: int = 5, padding: str = "valid",
-                 norm: Optional[str] = None, dropout: float = 0.0):
+    def __init__(
+        self,
+        in_channels: int = 1,
+        base_channels: int = 64,
+        depth: int = 5,
+        padding: str = "valid",
+        norm: Optional[str] = None,
+        dropout: float = 0.0,
+    ):
         super().__init__()
         _check_arch(depth, padding, norm, base_channels)
         if not isinstance(in_channels, int) or in_channels < 1:
@@ -236,8 +250,14 @@ class UNetDecoder(nn.Module):
     equal to it. ``num_classes=1`` gives one logit per pixel for sigmoid binary segmentation.
     """
 
-    def __init__(self, num_classes: int = 2, base_channels: int = 64, depth: int = 5, padding: str = "valid",
-                 norm: Optional[str] = None):
+    def __init__(
+        self,
+        num_classes: int = 2,
+        base_channels: int = 64,
+        depth: int = 5,
+        padding: str = "valid",
+        norm: Optional[str] = None,
+    ):
         super().__init__()
         _check_arch(depth, padding, norm, base_channels)
         if not isinstance(num_classes, int) or num_classes < 1:
@@ -285,8 +305,16 @@ class UNet(nn.Module):
     paper: ``(1, 1, 572, 572) -> (1, 2, 388, 388)``.
     """
 
-    def __init__(self, in_channels: int = 1, num_classes: int = 2, base_channels: int = 64, depth: int = 5,
-                 padding: str = "valid", norm: Optional[str] = None, dropout: float = 0.0):
+    def __init__(
+        self,
+        in_channels: int = 1,
+        num_classes: int = 2,
+        base_channels: int = 64,
+        depth: int = 5,
+        padding: str = "valid",
+        norm: Optional[str] = None,
+        dropout: float = 0.0,
+    ):
         super().__init__()
         self.encoder = UNetEncoder(in_channels, base_channels, depth, padding, norm, dropout)
         self.decoder = UNetDecoder(num_classes, base_channels, depth, padding, norm)
@@ -329,5 +357,7 @@ def check_labels(labels: torch.Tensor, num_classes: int, ignore_index: int = 255
     bad = (labels != ignore_index) & ((labels < 0) | (labels >= valid_max))
     if bool(bad.any()):
         vals = torch.unique(labels[bad])[:10].tolist()
-        raise ValueError(f"labels contain {vals} outside the classes 0..{valid_max - 1} (ignore_index={ignore_index}). "
-                         f"Map your label values to class indices first (e.g. 0/255 masks to 0/1 with a threshold).")
+        raise ValueError(
+            f"labels contain {vals} outside the classes 0..{valid_max - 1} (ignore_index={ignore_index}). "
+            f"Map your label values to class indices first (e.g. 0/255 masks to 0/1 with a threshold)."
+        )

@@ -16,6 +16,7 @@ so checkpoint keys read ``conv3_2.weight``, ``bn3_2.running_mean``, ``fc6.weight
 :func:`convert_torchvision_vgg16` maps torchvision's ``vgg16`` / ``vgg16_bn`` state
 dicts to these keys.
 """
+
 from __future__ import annotations
 
 import os
@@ -64,9 +65,15 @@ def vgg_layer_names(cfg: Sequence[Sequence[int]] = VGG16_CFG) -> List[List[str]]
     return [[f"conv{s + 1}_{i + 1}" for i in range(len(stage))] for s, stage in enumerate(cfg)]
 
 
-def build_vgg_stages(in_channels: int = 3, cfg: Sequence[Sequence[int]] = VGG16_CFG, *,
-                     norm: Optional[str] = None, conv1_1_padding: int = 1,
-                     bn_momentum: float = 0.1, inplace_relu: bool = True) -> List["OrderedDict[str, nn.Module]"]:
+def build_vgg_stages(
+    in_channels: int = 3,
+    cfg: Sequence[Sequence[int]] = VGG16_CFG,
+    *,
+    norm: Optional[str] = None,
+    conv1_1_padding: int = 1,
+    bn_momentum: float = 0.1,
+    inplace_relu: bool = True,
+) -> List["OrderedDict[str, nn.Module]"]:
     """The conv layers of each VGG stage, *without* the pools.
 
     Returns one ``OrderedDict`` per stage mapping layer names to modules, in forward order:
@@ -147,11 +154,22 @@ class VGG16(nn.Module):
         ``forward`` returns a tuple of the ``out_indices`` features.
     """
 
-    def __init__(self, in_channels: int = 3, *, norm: Optional[str] = None, with_fc: bool = True,
-                 num_classes: Optional[int] = None, out_indices: Optional[Sequence[FeatureKey]] = None,
-                 conv1_1_padding: int = 1, fc6_padding: int = 0, ceil_mode: bool = True,
-                 dropout: float = 0.5, widths: Optional[Sequence[int]] = None,
-                 fc_channels: int = VGG16_FC_CHANNELS, bn_momentum: float = 0.1):
+    def __init__(
+        self,
+        in_channels: int = 3,
+        *,
+        norm: Optional[str] = None,
+        with_fc: bool = True,
+        num_classes: Optional[int] = None,
+        out_indices: Optional[Sequence[FeatureKey]] = None,
+        conv1_1_padding: int = 1,
+        fc6_padding: int = 0,
+        ceil_mode: bool = True,
+        dropout: float = 0.5,
+        widths: Optional[Sequence[int]] = None,
+        fc_channels: int = VGG16_FC_CHANNELS,
+        bn_momentum: float = 0.1,
+    ):
         super().__init__()
         if num_classes is not None and not with_fc:
             raise ValueError("num_classes (an fc8 classifier) needs with_fc=True")
@@ -173,8 +191,9 @@ class VGG16(nn.Module):
         self._plan: List[Tuple[str, str]] = []
         self.channels: Dict[str, int] = {}
         self.strides: Dict[str, int] = {}
-        stages = build_vgg_stages(in_channels, self.cfg, norm=norm,
-                                  conv1_1_padding=conv1_1_padding, bn_momentum=bn_momentum)
+        stages = build_vgg_stages(
+            in_channels, self.cfg, norm=norm, conv1_1_padding=conv1_1_padding, bn_momentum=bn_momentum
+        )
         for s, layers in enumerate(stages):
             for name, module in layers.items():
                 self.add_module(name, module)
@@ -182,7 +201,7 @@ class VGG16(nn.Module):
                     conv_name = "conv" + name[4:]
                     self._plan.append((conv_name, "conv_block"))
                     self.channels[conv_name] = self.cfg[s][int(conv_name.split("_")[1]) - 1]
-                    self.strides[conv_name] = 2 ** s
+                    self.strides[conv_name] = 2**s
             pool = f"pool{s + 1}"
             self.add_module(pool, nn.MaxPool2d(2, 2, ceil_mode=ceil_mode))
             self._plan.append((pool, "pool"))
@@ -203,8 +222,11 @@ class VGG16(nn.Module):
             self._plan.append(("fc8", "fc8"))
             self.channels["fc8"] = num_classes
             self.strides["fc8"] = 32
-        self.stage_names: Tuple[str, ...] = tuple(f"pool{s}" for s in range(1, 6)) + \
-            (("fc7",) if with_fc else ()) + (("fc8",) if num_classes is not None else ())
+        self.stage_names: Tuple[str, ...] = (
+            tuple(f"pool{s}" for s in range(1, 6))
+            + (("fc7",) if with_fc else ())
+            + (("fc8",) if num_classes is not None else ())
+        )
         if out_indices is None:
             out_indices = ("pool3", "pool4", "fc7") if with_fc else self.stage_names[:5]
         self.out_names: Tuple[str, ...] = tuple(self._resolve(k) for k in out_indices)
@@ -256,7 +278,8 @@ class VGG16(nn.Module):
                 raise ValueError(
                     f"input {int(h)}x{int(w)} is too small for VGG16's 7x7 fc6: pool5 is {p5[0]}x{p5[1]} "
                     f"(needs >= {7 - 2 * self.fc6_padding}); use inputs of at least {self.min_input_size()} "
-                    f"pixels per side, or conv1_1_padding=100 (FCN reference) or fc6_padding=3")
+                    f"pixels per side, or conv1_1_padding=100 (FCN reference) or fc6_padding=3"
+                )
         outs: Dict[str, torch.Tensor] = {}
         for idx, (name, kind) in enumerate(self._plan):
             if kind == "conv_block":
@@ -284,6 +307,7 @@ class VGG16(nn.Module):
 # torchvision -> segclassics key mapping (used by python -m segclassics.tools.convert_weights.vgg16_torchvision).
 # ---------------------------------------------------------------------------------------
 
+
 def torchvision_vgg16_name_map(batch_norm: bool, cfg: Sequence[Sequence[int]] = VGG16_CFG) -> Dict[str, str]:
     """Module-prefix map from torchvision ``vgg16``/``vgg16_bn`` to our layer names.
 
@@ -308,8 +332,9 @@ def torchvision_vgg16_name_map(batch_norm: bool, cfg: Sequence[Sequence[int]] = 
     return out
 
 
-def convert_torchvision_vgg16(state_dict: Mapping[str, torch.Tensor], *, with_fc: bool = True,
-                              with_fc8: bool = False, prefix: str = "") -> Dict[str, torch.Tensor]:
+def convert_torchvision_vgg16(
+    state_dict: Mapping[str, torch.Tensor], *, with_fc: bool = True, with_fc8: bool = False, prefix: str = ""
+) -> Dict[str, torch.Tensor]:
     """torchvision ``vgg16`` / ``vgg16_bn`` state dict -> :class:`VGG16` keys.
 
     The classifier's ``Linear`` weights become conv kernels (FCN Sec. 3.1): ``fc6``
@@ -326,7 +351,7 @@ def convert_torchvision_vgg16(state_dict: Mapping[str, torch.Tensor], *, with_fc
     Raises:
         ValueError: a key that is not a torchvision VGG16 key (the message names it).
     """
-    sd = {k[len("module."):] if k.startswith("module.") else k: v for k, v in state_dict.items()}
+    sd = {k[len("module.") :] if k.startswith("module.") else k: v for k, v in state_dict.items()}
     batch_norm = any(k.endswith("running_mean") for k in sd)
     name_map = torchvision_vgg16_name_map(batch_norm)
     out: Dict[str, torch.Tensor] = {}
@@ -351,8 +376,10 @@ def convert_torchvision_vgg16(state_dict: Mapping[str, torch.Tensor], *, with_fc
                 value = value.reshape(value.shape[0], value.shape[1], 1, 1)
         out[prefix + ours + "." + m.group(2)] = value
     if unknown:
-        raise ValueError(f"not torchvision vgg16/vgg16_bn keys: {unknown[:10]}"
-                         f"{' ...' if len(unknown) > 10 else ''} (expected features.N.* / classifier.N.*)")
+        raise ValueError(
+            f"not torchvision vgg16/vgg16_bn keys: {unknown[:10]}"
+            f"{' ...' if len(unknown) > 10 else ''} (expected features.N.* / classifier.N.*)"
+        )
     return out
 
 
@@ -370,12 +397,13 @@ def load_vgg16_weights(model: VGG16, state_dict_or_path, *, allow_missing: Tuple
                 f"VGG16 weights not found: {state_dict_or_path!r}. Get torchvision's ImageNet VGG16 "
                 f"(torchvision.models.vgg16(weights='IMAGENET1K_V1') caches vgg16-397923af.pth) and convert it: "
                 f"python -m segclassics.tools.convert_weights.vgg16_torchvision vgg16-397923af.pth "
-                f"{state_dict_or_path} (see docs/models/fcn.md); or set pretrained=None to train from scratch")
+                f"{state_dict_or_path} (see docs/models/fcn.md); or set pretrained=None to train from scratch"
+            )
         sd = read_state_dict(state_dict_or_path)
     else:
         sd = dict(state_dict_or_path)
     if sd and all(k.startswith("backbone.") for k in sd):
-        sd = {k[len("backbone."):]: v for k, v in sd.items()}
+        sd = {k[len("backbone.") :]: v for k, v in sd.items()}
     if any(k.startswith(("features.", "module.features.")) for k in sd):
         sd = convert_torchvision_vgg16(sd, with_fc=model.with_fc, with_fc8=hasattr(model, "fc8"))
     return load_state_dict_checked(model, sd, allow_missing=allow_missing)

@@ -29,6 +29,7 @@ bottom/right to the next multiple (``pad_to_patch=True``, the behaviour of mmseg
 ``PatchEmbed(padding='corner')``), so the maps are ``ceil(H/16) x ceil(W/16)``; with
 ``pad_to_patch=False`` such inputs raise a ``ValueError``.
 """
+
 from __future__ import annotations
 
 import math
@@ -42,9 +43,19 @@ from torch.utils.checkpoint import checkpoint
 from .size import pair
 
 __all__ = [
-    "VisionTransformer", "Attention", "Block", "Mlp", "PatchEmbed", "DropPath",
-    "resize_pos_embed", "checkpoint_filter_fn", "adapt_vit_state_dict", "vit_base_patch16", "vit_large_patch16",
-    "VIT_PRESETS", "naive_attention",
+    "VisionTransformer",
+    "Attention",
+    "Block",
+    "Mlp",
+    "PatchEmbed",
+    "DropPath",
+    "resize_pos_embed",
+    "checkpoint_filter_fn",
+    "adapt_vit_state_dict",
+    "vit_base_patch16",
+    "vit_large_patch16",
+    "VIT_PRESETS",
+    "naive_attention",
 ]
 
 
@@ -80,8 +91,7 @@ class PatchEmbed(nn.Module):
     """Image (B, 3, H, W) -> tokens (B, H/p * W/p, C) by a p x p, stride p convolution
     (the linear projection of flattened patches, ViT Eq. 1)."""
 
-    def __init__(self, patch_size: int = 16, in_chans: int = 3, embed_dim: int = 768,
-                 pad_to_patch: bool = True):
+    def __init__(self, patch_size: int = 16, in_chans: int = 3, embed_dim: int = 768, pad_to_patch: bool = True):
         super().__init__()
         self.patch_size = pair(patch_size, "patch_size")
         self.pad_to_patch = pad_to_patch
@@ -91,8 +101,9 @@ class PatchEmbed(nn.Module):
         if x.ndim != 4:
             raise ValueError(f"PatchEmbed expects (B, C, H, W) images, got shape {tuple(x.shape)}")
         if x.shape[1] != self.proj.in_channels:
-            raise ValueError(f"PatchEmbed expects {self.proj.in_channels} input channels, got {x.shape[1]} "
-                             f"(shape {tuple(x.shape)})")
+            raise ValueError(
+                f"PatchEmbed expects {self.proj.in_channels} input channels, got {x.shape[1]} (shape {tuple(x.shape)})"
+            )
         ph, pw = self.patch_size
         h, w = x.shape[-2:]
         pad_h, pad_w = (-h) % ph, (-w) % pw
@@ -102,7 +113,8 @@ class PatchEmbed(nn.Module):
                 raise ValueError(
                     f"input size {h}x{w} is not a multiple of the patch size {ph}x{pw}; resize or pad "
                     f"the input to {h + pad_h}x{w + pad_w}, or build the ViT with pad_to_patch=True "
-                    f"(zero-pads bottom/right)")
+                    f"(zero-pads bottom/right)"
+                )
             x = F.pad(x, (0, pad_w, 0, pad_h))
         x = self.proj(x)
         hw = (x.shape[-2], x.shape[-1])
@@ -113,8 +125,9 @@ class PatchEmbed(nn.Module):
 class Attention(nn.Module):
     """Multi-head self-attention with a fused qkv projection and SDPA."""
 
-    def __init__(self, dim: int, num_heads: int = 8, qkv_bias: bool = True, attn_drop: float = 0.0,
-                 proj_drop: float = 0.0):
+    def __init__(
+        self, dim: int, num_heads: int = 8, qkv_bias: bool = True, attn_drop: float = 0.0, proj_drop: float = 0.0
+    ):
         super().__init__()
         if dim % num_heads:
             raise ValueError(f"embed dim {dim} must be divisible by num_heads {num_heads}")
@@ -133,7 +146,7 @@ class Attention(nn.Module):
         if self.fused_attn:
             x = F.scaled_dot_product_attention(q, k, v, dropout_p=self.attn_drop if self.training else 0.0)
         else:
-            attn = (q @ k.transpose(-2, -1)) * (self.head_dim ** -0.5)
+            attn = (q @ k.transpose(-2, -1)) * (self.head_dim**-0.5)
             attn = attn.softmax(dim=-1)
             if self.training and self.attn_drop:
                 attn = F.dropout(attn, self.attn_drop)
@@ -158,9 +171,17 @@ class Mlp(nn.Module):
 class Block(nn.Module):
     """Pre-norm transformer layer (ViT Eq. 2-3): x + MSA(LN(x)), then x + MLP(LN(x))."""
 
-    def __init__(self, dim: int, num_heads: int, mlp_ratio: float = 4.0, qkv_bias: bool = True,
-                 proj_drop: float = 0.0, attn_drop: float = 0.0, drop_path: float = 0.0,
-                 norm_eps: float = 1e-6):
+    def __init__(
+        self,
+        dim: int,
+        num_heads: int,
+        mlp_ratio: float = 4.0,
+        qkv_bias: bool = True,
+        proj_drop: float = 0.0,
+        attn_drop: float = 0.0,
+        drop_path: float = 0.0,
+        norm_eps: float = 1e-6,
+    ):
         super().__init__()
         self.norm1 = nn.LayerNorm(dim, eps=norm_eps)
         self.attn = Attention(dim, num_heads, qkv_bias, attn_drop, proj_drop)
@@ -179,8 +200,13 @@ def _recording_graph() -> bool:
     return torch.compiler.is_exporting() or torch.jit.is_tracing()
 
 
-def resize_pos_embed(pos_embed: torch.Tensor, new_size: Sequence[int], old_size: Optional[Sequence[int]] = None,
-                     num_prefix_tokens: int = 1, mode: str = "bicubic") -> torch.Tensor:
+def resize_pos_embed(
+    pos_embed: torch.Tensor,
+    new_size: Sequence[int],
+    old_size: Optional[Sequence[int]] = None,
+    num_prefix_tokens: int = 1,
+    mode: str = "bicubic",
+) -> torch.Tensor:
     """Resize a learned position embedding ``(1, prefix + h*w, C)`` to a ``new_size`` grid.
 
     The grid part is interpolated (bicubic by default, as timm; ``align_corners=False``);
@@ -198,8 +224,10 @@ def resize_pos_embed(pos_embed: torch.Tensor, new_size: Sequence[int], old_size:
     if old_size is None:
         side = int(math.isqrt(n))
         if side * side != n:
-            raise ValueError(f"position embedding has {n} grid tokens (after {num_prefix_tokens} prefix "
-                             f"tokens), not a square; pass old_size=(h, w)")
+            raise ValueError(
+                f"position embedding has {n} grid tokens (after {num_prefix_tokens} prefix "
+                f"tokens), not a square; pass old_size=(h, w)"
+            )
         old_size = (side, side)
     old_h, old_w = pair(old_size, "old_size")
     if old_h * old_w != n:
@@ -240,12 +268,27 @@ class VisionTransformer(nn.Module):
     ``out_indices`` entry, each ``(B, embed_dim, ceil(H/p), ceil(W/p))`` (a channels-last view).
     """
 
-    def __init__(self, img_size: Union[int, Tuple[int, int]] = 224, patch_size: int = 16, in_chans: int = 3,
-                 embed_dim: int = 768, depth: int = 12, num_heads: int = 12, mlp_ratio: float = 4.0,
-                 qkv_bias: bool = True, out_indices: Union[int, Sequence[int]] = (-1,),
-                 class_token: bool = False, drop_rate: float = 0.0, attn_drop_rate: float = 0.0,
-                 drop_path_rate: float = 0.0, final_norm: bool = False, interpolate_mode: str = "bicubic",
-                 with_cp: bool = False, pad_to_patch: bool = True, norm_eps: float = 1e-6):
+    def __init__(
+        self,
+        img_size: Union[int, Tuple[int, int]] = 224,
+        patch_size: int = 16,
+        in_chans: int = 3,
+        embed_dim: int = 768,
+        depth: int = 12,
+        num_heads: int = 12,
+        mlp_ratio: float = 4.0,
+        qkv_bias: bool = True,
+        out_indices: Union[int, Sequence[int]] = (-1,),
+        class_token: bool = False,
+        drop_rate: float = 0.0,
+        attn_drop_rate: float = 0.0,
+        drop_path_rate: float = 0.0,
+        final_norm: bool = False,
+        interpolate_mode: str = "bicubic",
+        with_cp: bool = False,
+        pad_to_patch: bool = True,
+        norm_eps: float = 1e-6,
+    ):
         super().__init__()
         self.img_size = pair(img_size, "img_size")
         self.patch_size = int(patch_size)
@@ -264,8 +307,9 @@ class VisionTransformer(nn.Module):
         for i in out_indices:
             j = i + depth if i < 0 else i
             if not 0 <= j < depth:
-                raise ValueError(f"out_indices entry {i} is out of range for depth {depth} "
-                                 f"(0-based; -1 is the last layer)")
+                raise ValueError(
+                    f"out_indices entry {i} is out of range for depth {depth} (0-based; -1 is the last layer)"
+                )
             idx.append(j)
         self.out_indices = tuple(idx)
 
@@ -275,9 +319,12 @@ class VisionTransformer(nn.Module):
         self.pos_embed = nn.Parameter(torch.zeros(1, num_pos, embed_dim))
         self.pos_drop = nn.Dropout(drop_rate)
         dpr = [drop_path_rate * i / (depth - 1) if depth > 1 else 0.0 for i in range(depth)]  # linear rule
-        self.blocks = nn.ModuleList([
-            Block(embed_dim, num_heads, mlp_ratio, qkv_bias, drop_rate, attn_drop_rate, dpr[i], norm_eps)
-            for i in range(depth)])
+        self.blocks = nn.ModuleList(
+            [
+                Block(embed_dim, num_heads, mlp_ratio, qkv_bias, drop_rate, attn_drop_rate, dpr[i], norm_eps)
+                for i in range(depth)
+            ]
+        )
         self.norm = nn.LayerNorm(embed_dim, eps=norm_eps) if final_norm else None
         self.init_weights()
 
@@ -313,7 +360,7 @@ class VisionTransformer(nn.Module):
         return self.pos_drop(x + pos.to(x.dtype))
 
     def _to_map(self, x: torch.Tensor, hw: Tuple[int, int]) -> torch.Tensor:
-        x = x[:, self.num_prefix_tokens:]
+        x = x[:, self.num_prefix_tokens :]
         B, _, C = x.shape
         return x.reshape(B, hw[0], hw[1], C).permute(0, 3, 1, 2)  # view, channels-last layout
 
@@ -346,6 +393,7 @@ class VisionTransformer(nn.Module):
     def load_pretrained(self, state_dict_or_path) -> "VisionTransformer":
         """Load a timm-keyed (already converted) state dict or file, checked key by key."""
         from ..utils.checkpoint import load_state_dict_checked
+
         return load_state_dict_checked(self, state_dict_or_path, convert=self.checkpoint_filter_fn)
 
 
@@ -356,14 +404,25 @@ _CLASSIFIER_PREFIXES = ("head.", "head_dist.", "pre_logits.", "fc_norm.", "dist_
 def checkpoint_filter_fn(state_dict: Dict[str, torch.Tensor], model: VisionTransformer) -> Dict[str, torch.Tensor]:
     """Fit a timm-keyed ViT state dict to ``model`` (timm's ``checkpoint_filter_fn`` idea);
     see :func:`adapt_vit_state_dict`."""
-    return adapt_vit_state_dict(state_dict, grid_size=model.grid_size, patch_size=model.patch_size,
-                                class_token=model.cls_token is not None, final_norm=model.norm is not None,
-                                interpolate_mode=model.interpolate_mode)
+    return adapt_vit_state_dict(
+        state_dict,
+        grid_size=model.grid_size,
+        patch_size=model.patch_size,
+        class_token=model.cls_token is not None,
+        final_norm=model.norm is not None,
+        interpolate_mode=model.interpolate_mode,
+    )
 
 
-def adapt_vit_state_dict(state_dict: Dict[str, torch.Tensor], grid_size: Sequence[int], patch_size: int = 16,
-                         class_token: bool = False, final_norm: bool = False,
-                         interpolate_mode: str = "bicubic", prefix: str = "") -> Dict[str, torch.Tensor]:
+def adapt_vit_state_dict(
+    state_dict: Dict[str, torch.Tensor],
+    grid_size: Sequence[int],
+    patch_size: int = 16,
+    class_token: bool = False,
+    final_norm: bool = False,
+    interpolate_mode: str = "bicubic",
+    prefix: str = "",
+) -> Dict[str, torch.Tensor]:
     """Fit timm-keyed ViT weights (under ``prefix``) to a model with the given settings.
 
     * drops the classifier (``head.*``, ``pre_logits.*``, ``fc_norm.*``);
@@ -377,7 +436,7 @@ def adapt_vit_state_dict(state_dict: Dict[str, torch.Tensor], grid_size: Sequenc
     out = {}
     for k, v in state_dict.items():
         if k.startswith(prefix):
-            name = k[len(prefix):]
+            name = k[len(prefix) :]
             if name.startswith(_CLASSIFIER_PREFIXES):
                 continue
             if name.startswith("norm.") and not final_norm:
@@ -395,13 +454,16 @@ def adapt_vit_state_dict(state_dict: Dict[str, torch.Tensor], grid_size: Sequenc
         side = math.isqrt(n)
         n_prefix = 0 if side * side == n else 1
         if n_prefix == 1 and math.isqrt(n - 1) ** 2 != n - 1:
-            raise ValueError(f"pos_embed with {n} tokens is neither a square grid nor 1 + a square grid; "
-                             f"cannot infer its layout")
+            raise ValueError(
+                f"pos_embed with {n} tokens is neither a square grid nor 1 + a square grid; cannot infer its layout"
+            )
         if drop_cls and n_prefix:
             pos, n_prefix = pos[:, 1:], 0
         if n_prefix == 0 and class_token:
-            raise ValueError("checkpoint pos_embed has no cls-token slot but the model uses a cls token; "
-                             "build the model with class_token=False")
+            raise ValueError(
+                "checkpoint pos_embed has no cls-token slot but the model uses a cls token; "
+                "build the model with class_token=False"
+            )
         out[prefix + "pos_embed"] = resize_pos_embed(pos, grid_size, None, n_prefix, interpolate_mode)
     return out
 

@@ -30,6 +30,7 @@ Sources:
 Every function returns a new dict; unknown keys are kept unchanged so that
 :func:`segclassics.utils.checkpoint.check_state_dict` lists them instead of loading silently.
 """
+
 from __future__ import annotations
 
 import re
@@ -37,8 +38,15 @@ from typing import Dict, Mapping
 
 import torch
 
-__all__ = ["unwrap_state_dict", "convert_timm_vit", "convert_mmseg_vit", "convert_mmseg_setr",
-           "convert_official_setr", "detect_format", "convert_vit_checkpoint"]
+__all__ = [
+    "unwrap_state_dict",
+    "convert_timm_vit",
+    "convert_mmseg_vit",
+    "convert_mmseg_setr",
+    "convert_official_setr",
+    "detect_format",
+    "convert_vit_checkpoint",
+]
 
 
 def unwrap_state_dict(obj) -> Dict[str, torch.Tensor]:
@@ -49,7 +57,7 @@ def unwrap_state_dict(obj) -> Dict[str, torch.Tensor]:
             obj = obj[key]
     sd = dict(obj)
     if sd and all(k.startswith("module.") for k in sd):
-        sd = {k[len("module."):]: v for k, v in sd.items()}
+        sd = {k[len("module.") :]: v for k, v in sd.items()}
     return sd
 
 
@@ -94,7 +102,7 @@ def convert_mmseg_vit(state_dict: Mapping[str, torch.Tensor]) -> Dict[str, torch
     ``patch_bias=False``) becomes zeros, which is the same function."""
     sd = unwrap_state_dict(state_dict)
     if any(k.startswith("backbone.") for k in sd):
-        sd = {k[len("backbone."):]: v for k, v in sd.items() if k.startswith("backbone.")}
+        sd = {k[len("backbone.") :]: v for k, v in sd.items() if k.startswith("backbone.")}
     return _zero_patch_bias({_map_mmseg_vit_key(k): v for k, v in sd.items()})
 
 
@@ -122,7 +130,7 @@ def _mmseg_head(prefix: str, sd: Dict[str, torch.Tensor]) -> Dict[str, torch.Ten
         if k.startswith("norm."):
             out[k] = v
         elif k.startswith("conv_seg."):
-            out["cls." + k[len("conv_seg."):]] = v
+            out["cls." + k[len("conv_seg.") :]] = v
         else:
             out[k] = v  # unknown: reported by check_state_dict
     return {prefix + k: v for k, v in out.items()}
@@ -149,8 +157,9 @@ def convert_mmseg_setr(state_dict: Mapping[str, torch.Tensor]) -> Dict[str, torc
     """A whole mmseg SETR model (``SETRUPHead`` / ``SETRMLAHead`` / ``MLANeck`` / ``FCNHead``)
     -> the keys of our :class:`~segclassics.models.setr_heads.SETR` (see the module docstring)."""
     sd = unwrap_state_dict(state_dict)
-    out = {"backbone." + _map_mmseg_vit_key(k[len("backbone."):]): v for k, v in sd.items()
-           if k.startswith("backbone.")}
+    out = {
+        "backbone." + _map_mmseg_vit_key(k[len("backbone.") :]): v for k, v in sd.items() if k.startswith("backbone.")
+    }
     _zero_patch_bias(out, "backbone.")
     for prefix, sub in _split_heads(sd).items():
         out.update(_mmseg_head(prefix, sub))
@@ -207,13 +216,16 @@ def detect_format(state_dict: Mapping[str, torch.Tensor]) -> str:
         return "official"
     if any(k.startswith(("blocks.", "backbone.blocks.")) for k in keys):
         return "official" if any(k.startswith("backbone.") for k in keys) else "timm"
-    raise ValueError("cannot tell the checkpoint format: expected timm ViT keys ('blocks.N.attn.qkv...'), "
-                     "mmseg ViT keys ('layers.N.attn.attn.in_proj_weight') or official SETR keys "
-                     f"('backbone.blocks...', 'decode_head.conv_0'); first keys: {keys[:5]}")
+    raise ValueError(
+        "cannot tell the checkpoint format: expected timm ViT keys ('blocks.N.attn.qkv...'), "
+        "mmseg ViT keys ('layers.N.attn.attn.in_proj_weight') or official SETR keys "
+        f"('backbone.blocks...', 'decode_head.conv_0'); first keys: {keys[:5]}"
+    )
 
 
-def convert_vit_checkpoint(state_dict: Mapping[str, torch.Tensor], fmt: str = "auto",
-                           backbone_only: bool = False) -> Dict[str, torch.Tensor]:
+def convert_vit_checkpoint(
+    state_dict: Mapping[str, torch.Tensor], fmt: str = "auto", backbone_only: bool = False
+) -> Dict[str, torch.Tensor]:
     """Dispatch to the converter for ``fmt`` ('auto', 'timm', 'mmseg', 'official').
 
     With ``backbone_only`` the result holds only ViT keys without prefix (for loading into a
@@ -231,5 +243,5 @@ def convert_vit_checkpoint(state_dict: Mapping[str, torch.Tensor], fmt: str = "a
     else:
         raise ValueError(f"fmt must be 'auto', 'timm', 'mmseg' or 'official', got {fmt!r}")
     if backbone_only and any(k.startswith("backbone.") for k in out):
-        out = {k[len("backbone."):]: v for k, v in out.items() if k.startswith("backbone.")}
+        out = {k[len("backbone.") :]: v for k, v in out.items() if k.startswith("backbone.")}
     return out

@@ -8,6 +8,7 @@ framework's ``MODELS`` (one registration per file there), so the logic exists on
 Importing this package allow-lists the classes mmengine's training checkpoints hold, so they load
 under torch's ``weights_only=True`` (see ``checkpoint_loading``).
 """
+
 # Import order kept (ruff's isort is off here): each import registers or patches at import time.
 # isort: off
 from . import checkpoint_loading  # noqa: F401  (every checkpoint mmengine loads goes through our reader)

@@ -17,6 +17,7 @@ in every pipeline of a config run by tools/train.py and tools/test.py; it is reg
 ``CheckedLoadImageFromFile`` by ``segclassics.mmseg.checked_load_image`` and
 ``segclassics.mmdet.checked_load_image``.
 """
+
 from __future__ import annotations
 
 from typing import Optional
@@ -24,8 +25,13 @@ from typing import Optional
 from mmcv.transforms import LoadImageFromFile
 
 from ..datasets.decoded_cache import decoded_cache, file_key
-from ..datasets.sample_checks import (DataError, check_image_complete, check_recorded_size, check_stored_image,
-                                      image_error)
+from ..datasets.sample_checks import (
+    DataError,
+    check_image_complete,
+    check_recorded_size,
+    check_stored_image,
+    image_error,
+)
 
 
 class CheckedLoadImageFromFile(LoadImageFromFile):
@@ -34,10 +40,10 @@ class CheckedLoadImageFromFile(LoadImageFromFile):
     ``results['img_path']``. ``ignore_empty=True`` keeps mmcv's behaviour (skip the sample)."""
 
     def transform(self, results: dict) -> Optional[dict]:
-        path = results['img_path']
+        path = results["img_path"]
         key = None
         if isinstance(path, str) and self.backend_args is None and self.file_client_args is None:
-            key = file_key(path, 'image', self.color_type, self.imdecode_backend, self.to_float32)
+            key = file_key(path, "image", self.color_type, self.imdecode_backend, self.to_float32)
         img = decoded_cache().get(key)
         if img is not None:  # decoded and checked before in this process
             results.update(img=img, img_shape=img.shape[:2], ori_shape=img.shape[:2])
@@ -51,8 +57,8 @@ class CheckedLoadImageFromFile(LoadImageFromFile):
                 raise image_error([path], exc) from exc
             if out is not None and isinstance(path, str):
                 check_image_complete(path)
-                check_stored_image(path, decodes_unchanged=self.color_type == 'unchanged')
-                decoded_cache().put(key, out['img'])
-        if out is not None and 'height' in results and 'width' in results:  # mmdet: masks are drawn at that size
-            check_recorded_size(out['ori_shape'], (results['height'], results['width']), path)
+                check_stored_image(path, decodes_unchanged=self.color_type == "unchanged")
+                decoded_cache().put(key, out["img"])
+        if out is not None and "height" in results and "width" in results:  # mmdet: masks are drawn at that size
+            check_recorded_size(out["ori_shape"], (results["height"], results["width"]), path)
         return out

@@ -9,6 +9,7 @@ overlay, and the config it records, through the writer: a file this run did not 
 only with ``--overwrite``, a folder of images that are not our predictions is never written into,
 and the overlays carry the prediction mark (so a later ``--overwrite`` run may replace them).
 """
+
 from __future__ import annotations
 
 import os.path as osp

@@ -15,6 +15,7 @@ mmengine's message-hub classes are allow-listed process-wide
 (:func:`allow_mmengine_checkpoints`), so mmseg's ``init_model`` and
 mmdet's ``init_detector`` read our training checkpoints under torch's weights-only loading.
 """
+
 from __future__ import annotations
 
 import functools
@@ -54,16 +55,18 @@ def load_from_local_checked(filename, map_location=None):
 
 def load_from_http_checked(filename, map_location=None, model_dir=None, progress=False):
     """``http://``, ``https://``: downloaded into torch hub's cache, then read as a local file."""
-    from segclassics.utils.reader import download
     from mmengine.dist import get_dist_info
+
+    from segclassics.utils.reader import download
+
     rank, world_size = get_dist_info()
     if rank == 0:  # as mmengine: rank 0 downloads, the others wait and read the cached file
         download(filename, model_dir, progress)
     if world_size > 1:
         import torch.distributed
+
         torch.distributed.barrier()
-    return read_checkpoint(filename, trusted=_TRUSTED["value"], map_location=map_location or "cpu",
-                           model_dir=model_dir)
+    return read_checkpoint(filename, trusted=_TRUSTED["value"], map_location=map_location or "cpu", model_dir=model_dir)
 
 
 def _named(table: dict, scheme: str, name: str) -> str:
@@ -75,14 +78,14 @@ def _named(table: dict, scheme: str, name: str) -> str:
 def load_from_torchvision_checked(filename, map_location=None):
     """``torchvision://NAME`` (``modelzoo://NAME``): torchvision's URL for NAME."""
     scheme = "modelzoo://" if filename.startswith("modelzoo://") else "torchvision://"
-    url = _named(mm_checkpoint.get_torchvision_models(), scheme, filename[len(scheme):])
+    url = _named(mm_checkpoint.get_torchvision_models(), scheme, filename[len(scheme) :])
     return load_from_http_checked(url, map_location)
 
 
 def load_from_openmmlab_checked(filename, map_location=None):
     """``open-mmlab://NAME`` / ``openmmlab://NAME``: OpenMMLab's URL (or a file in mmengine's home)."""
     scheme = "open-mmlab://" if filename.startswith("open-mmlab://") else "openmmlab://"
-    name = filename[len(scheme):]
+    name = filename[len(scheme) :]
     name = mm_checkpoint.get_deprecated_model_names().get(name, name)
     url = _named(mm_checkpoint.get_external_models(), scheme, name)
     if url.startswith(("http://", "https://")):
@@ -92,13 +95,14 @@ def load_from_openmmlab_checked(filename, map_location=None):
 
 def load_from_mmcls_checked(filename, map_location=None):
     """``mmcls://NAME``: the mmcls model zoo URL, keys renamed as mmengine does."""
-    url = _named(mm_checkpoint.get_mmcls_models(), "mmcls://", filename[len("mmcls://"):])
+    url = _named(mm_checkpoint.get_mmcls_models(), "mmcls://", filename[len("mmcls://") :])
     return mm_checkpoint._process_mmcls_checkpoint(load_from_http_checked(url, map_location))
 
 
 def load_from_backend_checked(filename, map_location=None, backend="petrel"):
     """``s3://``, ``petrel://``: the bytes from mmengine's file backend."""
     from mmengine.fileio import get_file_backend
+
     data = get_file_backend(filename, backend_args={"backend": backend}).get(filename)
     return _read(io.BytesIO(data), map_location, name=filename)
 
@@ -109,7 +113,7 @@ def load_from_pavi_checked(filename, map_location=None):
         from pavi import modelcloud
     except ImportError:
         raise UnsafeCheckpointError(f"{filename}: pavi:// checkpoints need the pavi package") from None
-    model = modelcloud.get(filename[len("pavi://"):])
+    model = modelcloud.get(filename[len("pavi://") :])
     with tempfile.TemporaryDirectory() as folder:
         local = osp.join(folder, model.name)
         model.download(local)
@@ -133,8 +137,9 @@ SCHEMES = {
 
 
 def refuse_unknown_scheme(filename, map_location=None):
-    raise UnsafeCheckpointError(f"{filename}: no checked reader for this checkpoint name's scheme; download "
-                                f"the file and give its local path")
+    raise UnsafeCheckpointError(
+        f"{filename}: no checked reader for this checkpoint name's scheme; download the file and give its local path"
+    )
 
 
 def check_every_scheme_is_ours() -> None:

@@ -7,6 +7,7 @@ the first one's files without a word. Importing this module (with ``segclassics.
 routes both through the writer: atomic (temporary file + rename), never over a file this run did
 not create or adopt, one line for a full disk.
 """
+
 from __future__ import annotations
 
 import builtins

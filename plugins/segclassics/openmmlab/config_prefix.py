@@ -21,6 +21,7 @@ a base reached by a relative path. Every other entry goes to mmengine unchanged.
 ``custom_imports`` cannot do this: ``Config.fromfile`` reads ``_base_`` before it imports
 anything, so this must run before the config is loaded.
 """
+
 from __future__ import annotations
 
 from segclassics.utils.package_configs import is_packaged_reference, resolve
@@ -34,8 +35,11 @@ def enable_config_prefix() -> None:
     original = Config.__dict__.get("_get_cfg_path")
     if original is None:
         import mmengine
-        raise RuntimeError(f"mmengine {mmengine.__version__}: Config._get_cfg_path is gone, so "
-                           f"'segclassics::' in _base_ cannot be supported (segclassics needs mmengine<1.0)")
+
+        raise RuntimeError(
+            f"mmengine {mmengine.__version__}: Config._get_cfg_path is gone, so "
+            f"'segclassics::' in _base_ cannot be supported (segclassics needs mmengine<1.0)"
+        )
     if getattr(original.__func__, "segclassics_prefix", False):
         return
     mmengine_get_cfg_path = original.__func__

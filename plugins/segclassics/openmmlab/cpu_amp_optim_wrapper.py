@@ -5,6 +5,7 @@ autocast needs no loss scaling, so this wrapper only enters ``torch.autocast('cp
 bfloat16)`` around the forward pass (``optim_context``) and otherwise behaves like
 ``OptimWrapper``. ``tools/train.py --amp`` picks it when no GPU is present.
 """
+
 from __future__ import annotations
 
 from contextlib import contextmanager

@@ -18,6 +18,7 @@ Registered in mmengine's root ``HOOKS`` (found from the mmseg and mmdet scopes).
 ``enable_non_finite_loss_check(cfg)`` adds it to a config unless the config sets
 ``non_finite_loss_check = False`` (``--cfg-options non_finite_loss_check=False``).
 """
+
 from __future__ import annotations
 
 import math
@@ -30,10 +31,10 @@ from mmengine.registry import HOOKS
 from ..errors import UserError
 from ..utils.non_finite import NonFiniteWeightsError, first_non_finite, non_finite_loss_message
 
-__all__ = ['NonFiniteLossError', 'NonFiniteLossHook', 'non_finite_terms', 'enable_non_finite_loss_check']
+__all__ = ["NonFiniteLossError", "NonFiniteLossHook", "non_finite_terms", "enable_non_finite_loss_check"]
 
 #: The config key that switches the check off (``False``).
-CONFIG_KEY = 'non_finite_loss_check'
+CONFIG_KEY = "non_finite_loss_check"
 
 
 class NonFiniteLossError(UserError):
@@ -44,7 +45,7 @@ def non_finite_terms(log_vars: Optional[Mapping]) -> dict:
     """The loss terms (keys containing ``'loss'``, as mmengine sums them) whose value is not finite."""
     bad = {}
     for name, value in (log_vars or {}).items():
-        if 'loss' not in name:
+        if "loss" not in name:
             continue
         number = float(value.detach().float().mean()) if isinstance(value, torch.Tensor) else float(value)
         if not math.isfinite(number):
@@ -54,8 +55,7 @@ def non_finite_terms(log_vars: Optional[Mapping]) -> dict:
 
 def message(iteration: int, terms: Mapping[str, float]) -> str:
     """The one-line error, e.g. ``... at iteration 5 (decode.loss_ce = nan) ...``."""
-    return non_finite_loss_message(iteration, dict(terms),
-                                   f'; --cfg-options {CONFIG_KEY}=False trains on regardless')
+    return non_finite_loss_message(iteration, dict(terms), f"; --cfg-options {CONFIG_KEY}=False trains on regardless")
 
 
 @HOOKS.register_module()
@@ -66,7 +66,7 @@ class NonFiniteLossHook(Hook):
     terms such as ``decode.loss_ce``). Iterations are counted from 1, as mmengine's log does.
     """
 
-    priority = 'VERY_HIGH'
+    priority = "VERY_HIGH"
 
     def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs: Optional[dict] = None) -> None:
         bad = non_finite_terms(outputs)
@@ -74,18 +74,19 @@ class NonFiniteLossHook(Hook):
             raise NonFiniteLossError(message(runner.iter + 1, bad))
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
-        bad = first_non_finite(checkpoint.get('state_dict') or {})
+        bad = first_non_finite(checkpoint.get("state_dict") or {})
         if bad is not None:
-            iteration = (checkpoint.get('meta') or {}).get('iter', runner.iter + 1)
-            raise NonFiniteWeightsError(iteration, bad, f'; --cfg-options {CONFIG_KEY}=False trains on regardless')
+            iteration = (checkpoint.get("meta") or {}).get("iter", runner.iter + 1)
+            raise NonFiniteWeightsError(iteration, bad, f"; --cfg-options {CONFIG_KEY}=False trains on regardless")
 
 
 def _any_rank(flag: bool) -> bool:
     from mmengine.dist import all_reduce, get_world_size
+
     if get_world_size() == 1:
         return flag
     count = torch.tensor([float(flag)])
-    all_reduce(count, op='sum')
+    all_reduce(count, op="sum")
     return bool(count.item() > 0)
 
 
@@ -94,8 +95,8 @@ def enable_non_finite_loss_check(cfg) -> bool:
     ``cfg.non_finite_loss_check`` is False; returns whether the check is on."""
     if cfg.get(CONFIG_KEY, True) is False:
         return False
-    hooks = list(cfg.get('custom_hooks', None) or [])
-    if not any(h.get('type') in ('NonFiniteLossHook', NonFiniteLossHook) for h in hooks):
-        hooks.append(dict(type='NonFiniteLossHook'))
+    hooks = list(cfg.get("custom_hooks", None) or [])
+    if not any(h.get("type") in ("NonFiniteLossHook", NonFiniteLossHook) for h in hooks):
+        hooks.append(dict(type="NonFiniteLossHook"))
     cfg.custom_hooks = hooks
     return True

@@ -9,11 +9,12 @@ our parts in the config's scope -- and none of the run's own substitutions (chec
 types that only our trainer registers, or hide the ``LoadImageFromFile`` the inferencers look
 for.
 """
+
 from __future__ import annotations
 
 import copy
 
-__all__ = ['portable_config']
+__all__ = ["portable_config"]
 
 
 def portable_config(cfg):
@@ -21,12 +22,12 @@ def portable_config(cfg):
     includes ``segclassics.<scope>`` (added once, ``allow_failed_imports=False``)."""
     saved = copy.deepcopy(cfg)
     package = f"segclassics.{cfg.get('default_scope')}"
-    imports = dict(saved.get('custom_imports', None) or {})
-    names = imports.get('imports', [])
+    imports = dict(saved.get("custom_imports", None) or {})
+    names = imports.get("imports", [])
     names = [names] if isinstance(names, str) else list(names)
     if package not in names:
         names.append(package)
-    imports['imports'] = names
-    imports['allow_failed_imports'] = False
+    imports["imports"] = names
+    imports["allow_failed_imports"] = False
     saved.custom_imports = imports
     return saved

@@ -17,6 +17,7 @@ through a thin wrapper around the loop's ``dataloader_iterator`` that counts the
 Single-process runs only (each rank has its own states; the checkpoint holds rank 0's).
 Registered in mmengine's root ``HOOKS``; ``enable_random_state_checkpoints(cfg)`` adds it.
 """
+
 from __future__ import annotations
 
 import random
@@ -28,31 +29,35 @@ from mmengine.hooks import Hook
 from mmengine.registry import HOOKS
 from mmengine.runner import IterBasedTrainLoop
 
-__all__ = ['RandomStateHook', 'enable_random_state_checkpoints']
+__all__ = ["RandomStateHook", "enable_random_state_checkpoints"]
 
-KEY = 'random_states'
+KEY = "random_states"
 
 
 def _capture(iteration: int) -> dict:
     _, keys, pos, has_gauss, gauss = np.random.get_state()
     version, internal, gauss_next = random.getstate()
-    state = dict(iter=iteration, torch=torch.get_rng_state(),
-                 numpy=dict(keys=torch.from_numpy(keys.astype(np.int64)), pos=int(pos), has_gauss=int(has_gauss),
-                            gauss=float(gauss)),
-                 python=dict(version=version, internal=list(internal), gauss_next=gauss_next))
+    state = dict(
+        iter=iteration,
+        torch=torch.get_rng_state(),
+        numpy=dict(
+            keys=torch.from_numpy(keys.astype(np.int64)), pos=int(pos), has_gauss=int(has_gauss), gauss=float(gauss)
+        ),
+        python=dict(version=version, internal=list(internal), gauss_next=gauss_next),
+    )
     if torch.cuda.is_available() and torch.cuda.is_initialized():
-        state['cuda'] = torch.cuda.get_rng_state_all()
+        state["cuda"] = torch.cuda.get_rng_state_all()
     return state
 
 
 def _restore(state: dict) -> None:
-    torch.set_rng_state(state['torch'])
-    if 'cuda' in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state['cuda'])
-    n = state['numpy']
-    np.random.set_state(('MT19937', n['keys'].numpy().astype(np.uint32), n['pos'], n['has_gauss'], n['gauss']))
-    p = state['python']
-    random.setstate((p['version'], tuple(p['internal']), p['gauss_next']))
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+    n = state["numpy"]
+    np.random.set_state(("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["gauss"]))
+    p = state["python"]
+    random.setstate((p["version"], tuple(p["internal"]), p["gauss_next"]))
 
 
 class _RestoreAfterReplay:
@@ -87,18 +92,18 @@ class _RestoreAfterReplay:
 class RandomStateHook(Hook):
     """Save the random generators' states in checkpoints; restore them when training resumes."""
 
-    priority = 'VERY_LOW'
+    priority = "VERY_LOW"
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
-        hub = checkpoint.get('message_hub')
+        hub = checkpoint.get("message_hub")
         if hub is None or get_world_size() > 1:
             return
-        hub['runtime_info'][KEY] = _capture((checkpoint.get('meta') or {}).get('iter', runner.iter))
-        hub['resumed_keys'][KEY] = True
+        hub["runtime_info"][KEY] = _capture((checkpoint.get("meta") or {}).get("iter", runner.iter))
+        hub["resumed_keys"][KEY] = True
 
     def before_train_epoch(self, runner) -> None:
         state = runner.message_hub.pop_info(KEY)
-        if state is None or state.get('iter') != runner.iter or runner.iter == 0 or get_world_size() > 1:
+        if state is None or state.get("iter") != runner.iter or runner.iter == 0 or get_world_size() > 1:
             return  # not resuming from a checkpoint of this iteration
         loop = runner.train_loop
         if isinstance(loop, IterBasedTrainLoop):
@@ -109,7 +114,7 @@ class RandomStateHook(Hook):
 
 def enable_random_state_checkpoints(cfg) -> None:
     """Add :class:`RandomStateHook` to an mmengine ``cfg``'s ``custom_hooks`` (once)."""
-    hooks = list(cfg.get('custom_hooks', None) or [])
-    if not any(h.get('type') in ('RandomStateHook', RandomStateHook) for h in hooks):
-        hooks.append(dict(type='RandomStateHook'))
+    hooks = list(cfg.get("custom_hooks", None) or [])
+    if not any(h.get("type") in ("RandomStateHook", RandomStateHook) for h in hooks):
+        hooks.append(dict(type="RandomStateHook"))
     cfg.custom_hooks = hooks

@@ -11,28 +11,30 @@ process group of several processes it does nothing.
 
 Registered in mmengine's root ``HOOKS``; ``enable_rank0_buffers(cfg)`` adds it.
 """
+
 from __future__ import annotations
 
 from mmengine.hooks import Hook
 from mmengine.registry import HOOKS
 
-__all__ = ['Rank0BuffersHook', 'enable_rank0_buffers']
+__all__ = ["Rank0BuffersHook", "enable_rank0_buffers"]
 
 
 @HOOKS.register_module()
 class Rank0BuffersHook(Hook):
     """Before each validation, every process takes rank 0's buffers."""
 
-    priority = 'NORMAL'
+    priority = "NORMAL"
 
     def before_val_epoch(self, runner) -> None:
         from segclassics.utils.distributed_buffers import broadcast_buffers
+
         broadcast_buffers(runner.model)
 
 
 def enable_rank0_buffers(cfg) -> None:
     """Add :class:`Rank0BuffersHook` to an mmengine ``cfg``'s ``custom_hooks`` (once)."""
-    hooks = list(cfg.get('custom_hooks', None) or [])
-    if not any(h.get('type') in ('Rank0BuffersHook', Rank0BuffersHook) for h in hooks):
-        hooks.append(dict(type='Rank0BuffersHook'))
+    hooks = list(cfg.get("custom_hooks", None) or [])
+    if not any(h.get("type") in ("Rank0BuffersHook", Rank0BuffersHook) for h in hooks):
+        hooks.append(dict(type="Rank0BuffersHook"))
     cfg.custom_hooks = hooks

@@ -9,6 +9,7 @@ is one refusal, and so is a document whose aliases expand without bound
 (``mmengine.load('x.pkl')``: annotation and result files) unpickles fully; :class:`SafePickleHandler`
 builds containers and numpy arrays only (:class:`segclassics.utils.reader.PlainDataUnpickler`).
 """
+
 from __future__ import annotations
 
 import pickle
@@ -19,7 +20,6 @@ from segclassics.utils.reader import PlainDataUnpickler, UnsafeCheckpointError, 
 
 
 class SafeYamlHandler(YamlHandler):
-
     def load_from_fileobj(self, file, **kwargs):
         return safe_load_yaml(file)
 
@@ -28,13 +28,14 @@ register_handler(["yaml", "yml"])(SafeYamlHandler)
 
 
 class SafePickleHandler(PickleHandler):
-
     def load_from_fileobj(self, file, **kwargs):
         try:
             return PlainDataUnpickler(file, encoding="latin1").load()
         except pickle.UnpicklingError as exc:
-            raise UnsafeCheckpointError(f"{getattr(file, 'name', 'pickle file')}: refused to load: {exc}; a data "
-                                        f"file holds plain values and arrays only") from None
+            raise UnsafeCheckpointError(
+                f"{getattr(file, 'name', 'pickle file')}: refused to load: {exc}; a data "
+                f"file holds plain values and arrays only"
+            ) from None
 
 
 register_handler(["pickle", "pkl"])(SafePickleHandler)

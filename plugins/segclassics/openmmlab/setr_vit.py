@@ -6,6 +6,7 @@ no downsampling); Dosovitskiy et al., ViT, ICLR 2021, Sec. 3.1. The computation 
 optional activation checkpointing); mmseg's own ``VisionTransformer`` is not used.
 Registered as ``SETRViT`` by ``segclassics.mmseg.setr_vit`` and ``segclassics.mmdet.vit_backbone``.
 """
+
 from __future__ import annotations
 
 import os
@@ -14,9 +15,9 @@ from typing import Optional
 
 from mmengine.logging import print_log
 
+from ..errors import MissingFileError
 from ..models.vit import VIT_PRESETS, VisionTransformer
 from ..models.vit_convert import convert_vit_checkpoint
-from ..errors import MissingFileError
 from ..utils.checkpoint import read_state_dict
 
 
@@ -41,21 +42,31 @@ class SETRViT(VisionTransformer):
         Other arguments: :class:`segclassics.models.vit.VisionTransformer`.
     """
 
-    def __init__(self, arch: Optional[str] = 'vit_base_patch16', *, pretrained: Optional[str] = None,
-                 pretrained_format: str = 'auto', pretrained_missing: str = 'error', init_cfg=None, **kwargs):
+    def __init__(
+        self,
+        arch: Optional[str] = "vit_base_patch16",
+        *,
+        pretrained: Optional[str] = None,
+        pretrained_format: str = "auto",
+        pretrained_missing: str = "error",
+        init_cfg=None,
+        **kwargs,
+    ):
         if arch is not None:
             if arch not in VIT_PRESETS:
-                raise ValueError(f'SETRViT arch must be one of {sorted(VIT_PRESETS)} or None, got {arch!r}')
+                raise ValueError(f"SETRViT arch must be one of {sorted(VIT_PRESETS)} or None, got {arch!r}")
             kwargs = {**VIT_PRESETS[arch], **kwargs}
         super().__init__(**kwargs)
-        if isinstance(init_cfg, dict) and init_cfg.get('type') == 'Pretrained':
+        if isinstance(init_cfg, dict) and init_cfg.get("type") == "Pretrained":
             if pretrained is not None:
                 raise ValueError('give either pretrained or init_cfg=dict(type="Pretrained"), not both')
-            pretrained = init_cfg.get('checkpoint')
+            pretrained = init_cfg.get("checkpoint")
         elif init_cfg is not None:
-            raise ValueError(f'SETRViT initialises itself (timm ViT init); init_cfg may only be '
-                             f'dict(type="Pretrained", checkpoint=...), got {init_cfg!r}')
-        if pretrained_missing not in ('error', 'warn'):
+            raise ValueError(
+                f"SETRViT initialises itself (timm ViT init); init_cfg may only be "
+                f'dict(type="Pretrained", checkpoint=...), got {init_cfg!r}'
+            )
+        if pretrained_missing not in ("error", "warn"):
             raise ValueError(f"pretrained_missing must be 'error' or 'warn', got {pretrained_missing!r}")
         self.pretrained = pretrained
         self.pretrained_format = pretrained_format
@@ -64,20 +75,23 @@ class SETRViT(VisionTransformer):
 
     def init_weights(self) -> None:
         super().init_weights()
-        if getattr(self, 'pretrained', None):  # also called from VisionTransformer.__init__
+        if getattr(self, "pretrained", None):  # also called from VisionTransformer.__init__
             if not os.path.isfile(self.pretrained):
-                msg = (f'SETRViT: pretrained weights not found at {os.path.abspath(self.pretrained)!r}. SETR\'s '
-                       f'results need ImageNet-21k pretrained ViT weights (timm vit_large_patch16_384, or '
-                       f'mmseg/official SETR checkpoints); convert them with '
-                       f'python -m segclassics.tools.convert_weights.vit_timm and set model.backbone.pretrained=PATH.')
-                if self.pretrained_missing == 'error':
+                msg = (
+                    f"SETRViT: pretrained weights not found at {os.path.abspath(self.pretrained)!r}. SETR's "
+                    f"results need ImageNet-21k pretrained ViT weights (timm vit_large_patch16_384, or "
+                    f"mmseg/official SETR checkpoints); convert them with "
+                    f"python -m segclassics.tools.convert_weights.vit_timm and set model.backbone.pretrained=PATH."
+                )
+                if self.pretrained_missing == "error":
                     raise MissingFileError(msg)
-                warnings.warn(msg + ' Training from random initialisation instead.', stacklevel=1)
-                print_log(msg + ' Training from random initialisation instead.', logger='current', level=30)
+                warnings.warn(msg + " Training from random initialisation instead.", stacklevel=1)
+                print_log(msg + " Training from random initialisation instead.", logger="current", level=30)
             else:
-                sd = convert_vit_checkpoint(read_state_dict(self.pretrained), self.pretrained_format,
-                                            backbone_only=True)
+                sd = convert_vit_checkpoint(
+                    read_state_dict(self.pretrained), self.pretrained_format, backbone_only=True
+                )
                 self.load_pretrained(sd)
-                print_log(f'SETRViT: loaded {self.pretrained}', logger='current')
-        if hasattr(self, 'pretrained'):
+                print_log(f"SETRViT: loaded {self.pretrained}", logger="current")
+        if hasattr(self, "pretrained"):
             self.is_init = True

@@ -5,6 +5,7 @@ mmengine's ``init_cfg`` and a ``pretrained`` checkpoint loaded in ``init_weights
 check. Registered as ``VGG16`` by ``segclassics.mmseg.vgg16_backbone`` (FCN defaults) and
 ``segclassics.mmdet.vgg16_backbone`` (detection defaults).
 """
+
 from __future__ import annotations
 
 import copy
@@ -32,15 +33,37 @@ class OpenMMLabVGG16(TorchVGG16, BaseModule):
     (exact sizes: ``feature_size``).
     """
 
-    def __init__(self, in_channels: int = 3, *, norm: Optional[str] = None, with_fc: bool = True,
-                 out_indices: Optional[Sequence] = None, conv1_1_padding: int = 1, fc6_padding: int = 0,
-                 ceil_mode: bool = True, dropout: float = 0.5, widths: Optional[Sequence[int]] = None,
-                 fc_channels: int = 4096, bn_momentum: float = 0.1, pretrained: Optional[str] = None,
-                 init_cfg=None):
-        TorchVGG16.__init__(self, in_channels, norm=norm, with_fc=with_fc,
-                            out_indices=tuple(out_indices) if out_indices is not None else None,
-                            conv1_1_padding=conv1_1_padding, fc6_padding=fc6_padding, ceil_mode=ceil_mode,
-                            dropout=dropout, widths=widths, fc_channels=fc_channels, bn_momentum=bn_momentum)
+    def __init__(
+        self,
+        in_channels: int = 3,
+        *,
+        norm: Optional[str] = None,
+        with_fc: bool = True,
+        out_indices: Optional[Sequence] = None,
+        conv1_1_padding: int = 1,
+        fc6_padding: int = 0,
+        ceil_mode: bool = True,
+        dropout: float = 0.5,
+        widths: Optional[Sequence[int]] = None,
+        fc_channels: int = 4096,
+        bn_momentum: float = 0.1,
+        pretrained: Optional[str] = None,
+        init_cfg=None,
+    ):
+        TorchVGG16.__init__(
+            self,
+            in_channels,
+            norm=norm,
+            with_fc=with_fc,
+            out_indices=tuple(out_indices) if out_indices is not None else None,
+            conv1_1_padding=conv1_1_padding,
+            fc6_padding=fc6_padding,
+            ceil_mode=ceil_mode,
+            dropout=dropout,
+            widths=widths,
+            fc_channels=fc_channels,
+            bn_momentum=bn_momentum,
+        )
         self.init_cfg = copy.deepcopy(init_cfg)  # TorchVGG16.__init__ ran BaseModule.__init__(None)
         self.pretrained = pretrained
 

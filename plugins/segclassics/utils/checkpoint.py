@@ -7,6 +7,7 @@ Mismatch. ``check_state_dict`` raises :class:`CheckpointMismatchError` listing m
 unexpected and mis-shaped keys instead of a silent partial load (mmseg issues #1049 and #1288 are
 users bitten by exactly that).
 """
+
 from __future__ import annotations
 
 import os
@@ -53,6 +54,7 @@ def read_state_dict(path: str, *, trusted: bool = False) -> dict:
 
 # ----------------------------------------------------------------------------- writing
 
+
 def _plain(value: Any, where: str) -> Any:
     """``value`` as JSON-like plain data (what a weights-only file may hold besides tensors)."""
     if value is None or isinstance(value, (bool, int, float, str)):
@@ -67,12 +69,12 @@ def _plain(value: Any, where: str) -> Any:
         return {str(k): _plain(v, f"{where}.{k}") for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_plain(v, f"{where}[{i}]") for i, v in enumerate(value)]
-    raise TypeError(f"{where}: {type(value).__name__} is not plain data (tensors, numbers, strings, "
-                    f"lists, dicts)")
+    raise TypeError(f"{where}: {type(value).__name__} is not plain data (tensors, numbers, strings, lists, dicts)")
 
 
-def save_weights_only(path: str, state_dict: Mapping[str, torch.Tensor], meta: Mapping | None = None,
-                      key: str = "state_dict") -> str:
+def save_weights_only(
+    path: str, state_dict: Mapping[str, torch.Tensor], meta: Mapping | None = None, key: str = "state_dict"
+) -> str:
     """Write ``{key: state_dict, 'meta': meta}`` so that ``torch.load(path)`` (weights-only) reads it
     with no allow-list: tensors and plain data only (``meta`` is converted, numpy to lists).
 
@@ -86,8 +88,9 @@ def save_weights_only(path: str, state_dict: Mapping[str, torch.Tensor], meta: M
     return path
 
 
-def weights_only_payload(state_dict: Mapping[str, torch.Tensor], meta: Mapping | None = None,
-                         key: str = "state_dict") -> dict:
+def weights_only_payload(
+    state_dict: Mapping[str, torch.Tensor], meta: Mapping | None = None, key: str = "state_dict"
+) -> dict:
     """What :func:`save_weights_only` writes: ``{key: tensors on the CPU, 'meta': plain meta}``."""
     if key not in ("state_dict", "model"):
         raise ValueError(f"key must be 'state_dict' (mmengine) or 'model' (detectron2), got {key!r}")
@@ -112,8 +115,9 @@ def plain_meta(checkpoint: Any) -> dict:
     return meta
 
 
-def published_payload(src: str, *, trusted: bool = False, extra_meta: Mapping | None = None,
-                      half: bool = False) -> dict:
+def published_payload(
+    src: str, *, trusted: bool = False, extra_meta: Mapping | None = None, half: bool = False
+) -> dict:
     """The weights-only content (:func:`weights_only_payload`) of the checkpoint ``src`` (any
     framework's): no optimizer, no message hub, under the key its framework's loader reads.
 
@@ -137,13 +141,15 @@ def _to_half(t: torch.Tensor, name: str, src: str) -> torch.Tensor:
         return t
     big = t.abs().max().item() if t.numel() else 0.0
     if big > torch.finfo(torch.float16).max:
-        raise CheckpointRangeError(f"{src}: {name} holds {big:.4g}, beyond float16's range (65504); publish it "
-                                   f"without --fp16")
+        raise CheckpointRangeError(
+            f"{src}: {name} holds {big:.4g}, beyond float16's range (65504); publish it without --fp16"
+        )
     return t.half()
 
 
-def publish_checkpoint(src: str, dst: str, *, trusted: bool = False, extra_meta: Mapping | None = None,
-                       half: bool = False) -> str:
+def publish_checkpoint(
+    src: str, dst: str, *, trusted: bool = False, extra_meta: Mapping | None = None, half: bool = False
+) -> str:
     """Write :func:`published_payload` of ``src`` to ``dst``: loadable with ``torch.load(dst)`` and
     by mmengine's/detectron2's own loaders with no allow-list."""
     with open_for_write(dst) as f:
@@ -153,13 +159,18 @@ def publish_checkpoint(src: str, dst: str, *, trusted: bool = False, extra_meta:
 
 # ----------------------------------------------------------------------------- checking
 
+
 def _listed(items: list, shown: int = 3) -> str:
     return ", ".join(items[:shown]) + (f" and {len(items) - shown} more" if len(items) > shown else "")
 
 
-def check_state_dict(module: nn.Module, state_dict: Mapping[str, torch.Tensor],
-                     allow_missing: tuple[str, ...] = (), allow_unexpected: tuple[str, ...] = (),
-                     source: str = "checkpoint") -> None:
+def check_state_dict(
+    module: nn.Module,
+    state_dict: Mapping[str, torch.Tensor],
+    allow_missing: tuple[str, ...] = (),
+    allow_unexpected: tuple[str, ...] = (),
+    source: str = "checkpoint",
+) -> None:
     """The one check of a checkpoint's weights against the model they are loaded into, before
     anything is loaded: raise :class:`CheckpointMismatchError` (one line naming ``source``) for
     missing, unexpected and mis-shaped keys, and :class:`NonFiniteCheckpointError` for weights
@@ -172,16 +183,26 @@ def check_state_dict(module: nn.Module, state_dict: Mapping[str, torch.Tensor],
     own = module.state_dict()
     missing = [k for k in own if k not in state_dict and not k.startswith(allow_missing or ("\0",))]
     unexpected = [k for k in state_dict if k not in own and not k.startswith(allow_unexpected or ("\0",))]
-    shapes = [f"{k} {tuple(state_dict[k].shape)} in the file vs {tuple(own[k].shape)} in the model"
-              for k in own if k in state_dict and tuple(state_dict[k].shape) != tuple(own[k].shape)]
+    shapes = [
+        f"{k} {tuple(state_dict[k].shape)} in the file vs {tuple(own[k].shape)} in the model"
+        for k in own
+        if k in state_dict and tuple(state_dict[k].shape) != tuple(own[k].shape)
+    ]
     if missing or unexpected or shapes:
-        parts = [f"{len(items)} {what} ({_listed(items)})" for items, what in (
-            (missing, "weights of the model missing in the file"), (unexpected, "unexpected"),
-            (shapes, "of another shape")) if items]
+        parts = [
+            f"{len(items)} {what} ({_listed(items)})"
+            for items, what in (
+                (missing, "weights of the model missing in the file"),
+                (unexpected, "unexpected"),
+                (shapes, "of another shape"),
+            )
+            if items
+        ]
         raise CheckpointMismatchError(
             f"{source} does not match {type(module).__name__}: {'; '.join(parts)}; it holds another model's "
             f"weights: use the config it was trained with, or convert it with the matching converter "
-            f"(python -m segclassics.tools.convert_weights.vgg16_torchvision or .vit_timm)")
+            f"(python -m segclassics.tools.convert_weights.vgg16_torchvision or .vit_timm)"
+        )
     check_finite_weights(state_dict, source)
 
 
@@ -192,41 +213,54 @@ class NonFiniteCheckpointError(CheckpointMismatchError):
 def check_finite_weights(state_dict: Mapping[str, torch.Tensor], source: str = "checkpoint") -> None:
     """Raise :class:`NonFiniteCheckpointError` (naming ``source`` and the first tensor) when a
     floating-point weight holds an infinity or a NaN."""
-    bad = [k for k, v in state_dict.items() if torch.is_tensor(v) and v.is_floating_point()
-           and not bool(torch.isfinite(v).all())]
+    bad = [
+        k
+        for k, v in state_dict.items()
+        if torch.is_tensor(v) and v.is_floating_point() and not bool(torch.isfinite(v).all())
+    ]
     if bad:
         first = state_dict[bad[0]]
         count = int((~torch.isfinite(first)).sum())
         raise NonFiniteCheckpointError(
             f"{source}: {len(bad)} weight tensor(s) hold infinities or NaNs (e.g. {bad[0]}: {count} of "
             f"{first.numel()} values); the training that wrote it diverged, and predictions, metrics or an export "
-            f"from it would be meaningless: use an earlier checkpoint")
+            f"from it would be meaningless: use an earlier checkpoint"
+        )
 
 
-def check_shares_weights(module: nn.Module, state_dict: Mapping[str, torch.Tensor], source: str, option: str,
-                         file_keys: list | None = None) -> None:
+def check_shares_weights(
+    module: nn.Module, state_dict: Mapping[str, torch.Tensor], source: str, option: str, file_keys: list | None = None
+) -> None:
     """A training's starting point (``load_from``, ``init_checkpoint``) may differ from the model
     in a few keys, not in all: raise :class:`CheckpointMismatchError` when no weight of
     ``state_dict`` (``module.`` prefixes aside, as mmengine strips them) fits the model."""
     own = module.state_dict()
     names = list(state_dict) if file_keys is None else list(file_keys)
-    stripped = {(k[len("module."):] if k.startswith("module.") else k): k for k in names}
+    stripped = {(k[len("module.") :] if k.startswith("module.") else k): k for k in names}
     keys = list(stripped)
-    fits = [k for k, name in stripped.items() if k in own and (
-        file_keys is not None or tuple(state_dict[name].shape) == tuple(own[k].shape))]
+    fits = [
+        k
+        for k, name in stripped.items()
+        if k in own and (file_keys is not None or tuple(state_dict[name].shape) == tuple(own[k].shape))
+    ]
     if own and not fits:
         raise CheckpointMismatchError(
             f"{option} {source}: none of its {len(keys)} weights fits {type(module).__name__} (the file has "
             f"{_listed(sorted(keys)) or 'no weights'}; the model has {_listed(sorted(own))}), so the training would "
             f"start from random weights: it is another network's or framework's file; convert it with the matching "
             f"converter (python -m segclassics.tools.convert_weights.vgg16_torchvision or .vit_timm) or give the "
-            f"right file")
+            f"right file"
+        )
 
 
-def load_state_dict_checked(module: nn.Module, state_dict_or_path,
-                            convert: Callable[[dict], dict] | None = None,
-                            allow_missing: tuple[str, ...] = (),
-                            allow_unexpected: tuple[str, ...] = (), source: str | None = None) -> nn.Module:
+def load_state_dict_checked(
+    module: nn.Module,
+    state_dict_or_path,
+    convert: Callable[[dict], dict] | None = None,
+    allow_missing: tuple[str, ...] = (),
+    allow_unexpected: tuple[str, ...] = (),
+    source: str | None = None,
+) -> nn.Module:
     """Load a state dict (or checkpoint path) into ``module`` after :func:`check_state_dict`.
 
     ``convert`` maps foreign keys (torchvision, timm, official releases) to ours first.

@@ -1,6 +1,7 @@
 """``broadcast_buffers``: every process of a run takes process 0's buffers before an evaluation.
 
 Plain ``torch.distributed``, so that the mmengine hook and the detectron2 trainers share it."""
+
 from __future__ import annotations
 
 import torch
@@ -15,6 +16,7 @@ def broadcast_buffers(model: torch.nn.Module) -> None:
     of them the one rank 0 saves; with rank 0's buffers everywhere it scores the saved model. A
     no-op outside a process group of several processes."""
     import torch.distributed as dist
+
     if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
         return
     for buffer in model.buffers():

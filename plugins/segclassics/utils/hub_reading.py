@@ -10,6 +10,7 @@ the downloaded pickle names. :func:`read_hub_downloads_checked` (called when
 and read as plain data by :func:`segclassics.utils.reader.read_checkpoint`; a pickle that asks to
 run code is one :class:`~segclassics.utils.reader.UnsafeCheckpointError` naming the URL.
 """
+
 from __future__ import annotations
 
 import sys
@@ -23,9 +24,15 @@ from segclassics.utils.reader import download, read_checkpoint
 _ORIGINAL = torch.hub.load_state_dict_from_url
 
 
-def load_state_dict_from_url_checked(url: str, model_dir: Optional[str] = None, map_location: Any = None,
-                                     progress: bool = True, check_hash: bool = False,
-                                     file_name: Optional[str] = None, weights_only: bool = False) -> Any:
+def load_state_dict_from_url_checked(
+    url: str,
+    model_dir: Optional[str] = None,
+    map_location: Any = None,
+    progress: bool = True,
+    check_hash: bool = False,
+    file_name: Optional[str] = None,
+    weights_only: bool = False,
+) -> Any:
     """``torch.hub.load_state_dict_from_url`` with the same arguments and cache, reading the file
     through the reader whatever ``weights_only`` says (``check_hash``: the reader's download
     always checks a ``NAME-<sha256 prefix>.EXT`` name against its hash; ``file_name``: the cache
@@ -47,4 +54,3 @@ def read_hub_downloads_checked() -> None:
         module = sys.modules.get(module_name)
         if module is not None and hasattr(module, "load_state_dict_from_url"):
             module.load_state_dict_from_url = load_state_dict_from_url_checked
-

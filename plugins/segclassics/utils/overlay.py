@@ -3,6 +3,7 @@
 Colours come from the dataset's palette (the checkpoint's or the config's ``dataset_meta``);
 :func:`fallback_palette` fills in classes that have none.
 """
+
 from __future__ import annotations
 
 from typing import Optional, Sequence
@@ -27,7 +28,7 @@ def as_palette(palette: Optional[Sequence], num_classes: int) -> np.ndarray:
         given = np.asarray(palette, dtype=np.int64).reshape(-1, 3)[:num_classes]
         if given.min() < 0 or given.max() > 255:
             raise ValueError(f"palette colours must be 0..255 RGB triples, got values {given.min()}..{given.max()}")
-        out[:len(given)] = given
+        out[: len(given)] = given
     return out
 
 
@@ -49,9 +50,16 @@ def semantic_overlay(image: np.ndarray, labels: np.ndarray, palette: np.ndarray,
     return np.clip(np.rint(blended), 0, 255).astype(np.uint8)
 
 
-def instance_overlay(image: np.ndarray, masks: np.ndarray, boxes: np.ndarray, labels: np.ndarray,
-                     scores: np.ndarray, class_names: Sequence[str], palette: np.ndarray,
-                     alpha: float = ALPHA) -> np.ndarray:
+def instance_overlay(
+    image: np.ndarray,
+    masks: np.ndarray,
+    boxes: np.ndarray,
+    labels: np.ndarray,
+    scores: np.ndarray,
+    class_names: Sequence[str],
+    palette: np.ndarray,
+    alpha: float = ALPHA,
+) -> np.ndarray:
     """``(H, W, 3)`` uint8: each instance's mask blended in its class colour (later instances on
     top), its box outlined and captioned ``"<class> <score>"``.
 
@@ -61,6 +69,7 @@ def instance_overlay(image: np.ndarray, masks: np.ndarray, boxes: np.ndarray, la
         labels: ``(N,)`` class indices. scores: ``(N,)``.
     """
     from PIL import Image, ImageDraw
+
     out = _rgb(image).astype(np.float32)
     for mask, label in zip(masks, labels):
         out[mask] = (1 - alpha) * out[mask] + alpha * palette[label].astype(np.float32)

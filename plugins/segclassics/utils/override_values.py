@@ -13,6 +13,7 @@ the file and what would be right,
   periods, dataloader workers: 0 switches them off);
 * a float that is not finite or does not fit float32.
 """
+
 from __future__ import annotations
 
 import math
@@ -24,8 +25,9 @@ from segclassics.errors import UserError
 __all__ = ["OverrideValueError", "check_override_value"]
 
 #: Keys whose value counts something and must be at least 1 (matched on the last part of the key).
-POSITIVE_COUNTS = re.compile(r"(^|_)(batch_size|samples_per_gpu|ims_per_batch|max_iters?|max_epochs|num_classes)$",
-                             re.IGNORECASE)
+POSITIVE_COUNTS = re.compile(
+    r"(^|_)(batch_size|samples_per_gpu|ims_per_batch|max_iters?|max_epochs|num_classes)$", re.IGNORECASE
+)
 #: Keys that count and may be 0 (an interval or period of 0 switches the thing off, 0 workers load in-process).
 COUNTS = re.compile(r"(^|_)(interval|period|num_workers)$", re.IGNORECASE)
 FLOAT32_MAX = 3.4028234663852886e38
@@ -56,10 +58,16 @@ def check_override_value(key: str, value: Any, current: Any, file: str) -> None:
     leaf = key.split(".")[-1]
     shown = f"override {key}={value!r} for {file}"
     if current is not None and value is not None and _kind(value) != _kind(current):
-        raise OverrideValueError(f"{shown}: the config's value is {_kind(current)} ({current!r}), this is "
-                                 f"{_kind(value)}; give {_kind(current)}")
-    if isinstance(current, int) and not isinstance(current, bool) and isinstance(value, float) \
-            and not value.is_integer():
+        raise OverrideValueError(
+            f"{shown}: the config's value is {_kind(current)} ({current!r}), this is "
+            f"{_kind(value)}; give {_kind(current)}"
+        )
+    if (
+        isinstance(current, int)
+        and not isinstance(current, bool)
+        and isinstance(value, float)
+        and not value.is_integer()
+    ):
         raise OverrideValueError(f"{shown}: the config's value is a whole number ({current!r}); give one")
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return

@@ -9,6 +9,7 @@ repository's ``configs/``, so an editable install and a plain checkout resolve t
 Command line: ``python -m segclassics.utils.package_configs segclassics::REL`` prints the file's
 absolute path (for tools that take only a path, e.g. mmseg's own ``tools/train.py``).
 """
+
 from __future__ import annotations
 
 import os
@@ -24,8 +25,10 @@ def configs_root() -> str:
     package_dir = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     root = os.path.join(package_dir, ".mim", "configs")
     if not os.path.isdir(root):
-        raise UserError(f"this segclassics installation ({package_dir}) carries no configs ({root} is "
-                        f"missing): install segclassics from its wheel or from a source checkout")
+        raise UserError(
+            f"this segclassics installation ({package_dir}) carries no configs ({root} is "
+            f"missing): install segclassics from its wheel or from a source checkout"
+        )
     return root
 
 
@@ -40,21 +43,27 @@ def resolve(ref: str) -> str:
     ``unet/unet_synthetic.py`` or ``_base_/default_runtime.py``.
     """
     if not is_packaged_reference(ref):
-        raise UserError(f"{ref!r} is not a packaged config reference (they start with {PREFIX!r}, "
-                        f"e.g. segclassics::unet/unet_synthetic.py)")
-    relative = ref[len(PREFIX):]
+        raise UserError(
+            f"{ref!r} is not a packaged config reference (they start with {PREFIX!r}, "
+            f"e.g. segclassics::unet/unet_synthetic.py)"
+        )
+    relative = ref[len(PREFIX) :]
     root = configs_root()
     full = os.path.normpath(os.path.join(root, *relative.split("/")))
     if os.path.isabs(relative) or not full.startswith(root + os.sep) or not os.path.isfile(full):
-        raise UserError(f"{ref!r}: no such packaged config ({full} does not exist); packaged configs are "
-                        f"named relative to {root}, e.g. segclassics::unet/unet_synthetic.py")
+        raise UserError(
+            f"{ref!r}: no such packaged config ({full} does not exist); packaged configs are "
+            f"named relative to {root}, e.g. segclassics::unet/unet_synthetic.py"
+        )
     return full
 
 
 def main(argv=None) -> int:
     import argparse
-    parser = argparse.ArgumentParser(prog="python -m segclassics.utils.package_configs",
-                                     description="Print the absolute path of a packaged config.")
+
+    parser = argparse.ArgumentParser(
+        prog="python -m segclassics.utils.package_configs", description="Print the absolute path of a packaged config."
+    )
     parser.add_argument("reference", help="segclassics::REL, e.g. segclassics::unet/unet_synthetic.py")
     args = parser.parse_args(argv)
     try:

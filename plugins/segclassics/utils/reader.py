@@ -23,6 +23,7 @@ A file that asks for anything else is refused with :class:`UnsafeCheckpointError
 (the tools' ``--trust-checkpoint``) is the explicit opt-in to a full unpickle of a checkpoint
 whose origin the user vouches for; there is no such opt-in for configs.
 """
+
 from __future__ import annotations
 
 import _codecs
@@ -39,8 +40,19 @@ import numpy as np
 
 from segclassics.errors import MissingFileError, UserError
 
-__all__ = ["UnsafeCheckpointError", "UnsafeConfigError", "read_checkpoint", "read_yaml", "safe_load_yaml", "yaml_refusal",
-           "is_url", "PlainDataUnpickler", "NUMPY_GLOBALS", "mmengine_globals", "trust_option"]
+__all__ = [
+    "UnsafeCheckpointError",
+    "UnsafeConfigError",
+    "read_checkpoint",
+    "read_yaml",
+    "safe_load_yaml",
+    "yaml_refusal",
+    "is_url",
+    "PlainDataUnpickler",
+    "NUMPY_GLOBALS",
+    "mmengine_globals",
+    "trust_option",
+]
 
 Source = Union[str, bytes, BinaryIO]
 
@@ -55,6 +67,7 @@ class UnsafeConfigError(UserError, RuntimeError):
 
 
 # ----------------------------------------------------------------------------- allow-lists
+
 
 def _numpy_function(module: str, name: str):
     """numpy's own array reconstructors, found where this numpy keeps them (numpy 1 ``numpy.core``,
@@ -128,8 +141,7 @@ def mmengine_globals() -> list:
 def latin1_bytes(text, encoding: str = "latin1"):
     """What Python 3 pickles ``bytes`` as in protocols 0-2: ``_codecs.encode(text, 'latin1')``.
     Only that encoding is taken, so the name gives a pickle no other codec."""
-    if not isinstance(text, str) or encoding.lower().replace("-", "").replace("_", "") not in ("latin1",
-                                                                                                 "iso88591"):
+    if not isinstance(text, str) or encoding.lower().replace("-", "").replace("_", "") not in ("latin1", "iso88591"):
         raise pickle.UnpicklingError(f"Unsupported global: GLOBAL _codecs.encode(..., {encoding!r})")
     return _codecs.encode(text, "latin1")
 
@@ -137,6 +149,7 @@ def latin1_bytes(text, encoding: str = "latin1"):
 def _sized(kind):
     """``kind`` (bytes, bytearray) of a string or bytes only: ``bytes(10 ** 12)`` would make a
     pickle of a few bytes allocate a terabyte."""
+
     def build(*args):
         if not args:
             return kind()
@@ -145,21 +158,35 @@ def _sized(kind):
         if len(args) == 1 and isinstance(args[0], (bytes, bytearray, list)):
             return kind(args[0])
         raise pickle.UnpicklingError(f"Unsupported global: GLOBAL builtins.{kind.__name__}(...)")
+
     build.__name__ = kind.__name__
     return build
 
 
 #: Python's own containers as protocols 0-3 write them (``builtins`` and Python 2's ``__builtin__``)
-BUILTIN_NAMES = {(module, kind.__name__): built for module in ("builtins", "__builtin__") for kind, built in (
-    (set, set), (frozenset, frozenset), (complex, complex), (bytes, _sized(bytes)), (bytearray, _sized(bytearray)))}
+BUILTIN_NAMES = {
+    (module, kind.__name__): built
+    for module in ("builtins", "__builtin__")
+    for kind, built in (
+        (set, set),
+        (frozenset, frozenset),
+        (complex, complex),
+        (bytes, _sized(bytes)),
+        (bytearray, _sized(bytearray)),
+    )
+}
 
 
 class PlainDataUnpickler(pickle.Unpickler):
     """Builds only built-in containers and scalars, ``OrderedDict``, numpy arrays/dtypes/scalars
     (both numpy generations' names, every protocol) and ``bytes`` of protocols 0-2."""
 
-    ALLOWED = {**NUMPY_NAMES, **BUILTIN_NAMES, ("_codecs", "encode"): latin1_bytes,
-               ("collections", "OrderedDict"): __import__("collections").OrderedDict}
+    ALLOWED = {
+        **NUMPY_NAMES,
+        **BUILTIN_NAMES,
+        ("_codecs", "encode"): latin1_bytes,
+        ("collections", "OrderedDict"): __import__("collections").OrderedDict,
+    }
 
     def find_class(self, module, name):
         found = self.ALLOWED.get((module, name))
@@ -186,10 +213,14 @@ def trust_option(option: str = "--trust-checkpoint"):
 
 def trust_hint() -> str:
     if _TRUST_OPTION:
-        return (f"if you trust this file and its origin, pass {_TRUST_OPTION[-1]} (or trusted=True) to unpickle it "
-                f"fully, then save a safe copy with segclassics-publish-model")
-    return ("if you trust this file and its origin, read it with trusted=True, or save a plain-data copy with "
-            "segclassics-publish-model FILE OUT --trust-checkpoint")
+        return (
+            f"if you trust this file and its origin, pass {_TRUST_OPTION[-1]} (or trusted=True) to unpickle it "
+            f"fully, then save a safe copy with segclassics-publish-model"
+        )
+    return (
+        "if you trust this file and its origin, read it with trusted=True, or save a plain-data copy with "
+        "segclassics-publish-model FILE OUT --trust-checkpoint"
+    )
 
 
 def _refusal(name: str, exc: BaseException, size: Optional[int]) -> UnsafeCheckpointError:
@@ -200,13 +231,16 @@ def _refusal(name: str, exc: BaseException, size: Optional[int]) -> UnsafeCheckp
     if found:
         return UnsafeCheckpointError(
             f"{name}: refused to load: the file asks to run {found.group(1)} while unpickling, which a "
-            f"checkpoint of weights never needs; {trust_hint()}")
+            f"checkpoint of weights never needs; {trust_hint()}"
+        )
     return UnsafeCheckpointError(
         f"{name}: not a readable checkpoint ({size if size is not None else '?'} bytes; expected a file written by "
-        f"torch.save, or a detectron2 model-zoo .pkl); it may be truncated or not a checkpoint at all")
+        f"torch.save, or a detectron2 model-zoo .pkl); it may be truncated or not a checkpoint at all"
+    )
 
 
 # ----------------------------------------------------------------------------- checkpoints
+
 
 def is_url(name: str) -> bool:
     return isinstance(name, str) and name.startswith(("http://", "https://"))
@@ -216,15 +250,16 @@ def url_cache_path(url: str, model_dir: Optional[str] = None, file_name: Optiona
     """Where torch hub keeps the download of ``url`` (``load_state_dict_from_url``'s cache;
     ``file_name``: the name its caller chose instead of the URL's)."""
     import torch.hub
+
     folder = model_dir or os.path.join(torch.hub.get_dir(), "checkpoints")
     return os.path.join(folder, file_name or os.path.basename(urlparse(url).path) or "download")
 
 
-def download(url: str, model_dir: Optional[str] = None, progress: bool = False,
-             file_name: Optional[str] = None) -> str:
+def download(url: str, model_dir: Optional[str] = None, progress: bool = False, file_name: Optional[str] = None) -> str:
     """``url`` as a local file in torch hub's cache (downloaded once, as torch hub does; a name
     ``NAME-<sha256 prefix>.EXT`` is checked against its hash). Nothing is unpickled here."""
     import torch.hub
+
     cached = url_cache_path(url, model_dir, file_name)
     if not os.path.isfile(cached):
         os.makedirs(os.path.dirname(cached), exist_ok=True)
@@ -232,9 +267,11 @@ def download(url: str, model_dir: Optional[str] = None, progress: bool = False,
         try:
             torch.hub.download_url_to_file(url, cached, found.group(1) if found else None, progress=progress)
         except Exception as exc:  # noqa: BLE001 - network and hash failures become one line
-            raise UnsafeCheckpointError(f"{url}: cannot download it ({type(exc).__name__}: "
-                                        f"{str(exc).splitlines()[0] if str(exc) else ''}); check the address, "
-                                        f"or download it yourself and give the local file") from None
+            raise UnsafeCheckpointError(
+                f"{url}: cannot download it ({type(exc).__name__}: "
+                f"{str(exc).splitlines()[0] if str(exc) else ''}); check the address, "
+                f"or download it yourself and give the local file"
+            ) from None
     return cached
 
 
@@ -261,8 +298,14 @@ def _size(source) -> Optional[int]:
         return None
 
 
-def read_checkpoint(source: Source, *, trusted: bool = False, map_location: Any = "cpu",
-                    name: Optional[str] = None, model_dir: Optional[str] = None) -> Any:
+def read_checkpoint(
+    source: Source,
+    *,
+    trusted: bool = False,
+    map_location: Any = "cpu",
+    name: Optional[str] = None,
+    model_dir: Optional[str] = None,
+) -> Any:
     """Unpickle a checkpoint as plain data (tensors, numbers, strings, containers, numpy arrays,
     mmengine's message-hub buffers).
 
@@ -277,6 +320,7 @@ def read_checkpoint(source: Source, *, trusted: bool = False, map_location: Any 
     that needs anything else (code that would run while loading) or is not a checkpoint.
     """
     import torch
+
     if isinstance(source, str):
         name = name or source
         if is_url(source):
@@ -319,10 +363,12 @@ def _load_plain_pickle(source, trusted: bool = False) -> Any:
 
 # ----------------------------------------------------------------------------- yaml
 
+
 def yaml_refusal(exc: BaseException, name: Optional[str] = None) -> Optional[UnsafeConfigError]:
     """The refusal for a yaml error that a python tag caused (``yaml.safe_load`` raises a
     ``ConstructorError`` for it), or None for any other error."""
     import yaml
+
     if not isinstance(exc, yaml.constructor.ConstructorError):
         return None
     text = str(getattr(exc, "problem", "") or exc)
@@ -331,8 +377,10 @@ def yaml_refusal(exc: BaseException, name: Optional[str] = None) -> Optional[Uns
     where = name or (mark.name if mark is not None else "config")
     line = f":{mark.line + 1}" if mark is not None else ""
     asked = f"!!{tag.group(2)}" if tag else "a python object"
-    return UnsafeConfigError(f"{where}{line}: refused to load: the yaml asks to construct {asked}, which runs "
-                             f"code; a config holds plain values only (numbers, strings, lists, mappings)")
+    return UnsafeConfigError(
+        f"{where}{line}: refused to load: the yaml asks to construct {asked}, which runs "
+        f"code; a config holds plain values only (numbers, strings, lists, mappings)"
+    )
 
 
 #: The most values a yaml document may hold once its aliases are expanded. A config has a few
@@ -356,9 +404,11 @@ def check_yaml_size(data: Any, name: Optional[str] = None) -> Any:
         if key in expanded:
             return expanded[key]
         if key in open_containers:
-            raise UnsafeConfigError(f"{name or 'yaml document'}: refused to load: an alias refers to a "
-                                    f"mapping or list that contains it (a recursive document); a config "
-                                    f"is a tree of plain values")
+            raise UnsafeConfigError(
+                f"{name or 'yaml document'}: refused to load: an alias refers to a "
+                f"mapping or list that contains it (a recursive document); a config "
+                f"is a tree of plain values"
+            )
         open_containers.add(key)
         children = [*value.keys(), *value.values()] if isinstance(value, dict) else value
         total = 1
@@ -368,7 +418,8 @@ def check_yaml_size(data: Any, name: Optional[str] = None) -> Any:
                 raise UnsafeConfigError(
                     f"{name or 'yaml document'}: refused to load: its aliases expand to more than "
                     f"{YAML_EXPANDED_VALUES_LIMIT:,} values (nested aliases, as in a 'billion laughs' "
-                    f"document); a config holds a few thousand values at most")
+                    f"document); a config holds a few thousand values at most"
+                )
         open_containers.discard(key)
         expanded[key] = total
         return total
@@ -383,6 +434,7 @@ def safe_load_yaml(stream, name: Optional[str] = None) -> Any:
     aliases expand past :data:`YAML_EXPANDED_VALUES_LIMIT` values. Every yaml we read (our
     tools, mmengine's yaml handler, detectron2's yaml configs) goes through here."""
     import yaml
+
     name = name or getattr(stream, "name", None)
     try:
         data = yaml.load(stream, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))

@@ -19,6 +19,7 @@ trusted blindly:
 of the folder; a work dir with none, or a file given that is not one, is refused with one line
 saying what would be right. A resume never starts a training from scratch.
 """
+
 from __future__ import annotations
 
 import os
@@ -27,8 +28,13 @@ from typing import Optional
 
 from segclassics.errors import UserError
 
-__all__ = ["ResumeError", "is_complete_checkpoint", "holds_training_state", "newest_complete_checkpoint",
-           "resume_checkpoint"]
+__all__ = [
+    "ResumeError",
+    "is_complete_checkpoint",
+    "holds_training_state",
+    "newest_complete_checkpoint",
+    "resume_checkpoint",
+]
 
 #: File names a work dir's checkpoints have (mmengine: iter_N / epoch_N / best_*; detectron2:
 #: model_NNNNNNN / model_final).
@@ -79,8 +85,11 @@ def _named_in_last_checkpoint(work_dir: str) -> Optional[str]:
     if not name:
         return None
     here = os.path.join(work_dir, os.path.basename(name))
-    if os.path.isabs(name) and os.path.dirname(os.path.abspath(name)) != os.path.abspath(work_dir) \
-            and os.path.isfile(here):
+    if (
+        os.path.isabs(name)
+        and os.path.dirname(os.path.abspath(name)) != os.path.abspath(work_dir)
+        and os.path.isfile(here)
+    ):
         return here  # the work dir was renamed or copied: its own file, not the old folder's
     return name if os.path.isabs(name) else os.path.join(work_dir, name)
 
@@ -103,9 +112,11 @@ def newest_complete_checkpoint(work_dir: str) -> Optional[str]:
     return next((p for p in paths if _resumable(p)), None)
 
 
-WEIGHTS_ONLY_HINT = ("to start a new training from these weights, give it as the starting point instead "
-                     "(load_from=FILE for mmengine configs, train.init_checkpoint=FILE / MODEL.WEIGHTS FILE for "
-                     "detectron2)")
+WEIGHTS_ONLY_HINT = (
+    "to start a new training from these weights, give it as the starting point instead "
+    "(load_from=FILE for mmengine configs, train.init_checkpoint=FILE / MODEL.WEIGHTS FILE for "
+    "detectron2)"
+)
 
 
 def resume_checkpoint(work_dir: str, requested: str = "auto", trusted: bool = False) -> str:
@@ -117,22 +128,34 @@ def resume_checkpoint(work_dir: str, requested: str = "auto", trusted: bool = Fa
         if not os.path.isfile(requested):
             raise ResumeError(f"--resume {requested}: no such checkpoint file")
         if not is_complete_checkpoint(requested):
-            raise ResumeError(f"--resume {requested}: the file is incomplete (cut off while it was written); resume "
-                              f"from an earlier checkpoint")
+            raise ResumeError(
+                f"--resume {requested}: the file is incomplete (cut off while it was written); resume "
+                f"from an earlier checkpoint"
+            )
         from .reader import read_checkpoint
+
         read_checkpoint(requested, trusted=trusted, map_location="meta" if not trusted else "cpu")
         if not holds_training_state(requested):
-            raise ResumeError(f"--resume {requested}: the file holds weights only (no optimizer state or iteration), "
-                              f"so a training cannot continue from it; {WEIGHTS_ONLY_HINT}")
+            raise ResumeError(
+                f"--resume {requested}: the file holds weights only (no optimizer state or iteration), "
+                f"so a training cannot continue from it; {WEIGHTS_ONLY_HINT}"
+            )
         return requested
     if not os.path.isdir(work_dir):
-        raise ResumeError(f"--resume: the work dir {work_dir} does not exist, so there is nothing to continue; give "
-                          f"the --work-dir of the run to continue, or drop --resume to start a new training")
+        raise ResumeError(
+            f"--resume: the work dir {work_dir} does not exist, so there is nothing to continue; give "
+            f"the --work-dir of the run to continue, or drop --resume to start a new training"
+        )
     found = newest_complete_checkpoint(work_dir)
     if found is None:
         others = sorted(n for n in os.listdir(work_dir) if n.endswith(CHECKPOINT_SUFFIXES))
-        held = f" (it holds {', '.join(others[:3])}{' ...' if len(others) > 3 else ''}: weights only or incomplete)" \
-            if others else ""
-        raise ResumeError(f"--resume: the work dir {work_dir} holds no training checkpoint to continue from{held}; "
-                          f"give the --work-dir of the run to continue, or drop --resume to start a new training")
+        held = (
+            f" (it holds {', '.join(others[:3])}{' ...' if len(others) > 3 else ''}: weights only or incomplete)"
+            if others
+            else ""
+        )
+        raise ResumeError(
+            f"--resume: the work dir {work_dir} holds no training checkpoint to continue from{held}; "
+            f"give the --work-dir of the run to continue, or drop --resume to start a new training"
+        )
     return found

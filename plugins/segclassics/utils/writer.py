@@ -23,6 +23,7 @@ Its promises, kept here for every caller:
 Framework-free: the frameworks' own savers are routed here by thin glue
 (``segclassics.openmmlab.checkpoint_saving``, ``segclassics.detectron2.checkpointer``).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -36,10 +37,27 @@ from typing import IO, Iterator, Optional, Set
 
 from segclassics.errors import UserError
 
-__all__ = ["WriteError", "DiskFullError", "WorkDirLockedError", "open_for_write", "path_for_write",
-           "check_writable", "overwriting", "adopt_folder", "lock_work_dir", "release_work_dir", "write_text",
-           "write_json", "created_in_this_run", "forget_created", "take_work_dir", "last_checkpoint_written",
-           "save_png", "save_image", "is_prediction_image"]
+__all__ = [
+    "WriteError",
+    "DiskFullError",
+    "WorkDirLockedError",
+    "open_for_write",
+    "path_for_write",
+    "check_writable",
+    "overwriting",
+    "adopt_folder",
+    "lock_work_dir",
+    "release_work_dir",
+    "write_text",
+    "write_json",
+    "created_in_this_run",
+    "forget_created",
+    "take_work_dir",
+    "last_checkpoint_written",
+    "save_png",
+    "save_image",
+    "is_prediction_image",
+]
 
 #: What counts as an image when a folder is judged to be a dataset's (case-insensitive).
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".gif")
@@ -105,6 +123,7 @@ def is_prediction_image(path: str) -> bool:
     """Whether ``path`` is a PNG that :func:`save_png` wrote (it carries :data:`PREDICTION_MARK`);
     reads the file's header only."""
     from PIL import Image
+
     try:
         with Image.open(path) as im:
             return im.format == "PNG" and im.info.get(PREDICTION_MARK[0]) == PREDICTION_MARK[1]
@@ -122,9 +141,16 @@ def _foreign_image(folder: str) -> Optional[str]:
         names = sorted(os.listdir(folder))
     except OSError:
         names = []
-    foreign = next((n for n in names if n.lower().endswith(IMAGE_EXTENSIONS)
-                    and _key(os.path.join(folder, n)) not in _created
-                    and not is_prediction_image(os.path.join(folder, n))), None)
+    foreign = next(
+        (
+            n
+            for n in names
+            if n.lower().endswith(IMAGE_EXTENSIONS)
+            and _key(os.path.join(folder, n)) not in _created
+            and not is_prediction_image(os.path.join(folder, n))
+        ),
+        None,
+    )
     _data_folders[key] = foreign
     return foreign
 
@@ -156,14 +182,18 @@ def check_writable(path: str, overwrite: Optional[bool] = None, what: str = "") 
     if path.lower().endswith(IMAGE_EXTENSIONS) and os.path.isdir(folder):
         foreign = _foreign_image(folder)
         if foreign is not None:
-            raise WriteError(f"{folder} holds images that segclassics did not write (e.g. {foreign}): it looks like a "
-                             f"dataset's image or label folder, which is never written into; choose another place"
-                             f"{' than ' + what if what else ''}")
+            raise WriteError(
+                f"{folder} holds images that segclassics did not write (e.g. {foreign}): it looks like a "
+                f"dataset's image or label folder, which is never written into; choose another place"
+                f"{' than ' + what if what else ''}"
+            )
     if os.path.lexists(path) and not _ours(path) and not overwrite:
         # the option is named only where the running tool offers it (it entered overwriting())
         offer = "Pass --overwrite to replace it, or choose" if len(_overwrite) > 1 else "Choose"
-        raise WriteError(f"{path} exists and was not written by this run; it is kept. {offer} another place"
-                         f"{' than ' + what if what else ''}")
+        raise WriteError(
+            f"{path} exists and was not written by this run; it is kept. {offer} another place"
+            f"{' than ' + what if what else ''}"
+        )
 
 
 def _read_only(folder: str) -> bool:
@@ -276,6 +306,7 @@ def save_image(path: str, image, **kwargs) -> str:
     dataset's images and labels), through :func:`path_for_write`; ``quality`` etc. go to Pillow."""
     import numpy as np
     from PIL import Image
+
     options = {k: kwargs.pop(k) for k in list(kwargs) if k not in ("overwrite", "what")}
     picture = Image.fromarray(image) if isinstance(image, np.ndarray) else image
     fmt = Image.registered_extensions().get(os.path.splitext(path)[1].lower())
@@ -289,6 +320,7 @@ def save_png(path: str, image, **kwargs) -> str:
     (:data:`PREDICTION_MARK`), through :func:`path_for_write`."""
     import numpy as np
     from PIL import Image, PngImagePlugin
+
     info = PngImagePlugin.PngInfo()
     info.add_text(*PREDICTION_MARK)
     picture = Image.fromarray(image) if isinstance(image, np.ndarray) else image
@@ -310,6 +342,7 @@ def write_json(path: str, obj, **kwargs) -> str:
 
 
 # ----------------------------------------------------------------------------- work-dir lock
+
 
 def _alive(pid: int) -> bool:
     try:
@@ -346,7 +379,8 @@ def lock_work_dir(work_dir: str) -> str:
             if holder and (holder.get("host") != record["host"] or _alive(holder["pid"])):
                 raise WorkDirLockedError(
                     f"--work-dir {work_dir} is in use by another run (pid {holder.get('pid')} on {holder.get('host')}, "
-                    f"started {holder.get('started')}); wait for it to end or choose another work dir") from None
+                    f"started {holder.get('started')}); wait for it to end or choose another work dir"
+                ) from None
             with contextlib.suppress(OSError):  # stale: its process is gone
                 os.unlink(path)
             continue
@@ -356,8 +390,9 @@ def lock_work_dir(work_dir: str) -> str:
             json.dump(record, f)
         _created.add(_key(path))
         return path
-    raise WorkDirLockedError(f"--work-dir {work_dir}: could not take its lock {path}; remove it if no run uses "
-                             f"the work dir")
+    raise WorkDirLockedError(
+        f"--work-dir {work_dir}: could not take its lock {path}; remove it if no run uses the work dir"
+    )
 
 
 def _holder(path: str) -> Optional[dict]:
@@ -373,12 +408,14 @@ def _holder(path: str) -> Optional[dict]:
 WORK_DIR_OUTPUTS = (".pth", "last_checkpoint")
 
 
-def take_work_dir(work_dir: str, resume: bool = False, overwrite: bool = False,
-                  outputs: tuple = WORK_DIR_OUTPUTS) -> None:
+def take_work_dir(
+    work_dir: str, resume: bool = False, overwrite: bool = False, outputs: tuple = WORK_DIR_OUTPUTS
+) -> None:
     """Start a training in ``work_dir``: lock it (:func:`lock_work_dir`, released at exit) and
     decide whose its files are. ``resume``: the run continues the one that wrote them (adopted);
     otherwise a work dir that already holds checkpoints is refused, unless ``overwrite``."""
     import atexit
+
     lock_work_dir(work_dir)
     atexit.register(release_work_dir, work_dir)
     if resume or overwrite:
@@ -388,8 +425,10 @@ def take_work_dir(work_dir: str, resume: bool = False, overwrite: bool = False,
     if found:
         shown = ", ".join(found[:3]) + (" ..." if len(found) > 3 else "")
         release_work_dir(work_dir)
-        raise WriteError(f"--work-dir {work_dir} holds the checkpoints of an earlier run ({shown}); continue it with "
-                         f"--resume, choose another --work-dir, or pass --overwrite to replace them")
+        raise WriteError(
+            f"--work-dir {work_dir} holds the checkpoints of an earlier run ({shown}); continue it with "
+            f"--resume, choose another --work-dir, or pass --overwrite to replace them"
+        )
 
 
 def last_checkpoint_written() -> Optional[str]:

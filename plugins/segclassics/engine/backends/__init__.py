@@ -5,6 +5,7 @@
 mmengine (mmseg/mmdet), detectron2 LazyConfig or detectron2 yaml. The implementations import
 their framework lazily, so asking for a backend imports no framework.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -32,6 +33,7 @@ def backend_for(config_path: str) -> Backend:
     """The backend of the config at ``config_path`` (a path, ``segclassics::REL`` or
     ``mmseg::``/``mmdet::`` reference)."""
     from ..config_loader import resolve_config_path
+
     return backend_of_kind(detect_config_kind(resolve_config_path(config_path)))
 
 

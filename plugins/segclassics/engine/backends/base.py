@@ -10,6 +10,7 @@ Implementations: :class:`~.mmengine.MMEngineBackend` (mmseg and mmdet configs ru
 and :class:`~.detectron2.Detectron2LazyBackend` / :class:`~.detectron2.Detectron2YamlBackend`
 (detectron2 LazyConfigs and yaml configs).
 """
+
 from __future__ import annotations
 
 from typing import Any, Callable, Optional, Sequence, Tuple

@@ -12,6 +12,7 @@ against yaml ``INPUT.FORMAT`` / ``MODEL.DEVICE`` / ``DATASETS.*``.
 config registers by name when it is loaded (COCO, ISBI 2012 cells, VOC) move with the
 environment variable the config names; yaml configs name registered datasets only.
 """
+
 from __future__ import annotations
 
 from typing import Optional, Sequence
@@ -74,20 +75,25 @@ class Detectron2Backend(Backend):
 
     def train(self, args) -> dict:
         from .. import detectron2_runner
+
         return detectron2_runner.train(args)
 
     def test(self, args) -> dict:
         from .. import detectron2_runner
+
         return detectron2_runner.test(args)
 
     def task(self, loaded, model) -> str:
         from detectron2.modeling import GeneralizedRCNN, SemanticSegmentor
+
         if isinstance(model, SemanticSegmentor):
             return "semantic"
         if isinstance(model, GeneralizedRCNN):
             return "instance"
-        raise UserError(f"{loaded.file}: infer.py predicts with semantic segmentors (SemanticSegmentor) and "
-                        f"R-CNN detectors (GeneralizedRCNN); this config builds {type(model).__name__}")
+        raise UserError(
+            f"{loaded.file}: infer.py predicts with semantic segmentors (SemanticSegmentor) and "
+            f"R-CNN detectors (GeneralizedRCNN); this config builds {type(model).__name__}"
+        )
 
     def num_classes(self, model) -> Optional[int]:
         return _num_classes(model)
@@ -100,20 +106,31 @@ class Detectron2Backend(Backend):
 
     def is_instance_export(self, model) -> bool:
         from segclassics.detectron2.onnx_export import is_mask_rcnn
+
         return is_mask_rcnn(model)
 
     def semantic_forward(self, loaded, model, border):
         from ..semantic_forward import SemanticForward, _flat
-        return SemanticForward(_Detectron2SemSeg(model, crop=not border), _flat(model.pixel_mean),
-                               _flat(model.pixel_std), self.input_order(loaded), False, border)
+
+        return SemanticForward(
+            _Detectron2SemSeg(model, crop=not border),
+            _flat(model.pixel_mean),
+            _flat(model.pixel_std),
+            self.input_order(loaded),
+            False,
+            border,
+        )
 
     def benchmark_model(self, loaded, model, config):
         from ..benchmark_inputs import BuiltModel
+
         has_sem = hasattr(model, "sem_seg_head")
         has_inst = hasattr(model, "roi_heads")
         if not (has_sem or has_inst):
-            raise UserError(f"{config}: {type(model).__name__} has neither sem_seg_head nor roi_heads; the benchmark "
-                            f"feeds semantic-segmentation or instance inputs")
+            raise UserError(
+                f"{config}: {type(model).__name__} has neither sem_seg_head nor roi_heads; the benchmark "
+                f"feeds semantic-segmentation or instance inputs"
+            )
         task = "+".join(t for t, ok in (("sem_seg", has_sem), ("instances", has_inst)) if ok)
         nc_sem = int(getattr(model.sem_seg_head, "num_classes", 2)) if has_sem else 0
         nc_inst = int(getattr(model.roi_heads, "num_classes", 1)) if has_inst else 0
@@ -121,10 +138,12 @@ class Detectron2Backend(Backend):
 
     def benchmark_inputs(self, built, batch, shape, device):
         from ..benchmark_inputs import make_detectron2_inputs
+
         return make_detectron2_inputs(built, batch, shape, device)
 
     def forward_fns(self, built, data):
         from detectron2.utils.events import EventStorage
+
         model = built.model
 
         def infer():
@@ -135,6 +154,7 @@ class Detectron2Backend(Backend):
         def loss():
             with storage:
                 return sum(v for v in model(data["train"]).values())
+
         return infer, loss
 
 
@@ -154,8 +174,10 @@ class Detectron2LazyBackend(Detectron2Backend):
         return cfg
 
     def load(self, file: str, overrides: Sequence[str]):
-        import segclassics.detectron2  # noqa: F401  (registers our backbones/heads/datasets)
         from detectron2.config import LazyConfig
+
+        import segclassics.detectron2  # noqa: F401  (registers our backbones/heads/datasets)
+
         cfg = _run_config(LazyConfig.load, file, "detectron2 LazyConfig")
         data_root, overrides = split_data_root(overrides)
         if data_root is not None:
@@ -181,24 +203,29 @@ class Detectron2LazyBackend(Detectron2Backend):
         if not root:
             raise UserError(f"{DATA_ROOT_KEY}= for {file}: give a folder, {DATA_ROOT_KEY}=DIR")
         if not found:
-            raise UserError(f"{DATA_ROOT_KEY}={root} for {file}: this config's dataloaders read datasets registered "
-                            f"by name when the config is loaded, not from a root; the config's docstring names the "
-                            f"environment variable that points them to another copy")
+            raise UserError(
+                f"{DATA_ROOT_KEY}={root} for {file}: this config's dataloaders read datasets registered "
+                f"by name when the config is loaded, not from a root; the config's docstring names the "
+                f"environment variable that points them to another copy"
+            )
         for _, dataset in found:
             dataset["root"] = root
 
     def build_model(self, loaded, device):
         from detectron2.config import instantiate
+
         if "model" not in loaded.cfg:
             raise UserError(f"{loaded.file}: no `model` in the LazyConfig")
         return instantiate(loaded.cfg.model).to(device)
 
     def add_sample_checks(self, cfg) -> int:
         from ..data_check import add_detectron2_sample_checks
+
         return add_detectron2_sample_checks(cfg)
 
     def prepare_run(self, cfg, config: str, loaders: Sequence[str]) -> None:
         from ..data_check import check_detectron2_class_counts
+
         if "train" in loaders:
             check_detectron2_class_counts(cfg, True, config)
 
@@ -216,6 +243,7 @@ class Detectron2LazyBackend(Detectron2Backend):
     def test_augmentations(self, cfg, model):
         import detectron2.data.transforms as T
         from detectron2.config import instantiate
+
         mapper = cfg.get("dataloader", {}).get("test", {}).get("mapper", {})
         augmentations = instantiate(mapper.get("augmentations", []))
         image_format = mapper.get("image_format") or getattr(model, "input_format", None) or "RGB"
@@ -239,11 +267,11 @@ class Detectron2YamlBackend(Detectron2Backend):
 
     def load(self, file: str, overrides: Sequence[str]):
         import yaml
-
-        import segclassics.detectron2  # noqa: F401
         from detectron2.config import get_cfg
 
+        import segclassics.detectron2  # noqa: F401
         from segclassics.detectron2.config import add_segclassics_config
+
         cfg = add_segclassics_config(get_cfg())
         try:
             cfg.merge_from_file(file)
@@ -252,14 +280,18 @@ class Detectron2YamlBackend(Detectron2Backend):
             where = f"{file}:{mark.line + 1}" if mark is not None else file
             raise UserError(f"{where}: not valid YAML: {getattr(exc, 'problem', None) or exc}") from exc
         except (KeyError, AssertionError, ValueError) as exc:
-            raise UserError(f"{file}: {_key_error_text(exc)} (detectron2 yaml keys are those of "
-                            f"detectron2.config.get_cfg() plus MODEL.SEGCLASSICS.*)") from exc
+            raise UserError(
+                f"{file}: {_key_error_text(exc)} (detectron2 yaml keys are those of "
+                f"detectron2.config.get_cfg() plus MODEL.SEGCLASSICS.*)"
+            ) from exc
         data_root, overrides = split_data_root(overrides)
         if data_root is not None:
-            raise UserError(f"{DATA_ROOT_KEY}={data_root} for {file}: a detectron2 yaml config names registered "
-                            f"datasets (DATASETS.TRAIN/TEST), not folders; use a LazyConfig whose dataloaders take "
-                            f"a root (e.g. configs/detectron2/unet_synthetic.py) or the dataset's environment "
-                            f"variable")
+            raise UserError(
+                f"{DATA_ROOT_KEY}={data_root} for {file}: a detectron2 yaml config names registered "
+                f"datasets (DATASETS.TRAIN/TEST), not folders; use a LazyConfig whose dataloaders take "
+                f"a root (e.g. configs/detectron2/unet_synthetic.py) or the dataset's environment "
+                f"variable"
+            )
         for item in overrides:
             key, text = item.split("=", 1)
             _check_value(key, _literal(text), _current(cfg, key), file)
@@ -271,6 +303,7 @@ class Detectron2YamlBackend(Detectron2Backend):
 
     def build_model(self, loaded, device):
         from detectron2.modeling import build_model as d2_build_model
+
         cfg = loaded.cfg.clone()
         cfg.defrost()
         cfg.MODEL.DEVICE = device
@@ -278,6 +311,7 @@ class Detectron2YamlBackend(Detectron2Backend):
 
     def prepare_run(self, cfg, config: str, loaders: Sequence[str]) -> None:
         from ..data_check import check_detectron2_class_counts
+
         if "train" in loaders:
             check_detectron2_class_counts(cfg, False, config)
 
@@ -293,10 +327,12 @@ class Detectron2YamlBackend(Detectron2Backend):
     def test_augmentations(self, cfg, model):
         import detectron2.data.transforms as T
         from detectron2.data.detection_utils import build_augmentation
+
         return T.AugmentationList(build_augmentation(cfg, is_train=False)), cfg.INPUT.FORMAT
 
 
 # ----------------------------------------------------------------------------- semantic forward
+
 
 class _Detectron2SemSeg(nn.Module):
     def __init__(self, model: nn.Module, crop: bool):
@@ -305,10 +341,11 @@ class _Detectron2SemSeg(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         logits, _ = self.model.sem_seg_head(self.model.backbone(x), None)
-        return logits[..., :x.shape[-2], :x.shape[-1]] if self.crop else logits
+        return logits[..., : x.shape[-2], : x.shape[-1]] if self.crop else logits
 
 
 # ----------------------------------------------------------------------------- predictor
+
 
 class Detectron2Predictor(Predictor):
     """detectron2 LazyConfigs and yaml configs: ``SemanticSegmentor`` (and subclasses) and
@@ -317,15 +354,14 @@ class Detectron2Predictor(Predictor):
     def __init__(self, loaded: LoadedConfig, checkpoint: str, device: str, trusted: bool, amp: bool):
         super().__init__(loaded, device, amp)
         import segclassics.detectron2  # noqa: F401  (our parts and default datasets)
-
         from segclassics.detectron2.datasets import classes_for_task
         from segclassics.detectron2.overlap_tile_segmentor import OverlapTileSemanticSegmentor
+
         backend = loaded.backend
         self.model = backend.build_model(loaded, device)
         self.task = backend.task(loaded, self.model)
         if self.task == "semantic":
-            _refuse_valid_unet_without_tiles(loaded, self.model,
-                                             isinstance(self.model, OverlapTileSemanticSegmentor))
+            _refuse_valid_unet_without_tiles(loaded, self.model, isinstance(self.model, OverlapTileSemanticSegmentor))
         meta = self.load_weights(checkpoint, trusted)
         self.num_classes = loaded.backend.num_classes(self.model)
         self.augmentations, image_format = backend.test_augmentations(loaded.cfg, self.model)
@@ -338,6 +374,7 @@ class Detectron2Predictor(Predictor):
         from detectron2.data import DatasetCatalog
 
         from segclassics.detectron2.datasets import dataset_meta_of
+
         names = [n for n in self.loaded.backend.test_dataset_names(self.loaded.cfg) if n in DatasetCatalog.list()]
         if not names:
             return {}
@@ -345,6 +382,7 @@ class Detectron2Predictor(Predictor):
 
     def _input(self, image: np.ndarray) -> dict:
         import detectron2.data.transforms as T
+
         height, width = image.shape[:2]
         if self.image_format == "BGR":
             image = image[..., ::-1]
@@ -365,6 +403,13 @@ class Detectron2Predictor(Predictor):
                 results.append(SemanticPrediction(labels=out["sem_seg"].argmax(dim=0).cpu().numpy().astype(np.int64)))
             else:
                 inst = out["instances"].to("cpu")
-                results.append(_instances(inst.pred_boxes.tensor, inst.scores, inst.pred_classes,
-                                          inst.pred_masks if inst.has("pred_masks") else None, image.shape[:2]))
+                results.append(
+                    _instances(
+                        inst.pred_boxes.tensor,
+                        inst.scores,
+                        inst.pred_classes,
+                        inst.pred_masks if inst.has("pred_masks") else None,
+                        image.shape[:2],
+                    )
+                )
         return results

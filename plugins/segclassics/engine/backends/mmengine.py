@@ -12,6 +12,7 @@ batch (:mod:`segclassics.engine.benchmark_inputs`).
 evaluators' ``ann_file`` / ``image_root`` (mmdet's COCO metric reads the annotations itself)
 from the config's ``data_root`` to ``DIR``.
 """
+
 from __future__ import annotations
 
 import copy
@@ -45,17 +46,21 @@ class MMEngineBackend(Backend):
         from mmengine.config import Config, DictAction
 
         from segclassics.openmmlab.config_prefix import enable_config_prefix
+
         enable_config_prefix()  # a user config's `_base_ = ['segclassics::...']`
         if file.endswith((".yaml", ".yml")):
             from segclassics.utils.reader import read_yaml
+
             read_yaml(file)  # a python tag is refused naming this file (mmengine reads a temporary copy)
         cfg = _run_config(Config.fromfile, file, "mmengine")
         scope = cfg.get("default_scope", None)
         if scope not in SCOPES:
-            raise UserError(f"{file}: default_scope is {scope!r}; segclassics runs configs with default_scope "
-                            f"'mmseg' or 'mmdet'")
+            raise UserError(
+                f"{file}: default_scope is {scope!r}; segclassics runs configs with default_scope 'mmseg' or 'mmdet'"
+            )
         if cfg.get("custom_imports"):
             from mmengine.utils import import_modules_from_strings
+
             import_modules_from_strings(**cfg.custom_imports)
         data_root, overrides = split_data_root(overrides)
         if data_root is not None:
@@ -72,6 +77,7 @@ class MMEngineBackend(Backend):
     @staticmethod
     def _datasets(cfg):
         """``(config key, leaf dataset dict)`` of every dataloader (Concat/Repeat unwrapped)."""
+
         def leaves(node, key):
             if isinstance(node, (list, tuple)):
                 for i, item in enumerate(node):
@@ -82,6 +88,7 @@ class MMEngineBackend(Backend):
                 yield from leaves(node["dataset"], f"{key}.dataset")
             elif hasattr(node, "get"):
                 yield key, node
+
         for loader in LOADERS:
             if cfg.get(loader):
                 yield from leaves(cfg[loader].get("dataset"), f"{loader}.dataset")
@@ -109,8 +116,10 @@ class MMEngineBackend(Backend):
                     continue
                 rest = _relative_to(path, old)
                 if rest is None:
-                    raise UserError(f"data_root={root} for {file}: {key}.{name} ({path!r}) is not under the "
-                                    f"config's data_root ({old!r}); set it too: --cfg-options {key}.{name}=PATH")
+                    raise UserError(
+                        f"data_root={root} for {file}: {key}.{name} ({path!r}) is not under the "
+                        f"config's data_root ({old!r}); set it too: --cfg-options {key}.{name}=PATH"
+                    )
                 evaluator[name] = os.path.join(root, rest) if rest else root
         cfg["data_root"] = root
 
@@ -119,6 +128,7 @@ class MMEngineBackend(Backend):
 
     def build_model(self, loaded: LoadedConfig, device: str) -> nn.Module:
         from mmengine.registry import MODELS, init_default_scope
+
         if "model" not in loaded.cfg:
             raise UserError(f"{loaded.file}: no `model` in the config")
         init_default_scope(loaded.cfg.default_scope)
@@ -127,25 +137,30 @@ class MMEngineBackend(Backend):
     # ------------------------------------------------------------------------- runs
     def check_arguments(self, args) -> None:
         if getattr(args, "opts", None):
-            raise UserError(f"unexpected arguments {args.opts}: mmengine configs take overrides as "
-                            f"--cfg-options KEY=VALUE ...")
+            raise UserError(
+                f"unexpected arguments {args.opts}: mmengine configs take overrides as --cfg-options KEY=VALUE ..."
+            )
 
     def add_sample_checks(self, cfg) -> int:
         from ..data_check import add_sample_checks
+
         return add_sample_checks(cfg)
 
     def prepare_run(self, cfg, config: str, loaders: Sequence[str]) -> None:
         from ..data_check import check_mmengine_class_counts, check_mmengine_data
+
         check_mmengine_data(cfg, loaders)
         if "train_dataloader" in loaders:
             check_mmengine_class_counts(cfg, config)
 
     def train(self, args) -> dict:
         from .. import mmengine_runner
+
         return mmengine_runner.train(args)
 
     def test(self, args) -> dict:
         from .. import mmengine_runner
+
         return mmengine_runner.test(args)
 
     # ------------------------------------------------------------------------- inference
@@ -163,6 +178,7 @@ class MMEngineBackend(Backend):
 
     def semantic_forward(self, loaded, model, border):
         from ..semantic_forward import SemanticForward, _flat
+
         pre = model.data_preprocessor
         if getattr(pre, "_enable_normalize", False):
             mean, std = _flat(pre.mean), _flat(pre.std)
@@ -176,6 +192,7 @@ class MMEngineBackend(Backend):
     # ------------------------------------------------------------------------- benchmark
     def benchmark_model(self, loaded, model, config):
         from ..benchmark_inputs import BuiltModel
+
         if TASKS[self.framework(loaded.cfg)] == "semantic":
             heads = [model.decode_head] if hasattr(model, "decode_head") else []
             nc = int(getattr(heads[0], "num_classes", 2)) if heads else 2
@@ -184,6 +201,7 @@ class MMEngineBackend(Backend):
 
     def benchmark_inputs(self, built, batch, shape, device):
         from ..benchmark_inputs import INPUT_BUILDERS
+
         return INPUT_BUILDERS[built.framework](built, batch, shape, device)
 
     def forward_fns(self, built, data):
@@ -196,6 +214,7 @@ class MMEngineBackend(Backend):
             losses = model(**data["train"], mode="loss")
             total, _ = model.parse_losses(losses)
             return total
+
         return infer, loss
 
 
@@ -206,7 +225,7 @@ def _relative_to(path: str, root) -> Optional[str]:
     base = root.rstrip("/")
     if path.rstrip("/") == base:
         return ""
-    return path[len(base) + 1:] if path.startswith(base + "/") else None
+    return path[len(base) + 1 :] if path.startswith(base + "/") else None
 
 
 def _mmdet_num_classes(model) -> int:
@@ -219,6 +238,7 @@ def _mmdet_num_classes(model) -> int:
 
 
 # ----------------------------------------------------------------------------- semantic forward
+
 
 class _MMSegEncodeDecode(nn.Module):
     def __init__(self, model: nn.Module):
@@ -242,6 +262,7 @@ class _MMSegValidUNet(nn.Module):
 
 # ----------------------------------------------------------------------------- predictor
 
+
 def _ends(transform: dict, name: str) -> bool:
     kind = transform.get("type", "")
     return isinstance(kind, str) and kind.split(".")[-1].endswith(name)
@@ -253,6 +274,7 @@ class MMEnginePredictor(Predictor):
     def __init__(self, loaded: LoadedConfig, checkpoint: str, device: str, trusted: bool, amp: bool):
         super().__init__(loaded, device, amp)
         from mmengine.dataset import Compose
+
         self.model = loaded.backend.build_model(loaded, device)
         self.task = loaded.backend.task(loaded, self.model)
         meta = self.load_weights(checkpoint, trusted)
@@ -270,6 +292,7 @@ class MMEnginePredictor(Predictor):
     def _config_dataset_meta(self) -> dict:
         """``metainfo`` of the config's test dataset over its class's ``METAINFO`` (no data read)."""
         import importlib
+
         datasets = importlib.import_module(f"{self.loaded.framework}.registry").DATASETS
         dataset = self.loaded.cfg.get("test_dataloader", {}).get("dataset", {})
         cls = datasets.get(dataset.get("type")) if isinstance(dataset.get("type"), str) else None
@@ -282,19 +305,24 @@ class MMEnginePredictor(Predictor):
         dataset = cfg.get("test_dataloader", {}).get("dataset", {})
         pipeline = dataset.get("pipeline") or cfg.get("test_pipeline")
         if not pipeline:
-            raise UserError(f"{self.loaded.file}: no test pipeline (test_dataloader.dataset.pipeline or "
-                            f"test_pipeline); infer.py prepares images with it")
+            raise UserError(
+                f"{self.loaded.file}: no test pipeline (test_dataloader.dataset.pipeline or "
+                f"test_pipeline); infer.py prepares images with it"
+            )
         pipeline = [dict(copy.deepcopy(t)) for t in pipeline if not _ends(t, "LoadAnnotations")]
         loaders = [i for i, t in enumerate(pipeline) if _ends(t, "LoadImageFromFile")]
         if not loaders:
-            raise UserError(f"{self.loaded.file}: the test pipeline has no LoadImageFromFile transform; infer.py "
-                            f"feeds images by replacing it with LoadImageFromNDArray")
+            raise UserError(
+                f"{self.loaded.file}: the test pipeline has no LoadImageFromFile transform; infer.py "
+                f"feeds images by replacing it with LoadImageFromNDArray"
+            )
         loader = pipeline[loaders[0]]
         color = loader.get("color_type", "color")
         mean = self.loaded.cfg.model.get("data_preprocessor", {}).get("mean")
         mode = "L" if color == "grayscale" or (color != "color" and mean is not None and len(mean) == 1) else "RGB"
-        pipeline[loaders[0]] = dict(type=f"{self.loaded.framework}.LoadImageFromNDArray",
-                                    to_float32=loader.get("to_float32", False))
+        pipeline[loaders[0]] = dict(
+            type=f"{self.loaded.framework}.LoadImageFromNDArray", to_float32=loader.get("to_float32", False)
+        )
         return pipeline, mode
 
     @torch.no_grad()

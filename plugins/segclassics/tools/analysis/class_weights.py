@@ -10,6 +10,7 @@ Example::
     python -m segclassics.tools.analysis.class_weights ../shared/data/camvid/labels/train \\
         --num-classes 11 --ignore-index 11
 """
+
 import argparse
 import json
 import os

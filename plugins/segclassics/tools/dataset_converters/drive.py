@@ -6,6 +6,7 @@ Example::
 
     python -m segclassics.tools.dataset_converters.drive ../shared/data/drive data/drive
 """
+
 import argparse
 import os
 import sys
@@ -31,4 +32,5 @@ def main(argv=None):
 
 if __name__ == "__main__":  # an input error is one `error:` line (exit 2), Ctrl-C one line (exit 130)
     from segclassics.engine.errors import run_reporting_user_errors
+
     sys.exit(run_reporting_user_errors(main))

@@ -8,6 +8,7 @@ The images are NOT ADE20K: only its folder layout, file naming and label encodin
 (0 = other/ignored, 1..150 classes). Get the real data from
 http://data.csail.mit.edu/places/ADEchallenge/ADEChallengeData2016.zip.
 """
+
 import argparse
 import sys
 
@@ -29,4 +30,5 @@ def main(argv=None):
 
 if __name__ == "__main__":  # an input error is one `error:` line (exit 2), Ctrl-C one line (exit 130)
     from segclassics.engine.errors import run_reporting_user_errors
+
     sys.exit(run_reporting_user_errors(main))

@@ -11,6 +11,7 @@ Example::
     python -m segclassics.tools.dataset_converters.make_synthetic data/synthetic
     python -m segclassics.tools.dataset_converters.make_synthetic data/synthetic_256 --size 256 256 --num-train 400
 """
+
 import argparse
 import os
 import sys
@@ -27,18 +28,27 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
     try:
-        made = synthetic.ensure_synthetic(args.root, num_train=args.num_train, num_val=args.num_val,
-                                          size=tuple(args.size), seed=args.seed, verbose=True)
+        made = synthetic.ensure_synthetic(
+            args.root,
+            num_train=args.num_train,
+            num_val=args.num_val,
+            size=tuple(args.size),
+            seed=args.seed,
+            verbose=True,
+        )
     except (ValueError, FileExistsError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     meta = synthetic.read_meta(args.root)
     state = "generated" if made else "already up to date"
-    print(f"{os.path.abspath(args.root)}: {state} ({meta['num_train']} train / {meta['num_val']} val, "
-          f"size {meta['size'][0]}x{meta['size'][1]}, seed {meta['seed']}, classes {', '.join(synthetic.CLASSES)})")
+    print(
+        f"{os.path.abspath(args.root)}: {state} ({meta['num_train']} train / {meta['num_val']} val, "
+        f"size {meta['size'][0]}x{meta['size'][1]}, seed {meta['seed']}, classes {', '.join(synthetic.CLASSES)})"
+    )
     return 0
 
 
 if __name__ == "__main__":  # an input error is one `error:` line (exit 2), Ctrl-C one line (exit 130)
     from segclassics.engine.errors import run_reporting_user_errors
+
     sys.exit(run_reporting_user_errors(main))

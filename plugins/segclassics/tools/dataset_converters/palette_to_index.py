@@ -10,6 +10,7 @@ Example::
     python -m segclassics.tools.dataset_converters.palette_to_index \\
         data/VOCdevkit/VOC2012/SegmentationClass data/VOCdevkit/VOC2012/SegmentationClassIndex
 """
+
 import argparse
 import sys
 
@@ -29,4 +30,5 @@ def main(argv=None) -> int:
 
 if __name__ == "__main__":  # an input error is one `error:` line (exit 2), Ctrl-C one line (exit 130)
     from segclassics.engine.errors import run_reporting_user_errors
+
     sys.exit(run_reporting_user_errors(main))
