@@ -150,7 +150,7 @@ def test_pretrained_mismatch_and_missing_file(tmp_path):
     with pytest.raises(CheckpointMismatchError, match="conv3_1.weight"):
         backbone.init_weights()
     backbone = MODELS.build(dict(TINY_BACKBONE, pretrained=str(tmp_path / "absent.pth")))
-    with pytest.raises(FileNotFoundError, match="vgg16_torchvision.py"):
+    with pytest.raises(FileNotFoundError, match="segclassics.tools.convert_weights.vgg16_torchvision"):
         backbone.init_weights()
     good = tmp_path / "good.pth"
     ref = VGG16(widths=(4, 4, 8, 8, 8), fc_channels=8)

@@ -61,7 +61,7 @@ def test_detectron2_registration_refuses_palette_labels_and_accepts_converted(tm
     _voc_palette_png(tmp_path / "lbl" / "a.png", idx)
     classes = [f"c{i}" for i in range(21)]
     register_sem_seg_dataset("_test_palette", str(tmp_path / "img"), str(tmp_path / "lbl"), classes)
-    with pytest.raises(ValueError, match="palette_to_index.py"):
+    with pytest.raises(ValueError, match="segclassics.tools.dataset_converters.palette_to_index"):
         DatasetCatalog.get("_test_palette")
     convert_folder(str(tmp_path / "lbl"), str(tmp_path / "lbl_index"))
     register_sem_seg_dataset("_test_palette", str(tmp_path / "img"), str(tmp_path / "lbl_index"), classes)
