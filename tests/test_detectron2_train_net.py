@@ -83,3 +83,24 @@ def test_trains_then_evaluates_a_yaml_config(synthetic_root, tmp_path):
         f"(detectron2 yaml keys "
         f"are those of detectron2.config.get_cfg() plus MODEL.SEGCLASSICS.*)"
     )
+
+
+@pytest.mark.parametrize("suffix", [".pkl", ".pth"])
+@pytest.mark.parametrize("mode", [[], ["--eval-only"]], ids=["train", "eval-only"])
+def test_code_running_weights_are_refused(synthetic_root, tmp_path, suffix, mode):
+    # detectron2's own DetectionCheckpointer unpickles .pkl files fully; ours refuses what runs code
+    from test_checkpoint_safety import malicious_checkpoint
+
+    config = tmp_path / "tiny_unet.yaml"
+    config.write_text(TINY_UNET)
+    marker = tmp_path / "ran"
+    evil = malicious_checkpoint(tmp_path / f"evil{suffix}", marker)
+    env = dict(os.environ, SEGCLASSICS_SYNTHETIC_ROOT=str(synthetic_root), OMP_NUM_THREADS="1")
+    proc = _train_net("--config-file", config, *mode, "MODEL.WEIGHTS", evil, "OUTPUT_DIR", tmp_path / "o", env=env)
+    assert proc.returncode == 2, (proc.stdout + proc.stderr)[-3000:]
+    assert (
+        proc.stderr.strip()
+        .splitlines()[-1]
+        .startswith(f"error: {evil}: refused to load: the file asks to run posix.system while unpickling")
+    )
+    assert not marker.exists()

@@ -9,7 +9,9 @@ The same arguments (``default_argument_parser``), setup (``default_setup``: logg
 multi-GPU ``launch`` as detectron2's own script; added: ``import segclassics.detectron2``
 (our backbones, heads, meta-architectures and datasets in detectron2's registries) and
 :func:`~segclassics.detectron2.config.add_segclassics_config` before the file is merged (the
-``MODEL.SEGCLASSICS.*`` keys), and the evaluators of :class:`~segclassics.detectron2.trainer.Trainer`.
+``MODEL.SEGCLASSICS.*`` keys), the evaluators of :class:`~segclassics.detectron2.trainer.Trainer`, and
+checkpoint reads that refuse a file which would run code while unpickling (detectron2's own
+checkpointer unpickles ``.pkl`` files fully).
 A script of one's own needs the same two lines before ``merge_from_file``::
 
     import segclassics.detectron2  # noqa: F401  (registers our parts and datasets)
@@ -24,13 +26,13 @@ from __future__ import annotations
 
 import sys
 
-from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.config import get_cfg
 from detectron2.engine import default_argument_parser, default_setup, launch
 from detectron2.evaluation import verify_results
 from detectron2.utils import comm
 
 import segclassics.detectron2  # noqa: F401  (registers our parts and datasets)
+from segclassics.detectron2.checkpointer import SafeDetectionCheckpointer
 from segclassics.detectron2.config import add_segclassics_config
 from segclassics.detectron2.trainer import Trainer
 from segclassics.errors import UserError
@@ -63,7 +65,7 @@ def main(args):
     cfg = setup(args)
     if args.eval_only:
         model = Trainer.build_model(cfg)
-        DetectionCheckpointer(model, save_dir=cfg.OUTPUT_DIR).resume_or_load(cfg.MODEL.WEIGHTS, resume=args.resume)
+        SafeDetectionCheckpointer(model, save_dir=cfg.OUTPUT_DIR).resume_or_load(cfg.MODEL.WEIGHTS, resume=args.resume)
         results = Trainer.test(cfg, model)
         if comm.is_main_process():
             verify_results(cfg, results)

@@ -208,26 +208,15 @@ def _yaml_trainer_class():
         """``segclassics.detectron2.trainer.Trainer`` (checked samples, the dataset's evaluator)
         with DDP that accepts CPU modules."""
 
-        def __init__(self, cfg):
+        def __init__(self, cfg, trusted: bool = False):
             with detectron2_trainers_use_our_ddp():
-                super().__init__(cfg)
+                super().__init__(cfg, trusted)
 
     return Trainer
 
 
 def _train_yaml(cfg, args) -> dict:
-    import weakref
-
-    from segclassics.detectron2.checkpointer import SafeDetectionCheckpointer
-
-    trainer = _yaml_trainer_class()(cfg)
-    # DefaultTrainer's own checkpointer would read .pkl files with pickle.load.
-    trainer.checkpointer = SafeDetectionCheckpointer(
-        trainer.checkpointer.model, cfg.OUTPUT_DIR, trusted=args.trust_checkpoint, trainer=weakref.proxy(trainer)
-    )
-    for hook in trainer._hooks:  # its saves, too: atomic, and never of non-finite weights
-        if hasattr(hook, "checkpointer"):
-            hook.checkpointer = trainer.checkpointer
+    trainer = _yaml_trainer_class()(cfg, args.trust_checkpoint)  # its checkpointer is the checked one
     if args.amp and not cfg.MODEL.DEVICE.startswith("cuda"):
         require_cpu_bf16("--amp")
         trainer._trainer.model = AutocastForward(trainer._trainer.model)
