@@ -159,6 +159,10 @@ def test_palette_to_index_never_writes_over_its_input(run_tool, tmp_path):
     assert (labels / "a.png").read_bytes() == before
 
 
+def _sigint_as_in_a_terminal() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "config,opts",
@@ -201,6 +205,9 @@ def test_ctrl_c_is_one_line_naming_the_last_checkpoint(tmp_path, synthetic_root,
         text=True,
         env=env,
         cwd=REPO,
+        # Ctrl-C as a terminal delivers it: a shell starts background jobs with SIGINT ignored,
+        # and a Python started that way never raises KeyboardInterrupt (CI run as `.ci/run &`)
+        preexec_fn=_sigint_as_in_a_terminal,
     )
     try:
         deadline = time.monotonic() + 600
