@@ -601,3 +601,32 @@ def test_mmdet_mask_rcnn_trains_and_evaluates_in_two_processes(tmp_path, synthet
     log = (tmp_path / "log").read_text()
     assert "GPU number: 2" in log and "Iter(val) [2/2]" in log
     assert re.search(r"coco/segm_mAP: \S+", log) and re.search(r"coco/bbox_mAP: \S+", log)
+
+
+LEAVE_GROUPS = """
+import sys, torch.distributed as dist
+from detectron2.utils import comm
+from segclassics.engine.backends import backend_for
+from segclassics.engine.cli import _leave_process_group
+dist.init_process_group("gloo", init_method="tcp://127.0.0.1:%s", rank=0, world_size=1)
+comm.create_local_process_group(1)
+comm._get_global_gloo_group()  # what comm.gather and all_gather call with more than one process
+before = (comm._LOCAL_PROCESS_GROUP is not None, comm._get_global_gloo_group.cache_info().currsize)
+_leave_process_group(backend_for(sys.argv[1]))
+print(before, dist.is_initialized(), comm._LOCAL_PROCESS_GROUP, comm._get_global_gloo_group.cache_info().currsize)
+"""
+
+
+def test_leaving_the_job_drops_detectron2s_references_to_its_groups(tmp_path):
+    """The end of a detectron2 run destroys the groups and first drops detectron2's own
+    references to them (its per-machine group, the cached gloo group), so that they are freed
+    while the interpreter is whole, not in its shutdown (where gloo can abort the process)."""
+    proc = subprocess.run(
+        [sys.executable, "-c", LEAVE_GROUPS % _free_port(), str(D2_YAML)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=dict(os.environ, OMP_NUM_THREADS="1"),
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.strip().splitlines()[-1] == "(True, 1) False None 0"

@@ -123,7 +123,7 @@ def _run(mode: str, argv) -> int:
         result.update(getattr(backend, mode)(args) or {})
         if mode == "test" and int(os.environ.get("RANK", "0")) == 0:
             _report_metrics(result, args)
-        _leave_process_group()  # its barrier can find a lost peer too: one line as well
+        _leave_process_group(backend)  # its barrier can find a lost peer too: one line as well
         return 0
 
     with overwriting(args.overwrite):
@@ -147,18 +147,25 @@ def _report_metrics(result: dict, args) -> None:
         print(f"overlays: {os.path.abspath(args.show_dir)}")
 
 
-def _leave_process_group() -> None:
-    """End a torchrun job cleanly: wait for every rank, then destroy the process group.
+def _leave_process_group(backend) -> None:
+    """End a torchrun job cleanly: wait for every rank, then destroy the process groups and free
+    them while the interpreter is still whole.
 
-    Left to the interpreter's exit, the gloo group's threads can be torn down while still
-    joinable ("terminate called without an active exception", SIGABRT) after a run that
-    finished, which torchrun then reports as a failed job.
+    Left to the interpreter's exit, a gloo group's threads can be torn down while still joinable
+    ("terminate called without an active exception", SIGABRT) after a run that finished, which
+    torchrun then reports as a failed job. ``destroy_process_group`` only forgets the groups: the
+    C++ objects go when the last Python reference does, so the framework's own references go
+    first (``backend.forget_process_groups``) and the collector runs once.
     """
+    import gc
+
     import torch.distributed as dist
 
     if dist.is_available() and dist.is_initialized():
         dist.barrier()
+        backend.forget_process_groups()
         dist.destroy_process_group()
+        gc.collect()
 
 
 def _abandon_process_group() -> None:

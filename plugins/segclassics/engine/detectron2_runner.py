@@ -49,6 +49,18 @@ def init_distributed(args) -> None:
         comm.create_local_process_group(int(os.environ.get("LOCAL_WORLD_SIZE", dist.get_world_size())))
 
 
+def forget_process_groups() -> None:
+    """Drop detectron2's references to the job's groups: ``comm``'s per-machine group and the
+    cached result of ``_get_global_gloo_group`` (the world group under gloo). Kept until the
+    interpreter shuts down, a gloo group is destroyed in the middle of that shutdown, which aborts
+    the process now and then ("terminate called without an active exception", SIGABRT) after a
+    run that finished."""
+    from detectron2.utils import comm
+
+    comm._LOCAL_PROCESS_GROUP = None
+    comm._get_global_gloo_group.cache_clear()
+
+
 def _output_dir(args, default_attr_value):
     if args.work_dir is not None:
         return args.work_dir

@@ -71,6 +71,11 @@ class Backend:
     def train(self, args) -> dict:
         raise NotImplementedError
 
+    def forget_process_groups(self) -> None:
+        """Drop the framework's own references to the job's process groups (module globals,
+        caches) so that destroying the groups at the end of a distributed run frees them while
+        the interpreter is alive, not during its shutdown."""
+
     def test(self, args) -> dict:
         """Evaluate ``args.checkpoint``; returns the metrics."""
         raise NotImplementedError

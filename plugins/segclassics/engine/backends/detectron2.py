@@ -83,6 +83,11 @@ class Detectron2Backend(Backend):
 
         return detectron2_runner.test(args)
 
+    def forget_process_groups(self) -> None:
+        from ..detectron2_runner import forget_process_groups
+
+        forget_process_groups()
+
     def task(self, loaded, model) -> str:
         from detectron2.modeling import GeneralizedRCNN, SemanticSegmentor
 
