@@ -385,6 +385,39 @@ def test_train_refuses_load_from_a_url_that_runs_code(run_tool, tmp_path, synthe
 
 
 @pytest.mark.slow
+def test_detectron2_weights_at_an_address_are_refused_or_named_in_one_line(run_tool, tmp_path, synthetic_root):
+    """MODEL.WEIGHTS as an address, fetched by detectron2's own PathManager: a pickle that would
+    run code is refused like a local one; an address that cannot be fetched (HTTP 404 here) is one
+    line naming it, not urllib's traceback."""
+    from test_engine import error_message
+
+    marker = tmp_path / "ran"
+    served = tmp_path / "served"
+    served.mkdir()
+    (served / "evil.pkl").write_bytes(dumps({"model": {"w": Call("posix", "system", f"touch {marker}")}}))
+    messages = []
+    with serving(served) as url:
+        for weights in (f"{url}/evil.pkl", f"{url}/missing.pkl"):
+            proc = run_tool(
+                "train.py",
+                REPO / "configs/detectron2/unet_synthetic.yaml",
+                "--work-dir",
+                tmp_path / "w",
+                f"MODEL.WEIGHTS={weights}",
+                "SOLVER.MAX_ITER=1",
+                env={"SEGCLASSICS_SYNTHETIC_ROOT": str(synthetic_root), "FVCORE_CACHE": str(tmp_path / "cache")},
+            )
+            assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
+            messages.append(error_message(proc))
+    assert messages[0].startswith(f"{url}/evil.pkl: refused to load: the file asks to run posix.system"), messages[0]
+    assert messages[1] == (
+        f"{url}/missing.pkl: cannot download it (HTTPError: HTTP Error 404: File not found); check the "
+        f"address, or download it yourself and give the local file"
+    ), messages[1]
+    assert not marker.exists()
+
+
+@pytest.mark.slow
 def test_test_py_refuses_a_yaml_config_that_runs_code(run_tool, tmp_path):
     from test_engine import error_message
 

@@ -14,12 +14,14 @@ keeps detectron2's handling of what it read (model-zoo ``.pkl`` layouts, Caffe2 
 from __future__ import annotations
 
 import os
+from urllib.parse import urlparse
 
 import torch
 from detectron2.checkpoint import DetectionCheckpointer
 
 from segclassics.utils.checkpoint import check_shares_weights, check_state_dict, load_checkpoint_file, state_dict_of
 from segclassics.utils.non_finite import NonFiniteWeightsError, first_non_finite
+from segclassics.utils.reader import UnsafeCheckpointError, download_failed
 from segclassics.utils.writer import open_for_write
 
 
@@ -131,5 +133,24 @@ def _torch_load(self, f):
     return load_checkpoint_file(f, trusted=getattr(self, "trusted", False))
 
 
+def _load(self, path, *args, **kwargs):
+    """detectron2's ``load``, with a checkpoint address (``https://``, ``detectron2://``) fetched
+    first through detectron2's own ``PathManager`` (into its cache, where ``load`` then finds it),
+    so that an address that cannot be fetched is one line naming it, not urllib's traceback."""
+    if not (isinstance(path, str) and "://" in path and not os.path.isfile(path)):
+        return _detectron2_load(self, path, *args, **kwargs)
+    address = urlparse(path)._replace(query="").geturl()  # ?matching_heuristics=... is load's
+    try:
+        local = self.path_manager.get_local_path(address)
+    except Exception as exc:  # noqa: BLE001 - network and HTTP failures become one line
+        raise download_failed(path, exc) from None
+    try:
+        return _detectron2_load(self, path, *args, **kwargs)
+    except UnsafeCheckpointError as exc:  # name the address the user gave, not the cache's copy
+        raise UnsafeCheckpointError(str(exc).replace(local, address)) from None
+
+
+_detectron2_load = DetectionCheckpointer.load
+DetectionCheckpointer.load = _load
 DetectionCheckpointer._load_file = _load_file
 DetectionCheckpointer._torch_load = _torch_load

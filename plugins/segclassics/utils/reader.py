@@ -267,12 +267,18 @@ def download(url: str, model_dir: Optional[str] = None, progress: bool = False, 
         try:
             torch.hub.download_url_to_file(url, cached, found.group(1) if found else None, progress=progress)
         except Exception as exc:  # noqa: BLE001 - network and hash failures become one line
-            raise UnsafeCheckpointError(
-                f"{url}: cannot download it ({type(exc).__name__}: "
-                f"{str(exc).splitlines()[0] if str(exc) else ''}); check the address, "
-                f"or download it yourself and give the local file"
-            ) from None
+            raise download_failed(url, exc) from None
     return cached
+
+
+def download_failed(url: str, exc: BaseException) -> UnsafeCheckpointError:
+    """The one line for a checkpoint address that could not be fetched (network, HTTP status,
+    hash), whichever downloader tried: torch hub's here, detectron2's ``PathManager``."""
+    detail = str(exc).splitlines()[0] if str(exc) else ""
+    return UnsafeCheckpointError(
+        f"{url}: cannot download it ({type(exc).__name__}: {detail}); check the address, "
+        f"or download it yourself and give the local file"
+    )
 
 
 def _head(source) -> bytes:
