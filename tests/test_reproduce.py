@@ -49,6 +49,48 @@ def test_table_row_names_config_schedule_time_machine_and_weights():
     )
 
 
+def test_amp_reaches_the_training_command(monkeypatch):
+    """--amp goes from the command line through reproduce() into tools/train.py's arguments, and
+    into the row's schedule; without it the training command is unchanged."""
+    seen = {}
+    monkeypatch.setattr(reproduce, "reproduce", lambda *args: seen.update(args=args) or dict(name=args[0]))
+    assert reproduce.main(["isbi", "--amp", "--threads", "2", "--cfg-options", "train_cfg.max_iters=5"]) == 0
+    name, work, _root, threads, weights_dir, cfg_options, amp = seen["args"]
+    assert (name, work, threads, weights_dir, cfg_options, amp) == (
+        "isbi",
+        None,
+        2,
+        None,
+        ["train_cfg.max_iters=5"],
+        True,
+    )
+    seen.clear()
+    assert reproduce.main(["isbi"]) == 0
+    assert seen["args"][-1] is False
+
+    cmd = reproduce.train_command("C.py", "/w", resume=True, amp=True, cfg_options=["a=1"])
+    assert cmd[1:] == ["tools/train.py", "C.py", "--work-dir", "/w", "--resume", "--amp", "--cfg-options", "a=1"]
+    cmd = reproduce.train_command("C.py", "/w", resume=False, amp=False, cfg_options=["a=1"])
+    assert cmd[1:] == ["tools/train.py", "C.py", "--work-dir", "/w", "--cfg-options", "a=1"]
+
+
+def test_amp_on_a_cpu_without_bf16_is_one_error_line_before_any_work(monkeypatch, tmp_path, capsys):
+    from segclassics.engine import cpu_precision
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(cpu_precision, "cpu_bf16_supported", lambda: False)
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: "AVX2")
+    work = tmp_path / "work"
+    code = reproduce.main(["drive", "--amp", "--work-dir", str(work), "--data-root", str(tmp_path / "absent")])
+    assert code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [
+        "error: --amp on this CPU: it has no native bfloat16 support (torch reports CPU capability AVX2; "
+        "bf16 needs AVX-512 or AMX), so bf16 autocast would run several times slower than fp32; run without --amp"
+    ]
+    assert not work.exists()  # refused before the work dir or the data were touched
+
+
 @pytest.mark.slow
 def test_reproduce_isbi_end_to_end_and_resume(run_tool, shared_data, tmp_path):
     root = shared_data("isbi2012").parent

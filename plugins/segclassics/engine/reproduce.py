@@ -1,7 +1,7 @@
 """One command per real-data reproduction: train, publish the weights, evaluate them, draw the curve,
 write the table row.
 
-    python tools/reproduce.py {drive,isbi,camvid} [--work-dir DIR] [--data-root DIR] [--threads N]
+    python tools/reproduce.py {drive,isbi,camvid} [--work-dir DIR] [--data-root DIR] [--threads N] [--amp]
 
 Each recipe is a shipped config (:data:`RECIPES`) run by ``tools/train.py`` in
 ``work_dirs/reproduce/<name>`` (resumed from its newest complete checkpoint when the folder holds
@@ -200,6 +200,32 @@ def table_row(
     )
 
 
+def train_command(config: str, work: str, resume: bool, amp: bool, cfg_options: Sequence[str]) -> List[str]:
+    """The ``tools/train.py`` call of a reproduction; ``amp``: its ``--amp`` (bf16 autocast with fp32
+    master weights on a CPU with native bf16, fp16 with loss scaling on a GPU)."""
+    return [
+        _python(),
+        "tools/train.py",
+        config,
+        "--work-dir",
+        work,
+        *(["--resume"] if resume else []),
+        *(["--amp"] if amp else []),
+        "--cfg-options",
+        *cfg_options,
+    ]
+
+
+def check_amp() -> None:
+    """``--amp`` without a GPU needs a CPU with native bf16: refused before any data is prepared."""
+    import torch
+
+    if not torch.cuda.is_available():
+        from .cpu_precision import require_cpu_bf16
+
+        require_cpu_bf16("--amp")
+
+
 def reproduce(
     name: str,
     work: Optional[str],
@@ -207,8 +233,11 @@ def reproduce(
     threads: Optional[int],
     weights_dir: Optional[str],
     cfg_options: Sequence[str] = (),
+    amp: bool = False,
 ) -> dict:
     recipe = RECIPES[name]
+    if amp:
+        check_amp()
     work = os.path.abspath(work or os.path.join(REPO, "work_dirs", "reproduce", name))
     os.makedirs(work, exist_ok=True)
     root = prepare_data(recipe, data_root, work)
@@ -220,20 +249,10 @@ def reproduce(
     if os.path.isfile(last):
         print(f"[reproduce {name}] {last} exists: training finished earlier", flush=True)
     else:
-        resume = ["--resume"] if os.path.isfile(os.path.join(work, "last_checkpoint")) else []
+        resume = os.path.isfile(os.path.join(work, "last_checkpoint"))
         print(f"[reproduce {name}] training {recipe.config} in {work}" + (" (resuming)" if resume else ""), flush=True)
         _run(
-            [
-                _python(),
-                "tools/train.py",
-                config,
-                "--work-dir",
-                work,
-                *resume,
-                "--cfg-options",
-                *data_options(root),
-                *cfg_options,
-            ],
+            train_command(config, work, resume, amp, [*data_options(root), *cfg_options]),
             os.path.join(work, "reproduce_train.log"),
             progress,
         )
@@ -277,7 +296,7 @@ def reproduce(
     from .config_loader import load_config
 
     cfg = load_config(config, list(cfg_options)).cfg
-    schedule = f"{cfg.train_cfg.max_iters} it x batch {cfg.train_dataloader.batch_size}"
+    schedule = f"{cfg.train_cfg.max_iters} it x batch {cfg.train_dataloader.batch_size}" + (", --amp" if amp else "")
     title = f"{recipe.config}, {recipe.what}, {schedule}"
     _run(
         [
@@ -312,6 +331,7 @@ def reproduce(
         metrics=metrics,
         train_sessions_s=sessions,
         machine=machine,
+        amp=amp,
         row=row,
         curve=os.path.join(work, "curve.png"),
         overlays=os.path.join(work, "overlays.png"),
@@ -341,6 +361,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=None, help="torch threads (OMP_NUM_THREADS) of the training")
     p.add_argument("--weights-dir", default=None, help="where the published weights go (default: the work dir)")
     p.add_argument(
+        "--amp",
+        action="store_true",
+        help="train with the training command's --amp: bf16 autocast (fp32 master weights and losses) on a CPU with "
+        "native bf16, fp16 with loss scaling on a GPU; evaluation stays fp32",
+    )
+    p.add_argument(
         "--cfg-options",
         nargs="+",
         metavar="KEY=VALUE",
@@ -355,7 +381,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parser().parse_args(argv)
     return run_reporting_user_errors(
         lambda: (
-            reproduce(args.name, args.work_dir, args.data_root, args.threads, args.weights_dir, args.cfg_options) and 0
+            reproduce(
+                args.name, args.work_dir, args.data_root, args.threads, args.weights_dir, args.cfg_options, args.amp
+            )
+            and 0
         ),
         args.debug,
     )
