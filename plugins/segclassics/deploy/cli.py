@@ -21,6 +21,7 @@ from typing import List, Optional, Sequence, Tuple
 import torch
 
 from segclassics.errors import UserError
+from segclassics.utils.cli_args import add_cfg_options, add_debug, add_overwrite, add_trust_checkpoint
 
 from .export import DEFAULT_OPSET, SUPPORTED_OPSETS, export_onnx
 from .families import Family
@@ -71,20 +72,10 @@ def export_parser() -> argparse.ArgumentParser:
         help=f"check onnxruntime against PyTorch (max abs difference <= {TOLERANCE:g})",
     )
     p.add_argument("--opset", type=int, default=DEFAULT_OPSET, choices=list(SUPPORTED_OPSETS), help="ONNX opset")
-    p.add_argument(
-        "--cfg-options",
-        nargs="+",
-        default=[],
-        metavar="KEY=VALUE",
-        help="config overrides (mmengine --cfg-options syntax, or detectron2 KEY=VALUE)",
-    )
-    p.add_argument(
-        "--trust-checkpoint",
-        action="store_true",
-        help="unpickle the checkpoint fully (it can run code!): only for legacy files you trust",
-    )
-    p.add_argument("--overwrite", action="store_true", help="replace an --out file this run did not write")
-    p.add_argument("--debug", action="store_true", help="show tracebacks for input errors")
+    add_cfg_options(p)
+    add_trust_checkpoint(p)
+    add_overwrite(p, "an --out file this run did not write")
+    add_debug(p)
     return p
 
 
