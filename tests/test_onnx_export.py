@@ -248,6 +248,61 @@ def test_setr_naive_mla(tmp_path, decoder):
     assert _meaningful(checks), checks
 
 
+def _tiny_vit():
+    from segclassics.models.vit import VisionTransformer
+
+    return VisionTransformer(img_size=32, patch_size=16, embed_dim=32, depth=2, num_heads=2, out_indices=[1])
+
+
+def test_families_are_what_the_models_say_not_their_shapes():
+    """The family comes from the models' identity attributes (``SegNetEncoder.arch``, the SETR heads'
+    ``decoder``), not from kernel sizes or upsampling factors: a SegNet-Basic with 3x3 kernels is
+    SegNet-Basic, a Naive head with PUP's 3x3 convs and 2x steps is Naive, and an MLA model whose
+    auxiliary heads are Naive classifiers (as mmseg builds them) is MLA."""
+    from segclassics.models.segnet import SegNetBasic
+    from segclassics.models.setr_heads import SETRMLAHead, SETRUpHead
+
+    basic = SegNetBasic(num_classes=3, num_stages=2, channels=4, kernel_size=3)
+    assert basic.encoder.arch == "basic"
+    family = find_family(basic, "x")
+    assert (family.name, family.argmax_unpooling) == ("SegNet-Basic", True)
+    naive = torch.nn.ModuleList(
+        [_tiny_vit(), SETRUpHead(32, 8, 3, num_convs=2, kernel_size=3, up_scale=2, decoder="naive")]
+    )
+    assert (find_family(naive, "x").name, find_family(naive, "x").argmax_unpooling) == ("SETR-Naive", False)
+    pup = torch.nn.ModuleList(
+        [_tiny_vit(), SETRUpHead(32, 8, 3, num_convs=2, kernel_size=3, up_scale=2, decoder="pup")]
+    )
+    assert find_family(pup, "x").name == "SETR-PUP"
+    mla = torch.nn.ModuleList([_tiny_vit(), SETRMLAHead(8, 4, 3, 4), SETRUpHead(8, 8, 3, num_convs=0)])
+    assert find_family(mla, "x").name == "SETR-MLA"
+
+
+def test_identity_attributes_are_not_in_the_state_dict():
+    # published weights are read by their keys: the identity is a plain attribute, never a buffer
+    from segclassics.models.segnet import SegNetBasic
+    from segclassics.models.setr_heads import SETRUpHead
+
+    basic = SegNetBasic(num_classes=3, num_stages=2, channels=4)
+    assert not [k for k in basic.state_dict() if "arch" in k]
+    head = SETRUpHead(8, 8, 3, decoder="pup")
+    assert sorted(head.state_dict()) == sorted(SETRUpHead(8, 8, 3).state_dict())
+    assert not [k for k in head.state_dict() if "decoder" in k]
+
+
+def test_setr_heads_of_each_decoder_say_so():
+    for decoder in ("naive", "pup", "mla"):
+        model = build_setr(
+            decoder, "vit_base_patch16", 3, img_size=32, channels=8, vit_kwargs=dict(embed_dim=32, depth=4, num_heads=2)
+        )
+        heads = [m for m in model.modules() if hasattr(m, "decoder") and isinstance(m.decoder, str)]
+        assert len(heads) > 2 and {h.decoder for h in heads} == {decoder}, decoder  # main + aux heads
+    with pytest.raises(ValueError, match="decoder must be one of"):
+        from segclassics.models.setr_heads import SETRUpHead
+
+        SETRUpHead(8, 8, 3, decoder="PUP")
+
+
 # ----------------------------------------------------------------------------- the tool
 
 

@@ -69,13 +69,15 @@ def class_ious(pred_dir: str, label_dir: str, classes):
     )
 
 
-def main() -> int:
+def main(argv=None) -> int:
+    from segclassics.utils.cli_args import add_cfg_options
+
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", default="configs/unet/unet_synthetic.py")
     parser.add_argument("--work-dir", default="work_dirs/demo")
     parser.add_argument("--seed", type=int, default=None, help="random seed (default: the config's)")
-    parser.add_argument("--cfg-options", nargs="+", default=[])
-    args = parser.parse_args()
+    add_cfg_options(parser, note="passed to tools/train.py and tools/test.py")
+    args = parser.parse_args(argv)
     work_dir = os.path.join(ROOT, args.work_dir)
     options = list(args.cfg_options) + ([f"randomness.seed={args.seed}"] if args.seed is not None else [])
     extra = ["--cfg-options", *options] if options else []

@@ -50,7 +50,7 @@ def kind_of(name: str) -> str:
 def _setr(which: str, size: int, layers: int, outs, batch: int, device: str, cp: bool = False):
     from part_setr import PAIR, overrides
 
-    built = benchmark.build_model(
+    built = benchmark.build_benchmark_model(
         PAIR[which], overrides(which, size, layers, outs) + [f"model.backbone.with_cp={cp}"], device
     )
     return built, make_mmseg_inputs(built, batch, (size, size), device)
@@ -138,7 +138,7 @@ def segnet_indices(shape, device: str, out: dict) -> None:
     from segclassics.models import segnet
 
     torch.manual_seed(0)
-    built = benchmark.build_model(
+    built = benchmark.build_benchmark_model(
         f"{ROOT}/configs/segnet/segnet_vgg16_camvid.py",
         [f"model.data_preprocessor.size=({shape[0]},{shape[1]})"],
         "cpu",

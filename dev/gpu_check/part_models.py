@@ -2,7 +2,7 @@
 with parity to CPU fp32 on a fixed input.
 
 For each shipped config (built the way its framework builds it, via
-``segclassics.engine.benchmark.build_model``):
+``segclassics.engine.benchmark.build_benchmark_model``):
 
 * **parity** (eval mode, so drop-out is off and BN uses its running statistics: the same
   function on both devices): a fixed random input (seed 0) goes through the model on CPU in fp32
@@ -166,7 +166,7 @@ def _no_zero_weights(model, generator) -> int:
 
 def check_model(name, config, opts, shape, device, out):
     torch.manual_seed(0)
-    built = benchmark.build_model(f"{ROOT}/{config}", opts, "cpu")
+    built = benchmark.build_benchmark_model(f"{ROOT}/{config}", opts, "cpu")
     ref_model = built.model.eval()
     out["zero_weight_tensors_randomised"] = _no_zero_weights(ref_model, torch.Generator().manual_seed(1))
     out.update(

@@ -57,7 +57,7 @@ def train_flops_per_image(config: str, opts: list, size: int, device: str) -> in
     """FLOPs of one training step (losses forward + backward) at batch 1."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    built = benchmark.build_model(config, opts, device)
+    built = benchmark.build_benchmark_model(config, opts, device)
     data = make_mmseg_inputs(built, 1, (size, size), device)
     built.model.train()
     with FlopCounterMode(display=False) as counter:

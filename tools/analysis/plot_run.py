@@ -38,6 +38,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 runpy.run_path(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "_bootstrap.py"))
 
 from segclassics.errors import UserError  # noqa: E402
+from segclassics.utils.cli_args import add_debug  # noqa: E402
 
 LOSS_KEYS = ("loss", "total_loss")  # mmengine's summed loss, detectron2's
 
@@ -334,7 +335,7 @@ def main(argv=None) -> int:
     p.add_argument("--columns", type=int, default=2)
     p.add_argument("--width", type=int, default=640, help="overlay figure width in pixels")
     p.add_argument("--colors", type=int, default=64, help="palette size of the overlay PNG (fewer: smaller file)")
-    p.add_argument("--debug", action="store_true", help="show tracebacks for input errors")
+    add_debug(p)
     args = p.parse_args(argv)
     try:
         if bool(args.overlays) != bool(args.overlays_out):

@@ -24,6 +24,8 @@ from typing import Callable, List, Sequence
 import numpy as np
 import torch
 
+from segclassics.utils.cli_args import add_cfg_options, add_debug
+
 from .export import export_onnx
 from .verify import random_images, session
 
@@ -129,9 +131,9 @@ def main(argv=None) -> int:
     p.add_argument("--iters", type=int, default=5, help="timed iterations of each per repeat")
     p.add_argument("--warmup", type=int, default=1)
     p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--cfg-options", nargs="+", default=[], metavar="KEY=VALUE")
+    add_cfg_options(p, note="applied to every config")
     p.add_argument("--markdown", help="also write the table to this file")
-    p.add_argument("--debug", action="store_true", help="show tracebacks for input errors")
+    add_debug(p)
     args = p.parse_args(argv)
     if args.checkpoint and len(args.configs) > 1:
         p.error("--checkpoint goes with a single config")

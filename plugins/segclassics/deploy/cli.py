@@ -21,6 +21,7 @@ from typing import List, Optional, Sequence, Tuple
 import torch
 
 from segclassics.errors import UserError
+from segclassics.utils.cli_args import add_cfg_options, add_debug, add_overwrite, add_trust_checkpoint
 
 from .export import DEFAULT_OPSET, SUPPORTED_OPSETS, export_onnx
 from .families import Family
@@ -71,20 +72,10 @@ def export_parser() -> argparse.ArgumentParser:
         help=f"check onnxruntime against PyTorch (max abs difference <= {TOLERANCE:g})",
     )
     p.add_argument("--opset", type=int, default=DEFAULT_OPSET, choices=list(SUPPORTED_OPSETS), help="ONNX opset")
-    p.add_argument(
-        "--cfg-options",
-        nargs="+",
-        default=[],
-        metavar="KEY=VALUE",
-        help="config overrides (mmengine --cfg-options syntax, or detectron2 KEY=VALUE)",
-    )
-    p.add_argument(
-        "--trust-checkpoint",
-        action="store_true",
-        help="unpickle the checkpoint fully (it can run code!): only for legacy files you trust",
-    )
-    p.add_argument("--overwrite", action="store_true", help="replace an --out file this run did not write")
-    p.add_argument("--debug", action="store_true", help="show tracebacks for input errors")
+    add_cfg_options(p)
+    add_trust_checkpoint(p)
+    add_overwrite(p, "an --out file this run did not write")
+    add_debug(p)
     return p
 
 
@@ -169,11 +160,11 @@ SEGNET_NOTE = (
 )
 
 
-def _finish(results, out: str, family_name: str = "") -> int:
+def _finish(results, out: str, family: Optional[Family] = None) -> int:
     for r in results:
         print("  verify " + r.line())
     if not all(r.passed() for r in results):
-        if family_name.startswith("SegNet"):
+        if family is not None and family.argmax_unpooling:
             print(SEGNET_NOTE)
         print(f"error: {out}: onnxruntime differs from PyTorch by more than {TOLERANCE:g} (see above)", file=sys.stderr)
         return 1
@@ -250,7 +241,7 @@ def run_export(args) -> int:
     checks = [(1 + i % 2, *rule.check(s, family.name)) for i, s in enumerate(args.verify_sizes or [])] or default_sizes(
         family, _base_size(loaded, family)
     )
-    if family.name.startswith("SegNet") and not args.verify_sizes:
+    if family.argmax_unpooling and not args.verify_sizes:
         # A well-posed check needs inputs without near-tied pooling windows (min_pool_gap); at
         # CamVid's 360x480 the millions of windows always hold some within 1e-6, at these sizes not.
         checks = list(SEGNET_CHECK_SIZES)
@@ -292,11 +283,11 @@ def run_export(args) -> int:
     if not args.verify:
         return 0
     shapes = [(n, channels, hh, ww) for n, hh, ww in checks]
-    if family.name.startswith("SegNet"):  # inputs on which the comparison is well posed (no pooling ties)
+    if family.argmax_unpooling:  # inputs on which the comparison is well posed (no pooling ties)
         inputs = tie_free_images(wrapper, shapes, normalized)
     else:
         inputs = [random_images(shape, normalized, seed=i) for i, shape in enumerate(shapes)]
-    return _finish(compare(args.out, wrapper, inputs), args.out, family.name)
+    return _finish(compare(args.out, wrapper, inputs), args.out, family)
 
 
 def export_main(argv=None) -> int:

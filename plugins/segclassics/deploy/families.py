@@ -14,6 +14,10 @@ SegNet(-Basic)  ``SegNetEncoder`` (pool indices, ceil-mode pools)     any size >
 SETR          ``VisionTransformer`` + a SETR decoder                  any size >= 1
 ============  ======================================================  ======================
 
+Which variant a model is, the model says: ``FCNDecoder.variant``, ``UNetEncoder.padding`` and
+``.depth``, ``SegNetEncoder.arch`` (``'vgg16'`` or ``'basic'``) and the ``decoder`` of the SETR
+heads (``'naive'``, ``'pup'``, ``'mla'``), all set by their constructors.
+
 FCN's ``conv1_1`` padding of 100 and its crops, SegNet's recorded pre-pool sizes and SETR's
 zero-padding to whole patches plus resizing of the position embedding make those three accept
 every size (the checks of ``tests/test_onnx_export.py`` run odd sizes through onnxruntime).
@@ -29,7 +33,7 @@ from torch import nn
 
 from segclassics.errors import UserError
 from segclassics.models.fcn import FCNDecoder
-from segclassics.models.segnet import SegNetEncoder
+from segclassics.models.segnet import SEGNET_ARCH_NAMES, SegNetEncoder
 from segclassics.models.setr_heads import SETRMLAHead, SETRUpHead
 from segclassics.models.unet import UNetEncoder, unet_valid_sizes
 from segclassics.models.vit import VisionTransformer
@@ -37,6 +41,7 @@ from segclassics.models.vit import VisionTransformer
 from .sizes import SizeRule
 
 EXPORTABLE = "FCN-32s/16s/8s, UNet (valid or same padding), SegNet, SegNet-Basic and SETR Naive/PUP/MLA"
+SETR_DECODER_NAMES = {"naive": "Naive", "pup": "PUP", "mla": "MLA"}
 
 
 class UnsupportedModelError(UserError):
@@ -45,10 +50,16 @@ class UnsupportedModelError(UserError):
 
 @dataclass(frozen=True)
 class Family:
-    """``name`` for messages ("FCN-8s", "UNet (valid, depth 5)", ...) and the :class:`SizeRule`."""
+    """``name`` for messages ("FCN-8s", "UNet (valid, depth 5)", ...) and the :class:`SizeRule`.
+
+    ``argmax_unpooling``: the network unpools at each pooling window's argmax (SegNet), so that
+    two values of a window within fp32 rounding of each other can move a decoder value between
+    runtimes; the export's check then picks inputs without such ties.
+    """
 
     name: str
     sizes: SizeRule
+    argmax_unpooling: bool = False
 
 
 def _of_type(model: nn.Module, cls):
@@ -77,20 +88,18 @@ def find_family(model: nn.Module, where: str) -> Family:
         return Family(f"FCN-{fcns[0].variant}", SizeRule(why="conv1_1 padding and crops restore the input size"))
     segnets = _of_type(model, SegNetEncoder)
     if segnets:
-        first_conv = next(m for m in segnets[0].modules() if isinstance(m, nn.Conv2d))
-        name = "SegNet" if first_conv.kernel_size == (3, 3) else "SegNet-Basic"  # Basic: 7x7 (Sec. 3.1)
-        return Family(name, SizeRule(why="unpooling restores each recorded pre-pool size"))
+        return Family(
+            SEGNET_ARCH_NAMES[segnets[0].arch],
+            SizeRule(why="unpooling restores each recorded pre-pool size"),
+            argmax_unpooling=True,
+        )
     if _of_type(model, VisionTransformer):
-        if _of_type(model, SETRMLAHead):
-            decoder = "MLA"
-        elif any(h.up_scale == 2 for h in _of_type(model, SETRUpHead)):
-            decoder = "PUP"
-        elif _of_type(model, SETRUpHead):
-            decoder = "Naive"
-        else:
-            decoder = None
+        # every SETR head says which decoder it belongs to; an MLA model's auxiliary heads may be
+        # classifiers of the Naive kind (mmseg's SETRNaiveHead on the neck), so MLA's own head decides
+        decoders = {head.decoder for head in model.modules() if isinstance(head, (SETRUpHead, SETRMLAHead))}
+        decoder = next((d for d in ("mla", "pup", "naive") if d in decoders), None)
         if decoder:
-            return Family(f"SETR-{decoder}", SizeRule(why="zero-padded to whole patches"))
+            return Family(f"SETR-{SETR_DECODER_NAMES[decoder]}", SizeRule(why="zero-padded to whole patches"))
     raise UnsupportedModelError(
         f"{where}: builds {type(model).__name__}, which the ONNX export does not cover; it exports "
         f"{EXPORTABLE}, and Mask R-CNN from its detectron2 configs (configs/detectron2/mask_rcnn_*.py)"

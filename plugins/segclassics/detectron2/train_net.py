@@ -2,7 +2,8 @@
 
 ::
 
-    python -m segclassics.detectron2.train_net --config-file X.yaml [--num-gpus N] [--eval-only] [KEY VALUE ...]
+    python -m segclassics.detectron2.train_net --config-file X.yaml [--num-gpus N] [--eval-only] [--debug]
+        [KEY VALUE ...]
 
 The same arguments (``default_argument_parser``), setup (``default_setup``: logging, the saved
 ``config.yaml``, seeding), training (``DefaultTrainer``, resumed with ``--resume``) and
@@ -19,7 +20,7 @@ A script of one's own needs the same two lines before ``merge_from_file``::
     cfg = add_segclassics_config(get_cfg())
 
 An unknown key, a value of the wrong type or a file that is not a config is one ``error:``
-line (exit status 2).
+line (exit status 2); ``--debug`` shows the traceback instead.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from segclassics.detectron2.checkpointer import SafeDetectionCheckpointer
 from segclassics.detectron2.config import add_segclassics_config
 from segclassics.detectron2.trainer import Trainer
 from segclassics.errors import UserError
+from segclassics.utils.cli_args import add_debug
 
 __all__ = ["setup", "main", "cli"]
 
@@ -76,8 +78,11 @@ def main(args):
 
 
 def cli(argv=None) -> int:
-    """Parse ``argv`` as detectron2's ``default_argument_parser`` does and ``launch`` :func:`main`."""
-    args = default_argument_parser().parse_args(argv)
+    """Parse ``argv`` as detectron2's ``default_argument_parser`` does (plus ``--debug``) and
+    ``launch`` :func:`main`."""
+    parser = default_argument_parser()
+    add_debug(parser)
+    args = parser.parse_args(argv)
     try:
         launch(
             main,
@@ -88,6 +93,8 @@ def cli(argv=None) -> int:
             args=(args,),
         )
     except UserError as exc:
+        if args.debug:
+            raise
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0

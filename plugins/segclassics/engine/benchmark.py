@@ -37,8 +37,7 @@ from typing import Any, Callable, List, Optional, Sequence
 import torch
 
 from .benchmark_inputs import BuiltModel, batch_for, forward_fns
-from .config_loader import build_model as build_config_model
-from .config_loader import load_config
+from .config_loader import build_model, load_config
 from .errors import UserError
 
 FLOPS_NOTE = (
@@ -56,11 +55,11 @@ CUDA_MEMORY_NOTE = "CUDA: torch.cuda.max_memory_allocated during warmup + timed 
 # ----------------------------------------------------------------------------- building
 
 
-def build_model(config: str, cfg_options: Sequence[str] = (), device: str = "cpu") -> BuiltModel:
+def build_benchmark_model(config: str, cfg_options: Sequence[str] = (), device: str = "cpu") -> BuiltModel:
     """Build the model of ``config`` the way its framework does (``config_loader``), with the task
     and class count its backend reads from it."""
     loaded = load_config(config, cfg_options)
-    model = build_config_model(loaded, device)
+    model = build_model(loaded, device)
     return loaded.backend.benchmark_model(loaded, model, config)
 
 
@@ -176,7 +175,7 @@ def benchmark_config(
     """Measure one config; returns a flat dict of results (see module docstring). ``channels_last``:
     the model's 4-d weights stored channels-last (convolutions then run and output NHWC)."""
     torch.manual_seed(0)
-    built = build_model(config, cfg_options, device)
+    built = build_benchmark_model(config, cfg_options, device)
     model = built.model
     if channels_last:
         from .cpu_precision import to_channels_last
@@ -418,6 +417,8 @@ def main(argv=None) -> int:
     import json
     import sys
 
+    from segclassics.utils.cli_args import add_cfg_options, add_debug
+
     from .errors import run_reporting_user_errors
 
     p = argparse.ArgumentParser(
@@ -437,13 +438,7 @@ def main(argv=None) -> int:
         default=True,
         help="also measure training throughput and memory (--no-train to skip)",
     )
-    p.add_argument(
-        "--cfg-options",
-        nargs="+",
-        default=[],
-        metavar="KEY=VALUE",
-        help="overrides applied to every config (mmengine --cfg-options or detectron2 KEY=VALUE)",
-    )
+    add_cfg_options(p, note="applied to every config")
     p.add_argument(
         "--channels-last",
         nargs="?",
@@ -460,7 +455,7 @@ def main(argv=None) -> int:
         "fp32 channels-last, bf16 where native): the ceiling for the achieved GFLOP/s",
     )
     p.add_argument("--json", help="write the report (machine info, settings, results, ratios) here")
-    p.add_argument("--debug", action="store_true", help="show tracebacks for input errors")
+    add_debug(p)
     args = p.parse_args(argv)
     reports = []
     log = lambda s: print(s, file=sys.stderr, flush=True)  # noqa: E731

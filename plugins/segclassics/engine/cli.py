@@ -12,6 +12,7 @@ import argparse
 import json
 import os
 
+from segclassics.utils.cli_args import add_amp, add_cfg_options, add_debug, add_overwrite, add_trust_checkpoint
 from segclassics.utils.writer import check_writable, overwriting, write_json
 
 from .backends import backend_for
@@ -21,13 +22,7 @@ from .errors import run_reporting_user_errors
 
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--work-dir", help="where logs and checkpoints go (default ./work_dirs/<config name>)")
-    parser.add_argument(
-        "--cfg-options",
-        nargs="+",
-        metavar="KEY=VALUE",
-        default=[],
-        help="override config entries, e.g. train_cfg.max_iters=100 (mmengine) or train.max_iter=100 (detectron2)",
-    )
+    add_cfg_options(parser)
     parser.add_argument(
         "--launcher",
         choices=["none", "pytorch", "slurm"],
@@ -44,19 +39,12 @@ def _common(parser: argparse.ArgumentParser) -> None:
         "every process stops with an error (default %(default)s)",
     )
     parser.add_argument("--local_rank", "--local-rank", type=int, default=0, help=argparse.SUPPRESS)
-    parser.add_argument(
-        "--trust-checkpoint",
-        action="store_true",
-        help="unpickle checkpoints fully (they can run code!): only for legacy files whose origin "
-        "you trust; by default checkpoints are read as plain data (torch weights_only)",
+    add_trust_checkpoint(parser)
+    add_overwrite(
+        parser,
+        "files that this run did not write (a finished run's checkpoints in --work-dir, an existing --metrics-json)",
     )
-    parser.add_argument(
-        "--overwrite",
-        action="store_true",
-        help="replace files that this run did not write (a finished run's checkpoints in --work-dir, "
-        "an existing --metrics-json); never a dataset's images or labels",
-    )
-    parser.add_argument("--debug", action="store_true", help="show tracebacks for input errors")
+    add_debug(parser)
     parser.add_argument("opts", nargs="*", default=[], help="detectron2-style KEY=VALUE overrides after the config")
 
 
@@ -70,9 +58,7 @@ def train_parser() -> argparse.ArgumentParser:
         default=None,
         help="resume from the latest checkpoint in the work dir, or from the given file",
     )
-    p.add_argument(
-        "--amp", action="store_true", help="mixed precision (fp16 + loss scaling on GPU, bf16 autocast on CPU)"
-    )
+    add_amp(p)
     p.add_argument("--auto-scale-lr", action="store_true", help="mmdet: scale lr by the real batch size")
     _common(p)
     return p

@@ -34,6 +34,8 @@ from typing import List, Optional, Sequence
 
 import numpy as np
 
+from segclassics.utils.cli_args import add_amp, add_cfg_options, add_debug, add_overwrite, add_trust_checkpoint
+
 from .errors import UserError, run_reporting_user_errors
 
 #: Exit status of a run that finished but skipped at least one image.
@@ -51,7 +53,7 @@ def infer_parser() -> argparse.ArgumentParser:
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders, glob patterns")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: cuda when available, else cpu)")
-    p.add_argument("--amp", action="store_true", help="mixed precision: bf16 autocast on CPU, fp16 on CUDA")
+    add_amp(p)
     p.add_argument("--batch", type=int, default=1, help="images per forward pass (default 1)")
     p.add_argument(
         "--score-thr",
@@ -59,27 +61,14 @@ def infer_parser() -> argparse.ArgumentParser:
         default=0.5,
         help="instances: lowest score kept in the overlays and the JSON (default 0.5)",
     )
-    p.add_argument(
-        "--cfg-options",
-        nargs="+",
-        metavar="KEY=VALUE",
-        default=[],
-        help="override config entries in the framework's own syntax, e.g. "
-        "model.test_cfg.batch_tiles=4 (mmengine) or INPUT.MIN_SIZE_TEST=256 (detectron2 yaml)",
+    add_cfg_options(
+        p,
+        note="for prediction, e.g. model.test_cfg.batch_tiles=4 (mmengine) or "
+        "INPUT.MIN_SIZE_TEST=256 (detectron2 yaml)",
     )
-    p.add_argument(
-        "--trust-checkpoint",
-        action="store_true",
-        help="unpickle the checkpoint fully (it can run code!): only for legacy files whose origin you "
-        "trust; by default it is read as plain data (torch weights_only)",
-    )
-    p.add_argument(
-        "--overwrite",
-        action="store_true",
-        help="replace outputs already in --out (an earlier run's); a dataset's images and labels are "
-        "never written over",
-    )
-    p.add_argument("--debug", action="store_true", help="show tracebacks for input errors")
+    add_trust_checkpoint(p)
+    add_overwrite(p, "outputs already in --out (an earlier run's)")
+    add_debug(p)
     return p
 
 

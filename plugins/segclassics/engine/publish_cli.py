@@ -23,6 +23,7 @@ import os
 from typing import Optional, Sequence, Tuple
 
 from ..errors import MissingFileError
+from ..utils.cli_args import add_debug, add_trust_checkpoint
 from .errors import UserError, run_reporting_user_errors
 
 
@@ -39,12 +40,8 @@ def publish_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("out_file", metavar="OUT", help="output name; written as <OUT without .pth>-<sha256[:8]>.pth")
     p.add_argument("--fp16", action="store_true", help="store floating-point weights as float16 (half the size)")
-    p.add_argument(
-        "--trust-checkpoint",
-        action="store_true",
-        help="unpickle IN fully (it can run code!): only for legacy files whose origin you trust",
-    )
-    p.add_argument("--debug", action="store_true", help="show tracebacks for input errors")
+    add_trust_checkpoint(p)
+    add_debug(p)
     return p
 
 

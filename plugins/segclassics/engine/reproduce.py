@@ -33,6 +33,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence
 
+from segclassics.utils.cli_args import add_amp, add_cfg_options, add_debug
+
 from .errors import UserError, run_reporting_user_errors
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
@@ -360,20 +362,9 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--threads", type=int, default=None, help="torch threads (OMP_NUM_THREADS) of the training")
     p.add_argument("--weights-dir", default=None, help="where the published weights go (default: the work dir)")
-    p.add_argument(
-        "--amp",
-        action="store_true",
-        help="train with the training command's --amp: bf16 autocast (fp32 master weights and losses) on a CPU with "
-        "native bf16, fp16 with loss scaling on a GPU; evaluation stays fp32",
-    )
-    p.add_argument(
-        "--cfg-options",
-        nargs="+",
-        metavar="KEY=VALUE",
-        default=[],
-        help="config overrides for training and evaluation (e.g. train_cfg.max_iters=100 for a quick try)",
-    )
-    p.add_argument("--debug", action="store_true", help="show tracebacks for input errors")
+    add_amp(p)
+    add_cfg_options(p, note="applied to training and evaluation (train_cfg.max_iters=100 for a quick try)")
+    add_debug(p)
     return p
 
 

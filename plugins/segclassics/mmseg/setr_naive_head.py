@@ -56,5 +56,6 @@ class SETRNaiveHead(TorchModuleDecodeHead):
             norm=norm_kind(self.norm_cfg),
             dropout=self.dropout_ratio,
             align_corners=self.align_corners,
+            decoder=self.decoder,
             **arch,
         )

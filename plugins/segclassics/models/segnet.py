@@ -121,6 +121,9 @@ class SegNetEncoder(nn.Module):
         out_channels: channels of the last stage.
         ceil_mode: pool output ``ceil(H/2)`` as Caffe (SegNet's release); ``False`` floors
             (torchvision) and then odd rows/columns are dropped by the pool and come back as zeros.
+        arch: which network the stages are, one of :data:`SEGNET_ARCHS` (``'vgg16'``: SegNet,
+            ``'basic'``: SegNet-Basic); kept as ``self.arch`` (a plain attribute, not in the
+            state dict) for code that asks which SegNet it holds, e.g. the ONNX export.
 
     Shapes: ``forward(x (N, C_in, H, W)) -> (y, records)``; ``y`` is ``(N, out_channels,
     ~H/2^S, ~W/2^S)``; ``records[s]`` is the :class:`PoolRecord` of stage ``s + 1``.
@@ -132,8 +135,12 @@ class SegNetEncoder(nn.Module):
         out_channels: int,
         in_channels: int,
         ceil_mode: bool = True,
+        *,
+        arch: str,
     ):
         super().__init__()
+        _check_arch(arch)
+        self.arch = arch
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.num_stages = len(stages)
@@ -284,7 +291,7 @@ def build_segnet_vgg16_encoder(
     in_channels: int = 3, cfg: Sequence[Sequence[int]] = VGG16_CFG, ceil_mode: bool = True
 ) -> SegNetEncoder:
     stages = build_vgg_stages(in_channels, cfg, norm="BN")
-    return he_init(SegNetEncoder(stages, cfg[-1][-1], in_channels, ceil_mode))
+    return he_init(SegNetEncoder(stages, cfg[-1][-1], in_channels, ceil_mode, arch="vgg16"))
 
 
 def build_segnet_vgg16_decoder(num_classes: int, cfg: Sequence[Sequence[int]] = VGG16_CFG) -> SegNetDecoder:
@@ -324,7 +331,7 @@ def build_segnet_basic_encoder(
             )
         )
         c_in = channels
-    return he_init(SegNetEncoder(stages, channels, in_channels, ceil_mode))
+    return he_init(SegNetEncoder(stages, channels, in_channels, ceil_mode, arch="basic"))
 
 
 def build_segnet_basic_decoder(
@@ -371,7 +378,9 @@ class SegNetBasic(nn.Module):
 
 # --- one entry point for the framework adapters ---------------------------------------------------
 
-SEGNET_ARCHS = ("vgg16", "basic")
+#: the SegNet networks by ``arch``, with their names in the paper
+SEGNET_ARCH_NAMES = {"vgg16": "SegNet", "basic": "SegNet-Basic"}
+SEGNET_ARCHS = tuple(SEGNET_ARCH_NAMES)
 
 
 def _check_arch(arch: str) -> None:

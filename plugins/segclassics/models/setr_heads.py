@@ -196,6 +196,9 @@ class SETRUpHead(nn.Module):
         norm: 'BN' / 'SyncBN' / 'GN' (:mod:`segclassics.models.norm`).
         dropout: dropout before the classifier.
         align_corners: of the bilinear upsampling.
+        decoder: the SETR decoder (a key of :data:`SETR_DECODERS`) this head is part of, as its
+            main or an auxiliary head; kept as ``self.decoder`` (a plain attribute, not in the
+            state dict) for code that asks which SETR it holds, e.g. the ONNX export.
 
     Shapes: (B, in_channels, h, w) -> (B, num_classes, h * up_scale**num_convs, ...).
     """
@@ -212,8 +215,11 @@ class SETRUpHead(nn.Module):
         norm: str = "BN",
         dropout: float = 0.0,
         align_corners: bool = False,
+        decoder: str = "naive",
     ):
         super().__init__()
+        _spec(decoder)  # a known decoder
+        self.decoder = decoder
         if kernel_size not in (1, 3):
             raise ValueError(f"kernel_size must be 1 (Naive) or 3 (PUP), got {kernel_size}")
         if num_convs < 0 or up_scale < 1:
@@ -282,6 +288,9 @@ class SETRMLANeck(nn.Module):
 class SETRMLAHead(nn.Module):
     """MLA head: per stream 2 x (3x3 conv + BN + ReLU), concat, classify, 4x upsampling.
 
+    ``self.decoder`` is ``'mla'`` (the :data:`SETR_DECODERS` key of the decoder it belongs to, as
+    :class:`SETRUpHead` has it).
+
     Shapes: M maps (B, in_channels, h, w) -> (B, num_classes, 4h, 4w).
     """
 
@@ -297,6 +306,7 @@ class SETRMLAHead(nn.Module):
         align_corners: bool = False,
     ):
         super().__init__()
+        self.decoder = "mla"
         self.up_scale, self.align_corners = up_scale, align_corners
         self.streams = nn.ModuleList(
             [
@@ -360,10 +370,13 @@ class SETRDecoder(nn.Module):
             aux_in = channels
         else:
             self.neck = None
-            self.decode_head = SETRUpHead(in_channels, channels, num_classes, norm=norm, **spec.head)
+            self.decode_head = SETRUpHead(in_channels, channels, num_classes, norm=norm, decoder=decoder, **spec.head)
             aux_in = in_channels
         self.aux_heads = nn.ModuleList(
-            [SETRUpHead(aux_in, channels, num_classes, norm=norm, **spec.aux_head) for _ in range(num_aux)]
+            [
+                SETRUpHead(aux_in, channels, num_classes, norm=norm, decoder=decoder, **spec.aux_head)
+                for _ in range(num_aux)
+            ]
         )
 
     @property
