@@ -25,6 +25,8 @@ import tokenize
 from typing import List, Set
 
 PRAGMAS = re.compile(r"#\s*(noqa|type:|fmt:|pragma|isort|yapf|pylint)")
+#: The part of a pragma comment that must stay on its line.
+KEEP_INLINE = re.compile(r"#\s*(noqa(:\s*[A-Z]+[0-9]+(,\s*[A-Z]+[0-9]+)*)?|pragma: no cover|type: ignore(\[[\w-]+\])?)")
 
 
 def _docstring_lines(tree: ast.AST) -> Set[int]:
@@ -64,7 +66,12 @@ def wrap_source(source: str, limit: int) -> str:
             continue
         indent = line[: len(line) - len(line.lstrip())]
         col, comment = comments.get(number, (None, ""))
-        if comment and not PRAGMAS.search(comment):
+        pragma = KEEP_INLINE.match(comment)
+        if comment and pragma and comment[pragma.end() :].strip(" -:;,"):
+            # a pragma with an explanation: the pragma stays on the line, the explanation goes above
+            text = comment[pragma.end() :].strip(" -:;,")
+            out += _wrap(text, f"{indent}# ", limit) + [line[:col].rstrip() + "  " + pragma.group(0).rstrip()]
+        elif comment and not PRAGMAS.search(comment):
             marker = "#:" if comment.startswith("#:") else "#"
             text = comment[len(marker) :].strip()
             code = line[:col].rstrip()
@@ -95,6 +102,79 @@ def _normalised(tree: ast.AST) -> str:
     return ast.dump(tree)
 
 
+def _split_points(body: str, is_f: bool) -> List[int]:
+    """Offsets in a string literal's ``body`` after which it may be cut: after a space, outside
+    an f-string's ``{...}`` fields, not inside an escape."""
+    points, depth, i = [], 0, 0
+    while i < len(body):
+        c = body[i]
+        if c == "\\":
+            i += 2
+            continue
+        if is_f and c in "{}" and body[i : i + 2] in ("{{", "}}") and depth == 0:
+            i += 2
+            continue
+        if is_f and c == "{":
+            depth += 1
+        elif is_f and c == "}":
+            depth -= 1
+        elif c == " " and depth == 0 and 0 < i < len(body) - 1:
+            points.append(i + 1)
+        i += 1
+    return points
+
+
+def _cut(body: str, points: List[int], first: int, rest: int) -> List[str]:
+    """``body`` cut at ``points`` into pieces of at most ``first`` then ``rest`` characters
+    (a piece with no point early enough stays longer)."""
+    pieces, start, room = [], 0, first
+    while len(body) - start > room:
+        fitting = [p for p in points if start < p <= start + room]
+        if not fitting:
+            break
+        pieces.append(body[start : fitting[-1]])
+        start, room = fitting[-1], rest
+    return pieces + [body[start:]]
+
+
+def split_strings(source: str, limit: int) -> str:
+    """``source`` with each single-line string literal that crosses ``limit`` cut into adjacent
+    literals on continuation lines (Python joins them: the same constant), parenthesised where it
+    is not inside brackets already."""
+    lines = source.splitlines()
+    depth, edits = 0, {}
+    for tok in tokenize.generate_tokens(io.StringIO(source).readline):
+        if tok.type == tokenize.OP and tok.string in "([{":
+            depth += 1
+        elif tok.type == tokenize.OP and tok.string in ")]}":
+            depth -= 1
+        elif tok.type == tokenize.STRING and tok.start[0] == tok.end[0] and tok.start[0] not in edits:
+            row, col, end = tok.start[0], tok.start[1], tok.end[1]
+            if len(lines[row - 1]) <= limit or end <= limit:
+                continue
+            prefix = re.match(r"[A-Za-z]*", tok.string).group(0)
+            quoted = tok.string[len(prefix) :]
+            if quoted[:3] in ('"""', "'''") or "b" in prefix.lower():
+                continue
+            quote, body = quoted[0], quoted[1:-1]
+            overhead = len(prefix) + 2 + (depth == 0)  # quotes, prefix, the parenthesis added
+            pieces = _cut(
+                body, _split_points(body, "f" in prefix.lower()), limit - col - overhead, limit - col - overhead
+            )
+            if len(pieces) > 1:
+                literals = [f"{prefix}{quote}{piece}{quote}" for piece in pieces]
+                if depth == 0:  # outside brackets: parenthesised, so the pieces may continue lines
+                    literals[0], literals[-1] = "(" + literals[0], literals[-1] + ")"
+                edits[row] = (col, end, literals)
+    for row, (col, end, literals) in sorted(edits.items(), reverse=True):
+        line = lines[row - 1]
+        hang = col + 1 if literals[0].startswith("(") else col
+        new = [line[:col] + literals[0]] + [" " * hang + lit for lit in literals[1:]]
+        new[-1] += line[end:]
+        lines[row - 1 : row] = new
+    return "\n".join(lines) + ("\n" if source.endswith("\n") else "")
+
+
 def wrap_tree(folder: str, limit: int) -> None:
     """Wrap every ``.py`` file under ``folder`` in place (see :func:`wrap_source`)."""
     for dirpath, _, files in os.walk(folder):
@@ -104,6 +184,9 @@ def wrap_tree(folder: str, limit: int) -> None:
                 with open(path) as f:
                     source = f.read()
                 wrapped = wrap_source(source, limit)
+                split = split_strings(wrapped, limit)
+                if ast.dump(ast.parse(split)) == ast.dump(ast.parse(wrapped)):  # the same constants
+                    wrapped = split
                 if wrapped != source:
                     with open(path, "w") as f:
                         f.write(wrapped)
