@@ -44,6 +44,9 @@ import wrap  # noqa: E402
 
 #: The line lengths upstream's flake8 checks (mmseg / mmdet: flake8's default; detectron2's .flake8).
 OPENMMLAB_LINE_LENGTH, DETECTRON2_LINE_LENGTH = 79, 100
+#: Columns left free when wrapping for OpenMMLab: yapf may indent a continuation line further
+#: (aligned with its opening bracket) after the wrapping.
+YAPF_MARGIN = 4
 
 
 @dataclass(frozen=True)
@@ -375,7 +378,7 @@ def assemble(family: str, out: str, package: str | None = None, force: bool = Fa
         notes=spec.notes,
         metafile=metafile,
     )
-    wrap.wrap_tree(out, OPENMMLAB_LINE_LENGTH)  # upstream checks 79 columns; our sources have 120
+    wrap.wrap_tree(out, OPENMMLAB_LINE_LENGTH - YAPF_MARGIN)  # upstream checks 79 columns; our sources have 120
     return dict(
         out=out, import_name=import_name, configs=len(configs), modules=len(written), registered=sorted(registered)
     )

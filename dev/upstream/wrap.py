@@ -103,8 +103,8 @@ def _normalised(tree: ast.AST) -> str:
 
 
 def _split_points(body: str, is_f: bool) -> List[int]:
-    """Offsets in a string literal's ``body`` after which it may be cut: after a space, outside
-    an f-string's ``{...}`` fields, not inside an escape."""
+    """Offsets in a string literal's ``body`` after which it may be cut: after a space or a ``|``
+    (regular expressions), outside an f-string's ``{...}`` fields, not inside an escape."""
     points, depth, i = [], 0, 0
     while i < len(body):
         c = body[i]
@@ -118,7 +118,7 @@ def _split_points(body: str, is_f: bool) -> List[int]:
             depth += 1
         elif is_f and c == "}":
             depth -= 1
-        elif c == " " and depth == 0 and 0 < i < len(body) - 1:
+        elif c in " |" and depth == 0 and 0 < i < len(body) - 1:  # after a space or a regex's "|"
             points.append(i + 1)
         i += 1
     return points
@@ -175,6 +175,27 @@ def split_strings(source: str, limit: int) -> str:
     return "\n".join(lines) + ("\n" if source.endswith("\n") else "")
 
 
+def bracket_assignments(source: str, limit: int) -> str:
+    """``source`` with the value of each one-line assignment over ``limit`` columns that has no
+    bracket to break at put in parentheses on the next line (``x = (`` / ``    value)``), which the
+    formatters then wrap; parentheses around an expression leave the syntax tree as it was."""
+    lines = source.splitlines()
+    tree = ast.parse(source)
+    for node in sorted(ast.walk(tree), key=lambda n: -getattr(n, "lineno", 0)):
+        if not isinstance(node, ast.Assign) or node.lineno != node.end_lineno:
+            continue
+        line = lines[node.lineno - 1]
+        value = node.value
+        if len(line) <= limit or value.col_offset <= 0 or line[: value.col_offset].rstrip()[-1:] != "=":
+            continue
+        text = line[value.col_offset : value.end_col_offset]
+        if text.startswith(("(", "[", "{")) or line[value.end_col_offset :].strip():
+            continue
+        indent = line[: len(line) - len(line.lstrip())]
+        lines[node.lineno - 1 : node.lineno] = [line[: value.col_offset] + "(", f"{indent}    {text})"]
+    return "\n".join(lines) + ("\n" if source.endswith("\n") else "")
+
+
 def wrap_tree(folder: str, limit: int) -> None:
     """Wrap every ``.py`` file under ``folder`` in place (see :func:`wrap_source`)."""
     for dirpath, _, files in os.walk(folder):
@@ -184,9 +205,10 @@ def wrap_tree(folder: str, limit: int) -> None:
                 with open(path) as f:
                     source = f.read()
                 wrapped = wrap_source(source, limit)
-                split = split_strings(wrapped, limit)
-                if ast.dump(ast.parse(split)) == ast.dump(ast.parse(wrapped)):  # the same constants
-                    wrapped = split
+                for step in (split_strings, bracket_assignments):
+                    changed = step(wrapped, limit)
+                    if ast.dump(ast.parse(changed)) == ast.dump(ast.parse(wrapped)):  # the same program
+                        wrapped = changed
                 if wrapped != source:
                     with open(path, "w") as f:
                         f.write(wrapped)
