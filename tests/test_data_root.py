@@ -26,7 +26,7 @@ CONFIGS = sorted(
 )
 MOVED = "/elsewhere/moved-data"
 READ_BY_THE_RUNNER = ("train_dataloader", "val_dataloader", "test_dataloader", "val_evaluator", "test_evaluator")
-# LazyConfigs that register their datasets by name when loaded (moved by an environment variable)
+# LazyConfigs naming datasets registered by name (moved by an environment variable)
 REGISTERED_BY_NAME = {
     "configs/detectron2/fcn8s-atonce_vgg16_voc12aug.py",
     "configs/detectron2/mask_rcnn_R_18_FPN_isbi2012.py",
@@ -70,7 +70,8 @@ def test_data_root_moves_every_dataset_path(config):
         with pytest.raises(UserError) as err:
             load_config(str(REPO / config), [f"data_root={MOVED}"])
         assert str(err.value).startswith(f"data_root={MOVED} for {REPO / config}: ")
-        assert "registered" in str(err.value) and "environment variable" in str(err.value)
+        assert "registered by name (" in str(err.value)
+        assert str(err.value).endswith("=DIR in the environment instead")  # the variable that moves them
         return
     root_name = "data_root" if kind == MMENGINE else "root"
     before = _leaves(load_config(str(REPO / config)).cfg)
@@ -134,17 +135,40 @@ def test_data_root_on_configs_with_datasets_registered_by_name():
     with pytest.raises(UserError) as err:
         load_config(lazy, [f"data_root={MOVED}"])
     assert str(err.value) == (
-        f"data_root={MOVED} for {lazy}: this config's dataloaders read datasets registered by name when the "
-        f"config is loaded, not from a root; the config's docstring names the environment variable that points "
-        f"them to another copy"
+        f"data_root={MOVED} for {lazy}: this config's dataloaders read datasets registered by name "
+        f"(isbi2012_cells_train, isbi2012_cells_val), which take no root; set SEGCLASSICS_ISBI2012=DIR in the "
+        f"environment instead"
     )
     yaml = str(REPO / "configs/detectron2/unet_synthetic.yaml")
     with pytest.raises(UserError) as err:
         load_config(yaml, [f"data_root={MOVED}"])
     assert str(err.value) == (
-        f"data_root={MOVED} for {yaml}: a detectron2 yaml config names registered datasets (DATASETS.TRAIN/TEST), "
-        f"not folders; use a LazyConfig whose dataloaders take a root (e.g. configs/detectron2/unet_synthetic.py) "
-        f"or the dataset's environment variable"
+        f"data_root={MOVED} for {yaml}: this yaml config's DATASETS.TRAIN/TEST name datasets registered by name "
+        f"(synthetic_shapes_sem_seg_train, synthetic_shapes_sem_seg_val), which take no root; set "
+        f"SEGCLASSICS_SYNTHETIC_ROOT=DIR in the environment instead"
+    )
+
+
+def test_data_root_names_each_variable_and_what_has_none(tmp_path):
+    # a yaml config naming datasets of two variables and one a user registered without any
+    from detectron2.data import DatasetCatalog
+
+    DatasetCatalog.register("users_own_dataset", list)
+    config = tmp_path / "c.yaml"
+    config.write_text(
+        f'_BASE_: "{REPO}/configs/detectron2/unet_synthetic.yaml"\n'
+        'DATASETS: {TRAIN: ["camvid_sem_seg_train", "voc_2012_sem_seg_aug"], TEST: ["users_own_dataset"]}\n'
+    )
+    try:
+        with pytest.raises(UserError) as err:
+            load_config(str(config), [f"data_root={MOVED}"])
+    finally:
+        DatasetCatalog.remove("users_own_dataset")
+    assert str(err.value) == (
+        f"data_root={MOVED} for {config}: this yaml config's DATASETS.TRAIN/TEST name datasets registered by name "
+        f"(camvid_sem_seg_train, voc_2012_sem_seg_aug, users_own_dataset), which take no root; set "
+        f"SEGCLASSICS_CAMVID=DIR and SEGCLASSICS_VOC2012=DIR in the environment instead and register "
+        f"users_own_dataset at your copy with detectron2's DatasetCatalog"
     )
 
 

@@ -89,7 +89,7 @@ def test_trains_then_evaluates_a_yaml_config(synthetic_root, tmp_path):
 @pytest.mark.parametrize("mode", [[], ["--eval-only"]], ids=["train", "eval-only"])
 def test_code_running_weights_are_refused(synthetic_root, tmp_path, suffix, mode):
     # detectron2's own DetectionCheckpointer unpickles .pkl files fully; ours refuses what runs code
-    from test_checkpoint_safety import malicious_checkpoint
+    from test_checkpoint_safety import malicious_checkpoint, refusal
 
     config = tmp_path / "tiny_unet.yaml"
     config.write_text(TINY_UNET)
@@ -98,9 +98,41 @@ def test_code_running_weights_are_refused(synthetic_root, tmp_path, suffix, mode
     env = dict(os.environ, SEGCLASSICS_SYNTHETIC_ROOT=str(synthetic_root), OMP_NUM_THREADS="1")
     proc = _train_net("--config-file", config, *mode, "MODEL.WEIGHTS", evil, "OUTPUT_DIR", tmp_path / "o", env=env)
     assert proc.returncode == 2, (proc.stdout + proc.stderr)[-3000:]
-    assert (
-        proc.stderr.strip()
-        .splitlines()[-1]
-        .startswith(f"error: {evil}: refused to load: the file asks to run posix.system while unpickling")
-    )
+    # the hint names this tool's --trust-checkpoint
+    assert proc.stderr.strip().splitlines()[-1] == f"error: {refusal(evil)}"
     assert not marker.exists()
+
+
+def test_trust_checkpoint_reads_a_legacy_file(synthetic_root, tmp_path):
+    # a legacy checkpoint: the tiny UNet's weights beside an object that needs a full unpickle
+    import argparse
+
+    import torch
+    from detectron2.config import get_cfg
+    from detectron2.modeling import build_model
+
+    import segclassics.detectron2  # noqa: F401
+    from segclassics.detectron2.config import add_segclassics_config
+
+    config = tmp_path / "tiny_unet.yaml"
+    config.write_text(TINY_UNET)
+    cfg = add_segclassics_config(get_cfg())
+    cfg.merge_from_file(str(config))
+    legacy = tmp_path / "legacy.pth"
+    torch.save({"model": build_model(cfg).state_dict(), "args": argparse.Namespace(lr=0.01)}, legacy)
+    env = dict(os.environ, SEGCLASSICS_SYNTHETIC_ROOT=str(synthetic_root), OMP_NUM_THREADS="1")
+    run = ["--config-file", config, "--eval-only", "MODEL.WEIGHTS", legacy, "OUTPUT_DIR", tmp_path / "o"]
+
+    refused = _train_net(*run, env=env)
+    assert refused.returncode == 2, (refused.stdout + refused.stderr)[-3000:]
+    assert refused.stderr.strip().splitlines()[-1] == (
+        f"error: {legacy}: refused to load: the file asks to run argparse.Namespace while unpickling, which a "
+        f"checkpoint of weights never needs; if you trust this file and its origin, pass --trust-checkpoint "
+        f"(or trusted=True) to unpickle it fully, then save a safe copy with segclassics-publish-model"
+    )
+
+    trusted = _train_net(*run[:3], "--trust-checkpoint", *run[3:], env=env)
+    log = trusted.stdout + trusted.stderr
+    assert trusted.returncode == 0, log[-4000:]
+    assert "copypaste: Task: sem_seg" in log
+    assert "not found in the checkpoint" not in log  # every weight came from the file

@@ -72,6 +72,25 @@ def test_slurm_launcher_outside_srun_is_one_line():
         slurm_to_torchrun_env({})
 
 
+def test_launcher_messages_name_what_a_wheel_installs(monkeypatch):
+    # the console script segclassics-train, started by torchrun or srun (no checkout's tools/*.sh)
+    from segclassics.engine.distributed import init_distributed
+
+    for key in ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"):
+        monkeypatch.delenv(key, raising=False)
+    with pytest.raises(UserError) as err:
+        init_distributed("pytorch")
+    assert str(err.value) == (
+        "--launcher pytorch: RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT not set; run under torchrun "
+        "(torchrun --nproc-per-node N --no-python segclassics-train CONFIG --launcher pytorch)"
+    )
+    with pytest.raises(UserError) as err:
+        slurm_to_torchrun_env({})
+    assert str(err.value).endswith(
+        "start the processes with srun (srun --ntasks N segclassics-train CONFIG --launcher slurm)"
+    )
+
+
 @pytest.mark.slow
 def test_detectron2_lazy_config_trains_and_evaluates_in_two_processes(run_tool, tmp_path, synthetic_root):
     """tools/dist_train.sh with a detectron2 LazyConfig on CPU (detectron2's DDP passed

@@ -151,7 +151,7 @@ def test_lazy_config_instantiates():
     assert cfg.train.output_dir.endswith("fcn8s_vgg16_synthetic_d2")
 
 
-def test_voc12aug_config_is_the_reference_recipe_and_reads_voc_layout(tmp_path, shared_data, monkeypatch):
+def test_voc12aug_config_is_the_reference_recipe_and_reads_voc_layout(tmp_path, shared_data, monkeypatch, request):
     """The detectron2 VOC config: FCN-8s at-once with summed loss; its registration reads the
     VOC ``ImageSets`` lists, refuses VOC's palette labels and trains on converted ones."""
     import shutil
@@ -161,6 +161,7 @@ def test_voc12aug_config_is_the_reference_recipe_and_reads_voc_layout(tmp_path, 
     from detectron2.utils.events import EventStorage
 
     from segclassics.datasets.label_png import convert_folder
+    from segclassics.detectron2.voc import DEFAULT_ROOT, register_voc2012
 
     voc_tiny = shared_data("voc_tiny") / "voc"
     root = tmp_path / "VOC2012"
@@ -172,7 +173,11 @@ def test_voc12aug_config_is_the_reference_recipe_and_reads_voc_layout(tmp_path, 
         shutil.copytree(voc_tiny / "SegmentationClass", root / labels)
     for split, names in (("train", stems[:1]), ("aug", stems[1:2]), ("val", stems[2:])):
         (root / "ImageSets" / "Segmentation" / f"{split}.txt").write_text("".join(n + "\n" for n in names))
+    # the names are registered at import from $SEGCLASSICS_VOC2012; register them again as a
+    # process started with it set would have
     monkeypatch.setenv("SEGCLASSICS_VOC2012", str(root))
+    register_voc2012()
+    request.addfinalizer(lambda: register_voc2012(DEFAULT_ROOT))  # later tests see the default names
     cfg = LazyConfig.load(str(REPO / "configs/detectron2/fcn8s-atonce_vgg16_voc12aug.py"))
     assert cfg.model.sem_seg_head.loss_reduction == "sum" and cfg.optimizer.lr == 1e-10
     with pytest.raises(ValueError, match="palette"):

@@ -12,6 +12,8 @@ model = dict(
     roi_head=dict(bbox_head=dict(num_classes=20), mask_head=dict(num_classes=20)),
 )
 data_root = "../shared/data/voc_tiny/coco/"
+# segclassics.datasets.voc.LABELME_THING_CLASSES (the json's spelling) and PALETTE[1:] (an mmengine
+# config cannot import them; tests/test_voc_classes.py checks that they are equal)
 metainfo = dict(
     classes=(
         "aeroplane",

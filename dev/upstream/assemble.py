@@ -40,6 +40,13 @@ sys.path.insert(0, HERE)
 import detectron2_project  # noqa: E402
 import project_readme  # noqa: E402
 import vendor  # noqa: E402
+import wrap  # noqa: E402
+
+#: The line lengths upstream's flake8 checks (mmseg / mmdet: flake8's default; detectron2's .flake8).
+OPENMMLAB_LINE_LENGTH, DETECTRON2_LINE_LENGTH = 79, 100
+#: Columns left free when wrapping for OpenMMLab: yapf may indent a continuation line further
+#: (aligned with its opening bracket) after the wrapping.
+YAPF_MARGIN = 4
 
 
 @dataclass(frozen=True)
@@ -371,6 +378,7 @@ def assemble(family: str, out: str, package: str | None = None, force: bool = Fa
         notes=spec.notes,
         metafile=metafile,
     )
+    wrap.wrap_tree(out, OPENMMLAB_LINE_LENGTH - YAPF_MARGIN)  # upstream checks 79 columns; our sources have 120
     return dict(
         out=out, import_name=import_name, configs=len(configs), modules=len(written), registered=sorted(registered)
     )
@@ -418,6 +426,7 @@ def assemble_detectron2(family: str, out: str, package: str | None = None, force
         description=project_readme.description(REPO, spec.doc),
         pins=project_readme.tested_versions(REPO),
     )
+    wrap.wrap_tree(out, DETECTRON2_LINE_LENGTH)
     return dict(
         out=out, import_name=package, configs=len(configs), modules=len(package_files), registered=sorted(registered)
     )

@@ -20,6 +20,7 @@ from typing import Dict, Iterator, List, Sequence, Tuple
 import numpy as np
 from PIL import Image
 
+from . import voc
 from .synthetic import _coco_annotation, render_sample
 
 __all__ = ["camvid", "voc_aug", "voc_tiny", "drive_raw", "drive_mmseg", "isbi2012", "coco2017"]
@@ -138,18 +139,8 @@ def camvid(root: str, splits: Dict[str, int] = None, size: Size = (64, 80)) -> s
 
 
 def _voc_palette() -> List[int]:
-    """PASCAL VOC's colour map (bit-interleaved class index), 256 entries."""
-    palette = []
-    for c in range(256):
-        r = g = b = 0
-        cid = c
-        for j in range(8):
-            r |= ((cid >> 0) & 1) << (7 - j)
-            g |= ((cid >> 1) & 1) << (7 - j)
-            b |= ((cid >> 2) & 1) << (7 - j)
-            cid >>= 3
-        palette += [r, g, b]
-    return palette
+    """PASCAL VOC's colour map, 256 entries flattened as ``Image.putpalette`` takes them."""
+    return [channel for colour in voc.colour_map() for channel in colour]
 
 
 def voc_aug(root: str, num_train: int = 2, num_aug: int = 2, num_val: int = 1, size: Size = (64, 64)) -> str:
@@ -213,29 +204,7 @@ def voc_tiny(root: str, num_images: int = 2, size: Size = (64, 80)) -> str:
     """``../shared/data/voc_tiny``'s layout: ``coco/JPEGImages/X.jpg`` + ``coco/annotations.json``
     (labelme2coco style: category 0 ``_background_``, then the 20 VOC classes) and
     ``voc/images/X.jpg`` + ``voc/SegmentationClass/X.png`` (palette, 0..20 + 255)."""
-    names = [
-        "_background_",
-        "aeroplane",
-        "bicycle",
-        "bird",
-        "boat",
-        "bottle",
-        "bus",
-        "car",
-        "cat",
-        "chair",
-        "cow",
-        "diningtable",
-        "dog",
-        "horse",
-        "motorbike",
-        "person",
-        "pottedplant",
-        "sheep",
-        "sofa",
-        "train",
-        "tvmonitor",
-    ]
+    names = ["_background_", *voc.LABELME_THING_CLASSES]  # as labelme2coco writes them
     _mkdirs(
         os.path.join(root, "coco", "JPEGImages"),
         os.path.join(root, "voc", "images"),

@@ -21,6 +21,8 @@ from . import fcn_head  # noqa: F401
 from . import setr_head  # noqa: F401
 from . import coco_instances  # noqa: F401
 from . import instance_datasets  # noqa: F401  (registers the Mask R-CNN configs' datasets by name)
+from . import camvid  # noqa: F401  (registers camvid_sem_seg_* by name)
+from . import voc  # noqa: F401  (registers voc_2012_sem_seg_* by name)
 from segclassics.utils.hub_reading import read_hub_downloads_checked
 # isort: on
 

@@ -71,6 +71,7 @@ def register_checked_coco_instances(
     thing_classes: Optional[Sequence[str]] = None,
     drop_category_names: Iterable[str] = DEFAULT_DROP_CATEGORY_NAMES,
     how_to_get: str = "",
+    root_variable: Optional[str] = None,
 ) -> str:
     """Register (or re-register) a COCO instances json as detectron2 dataset ``name``.
 
@@ -83,6 +84,8 @@ def register_checked_coco_instances(
             visualisers can read them) and are checked against the json when it is read.
         drop_category_names: categories removed at load time (default ``('_background_',)``).
         how_to_get: hint shown if the json or image folder is missing.
+        root_variable: the environment variable that moves a dataset registered at import
+            (metadata ``root_variable``).
 
     Returns:
         ``name``.
@@ -101,6 +104,8 @@ def register_checked_coco_instances(
     meta = dict(image_root=image_root, evaluator_type="coco", source_json_file=json_file)
     if thing_classes is not None:
         meta["thing_classes"] = list(thing_classes)
+    if root_variable is not None:
+        meta["root_variable"] = root_variable
     MetadataCatalog.get(name).set(**meta)
     return name
 

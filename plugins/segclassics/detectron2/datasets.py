@@ -92,6 +92,7 @@ def register_sem_seg_dataset(
     how_to_get: str = "",
     split_file: Optional[str] = None,
     relocate: str = "",
+    root_variable: Optional[str] = None,
 ) -> str:
     """Register (or re-register) a folder-pair semantic-segmentation dataset; returns ``name``.
 
@@ -105,6 +106,8 @@ def register_sem_seg_dataset(
         how_to_get: hint shown when the folders are missing (converter command, download).
         relocate: how to point the config at another copy (a detectron2 override such as
             ``dataloader.train.dataset.root=DIR`` or an environment variable), shown with it.
+        root_variable: the environment variable that moves a dataset registered at import
+            (metadata ``root_variable``, named when a ``data_root=DIR`` override is refused).
     """
 
     def load() -> List[dict]:
@@ -130,8 +133,16 @@ def register_sem_seg_dataset(
     )
     if stuff_colors is not None:
         meta["stuff_colors"] = [list(c) for c in stuff_colors]
+    if root_variable is not None:
+        meta["root_variable"] = root_variable
     MetadataCatalog.get(name).set(**meta)
     return name
+
+
+def root_variables(names: Sequence[str]) -> dict:
+    """``{dataset name: the environment variable that moves it, or None}`` for registered
+    ``names`` (the metadata's ``root_variable``)."""
+    return {name: MetadataCatalog.get(name).get("root_variable", None) for name in names}
 
 
 def registered_dataset_dicts(

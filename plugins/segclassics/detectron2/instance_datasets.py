@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 from typing import List
 
+from segclassics.datasets import voc
 from segclassics.detectron2.coco_instances import register_checked_coco_instances
 
 __all__ = [
@@ -36,29 +37,9 @@ __all__ = [
 ISBI2012_TRAIN, ISBI2012_VAL = "isbi2012_cells_train", "isbi2012_cells_val"
 VOC_TINY = "voc_tiny_instances"
 COCO_TRAIN, COCO_VAL = "segclassics_coco_2017_train", "segclassics_coco_2017_val"
-# the 20 VOC thing classes (voc_tiny's category 0 ``_background_`` is dropped at load time)
-VOC_TINY_CLASSES = [
-    "aeroplane",
-    "bicycle",
-    "bird",
-    "boat",
-    "bottle",
-    "bus",
-    "car",
-    "cat",
-    "chair",
-    "cow",
-    "diningtable",
-    "dog",
-    "horse",
-    "motorbike",
-    "person",
-    "potted plant",
-    "sheep",
-    "sofa",
-    "train",
-    "tv/monitor",
-]
+# the 20 VOC thing classes as voc_tiny's labelme json spells them (its category 0 ``_background_``
+# is dropped at load time)
+VOC_TINY_CLASSES = list(voc.LABELME_THING_CLASSES)
 
 
 def register_instance_datasets() -> List[str]:
@@ -70,7 +51,12 @@ def register_instance_datasets() -> List[str]:
     for name, split in ((ISBI2012_TRAIN, "train"), (ISBI2012_VAL, "val")):
         names.append(
             register_checked_coco_instances(
-                name, os.path.join(root, "instances", f"{split}.json"), root, thing_classes=["cell"], how_to_get=how
+                name,
+                os.path.join(root, "instances", f"{split}.json"),
+                root,
+                thing_classes=["cell"],
+                how_to_get=how,
+                root_variable="SEGCLASSICS_ISBI2012",
             )
         )
     # voc_tiny: 3 Pascal VOC 2011 images with labelme polygons, a single split
@@ -83,6 +69,7 @@ def register_instance_datasets() -> List[str]:
             thing_classes=VOC_TINY_CLASSES,
             drop_category_names=("_background_",),
             how_to_get="voc_tiny lives in ../shared/data/voc_tiny (or set SEGCLASSICS_VOC_TINY)",
+            root_variable="SEGCLASSICS_VOC_TINY",
         )
     )
     # COCO 2017 in mmdet's layout, so mmdet's and detectron2's configs read the same folder
@@ -94,6 +81,7 @@ def register_instance_datasets() -> List[str]:
                 os.path.join(root, "annotations", f"instances_{split}2017.json"),
                 os.path.join(root, f"{split}2017"),
                 how_to_get="download COCO 2017 (images + annotations) into data/coco (or set SEGCLASSICS_COCO)",
+                root_variable="SEGCLASSICS_COCO",
             )
         )
     return names

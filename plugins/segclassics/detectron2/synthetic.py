@@ -63,6 +63,7 @@ def register_synthetic(root: Optional[str] = None, generate: Optional[bool] = No
                 stuff_colors=synthetic.PALETTE,
                 prepare=prepare,
                 how_to_get=f"run: python -m segclassics.tools.dataset_converters.make_synthetic {root}",
+                root_variable=synthetic.ROOT_ENV,
             )
         )
 
@@ -83,6 +84,7 @@ def register_synthetic(root: Optional[str] = None, generate: Optional[bool] = No
             evaluator_type="coco",
             thing_classes=list(synthetic.CLASSES[1:]),
             thing_colors=[list(c) for c in synthetic.PALETTE[1:]],
+            root_variable=synthetic.ROOT_ENV,
         )
         names.append(name)
     return names

@@ -2,8 +2,8 @@
 
 ::
 
-    python -m segclassics.detectron2.train_net --config-file X.yaml [--num-gpus N] [--eval-only] [--debug]
-        [KEY VALUE ...]
+    python -m segclassics.detectron2.train_net --config-file X.yaml [--num-gpus N] [--eval-only]
+        [--trust-checkpoint] [--debug] [KEY VALUE ...]
 
 The same arguments (``default_argument_parser``), setup (``default_setup``: logging, the saved
 ``config.yaml``, seeding), training (``DefaultTrainer``, resumed with ``--resume``) and
@@ -12,7 +12,8 @@ multi-GPU ``launch`` as detectron2's own script; added: ``import segclassics.det
 :func:`~segclassics.detectron2.config.add_segclassics_config` before the file is merged (the
 ``MODEL.SEGCLASSICS.*`` keys), the evaluators of :class:`~segclassics.detectron2.trainer.Trainer`, and
 checkpoint reads that refuse a file which would run code while unpickling (detectron2's own
-checkpointer unpickles ``.pkl`` files fully).
+checkpointer unpickles ``.pkl`` files fully), unless ``--trust-checkpoint`` (as every segclassics
+tool: only for legacy files whose origin you trust).
 A script of one's own needs the same two lines before ``merge_from_file``::
 
     import segclassics.detectron2  # noqa: F401  (registers our parts and datasets)
@@ -25,6 +26,7 @@ line (exit status 2); ``--debug`` shows the traceback instead.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 
 from detectron2.config import get_cfg
@@ -37,9 +39,18 @@ from segclassics.detectron2.checkpointer import SafeDetectionCheckpointer
 from segclassics.detectron2.config import add_segclassics_config
 from segclassics.detectron2.trainer import Trainer
 from segclassics.errors import UserError
-from segclassics.utils.cli_args import add_debug
+from segclassics.utils.cli_args import add_debug, add_trust_checkpoint
+from segclassics.utils.reader import trust_option
 
-__all__ = ["setup", "main", "cli"]
+__all__ = ["setup", "main", "cli", "argument_parser"]
+
+
+def argument_parser():
+    """detectron2's ``default_argument_parser`` plus ``--trust-checkpoint`` and ``--debug``."""
+    parser = default_argument_parser()
+    add_trust_checkpoint(parser)
+    add_debug(parser)
+    return parser
 
 
 def setup(args):
@@ -64,25 +75,29 @@ def setup(args):
 
 def main(args):
     """detectron2's ``train_net.main``: ``--eval-only`` evaluates ``MODEL.WEIGHTS``; otherwise trains."""
-    cfg = setup(args)
-    if args.eval_only:
-        model = Trainer.build_model(cfg)
-        SafeDetectionCheckpointer(model, save_dir=cfg.OUTPUT_DIR).resume_or_load(cfg.MODEL.WEIGHTS, resume=args.resume)
-        results = Trainer.test(cfg, model)
-        if comm.is_main_process():
-            verify_results(cfg, results)
-        return results
-    trainer = Trainer(cfg)
-    trainer.resume_or_load(resume=args.resume)
-    return trainer.train()
+    # args of detectron2's own parser have no --trust-checkpoint: refusals then give the library hint
+    has_flag = hasattr(args, "trust_checkpoint")
+    trusted = has_flag and args.trust_checkpoint
+    # a refused checkpoint names --trust-checkpoint, in every process launch starts
+    with trust_option() if has_flag else contextlib.nullcontext():
+        cfg = setup(args)
+        if args.eval_only:
+            model = Trainer.build_model(cfg)
+            checkpointer = SafeDetectionCheckpointer(model, save_dir=cfg.OUTPUT_DIR, trusted=trusted)
+            checkpointer.resume_or_load(cfg.MODEL.WEIGHTS, resume=args.resume)
+            results = Trainer.test(cfg, model)
+            if comm.is_main_process():
+                verify_results(cfg, results)
+            return results
+        trainer = Trainer(cfg, trusted=trusted)
+        trainer.resume_or_load(resume=args.resume)
+        return trainer.train()
 
 
 def cli(argv=None) -> int:
-    """Parse ``argv`` as detectron2's ``default_argument_parser`` does (plus ``--debug``) and
-    ``launch`` :func:`main`."""
-    parser = default_argument_parser()
-    add_debug(parser)
-    args = parser.parse_args(argv)
+    """Parse ``argv`` as detectron2's ``default_argument_parser`` does (plus ``--trust-checkpoint``
+    and ``--debug``) and ``launch`` :func:`main`."""
+    args = argument_parser().parse_args(argv)
     try:
         launch(
             main,

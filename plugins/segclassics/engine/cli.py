@@ -16,7 +16,7 @@ from segclassics.utils.cli_args import add_amp, add_cfg_options, add_debug, add_
 from segclassics.utils.writer import check_writable, overwriting, write_json
 
 from .backends import backend_for
-from .distributed import DEFAULT_TIMEOUT_S
+from .distributed import DEFAULT_TIMEOUT_S, SRUN_COMMAND, TORCHRUN_COMMAND
 from .errors import run_reporting_user_errors
 
 
@@ -27,8 +27,8 @@ def _common(parser: argparse.ArgumentParser) -> None:
         "--launcher",
         choices=["none", "pytorch", "slurm"],
         default="none",
-        help="'pytorch' under torchrun (tools/dist_train.sh, tools/dist_test.sh), 'slurm' under "
-        "srun (tools/slurm_train.sh, tools/slurm_test.sh); see docs/distributed.md",
+        help=f"'pytorch' under torchrun ({TORCHRUN_COMMAND}), 'slurm' under srun ({SRUN_COMMAND}); "
+        "see docs/distributed.md",
     )
     parser.add_argument(
         "--dist-timeout",

@@ -1,7 +1,7 @@
 """Joining a torch.distributed job, the same way for mmengine and detectron2 configs.
 
-* ``--launcher pytorch``: torchrun (``tools/dist_train.sh``, ``tools/dist_test.sh``, or
-  ``torchrun --no-python segclassics-train ...``) put ``RANK``/``WORLD_SIZE``/``LOCAL_RANK``/
+* ``--launcher pytorch``: torchrun (``torchrun --nproc-per-node N --no-python segclassics-train ...``;
+  in a checkout also ``tools/dist_train.sh``, ``tools/dist_test.sh``) put ``RANK``/``WORLD_SIZE``/``LOCAL_RANK``/
   ``MASTER_ADDR``/``MASTER_PORT`` in the environment.
 * ``--launcher slurm``: ``srun`` started one process per task; its ``SLURM_PROCID``/
   ``SLURM_NTASKS``/``SLURM_LOCALID``/``SLURM_NODELIST`` are mapped to torchrun's variables
@@ -32,6 +32,11 @@ DEFAULT_TIMEOUT_S = 600
 #: MASTER_PORT under Slurm when the environment does not set one (torchrun's default).
 DEFAULT_SLURM_PORT = 29500
 
+#: How each launcher starts the installed console script (segclassics-test likewise); the
+#: checkout's tools/dist_*.sh and tools/slurm_*.sh wrap the same commands.
+TORCHRUN_COMMAND = "torchrun --nproc-per-node N --no-python segclassics-train CONFIG --launcher pytorch"
+SRUN_COMMAND = "srun --ntasks N segclassics-train CONFIG --launcher slurm"
+
 
 def first_host(nodelist: str) -> str:
     """The first host name of a Slurm node list: ``"gpu[07-09,12],cpu1"`` -> ``"gpu07"``.
@@ -58,8 +63,7 @@ def slurm_to_torchrun_env(environ: dict) -> dict:
     missing = [k for k in ("SLURM_PROCID", "SLURM_NTASKS", "SLURM_LOCALID", "SLURM_NODELIST") if k not in environ]
     if missing:
         raise UserError(
-            f"--launcher slurm: {', '.join(missing)} not set; start the processes with srun "
-            f"(tools/slurm_train.sh PARTITION JOB CONFIG)"
+            f"--launcher slurm: {', '.join(missing)} not set; start the processes with srun ({SRUN_COMMAND})"
         )
     ntasks = int(environ["SLURM_NTASKS"])
     per_node = environ.get("SLURM_NTASKS_PER_NODE", "").split("(")[0]  # "2(x3)" -> "2"
@@ -84,15 +88,10 @@ def init_distributed(launcher: str, timeout_s: float = DEFAULT_TIMEOUT_S) -> boo
     if launcher == "slurm":
         os.environ.update(slurm_to_torchrun_env(dict(os.environ)))
     elif launcher != "pytorch":
-        raise UserError(
-            f"--launcher {launcher}: use 'pytorch' (torchrun: tools/dist_train.sh) or "
-            f"'slurm' (srun: tools/slurm_train.sh)"
-        )
+        raise UserError(f"--launcher {launcher}: use 'pytorch' ({TORCHRUN_COMMAND}) or 'slurm' ({SRUN_COMMAND})")
     missing = [k for k in ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT") if k not in os.environ]
     if missing:
-        raise UserError(
-            f"--launcher pytorch: {', '.join(missing)} not set; run under torchrun (tools/dist_train.sh CONFIG NPROC)"
-        )
+        raise UserError(f"--launcher pytorch: {', '.join(missing)} not set; run under torchrun ({TORCHRUN_COMMAND})")
     if timeout_s <= 0:
         raise UserError(f"--dist-timeout {timeout_s}: must be a positive number of seconds")
     import torch.distributed as dist

@@ -8,9 +8,11 @@ LazyConfig ``dataloader.test.mapper.image_format`` / ``train.device`` / ``datalo
 against yaml ``INPUT.FORMAT`` / ``MODEL.DEVICE`` / ``DATASETS.*``.
 
 ``data_root=DIR`` (LazyConfigs): sets ``root`` of every dataloader's dataset that takes one
-(``registered_dataset_dicts``, which registers the dataset under that root). Datasets that a
-config registers by name when it is loaded (COCO, ISBI 2012 cells, VOC) move with the
-environment variable the config names; yaml configs name registered datasets only.
+(``registered_dataset_dicts``, which registers the dataset under that root). Datasets that
+``import segclassics.detectron2`` registers by name (COCO, ISBI 2012 cells, VOC, CamVid, the
+synthetic shapes), as detectron2's builtin ones, move with an environment variable, read at that
+import (detectron2's own move with ``DETECTRON2_DATASETS``); yaml configs name registered datasets
+only. A config naming only those refuses ``data_root=`` with one line naming the variables.
 """
 
 from __future__ import annotations
@@ -36,6 +38,25 @@ from ..inference import Predictor, SemanticPrediction, _instances, _num_classes,
 from .base import DATA_ROOT_KEY, Backend, split_data_root
 
 SPLITS = ("train", "test")
+
+
+def _registered_by_name(root: str, file: str, what: str, names: Sequence[str]) -> UserError:
+    """The refusal of ``data_root=root`` for a config whose datasets are registered by name:
+    ``what`` says where the config names them; the variables that move them are named."""
+    from segclassics.detectron2.datasets import root_variables
+
+    variables = root_variables(list(dict.fromkeys(names)))
+    moves = sorted({v for v in variables.values() if v})
+    others = [name for name, v in variables.items() if not v]
+    how = []
+    if moves:
+        how.append(f"set {' and '.join(f'{v}=DIR' for v in moves)} in the environment instead")
+    if others:
+        how.append(f"register {', '.join(others)} at your copy with detectron2's DatasetCatalog")
+    return UserError(
+        f"{DATA_ROOT_KEY}={root} for {file}: {what} datasets registered by name ({', '.join(variables) or 'none'}), "
+        f"which take no root; {' and '.join(how) or 'name a dataset'}"
+    )
 
 
 class Detectron2Backend(Backend):
@@ -203,16 +224,23 @@ class Detectron2LazyBackend(Detectron2Backend):
             if dataset is not None and hasattr(dataset, "get") and "root" in dataset:
                 yield f"dataloader.{split}.dataset", dataset
 
+    @staticmethod
+    def _named_datasets(cfg) -> list:
+        """The dataset names the dataloaders read (``names`` / ``name`` of their datasets)."""
+        names = []
+        loaders = cfg.get("dataloader", None) or {}
+        for split in SPLITS:
+            dataset = (loaders.get(split, None) or {}).get("dataset", None) or {}
+            found = dataset.get("names", dataset.get("name", None)) if hasattr(dataset, "get") else None
+            names += [found] if isinstance(found, str) else list(found or [])
+        return names
+
     def _move_data_root(self, cfg, root: str, file: str) -> None:
         found = list(self._root_datasets(cfg))
         if not root:
             raise UserError(f"{DATA_ROOT_KEY}= for {file}: give a folder, {DATA_ROOT_KEY}=DIR")
         if not found:
-            raise UserError(
-                f"{DATA_ROOT_KEY}={root} for {file}: this config's dataloaders read datasets registered "
-                f"by name when the config is loaded, not from a root; the config's docstring names the "
-                f"environment variable that points them to another copy"
-            )
+            raise _registered_by_name(root, file, "this config's dataloaders read", self._named_datasets(cfg))
         for _, dataset in found:
             dataset["root"] = root
 
@@ -291,12 +319,8 @@ class Detectron2YamlBackend(Detectron2Backend):
             ) from exc
         data_root, overrides = split_data_root(overrides)
         if data_root is not None:
-            raise UserError(
-                f"{DATA_ROOT_KEY}={data_root} for {file}: a detectron2 yaml config names registered "
-                f"datasets (DATASETS.TRAIN/TEST), not folders; use a LazyConfig whose dataloaders take "
-                f"a root (e.g. configs/detectron2/unet_synthetic.py) or the dataset's environment "
-                f"variable"
-            )
+            names = [*cfg.DATASETS.TRAIN, *cfg.DATASETS.TEST]
+            raise _registered_by_name(data_root, file, "this yaml config's DATASETS.TRAIN/TEST name", names)
         for item in overrides:
             key, text = item.split("=", 1)
             _check_value(key, _literal(text), _current(cfg, key), file)
