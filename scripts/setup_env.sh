@@ -23,7 +23,8 @@ BUILD_KEY=("$ROOT/dev/mmcv_build_key.py" --mmcv "$MMCV_VERSION")
 step() { printf '\n[setup %s] %s\n' "$(date +%H:%M:%S)" "$*"; }
 
 command -v "$PYTHON" >/dev/null || PYTHON=python3
-want="$( (cat "$ROOT/requirements/pinned.txt" "$ROOT/requirements/lint.txt" "$ROOT/scripts/setup_env.sh" "$ROOT/dev/mmcv_build_key.py" \
+want="$( (cat "$ROOT/requirements/pinned.txt" "$ROOT/requirements/lint.txt" "$ROOT/requirements/lint_openmmlab.txt" \
+  "$ROOT/requirements/lint_detectron2.txt" "$ROOT/scripts/setup_env.sh" "$ROOT/dev/mmcv_build_key.py" \
   "$ROOT/pyproject.toml") | sha256sum | cut -c1-16)"
 if [[ -f "$STAMP" ]]; then
   # The mmcv key is part of the stamp: the same venv on a host that gains a GPU rebuilds mmcv.
@@ -112,5 +113,18 @@ print(f"torch {torch.__version__}, mmcv {mmcv.__version__} ({'CPU ops' if built 
       f"mmengine {mmengine.__version__}, mmseg {mmseg.__version__}, mmdet {mmdet.__version__}, "
       f"detectron2 {detectron2.__version__}")
 PYEOF
+# The upstream repositories' own linters, at their pins, one venv each (their pins conflict):
+# dev/tests/test_upstream_lint.py checks the assembled projects/ folders with them.
+for lint in openmmlab detectron2; do
+  LV="$ROOT/.venv-lint/$lint"
+  REQ="$ROOT/requirements/lint_$lint.txt"
+  if [[ "$(cat "$LV/.segclassics-requirements" 2>/dev/null)" != "$(cat "$REQ")" ]]; then
+    step "installing the $lint linters (requirements/lint_$lint.txt) into .venv-lint/$lint"
+    rm -rf "$LV"
+    "$PYTHON" -m venv "$LV"
+    "$LV/bin/pip" install -q -r "$REQ"
+    cp "$REQ" "$LV/.segclassics-requirements"
+  fi
+done
 echo "$want $MMCV_KEY" > "$STAMP"
 step "set-up done in $(( $(date +%s) - START )) s"

@@ -22,7 +22,8 @@ itself is only read.
 The linters come from their own virtual environment, at the upstream's versions
 (``requirements/lint_openmmlab.txt``, ``requirements/lint_detectron2.txt``; their pins conflict,
 so one environment each): ``--venv DIR``, or ``$SEGCLASSICS_LINT_OPENMMLAB`` /
-``$SEGCLASSICS_LINT_DETECTRON2``.
+``$SEGCLASSICS_LINT_DETECTRON2``, else ``.venv-lint/openmmlab`` / ``.venv-lint/detectron2`` in
+the checkout (``scripts/setup_env.sh`` builds both, so ``make test`` runs these checks).
 """
 
 from __future__ import annotations
@@ -51,6 +52,16 @@ UPSTREAMS = {
         {"setup.cfg": "detectron2_setup.cfg", ".flake8": "detectron2.flake8"},
     ),
 }
+
+
+def linters_venv(upstream: str) -> str:
+    """The venv of ``upstream``'s linters: its environment variable, else the checkout's
+    ``.venv-lint/<openmmlab|detectron2>`` where the set-up built it, else ''."""
+    requirements, variable, _ = UPSTREAMS[upstream]
+    if os.environ.get(variable):
+        return os.environ[variable]
+    default = os.path.join(REPO, ".venv-lint", requirements[len("lint_") : -len(".txt")])
+    return default if os.path.isdir(default) else ""
 
 
 class LintToolsMissing(RuntimeError):
@@ -182,12 +193,13 @@ def main(argv=None) -> int:
     p.add_argument(
         "--venv",
         default=None,
-        help="the linters' virtual environment (default: $SEGCLASSICS_LINT_OPENMMLAB or $SEGCLASSICS_LINT_DETECTRON2)",
+        help="the linters' virtual environment (default: $SEGCLASSICS_LINT_OPENMMLAB or $SEGCLASSICS_LINT_DETECTRON2, "
+        "else the checkout's .venv-lint/openmmlab or .venv-lint/detectron2)",
     )
     args = p.parse_args(argv)
     if not os.path.isdir(args.project):
         p.error(f"project folder not found: {args.project!r}")
-    venv = args.venv or os.environ.get(UPSTREAMS[args.upstream][1], "")
+    venv = args.venv or linters_venv(args.upstream)
     try:
         report = lint(args.upstream, args.project, venv)
     except LintToolsMissing as e:
