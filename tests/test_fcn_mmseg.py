@@ -108,6 +108,28 @@ def test_predict_logits_are_the_plain_torch_network():
         torch.testing.assert_close(got, ref(x)[0])
 
 
+def test_network_input_size_from_metas():
+    from segclassics.mmseg.torch_decode_head import network_input_size
+
+    assert network_input_size([dict(img_shape=(37, 50), pad_shape=(40, 56))]) == (40, 56)
+    assert network_input_size([dict(img_shape=(37, 50), pad_shape=None)]) == (37, 50)
+    assert network_input_size([dict(img_shape=(37, 50, 3))]) == (37, 50)
+    assert network_input_size([dict(img_shape=torch.Size([33, 21]), pad_shape=(50, 70))]) == (33, 21)
+
+
+def test_predict_with_pad_shape_none_uses_img_shape():
+    """Metas whose ``pad_shape`` is ``None`` predict like unpadded ones (it used to crash)."""
+    torch.manual_seed(0)
+    model = _segmentor(dict(type="FCNSkipHead", variant="8s", in_channels=[8, 8, 8], num_classes=3)).eval()
+    x = torch.randn(1, 3, 37, 50)
+    none = SegDataSample(metainfo=dict(img_shape=(37, 50), pad_shape=None, ori_shape=(37, 50)))
+    with torch.no_grad():
+        got = model.predict(x, [none])[0].seg_logits.data
+        ref = model.predict(x, _samples(1, 37, 50, 3))[0].seg_logits.data
+    assert got.shape == (3, 37, 50)
+    assert torch.equal(got, ref)
+
+
 def test_slide_inference_with_odd_crops():
     model = _segmentor(
         dict(type="FCNSkipHead", in_channels=[8, 8, 8], num_classes=3),

@@ -119,6 +119,18 @@ def test_overlap_tile_predict_full_size():
         m.predict(x, [s])
 
 
+def test_predict_by_feat_with_pad_shape_none():
+    """``pad_shape=None`` reads ``img_shape``: the valid head's size check names the fix (it used to crash)."""
+    m = _tiny_valid().eval()
+    tile = m.test_cfg["tile_size"]
+    out = unet_output_size(tile, 3)[0]
+    logits = torch.zeros(1, 2, out, out)
+    with pytest.raises(ValueError, match=rf"maps a \({tile}, {tile}\) input to \({out}, {out}\) outputs"):
+        m.decode_head.predict_by_feat(logits, [dict(img_shape=(tile, tile), pad_shape=None)])
+    same = m.decode_head.predict_by_feat(logits, [dict(img_shape=(out, out), pad_shape=None)])
+    assert torch.equal(same, logits)
+
+
 def test_binary_sigmoid_head_and_bad_config():
     m = _tiny_valid(
         out_channels=1, threshold=0.5, loss_decode=dict(type="CrossEntropyLoss", use_sigmoid=True, loss_weight=1.0)
