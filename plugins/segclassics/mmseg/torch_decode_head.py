@@ -41,14 +41,15 @@ def network_input_size(batch_img_metas: List[dict]) -> Tuple[int, int]:
 
     A ``torch.Size`` ``img_shape`` is the crop of slide inference; otherwise ``pad_shape`` (the
     batch-padded input) when set, else ``img_shape``. Only the first meta is read: mmseg pads a
-    batch to one size.
+    batch to one size. Sizes stay as given (no ``int()``), so ``torch.export`` keeps a traced
+    input's height and width dynamic.
     """
     meta = batch_img_metas[0]
     if isinstance(meta["img_shape"], torch.Size):  # slide inference: the crop's (H, W)
-        return tuple(int(s) for s in meta["img_shape"][-2:])
+        return tuple(meta["img_shape"][-2:])
     if meta.get("pad_shape") is not None:
-        return tuple(int(s) for s in meta["pad_shape"][:2])
-    return tuple(int(s) for s in meta["img_shape"][:2])
+        return tuple(meta["pad_shape"][:2])
+    return tuple(meta["img_shape"][:2])
 
 
 class TorchModuleDecodeHead(BaseDecodeHead):
