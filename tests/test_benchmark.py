@@ -134,8 +134,8 @@ def test_detectron2_pair_report(repo_root, monkeypatch):
     s = report["settings"]
     assert s["shape"] == [64, 64] and s["batch"] == 2 and "multiply-add = 2 FLOPs" in s["flops_method"]
     rcnn, unet = report["results"]
-    assert (rcnn["framework"], rcnn["task"], rcnn["model_class"]) == ("detectron2", "instances", "GeneralizedRCNN")
-    assert (unet["framework"], unet["task"]) == ("detectron2", "sem_seg")
+    assert (rcnn["framework"], rcnn["task"], rcnn["model_class"]) == ("detectron2", "instance", "GeneralizedRCNN")
+    assert (unet["framework"], unet["task"]) == ("detectron2", "semantic")
     assert rcnn["params"] == D2_MASK_RCNN_PARAMS
     assert unet["params"] == D2_UNET_PARAMS
     for r in (rcnn, unet):
@@ -185,7 +185,7 @@ def test_mmdet_tiny(repo_root, monkeypatch):
     monkeypatch.chdir(repo_root)
     report, wall = _timed(lambda: bm.run([MMDET_TINY], shape=(64, 64), batch=2, iters=1, warmup=0, log=lambda s: None))
     (r,) = report["results"]
-    assert (r["framework"], r["task"], r["model_class"], r["num_classes"]) == ("mmdet", "instances", "MaskRCNN", 5)
+    assert (r["framework"], r["task"], r["model_class"], r["num_classes"]) == ("mmdet", "instance", "MaskRCNN", 5)
     assert r["params"] == MMDET_MASK_RCNN_PARAMS
     assert r["model_input_shape"] == [64, 64]  # already a multiple of pad_size_divisor=32
     _check_timings(r, 1, wall)

@@ -499,3 +499,14 @@ def test_head_losses_equal_mmsegs_and_accuracy_needs_no_topk(config, monkeypatch
     assert set(ours) == set(ref)
     for key in ref:
         assert torch.equal(ours[key], ref[key]), key
+
+
+def test_setrvit_in_chans_is_a_deprecated_name_of_in_channels():
+    """Checkpoint keys are unchanged: the old and new names build the same state dict keys."""
+    with pytest.warns(DeprecationWarning, match="SETRViT: in_chans is deprecated; write in_channels"):
+        old = MODELS.build(dict(type="SETRViT", img_size=32, in_chans=1, **TINY))
+    new = MODELS.build(dict(type="SETRViT", img_size=32, in_channels=1, **TINY))
+    assert old.patch_embed.proj.in_channels == new.patch_embed.proj.in_channels == 1
+    assert list(old.state_dict()) == list(new.state_dict())
+    with pytest.raises(ValueError, match="SETRViT: give in_channels only"):
+        MODELS.build(dict(type="SETRViT", img_size=32, in_chans=1, in_channels=1, **TINY))

@@ -30,6 +30,13 @@ def test_output_shape_matches_forward():
         SETRViTBackbone(out_indices=(0, 2), out_features=("a",), **SMALL)
 
 
+def test_in_chans_is_a_deprecated_name_of_in_channels():
+    with pytest.warns(DeprecationWarning, match="SETRViTBackbone: in_chans is deprecated; write in_channels"):
+        old = SETRViTBackbone(in_chans=1, **SMALL)
+    assert old.net.patch_embed.proj.in_channels == 1
+    assert SETRViTBackbone(in_channels=1, **SMALL).net.patch_embed.proj.in_channels == 1
+
+
 def test_build_from_yaml_config():
     assert BACKBONE_REGISTRY.get("SETRViTBackbone") is SETRViTBackbone
     cfg = add_segclassics_config(get_cfg())

@@ -69,9 +69,8 @@ class Detectron2Backend(Backend):
         return wanted if not wanted.startswith("cuda") or torch.cuda.is_available() else "cpu"
 
     def input_order(self, loaded: LoadedConfig) -> str:
-        """Channel order of the images the config feeds its model; 'L' is 'GRAY'."""
-        order = self.input_format(loaded.cfg)
-        return "GRAY" if order == "L" else order
+        """Channel order of the images the config feeds its model ('BGR', 'RGB' or 'L')."""
+        return self.input_format(loaded.cfg)
 
     def train(self, args) -> dict:
         from .. import detectron2_runner
@@ -131,7 +130,7 @@ class Detectron2Backend(Backend):
                 f"{config}: {type(model).__name__} has neither sem_seg_head nor roi_heads; the benchmark "
                 f"feeds semantic-segmentation or instance inputs"
             )
-        task = "+".join(t for t, ok in (("sem_seg", has_sem), ("instances", has_inst)) if ok)
+        task = "+".join(t for t, ok in (("semantic", has_sem), ("instance", has_inst)) if ok)
         nc_sem = int(getattr(model.sem_seg_head, "num_classes", 2)) if has_sem else 0
         nc_inst = int(getattr(model.roi_heads, "num_classes", 1)) if has_inst else 0
         return BuiltModel(model, "detectron2", task, nc_sem or nc_inst, config, extra=dict(num_thing_classes=nc_inst))

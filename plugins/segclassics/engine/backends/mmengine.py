@@ -186,7 +186,7 @@ class MMEngineBackend(Backend):
             channels = model.backbone.in_channels if hasattr(model.backbone, "in_channels") else 3
             mean, std = [0.0] * channels, [1.0] * channels
         net = _MMSegValidUNet(model) if border else _MMSegEncodeDecode(model)
-        order = "GRAY" if len(mean) == 1 else "BGR"
+        order = "L" if len(mean) == 1 else "BGR"
         return SemanticForward(net, mean, std, order, bool(getattr(pre, "channel_conversion", False)), border)
 
     # ------------------------------------------------------------------------- benchmark
@@ -196,8 +196,8 @@ class MMEngineBackend(Backend):
         if TASKS[self.framework(loaded.cfg)] == "semantic":
             heads = [model.decode_head] if hasattr(model, "decode_head") else []
             nc = int(getattr(heads[0], "num_classes", 2)) if heads else 2
-            return BuiltModel(model, "mmseg", "sem_seg", nc, config)
-        return BuiltModel(model, "mmdet", "instances", _mmdet_num_classes(model), config)
+            return BuiltModel(model, "mmseg", "semantic", nc, config)
+        return BuiltModel(model, "mmdet", "instance", _mmdet_num_classes(model), config)
 
     def benchmark_inputs(self, built, batch, shape, device):
         from ..benchmark_inputs import INPUT_BUILDERS
