@@ -28,7 +28,6 @@ configured without it is refused rather than predicting on a resized, shifted ma
 from __future__ import annotations
 
 import contextlib
-import os
 from dataclasses import dataclass
 from typing import Optional, Sequence
 
@@ -36,8 +35,8 @@ import numpy as np
 import torch
 
 from segclassics.utils.checkpoint import load_checkpoint_file, load_state_dict_checked, plain_meta, state_dict_of
+from segclassics.utils.reader import require_checkpoint
 
-from ..errors import MissingFileError
 from .config_loader import LoadedConfig, load_config
 from .cpu_precision import require_cpu_bf16
 from .errors import UserError
@@ -182,6 +181,5 @@ def build_predictor(
     """
     device = resolve_device(device)
     loaded = load_config(config, overrides)
-    if not os.path.isfile(checkpoint):
-        raise MissingFileError(f"checkpoint not found: {checkpoint!r}")
+    require_checkpoint(checkpoint)
     return loaded.backend.predictor(loaded, checkpoint, device, trusted, amp)
