@@ -7,15 +7,13 @@ evaluators' ``ann_file`` / ``image_root``) now lies under DIR, and nothing else 
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
+from helpers import REPO
 from segclassics.engine.config_kind import D2_LAZY, D2_YAML, MMENGINE, detect_config_kind
 from segclassics.engine.config_loader import load_config
 from segclassics.engine.errors import UserError
 
-REPO = Path(__file__).resolve().parents[1]
 CONFIGS = sorted(
     str(p.relative_to(REPO))
     for p in (REPO / "configs").rglob("*")

@@ -22,10 +22,9 @@ from pathlib import Path
 
 import pytest
 
+from helpers import REPO
 from segclassics.engine.distributed import first_host, slurm_to_torchrun_env
 from segclassics.errors import UserError
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.parametrize(

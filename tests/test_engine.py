@@ -8,16 +8,14 @@ import os
 import re
 import sys
 import textwrap
-from pathlib import Path
 
 import pytest
 import torch
 
+from helpers import REPO, error_line, error_message
 from segclassics.engine.config_kind import D2_LAZY, D2_YAML, MMENGINE, detect_config_kind
 from segclassics.engine.cpu_precision import cpu_bf16_supported
 from segclassics.engine.errors import UserError
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 def write(tmp_path, name, text):
@@ -59,19 +57,6 @@ class TestConfigKind:
     def test_missing(self, tmp_path):
         with pytest.raises(UserError, match="config not found"):
             detect_config_kind(str(tmp_path / "nope.py"))
-
-
-def error_line(proc):
-    """The one ``error: ...`` line of a tool that exited with status 2 and printed no traceback."""
-    lines = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
-    assert proc.returncode == 2, proc.stdout[-3000:] + proc.stderr[-3000:]
-    assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
-    return lines[0]
-
-
-def error_message(proc):
-    """:func:`error_line` without its ``error: `` prefix."""
-    return error_line(proc)[len("error: ") :]
 
 
 class TestInputErrors:

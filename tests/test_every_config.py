@@ -23,9 +23,9 @@ from pathlib import Path
 
 import pytest
 
+from helpers import REPO
 from segclassics.engine.config_kind import D2_LAZY, D2_YAML, MMENGINE, detect_config_kind
 
-REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("SEGCLASSICS_SHARED_DATA", REPO.parent / "shared" / "data"))
 CONFIGS = sorted(
     str(p.relative_to(REPO / "configs"))

@@ -25,10 +25,10 @@ from mmseg.utils import register_all_modules  # noqa: E402
 
 register_all_modules()
 import segclassics.mmseg  # noqa: E402,F401
+from helpers import REPO  # noqa: E402
 from segclassics.models.fcn import count_parameters  # noqa: E402
 from segclassics.utils.checkpoint import CheckpointMismatchError  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
 TINY_BACKBONE = dict(type="VGG16", conv1_1_padding=100, widths=(4, 4, 8, 8, 8), fc_channels=8)
 PRE = dict(type="SegDataPreProcessor", mean=[0, 0, 0], std=[1, 1, 1], pad_val=0, seg_pad_val=255)
 
@@ -212,7 +212,7 @@ def test_fcn8s_voc_config_builds_the_paper_network():
     with torch.device("meta"):
         model = MODELS.build(cfg.model)
     # 134,489,759 = the hand-written layer table of tests/test_fcn.py::paper_param_count('8s')
-    from test_fcn import paper_param_count
+    from helpers import paper_param_count
 
     assert count_parameters(model) == paper_param_count("8s")
 

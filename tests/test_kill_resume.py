@@ -28,7 +28,8 @@ from pathlib import Path
 import pytest
 import torch
 
-REPO = Path(__file__).resolve().parents[1]
+from helpers import REPO
+
 ITERS, PERIOD = 12, 2
 
 MM_COMMON = [

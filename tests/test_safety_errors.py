@@ -16,11 +16,9 @@ import pytest
 import torch
 from PIL import Image
 
+from helpers import REPO, error_message, random_weights
 from pickles import RunsCode
-from test_engine import error_message
-from test_inference import random_weights
 
-REPO = Path(__file__).resolve().parents[1]
 UNET = REPO / "configs/unet/unet_synthetic.py"
 
 

@@ -21,6 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image, PngImagePlugin
 
+from helpers import REPO, error_message
 from segclassics.utils import writer
 from segclassics.utils.writer import (
     DiskFullError,
@@ -34,9 +35,6 @@ from segclassics.utils.writer import (
     take_work_dir,
     write_json,
 )
-from test_engine import error_message
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(autouse=True)
@@ -298,7 +296,7 @@ def test_a_work_dir_that_is_a_file(tmp_path):
 
 def _weights(tmp_path) -> Path:
     """Random weights of the synthetic UNet (mmseg)."""
-    from test_inference import random_weights
+    from helpers import random_weights
 
     return random_weights(REPO / "configs/unet/unet_synthetic.py", tmp_path / "w.pth")
 

@@ -18,12 +18,12 @@ from mmseg.registry import MODELS  # noqa: E402
 from mmseg.structures import SegDataSample  # noqa: E402
 
 import segclassics.mmseg  # noqa: E402,F401
+from helpers import REPO  # noqa: E402
 from segclassics.mmseg.setr_checkpoint import setr_checkpoint_to_mmseg  # noqa: E402
 from segclassics.models.vit import adapt_vit_state_dict  # noqa: E402
 from segclassics.models.vit_convert import convert_mmseg_setr, convert_vit_checkpoint  # noqa: E402
 from segclassics.utils.checkpoint import load_state_dict_checked  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
 init_default_scope("mmseg")
 TINY = dict(arch=None, embed_dim=32, depth=4, num_heads=4, patch_size=16, mlp_ratio=4.0)
 

@@ -12,6 +12,7 @@ from detectron2.modeling import BACKBONE_REGISTRY, build_backbone  # noqa: E402
 from detectron2.modeling.backbone.vit import SimpleFeaturePyramid  # noqa: E402
 
 import segclassics.detectron2  # noqa: E402,F401
+from helpers import REPO  # noqa: E402
 from segclassics.detectron2.config import add_segclassics_config  # noqa: E402
 from segclassics.detectron2.vit_backbone import SETRViTBackbone  # noqa: E402
 
@@ -219,11 +220,10 @@ def test_setr_from_yaml_config():
 
 
 def test_setr_lazy_config_builds():
-    from pathlib import Path
 
     from detectron2.config import LazyConfig, instantiate
 
-    cfg = LazyConfig.load(str(Path(__file__).resolve().parents[1] / "configs/detectron2/setr_pup_synthetic.py"))
+    cfg = LazyConfig.load(str(REPO / "configs/detectron2/setr_pup_synthetic.py"))
     model = instantiate(cfg.model)
     assert model.backbone.size_divisibility == 16 and len(model.sem_seg_head.module.aux_heads) == 4
 
