@@ -15,6 +15,23 @@ import torch
 #: the checkout's root (the ``repo_root`` fixture returns it too)
 REPO = Path(__file__).resolve().parents[1]
 
+#: every config a user can run (configs/**/*.py and *.yaml), the one list the config tests take:
+#: not the ``_base_`` parts, detectron2's ``common`` parts or the model-index ``metafile.yaml``
+SHIPPED_CONFIGS = sorted(
+    p
+    for p in (REPO / "configs").rglob("*")
+    if p.suffix in (".py", ".yaml")
+    and p.name != "metafile.yaml"  # model-index metadata
+    and "_base_" not in p.parts
+    and "common" not in p.parts
+)
+
+
+def data_root_overrides(root, loaders=("train", "val", "test")) -> list:
+    """``--cfg-options`` pointing an mmengine config's ``<loader>_dataloader`` datasets at ``root``
+    (e.g. the ``synthetic_root`` fixture), one ``<loader>_dataloader.dataset.data_root=ROOT`` each."""
+    return [f"{loader}_dataloader.dataset.data_root={root}" for loader in loaders]
+
 
 def error_line(proc):
     """The one ``error: ...`` line of a tool that exited with status 2 and printed no traceback."""

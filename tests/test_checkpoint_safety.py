@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import torch
 
-from helpers import REPO, error_message, malicious_checkpoint, refusal
+from helpers import REPO, data_root_overrides, error_message, malicious_checkpoint, refusal
 from segclassics.utils.checkpoint import load_checkpoint_file, publish_checkpoint, read_state_dict, save_weights_only
 from segclassics.utils.reader import UnsafeCheckpointError
 
@@ -193,8 +193,7 @@ def test_entry_points_refuse_code_running_checkpoints(
         )
     else:
         opts, env = (
-            ["--cfg-options"]
-            + [f"{split}_dataloader.dataset.data_root={synthetic_root}" for split in ("train", "val", "test")],
+            ["--cfg-options"] + data_root_overrides(synthetic_root),
             {},
         )
     if tool == "test.py":
@@ -241,8 +240,7 @@ def test_resume_from_a_checkpoint_of_another_model(run_tool, tmp_path, synthetic
     else:
         opts = [
             "--cfg-options",
-            f"train_dataloader.dataset.data_root={synthetic_root}",
-            f"val_dataloader.dataset.data_root={synthetic_root}",
+            *data_root_overrides(synthetic_root, ("train", "val")),
         ]
         model = "EncoderDecoder"
     proc = run_tool("train.py", REPO / config, "--resume", other, "--work-dir", tmp_path / "w", *opts)

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import REPO
+from helpers import REPO, data_root_overrides
 from segclassics.engine.distributed import first_host, slurm_to_torchrun_env
 from segclassics.errors import UserError
 
@@ -196,8 +196,7 @@ def _mm_opts(root: Path, *extra: str) -> list[str]:
     """--cfg-options for configs/unet/unet_synthetic.py on the session's synthetic data."""
     return [
         "--cfg-options",
-        f"train_dataloader.dataset.data_root={root}",
-        f"val_dataloader.dataset.data_root={root}",
+        *data_root_overrides(root, ("train", "val")),
         "train_dataloader.num_workers=0",
         "train_dataloader.persistent_workers=False",
         "val_dataloader.num_workers=0",

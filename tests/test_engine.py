@@ -12,7 +12,7 @@ import textwrap
 import pytest
 import torch
 
-from helpers import REPO, error_line, error_message
+from helpers import REPO, data_root_overrides, error_line, error_message
 from segclassics.engine.config_kind import D2_LAZY, D2_YAML, MMENGINE, detect_config_kind
 from segclassics.engine.cpu_precision import cpu_bf16_supported
 from segclassics.engine.errors import UserError
@@ -125,9 +125,7 @@ def test_mmengine_train_then_test_with_overlays(run_tool, tmp_path, synthetic_ro
         "train_cfg.val_interval=2",
         "default_hooks.checkpoint.interval=2",
         "default_hooks.logger.interval=1",
-        f"train_dataloader.dataset.data_root={data}",
-        f"val_dataloader.dataset.data_root={data}",
-        f"test_dataloader.dataset.data_root={data}",
+        *data_root_overrides(data),
         "train_dataloader.num_workers=0",
         "train_dataloader.persistent_workers=False",
         "val_dataloader.num_workers=0",
@@ -180,8 +178,7 @@ def test_mmengine_train_then_test_with_overlays(run_tool, tmp_path, synthetic_ro
 def test_resume_continues_from_checkpoint(run_tool, tmp_path, synthetic_root):
     data = synthetic_root
     common = [
-        f"train_dataloader.dataset.data_root={data}",
-        f"val_dataloader.dataset.data_root={data}",
+        *data_root_overrides(data, ("train", "val")),
         "train_dataloader.num_workers=0",
         "train_dataloader.persistent_workers=False",
         "val_dataloader.num_workers=0",
@@ -231,8 +228,7 @@ def test_distributed_two_cpu_processes(run_tool, tmp_path, synthetic_root):
         "train_cfg.val_interval=2",
         "default_hooks.checkpoint.interval=2",
         "default_hooks.logger.interval=1",
-        f"train_dataloader.dataset.data_root={data}",
-        f"val_dataloader.dataset.data_root={data}",
+        *data_root_overrides(data, ("train", "val")),
         "train_dataloader.num_workers=0",
         "train_dataloader.persistent_workers=False",
         "val_dataloader.num_workers=0",
@@ -337,8 +333,7 @@ def test_amp_on_cpu_trains(run_tool, tmp_path, synthetic_root, config, opts, exp
         opts = opts + [f"dataloader.train.dataset.root={synthetic_root}"]
     else:
         opts = opts + [
-            f"train_dataloader.dataset.data_root={synthetic_root}",
-            f"val_dataloader.dataset.data_root={synthetic_root}",
+            *data_root_overrides(synthetic_root, ("train", "val")),
         ]
     proc = run_tool("train.py", REPO / config, "--amp", "--work-dir", tmp_path / "w", *opts)
     if not cpu_bf16_supported():  # e.g. an AVX2-only CPU: refused, bf16 would run far slower than fp32

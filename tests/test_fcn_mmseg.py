@@ -25,7 +25,7 @@ from mmseg.utils import register_all_modules  # noqa: E402
 
 register_all_modules()
 import segclassics.mmseg  # noqa: E402,F401
-from helpers import REPO  # noqa: E402
+from helpers import REPO, data_root_overrides  # noqa: E402
 from segclassics.models.fcn import count_parameters  # noqa: E402
 from segclassics.utils.checkpoint import CheckpointMismatchError  # noqa: E402
 
@@ -211,7 +211,7 @@ def test_fcn8s_voc_config_builds_the_paper_network():
     cfg = Config.fromfile(REPO / "configs" / "fcn" / "fcn8s-atonce_vgg16_voc12aug.py")
     with torch.device("meta"):
         model = MODELS.build(cfg.model)
-    # 134,489,759 = the hand-written layer table of tests/test_fcn.py::paper_param_count('8s')
+    # 134,489,759 = the hand-written layer table of tests/helpers.py::paper_param_count('8s')
     from helpers import paper_param_count
 
     assert count_parameters(model) == paper_param_count("8s")
@@ -245,9 +245,7 @@ def test_short_training_lowers_loss_and_beats_constant(run_tool, synthetic_root,
         "--work-dir",
         work,
         "--cfg-options",
-        f"train_dataloader.dataset.data_root={synthetic_root}",
-        f"val_dataloader.dataset.data_root={synthetic_root}",
-        f"test_dataloader.dataset.data_root={synthetic_root}",
+        *data_root_overrides(synthetic_root),
         "model.backbone.widths=[8,16,16,32,32]",
         "model.backbone.fc_channels=32",
         "model.decode_head.in_channels=[16,32,32]",

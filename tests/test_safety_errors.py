@@ -16,7 +16,7 @@ import pytest
 import torch
 from PIL import Image
 
-from helpers import REPO, error_message, random_weights
+from helpers import REPO, data_root_overrides, error_message, random_weights
 from pickles import RunsCode
 
 UNET = REPO / "configs/unet/unet_synthetic.py"
@@ -187,7 +187,7 @@ def test_palette_to_index_never_writes_over_its_input(run_tool, tmp_path):
 def test_ctrl_c_is_one_line_naming_the_last_checkpoint(tmp_path, synthetic_root, config, opts):
     work = tmp_path / "w"
     data = (
-        [f"train_dataloader.dataset.data_root={synthetic_root}", f"val_dataloader.dataset.data_root={synthetic_root}"]
+        data_root_overrides(synthetic_root, ("train", "val"))
         if config == UNET
         else [f"dataloader.train.dataset.root={synthetic_root}"]
     )

@@ -26,7 +26,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from helpers import REPO
+from helpers import REPO, data_root_overrides
 from pickles import Call, RunsCode, dumps, torch_save
 from segclassics.utils.reader import UnsafeCheckpointError, UnsafeConfigError, read_checkpoint, read_yaml
 
@@ -374,7 +374,7 @@ def test_train_refuses_load_from_a_url_that_runs_code(run_tool, tmp_path, synthe
             tmp_path / "w",
             "--cfg-options",
             f"load_from={url}/model.pth",
-            *(f"{s}_dataloader.dataset.data_root={synthetic_root}" for s in ("train", "val")),
+            *data_root_overrides(synthetic_root, ("train", "val")),
             "train_cfg.max_iters=1",
             env={"TORCH_HOME": str(tmp_path / "torch")},
         )

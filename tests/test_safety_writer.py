@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image, PngImagePlugin
 
-from helpers import REPO, error_message
+from helpers import REPO, data_root_overrides, error_message
 from segclassics.utils import writer
 from segclassics.utils.writer import (
     DiskFullError,
@@ -232,7 +232,7 @@ def test_training_on_a_full_disk(run_tool, tiny_disk, synthetic_root, config, op
     """A work dir on a disk too small for one checkpoint: one line naming the device and the file,
     no partial checkpoint (mmseg left one; detectron2 said only "unexpected pos ...")."""
     data = (
-        [f"train_dataloader.dataset.data_root={synthetic_root}"]
+        data_root_overrides(synthetic_root, ("train",))
         if "unet/" in config
         else [f"dataloader.train.dataset.root={synthetic_root}"]
     )
@@ -325,8 +325,7 @@ def test_training_twice_into_one_work_dir(run_tool, tmp_path, synthetic_root):
         "train_cfg.max_iters=2",
         "train_cfg.val_interval=100",
         "default_hooks.checkpoint.interval=2",
-        f"train_dataloader.dataset.data_root={synthetic_root}",
-        f"val_dataloader.dataset.data_root={synthetic_root}",
+        *data_root_overrides(synthetic_root, ("train", "val")),
         "train_dataloader.num_workers=0",
         "train_dataloader.persistent_workers=False",
     ]

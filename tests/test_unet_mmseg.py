@@ -16,6 +16,7 @@ from mmseg.structures import SegDataSample  # noqa: E402
 from mmseg.utils import register_all_modules  # noqa: E402
 
 import segclassics.mmseg  # noqa: E402,F401
+from helpers import data_root_overrides  # noqa: E402
 from segclassics.datasets.unet_augment import unet_weight_map  # noqa: E402
 from segclassics.models.overlap_tile import overlap_tile_predict  # noqa: E402
 from segclassics.models.unet import unet_output_size, unet_valid_sizes  # noqa: E402
@@ -258,9 +259,7 @@ def test_synthetic_config_short_training_lowers_loss(run_tool, synthetic_root, t
         "--work-dir",
         str(tmp_path),
         "--cfg-options",
-        f"train_dataloader.dataset.data_root={synthetic_root}",
-        f"val_dataloader.dataset.data_root={synthetic_root}",
-        f"test_dataloader.dataset.data_root={synthetic_root}",
+        *data_root_overrides(synthetic_root),
         "train_cfg.max_iters=30",
         "train_cfg.val_interval=30",
         "default_hooks.logger.interval=5",
