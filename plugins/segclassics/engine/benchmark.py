@@ -134,10 +134,10 @@ def _timed_phase(step: Callable[[], Any], warmup: int, iters: int, device: str) 
 
 
 def _autocast(device: str, amp: Optional[str]):
-    if not amp:
-        return contextlib.nullcontext()
-    dtype = dict(bf16=torch.bfloat16, fp16=torch.float16)[amp]
-    return torch.autocast(device_type="cuda" if device.startswith("cuda") else "cpu", dtype=dtype)
+    from segclassics.utils.amp import amp_autocast
+
+    dtype = dict(bf16=torch.bfloat16, fp16=torch.float16)[amp] if amp else None
+    return amp_autocast("cuda" if device.startswith("cuda") else "cpu", dtype, enabled=bool(amp))
 
 
 def count_flops(infer: Callable[[], Any]) -> int:

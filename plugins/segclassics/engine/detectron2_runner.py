@@ -32,7 +32,9 @@ class AutocastForward(nn.Module):
         self.module, self.device_type, self.dtype = model, device_type, dtype
 
     def forward(self, *args, **kwargs):
-        with torch.autocast(device_type=self.device_type, dtype=self.dtype):
+        from segclassics.utils.amp import amp_autocast
+
+        with amp_autocast(self.device_type, self.dtype):
             return self.module(*args, **kwargs)
 
 

@@ -27,13 +27,13 @@ configured without it is refused rather than predicting on a resized, shifted ma
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
 from typing import Optional, Sequence
 
 import numpy as np
 import torch
 
+from segclassics.utils.amp import amp_autocast
 from segclassics.utils.checkpoint import load_checkpoint_file, load_state_dict_checked, plain_meta, state_dict_of
 from segclassics.utils.reader import require_checkpoint
 
@@ -92,12 +92,9 @@ class Predictor:
 
     def autocast(self):
         """``--amp``: bf16 autocast on CPU, fp16 on CUDA; otherwise full precision."""
-        if not self.amp:
-            return contextlib.nullcontext()
-        if self.device.type != "cuda":
+        if self.amp and self.device.type != "cuda":
             require_cpu_bf16("--amp")
-        dtype = torch.float16 if self.device.type == "cuda" else torch.bfloat16
-        return torch.autocast(device_type=self.device.type, dtype=dtype)
+        return amp_autocast(self.device.type, enabled=bool(self.amp))
 
     def load_weights(self, checkpoint: str, trusted: bool) -> dict:
         """Load ``checkpoint`` into ``self.model`` after a strict key/shape check; returns its
