@@ -795,3 +795,24 @@ def test_an_image_the_model_refuses_is_skipped_by_name(tmp_path, capsys):
     )
     assert "is not valid for a UNet with depth=4, padding='same'" in line
     assert sorted(p.name for p in (out / "labels").iterdir()) == ["fine.png"]
+
+
+def test_head_num_classes_reads_the_first_head_that_says():
+    from torch import nn
+
+    from segclassics.engine.inference import head_num_classes
+
+    def head(k):
+        m = nn.Module()
+        m.num_classes = k
+        return m
+
+    seg = nn.Module()
+    seg.decode_head = head(19)
+    assert head_num_classes(seg, ("decode_head", "roi_heads")) == 19
+    cascade = nn.Module()
+    cascade.roi_head = nn.Module()
+    cascade.roi_head.bbox_head = nn.ModuleList([head(3), head(4), head(5)])
+    assert head_num_classes(cascade, ("decode_head", "roi_head.bbox_head")) == 5  # the last stage
+    assert head_num_classes(cascade, ("sem_seg_head",)) is None
+    assert head_num_classes(nn.Module(), ("decode_head",)) is None

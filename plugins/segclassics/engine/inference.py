@@ -27,6 +27,7 @@ configured without it is refused rather than predicting on a resized, shifted ma
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 from typing import Optional, Sequence
 
@@ -105,15 +106,30 @@ class Predictor:
         return plain_meta(data)
 
 
-def _num_classes(model) -> Optional[int]:
-    """Classes of an mmseg decode head, an mmdet RoI head's box head or a detectron2 RoI head."""
-    for path in ("decode_head.num_classes", "roi_head.bbox_head.num_classes", "roi_heads.num_classes"):
+#: the heads whose ``num_classes`` :func:`_num_classes` reads, in order
+PREDICTOR_HEADS = ("decode_head", "roi_head.bbox_head", "roi_heads")
+
+
+def head_num_classes(model, heads: Sequence[str]) -> Optional[int]:
+    """``num_classes`` of the first of ``heads`` (dotted attribute paths, e.g. mmseg's
+    ``decode_head``, detectron2's ``sem_seg_head`` / ``roi_heads``, mmdet's ``roi_head.bbox_head``)
+    that ``model`` has with an integer class count; for a list of heads (a cascade's box heads)
+    the last one's. None when no head says. The one place class counts are read from models."""
+    for path in heads:
         obj = model
         for name in path.split("."):
             obj = getattr(obj, name, None)
-        if isinstance(obj, int):
-            return obj
+        if isinstance(obj, (list, tuple, torch.nn.ModuleList)) and len(obj):
+            obj = obj[-1]
+        count = getattr(obj, "num_classes", None)
+        if isinstance(count, numbers.Integral) and not isinstance(count, bool):
+            return int(count)
     return None
+
+
+def _num_classes(model) -> Optional[int]:
+    """Classes of an mmseg decode head, an mmdet RoI head's box head or a detectron2 RoI head."""
+    return head_num_classes(model, PREDICTOR_HEADS)
 
 
 def _instances(boxes, scores, labels, masks, shape) -> InstancePrediction:

@@ -32,7 +32,14 @@ from ..config_loader import (
     _run_config,
 )
 from ..errors import UserError
-from ..inference import Predictor, SemanticPrediction, _instances, _num_classes, _refuse_valid_unet_without_tiles
+from ..inference import (
+    Predictor,
+    SemanticPrediction,
+    _instances,
+    _num_classes,
+    _refuse_valid_unet_without_tiles,
+    head_num_classes,
+)
 from .base import DATA_ROOT_KEY, Backend, split_data_root
 
 SPLITS = ("train", "test")
@@ -131,8 +138,8 @@ class Detectron2Backend(Backend):
                 f"feeds semantic-segmentation or instance inputs"
             )
         task = "+".join(t for t, ok in (("semantic", has_sem), ("instance", has_inst)) if ok)
-        nc_sem = int(getattr(model.sem_seg_head, "num_classes", 2)) if has_sem else 0
-        nc_inst = int(getattr(model.roi_heads, "num_classes", 1)) if has_inst else 0
+        nc_sem = (head_num_classes(model, ("sem_seg_head",)) or 2) if has_sem else 0
+        nc_inst = (head_num_classes(model, ("roi_heads",)) or 1) if has_inst else 0
         return BuiltModel(model, "detectron2", task, nc_sem or nc_inst, config, extra=dict(num_thing_classes=nc_inst))
 
     def benchmark_inputs(self, built, batch, shape, device):
