@@ -235,3 +235,13 @@ def test_bad_arguments():
         bm.run([D2_UNET] * 3, shape=(32, 32), batch=1)
     with pytest.raises(UserError, match="--batch >= 1"):
         bm.run([D2_UNET], shape=(32, 32), batch=0)
+
+
+def test_onnx_benchmark_alternates_its_steps():
+    """deploy/benchmark.py's interleaved medians: warm-up, then the steps in turn, every repeat."""
+    from segclassics.deploy.benchmark import interleaved_medians
+
+    calls = []
+    out = interleaved_medians([lambda: calls.append("a"), lambda: calls.append("b")], iters=3, warmup=1, repeats=2)
+    assert calls == ["a", "b"] * (1 + 3 * 2)
+    assert [len(per_step) for per_step in out] == [2, 2] and all(t >= 0 for r in out for t in r)

@@ -67,15 +67,26 @@ def build_model(config: str, cfg_options: Sequence[str] = (), device: str = "cpu
 # ----------------------------------------------------------------------------- measuring
 
 
-def _sync(device: str) -> None:
+def sync(device: str) -> None:
+    """Wait for the device's queued work (CUDA), so a clock read after it covers that work."""
     if device.startswith("cuda"):
         torch.cuda.synchronize()
 
 
-def _trim() -> None:
+def release_memory() -> None:
+    """``gc.collect()`` and glibc's ``malloc_trim(0)``: memory freed so far goes back to the
+    system before a measurement, so a peak measured after it is this phase's own."""
     gc.collect()
     with contextlib.suppress(Exception):
         ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
+def timed(step: Callable[[], Any], device: str = "cpu") -> float:
+    """Seconds one call of ``step`` takes, its device work included (:func:`sync`)."""
+    t0 = time.perf_counter()
+    step()
+    sync(device)
+    return time.perf_counter() - t0
 
 
 class _RssSampler:
@@ -112,7 +123,7 @@ def _timed_phase(step: Callable[[], Any], warmup: int, iters: int, device: str) 
         torch.cuda.reset_peak_memory_stats()
         sampler = contextlib.nullcontext()
     else:
-        _trim()
+        release_memory()
         import psutil
 
         base = psutil.Process().memory_info().rss
@@ -120,11 +131,11 @@ def _timed_phase(step: Callable[[], Any], warmup: int, iters: int, device: str) 
     with sampler:
         for _ in range(warmup):
             step()
-        _sync(device)
+        sync(device)
         t0 = time.perf_counter()
         for _ in range(iters):
             step()
-        _sync(device)
+        sync(device)
         seconds = time.perf_counter() - t0
     if device.startswith("cuda"):
         peak = torch.cuda.max_memory_allocated() / 2**20
@@ -261,7 +272,7 @@ def benchmark_config(
         )
         log(f"[benchmark]   training:  {result['train_images_per_s']:.2f} img/s, peak mem {peak:.1f} MiB")
     del data, infer, loss_fn, model, built
-    _trim()
+    release_memory()
     return result
 
 
