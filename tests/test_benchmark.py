@@ -134,8 +134,8 @@ def test_detectron2_pair_report(repo_root, monkeypatch):
     s = report["settings"]
     assert s["shape"] == [64, 64] and s["batch"] == 2 and "multiply-add = 2 FLOPs" in s["flops_method"]
     rcnn, unet = report["results"]
-    assert (rcnn["framework"], rcnn["task"], rcnn["model_class"]) == ("detectron2", "instances", "GeneralizedRCNN")
-    assert (unet["framework"], unet["task"]) == ("detectron2", "sem_seg")
+    assert (rcnn["framework"], rcnn["task"], rcnn["model_class"]) == ("detectron2", "instance", "GeneralizedRCNN")
+    assert (unet["framework"], unet["task"]) == ("detectron2", "semantic")
     assert rcnn["params"] == D2_MASK_RCNN_PARAMS
     assert unet["params"] == D2_UNET_PARAMS
     for r in (rcnn, unet):
@@ -185,7 +185,7 @@ def test_mmdet_tiny(repo_root, monkeypatch):
     monkeypatch.chdir(repo_root)
     report, wall = _timed(lambda: bm.run([MMDET_TINY], shape=(64, 64), batch=2, iters=1, warmup=0, log=lambda s: None))
     (r,) = report["results"]
-    assert (r["framework"], r["task"], r["model_class"], r["num_classes"]) == ("mmdet", "instances", "MaskRCNN", 5)
+    assert (r["framework"], r["task"], r["model_class"], r["num_classes"]) == ("mmdet", "instance", "MaskRCNN", 5)
     assert r["params"] == MMDET_MASK_RCNN_PARAMS
     assert r["model_input_shape"] == [64, 64]  # already a multiple of pad_size_divisor=32
     _check_timings(r, 1, wall)
@@ -235,3 +235,13 @@ def test_bad_arguments():
         bm.run([D2_UNET] * 3, shape=(32, 32), batch=1)
     with pytest.raises(UserError, match="--batch >= 1"):
         bm.run([D2_UNET], shape=(32, 32), batch=0)
+
+
+def test_onnx_benchmark_alternates_its_steps():
+    """deploy/benchmark.py's interleaved medians: warm-up, then the steps in turn, every repeat."""
+    from segclassics.deploy.benchmark import interleaved_medians
+
+    calls = []
+    out = interleaved_medians([lambda: calls.append("a"), lambda: calls.append("b")], iters=3, warmup=1, repeats=2)
+    assert calls == ["a", "b"] * (1 + 3 * 2)
+    assert [len(per_step) for per_step in out] == [2, 2] and all(t >= 0 for r in out for t in r)

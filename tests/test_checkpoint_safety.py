@@ -12,55 +12,14 @@ import pickle
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from helpers import REPO, data_root_overrides, error_message, malicious_checkpoint, refusal
 from segclassics.utils.checkpoint import load_checkpoint_file, publish_checkpoint, read_state_dict, save_weights_only
 from segclassics.utils.reader import UnsafeCheckpointError
-from test_engine import error_message
-
-REPO = Path(__file__).resolve().parents[1]
-
-
-class _RunsCode:
-    """Unpickling this calls ``os.system('touch MARKER')``."""
-
-    def __init__(self, marker: Path):
-        self.marker = str(marker)
-
-    def __reduce__(self):
-        return os.system, (f"touch {self.marker}",)
-
-
-def malicious_checkpoint(path: Path, marker: Path) -> Path:
-    """A checkpoint whose state dict is fine but which also carries an object that runs code."""
-    if path.suffix == ".pkl":  # detectron2's model-zoo layout: numpy arrays in a plain pickle
-        with open(path, "wb") as f:
-            pickle.dump({"model": {"w": np.zeros(1)}, "__author__": "x", "meta": _RunsCode(marker)}, f)
-    else:
-        torch.save({"state_dict": {"w": torch.zeros(1)}, "meta": {"x": _RunsCode(marker)}}, path)
-    return path
-
-
-def refusal(path: Path, tool: bool = True) -> str:
-    """The refusal printed by a tool that takes --trust-checkpoint (``tool``), or raised by a
-    library call (which names the hint that works everywhere)."""
-    hint = (
-        (
-            "pass --trust-checkpoint (or trusted=True) to unpickle it fully, then save a safe copy with "
-            "segclassics-publish-model"
-        )
-        if tool
-        else "read it with trusted=True, or save a plain-data copy with "
-        "segclassics-publish-model FILE OUT --trust-checkpoint"
-    )
-    return (
-        f"{path}: refused to load: the file asks to run posix.system while unpickling, which a checkpoint "
-        f"of weights never needs; if you trust this file and its origin, {hint}"
-    )
 
 
 @pytest.mark.parametrize("suffix", [".pth", ".pkl"])
@@ -234,8 +193,7 @@ def test_entry_points_refuse_code_running_checkpoints(
         )
     else:
         opts, env = (
-            ["--cfg-options"]
-            + [f"{split}_dataloader.dataset.data_root={synthetic_root}" for split in ("train", "val", "test")],
+            ["--cfg-options"] + data_root_overrides(synthetic_root),
             {},
         )
     if tool == "test.py":
@@ -282,8 +240,7 @@ def test_resume_from_a_checkpoint_of_another_model(run_tool, tmp_path, synthetic
     else:
         opts = [
             "--cfg-options",
-            f"train_dataloader.dataset.data_root={synthetic_root}",
-            f"val_dataloader.dataset.data_root={synthetic_root}",
+            *data_root_overrides(synthetic_root, ("train", "val")),
         ]
         model = "EncoderDecoder"
     proc = run_tool("train.py", REPO / config, "--resume", other, "--work-dir", tmp_path / "w", *opts)

@@ -8,12 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from helpers import REPO, error_message
 from segclassics.engine.config_kind import D2_LAZY, D2_YAML, MMENGINE
 from segclassics.engine.config_loader import build_model, load_config, resolve_config_path
 from segclassics.engine.errors import UserError
-from test_engine import error_message
 
-REPO = Path(__file__).resolve().parents[1]
 MM = str(REPO / "configs/unet/unet_synthetic.py")
 LAZY = str(REPO / "configs/detectron2/unet_synthetic.py")
 YAML = str(REPO / "configs/detectron2/unet_synthetic.yaml")

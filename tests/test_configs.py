@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 import torch
 
+from helpers import REPO, SHIPPED_CONFIGS
 from segclassics.engine.config_kind import D2_LAZY, MMENGINE, detect_config_kind
 
-REPO = Path(__file__).resolve().parents[1]
-CONFIGS = sorted(p for p in (REPO / "configs").rglob("*.py") if "_base_" not in p.parts and "common" not in p.parts)
+CONFIGS = [p for p in SHIPPED_CONFIGS if p.suffix == ".py"]  # the Python configs (yaml: test_every_config.py)
 
 
 def test_configs_were_found():
@@ -50,13 +50,13 @@ def test_config_builds_model(path):
 
 
 def _setr_pup_vit_l_with_class_token():
-    from test_setr import _count_setr_pup_vitl
+    from helpers import setr_pup_vitl_param_count
 
-    return _count_setr_pup_vitl() + 2 * 1024  # + the class token and its position-embedding slot
+    return setr_pup_vitl_param_count() + 2 * 1024  # + the class token and its position-embedding slot
 
 
 def _fcn(variant):
-    from test_fcn import paper_param_count
+    from helpers import paper_param_count
 
     return paper_param_count(variant)
 
@@ -68,7 +68,7 @@ def _segnet_vgg16():
 
 
 def _unet():
-    from test_unet import paper_unet_param_count
+    from helpers import paper_unet_param_count
 
     return paper_unet_param_count(1, 2)
 

@@ -14,6 +14,7 @@ import pytest
 import torch
 from PIL import Image
 
+from helpers import REPO
 from segclassics.datasets import synthetic
 from segclassics.datasets.paths import DatasetNotFoundError
 from segclassics.datasets.sample_checks import (
@@ -194,8 +195,6 @@ def test_newest_complete_checkpoint(tmp_path):
 
 
 # ----------------------------------------------------------------------------- the checked loaders of each framework
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @pytest.fixture

@@ -7,23 +7,14 @@ evaluators' ``ann_file`` / ``image_root``) now lies under DIR, and nothing else 
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
+from helpers import REPO, SHIPPED_CONFIGS
 from segclassics.engine.config_kind import D2_LAZY, D2_YAML, MMENGINE, detect_config_kind
 from segclassics.engine.config_loader import load_config
 from segclassics.engine.errors import UserError
 
-REPO = Path(__file__).resolve().parents[1]
-CONFIGS = sorted(
-    str(p.relative_to(REPO))
-    for p in (REPO / "configs").rglob("*")
-    if p.suffix in (".py", ".yaml")
-    and p.name != "metafile.yaml"
-    and "_base_" not in p.parts
-    and "common" not in p.parts
-)
+CONFIGS = sorted(str(p.relative_to(REPO)) for p in SHIPPED_CONFIGS)
 MOVED = "/elsewhere/moved-data"
 READ_BY_THE_RUNNER = ("train_dataloader", "val_dataloader", "test_dataloader", "val_evaluator", "test_evaluator")
 # LazyConfigs naming datasets registered by name (moved by an environment variable)

@@ -89,7 +89,7 @@ def test_trains_then_evaluates_a_yaml_config(synthetic_root, tmp_path):
 @pytest.mark.parametrize("mode", [[], ["--eval-only"]], ids=["train", "eval-only"])
 def test_code_running_weights_are_refused(synthetic_root, tmp_path, suffix, mode):
     # detectron2's own DetectionCheckpointer unpickles .pkl files fully; ours refuses what runs code
-    from test_checkpoint_safety import malicious_checkpoint, refusal
+    from helpers import malicious_checkpoint, refusal
 
     config = tmp_path / "tiny_unet.yaml"
     config.write_text(TINY_UNET)

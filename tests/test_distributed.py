@@ -22,10 +22,9 @@ from pathlib import Path
 
 import pytest
 
+from helpers import REPO, data_root_overrides
 from segclassics.engine.distributed import first_host, slurm_to_torchrun_env
 from segclassics.errors import UserError
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.parametrize(
@@ -216,8 +215,7 @@ def _mm_opts(root: Path, *extra: str) -> list[str]:
     """--cfg-options for configs/unet/unet_synthetic.py on the session's synthetic data."""
     return [
         "--cfg-options",
-        f"train_dataloader.dataset.data_root={root}",
-        f"val_dataloader.dataset.data_root={root}",
+        *data_root_overrides(root, ("train", "val")),
         "train_dataloader.num_workers=0",
         "train_dataloader.persistent_workers=False",
         "val_dataloader.num_workers=0",

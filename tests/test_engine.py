@@ -8,16 +8,14 @@ import os
 import re
 import sys
 import textwrap
-from pathlib import Path
 
 import pytest
 import torch
 
+from helpers import REPO, data_root_overrides, error_line, error_message
 from segclassics.engine.config_kind import D2_LAZY, D2_YAML, MMENGINE, detect_config_kind
 from segclassics.engine.cpu_precision import cpu_bf16_supported
 from segclassics.engine.errors import UserError
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 def write(tmp_path, name, text):
@@ -59,19 +57,6 @@ class TestConfigKind:
     def test_missing(self, tmp_path):
         with pytest.raises(UserError, match="config not found"):
             detect_config_kind(str(tmp_path / "nope.py"))
-
-
-def error_line(proc):
-    """The one ``error: ...`` line of a tool that exited with status 2 and printed no traceback."""
-    lines = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
-    assert proc.returncode == 2, proc.stdout[-3000:] + proc.stderr[-3000:]
-    assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
-    return lines[0]
-
-
-def error_message(proc):
-    """:func:`error_line` without its ``error: `` prefix."""
-    return error_line(proc)[len("error: ") :]
 
 
 class TestInputErrors:
@@ -140,9 +125,7 @@ def test_mmengine_train_then_test_with_overlays(run_tool, tmp_path, synthetic_ro
         "train_cfg.val_interval=2",
         "default_hooks.checkpoint.interval=2",
         "default_hooks.logger.interval=1",
-        f"train_dataloader.dataset.data_root={data}",
-        f"val_dataloader.dataset.data_root={data}",
-        f"test_dataloader.dataset.data_root={data}",
+        *data_root_overrides(data),
         "train_dataloader.num_workers=0",
         "train_dataloader.persistent_workers=False",
         "val_dataloader.num_workers=0",
@@ -195,8 +178,7 @@ def test_mmengine_train_then_test_with_overlays(run_tool, tmp_path, synthetic_ro
 def test_resume_continues_from_checkpoint(run_tool, tmp_path, synthetic_root):
     data = synthetic_root
     common = [
-        f"train_dataloader.dataset.data_root={data}",
-        f"val_dataloader.dataset.data_root={data}",
+        *data_root_overrides(data, ("train", "val")),
         "train_dataloader.num_workers=0",
         "train_dataloader.persistent_workers=False",
         "val_dataloader.num_workers=0",
@@ -246,8 +228,7 @@ def test_distributed_two_cpu_processes(run_tool, tmp_path, synthetic_root):
         "train_cfg.val_interval=2",
         "default_hooks.checkpoint.interval=2",
         "default_hooks.logger.interval=1",
-        f"train_dataloader.dataset.data_root={data}",
-        f"val_dataloader.dataset.data_root={data}",
+        *data_root_overrides(data, ("train", "val")),
         "train_dataloader.num_workers=0",
         "train_dataloader.persistent_workers=False",
         "val_dataloader.num_workers=0",
@@ -352,8 +333,7 @@ def test_amp_on_cpu_trains(run_tool, tmp_path, synthetic_root, config, opts, exp
         opts = opts + [f"dataloader.train.dataset.root={synthetic_root}"]
     else:
         opts = opts + [
-            f"train_dataloader.dataset.data_root={synthetic_root}",
-            f"val_dataloader.dataset.data_root={synthetic_root}",
+            *data_root_overrides(synthetic_root, ("train", "val")),
         ]
     proc = run_tool("train.py", REPO / config, "--amp", "--work-dir", tmp_path / "w", *opts)
     if not cpu_bf16_supported():  # e.g. an AVX2-only CPU: refused, bf16 would run far slower than fp32

@@ -6,14 +6,14 @@ from __future__ import annotations
 
 import ast
 import importlib
-from pathlib import Path
 
 import pytest
 
+from helpers import REPO
 from segclassics.engine.errors import run_reporting_user_errors, user_facing_message
 from segclassics.errors import MissingFileError, UserError
 
-PACKAGE = Path(__file__).resolve().parents[1] / "plugins" / "segclassics"
+PACKAGE = REPO / "plugins" / "segclassics"
 
 #: Exception classes that are not the user's to fix (they report a failure of a library the
 #: software drives), with the reason.

@@ -23,18 +23,11 @@ from pathlib import Path
 
 import pytest
 
+from helpers import REPO, SHIPPED_CONFIGS
 from segclassics.engine.config_kind import D2_LAZY, D2_YAML, MMENGINE, detect_config_kind
 
-REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("SEGCLASSICS_SHARED_DATA", REPO.parent / "shared" / "data"))
-CONFIGS = sorted(
-    str(p.relative_to(REPO / "configs"))
-    for p in (REPO / "configs").rglob("*")
-    if p.suffix in (".py", ".yaml")
-    and p.name != "metafile.yaml"  # model-index metadata
-    and "_base_" not in p.parts
-    and "common" not in p.parts
-)
+CONFIGS = sorted(str(p.relative_to(REPO / "configs")) for p in SHIPPED_CONFIGS)
 
 #: config (relative to configs/) -> the dataset layout it reads
 DATA = {

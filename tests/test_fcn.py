@@ -12,40 +12,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from helpers import paper_param_count
 from segclassics.models.fcn import FCN, MODES, VARIANTS, FCNDecoder, bilinear_kernel, count_parameters, fcn_crop_offsets
 from segclassics.models.vgg import VGG16
 
 TINY = dict(widths=(4, 4, 4, 4, 4), fc_channels=8)
-
-
-def paper_param_count(variant: str, k: int = 21) -> int:
-    """Parameters of FCN-VGG16 from the layer table (weights + biases), written out by hand."""
-    vgg_convs = [
-        (3, 64),
-        (64, 64),
-        (64, 128),
-        (128, 128),
-        (128, 256),
-        (256, 256),
-        (256, 256),
-        (256, 512),
-        (512, 512),
-        (512, 512),
-        (512, 512),
-        (512, 512),
-        (512, 512),
-    ]
-    n = sum(3 * 3 * cin * cout + cout for cin, cout in vgg_convs)
-    n += 7 * 7 * 512 * 4096 + 4096  # fc6 as a 7x7 convolution
-    n += 4096 * 4096 + 4096  # fc7 as a 1x1 convolution
-    n += 4096 * k + k  # score_fr
-    if variant == "32s":
-        return n + k * k * 64 * 64  # upscore (64x64, stride 32, no bias)
-    n += 512 * k + k + k * k * 4 * 4  # score_pool4, upscore2 (4x4, stride 2)
-    if variant == "16s":
-        return n + k * k * 32 * 32  # upscore16
-    n += 256 * k + k + k * k * 4 * 4  # score_pool3, upscore_pool4
-    return n + k * k * 16 * 16  # upscore8
 
 
 def test_param_count_fcn8s_vgg16_21_classes():

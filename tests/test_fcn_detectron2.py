@@ -6,8 +6,6 @@ Reduced widths keep it cheap on CPU; the full network is checked in tests/test_f
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
@@ -18,12 +16,12 @@ from detectron2.config import CfgNode, LazyConfig, get_cfg, instantiate  # noqa:
 from detectron2.modeling import BACKBONE_REGISTRY, SEM_SEG_HEADS_REGISTRY, SemanticSegmentor, build_model  # noqa: E402
 
 import segclassics.detectron2  # noqa: E402,F401
+from helpers import REPO  # noqa: E402
 from segclassics.detectron2.config import add_segclassics_config  # noqa: E402
 from segclassics.detectron2.fcn_head import FCNSemSegHead  # noqa: E402
 from segclassics.detectron2.vgg16_backbone import VGG16Backbone  # noqa: E402
 from segclassics.models.fcn import FCN  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
 TINY = dict(widths=(4, 4, 8, 8, 8), fc_channels=8)
 
 

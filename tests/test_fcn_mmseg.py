@@ -25,10 +25,10 @@ from mmseg.utils import register_all_modules  # noqa: E402
 
 register_all_modules()
 import segclassics.mmseg  # noqa: E402,F401
+from helpers import REPO, data_root_overrides  # noqa: E402
 from segclassics.models.fcn import count_parameters  # noqa: E402
 from segclassics.utils.checkpoint import CheckpointMismatchError  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
 TINY_BACKBONE = dict(type="VGG16", conv1_1_padding=100, widths=(4, 4, 8, 8, 8), fc_channels=8)
 PRE = dict(type="SegDataPreProcessor", mean=[0, 0, 0], std=[1, 1, 1], pad_val=0, seg_pad_val=255)
 
@@ -106,6 +106,28 @@ def test_predict_logits_are_the_plain_torch_network():
     with torch.no_grad():
         got = model.predict(x, _samples(1, 37, 50, 3))[0].seg_logits.data
         torch.testing.assert_close(got, ref(x)[0])
+
+
+def test_network_input_size_from_metas():
+    from segclassics.mmseg.torch_decode_head import network_input_size
+
+    assert network_input_size([dict(img_shape=(37, 50), pad_shape=(40, 56))]) == (40, 56)
+    assert network_input_size([dict(img_shape=(37, 50), pad_shape=None)]) == (37, 50)
+    assert network_input_size([dict(img_shape=(37, 50, 3))]) == (37, 50)
+    assert network_input_size([dict(img_shape=torch.Size([33, 21]), pad_shape=(50, 70))]) == (33, 21)
+
+
+def test_predict_with_pad_shape_none_uses_img_shape():
+    """Metas whose ``pad_shape`` is ``None`` predict like unpadded ones (it used to crash)."""
+    torch.manual_seed(0)
+    model = _segmentor(dict(type="FCNSkipHead", variant="8s", in_channels=[8, 8, 8], num_classes=3)).eval()
+    x = torch.randn(1, 3, 37, 50)
+    none = SegDataSample(metainfo=dict(img_shape=(37, 50), pad_shape=None, ori_shape=(37, 50)))
+    with torch.no_grad():
+        got = model.predict(x, [none])[0].seg_logits.data
+        ref = model.predict(x, _samples(1, 37, 50, 3))[0].seg_logits.data
+    assert got.shape == (3, 37, 50)
+    assert torch.equal(got, ref)
 
 
 def test_slide_inference_with_odd_crops():
@@ -189,8 +211,8 @@ def test_fcn8s_voc_config_builds_the_paper_network():
     cfg = Config.fromfile(REPO / "configs" / "fcn" / "fcn8s-atonce_vgg16_voc12aug.py")
     with torch.device("meta"):
         model = MODELS.build(cfg.model)
-    # 134,489,759 = the hand-written layer table of tests/test_fcn.py::paper_param_count('8s')
-    from test_fcn import paper_param_count
+    # 134,489,759 = the hand-written layer table of tests/helpers.py::paper_param_count('8s')
+    from helpers import paper_param_count
 
     assert count_parameters(model) == paper_param_count("8s")
 
@@ -223,9 +245,7 @@ def test_short_training_lowers_loss_and_beats_constant(run_tool, synthetic_root,
         "--work-dir",
         work,
         "--cfg-options",
-        f"train_dataloader.dataset.data_root={synthetic_root}",
-        f"val_dataloader.dataset.data_root={synthetic_root}",
-        f"test_dataloader.dataset.data_root={synthetic_root}",
+        *data_root_overrides(synthetic_root),
         "model.backbone.widths=[8,16,16,32,32]",
         "model.backbone.fc_channels=32",
         "model.decode_head.in_channels=[16,32,32]",

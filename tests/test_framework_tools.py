@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+from helpers import REPO
+
 PLUGINS = REPO / "plugins"
 pytestmark = pytest.mark.slow
 

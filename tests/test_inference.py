@@ -23,13 +23,11 @@ import pytest
 import torch
 from PIL import Image
 
+from helpers import REPO, error_message, malicious_checkpoint, random_weights, refusal, run_infer
 from segclassics.datasets import synthetic
 from segclassics.datasets.image_input import ImageInputError, find_inputs, read_image
 from segclassics.engine.errors import UserError
-from test_checkpoint_safety import malicious_checkpoint, refusal
-from test_engine import error_message
 
-REPO = Path(__file__).resolve().parents[1]
 UNET = REPO / "configs/unet/unet_synthetic.py"
 D2_YAML = REPO / "configs/detectron2/unet_synthetic.yaml"
 D2_LAZY = REPO / "configs/detectron2/unet_synthetic.py"
@@ -80,31 +78,6 @@ def mm_logits_argmax(model, rgb: np.ndarray) -> np.ndarray:
 
 def expected_overlay(rgb: np.ndarray, labels: np.ndarray, palette) -> np.ndarray:
     return np.rint(0.5 * rgb.astype(np.float64) + 0.5 * np.asarray(palette, np.float64)[labels]).astype(np.uint8)
-
-
-def run_infer(capsys, *argv):
-    """tools/infer.py's entry point in this process (the tool itself runs in the security test)."""
-    from segclassics.engine.infer_cli import infer_main
-
-    rc = infer_main([str(a) for a in argv])
-    captured = capsys.readouterr()
-    return rc, captured.out, captured.err
-
-
-def random_weights(config: Path, path: Path, overrides=(), meta=None) -> Path:
-    """Untrained weights of ``config``'s model as a weights-only file (tests of the tool's
-    mechanics, where training would add nothing), with the metadata ``meta``."""
-    from segclassics.engine.config_loader import build_model, load_config
-    from segclassics.utils.checkpoint import save_weights_only
-
-    loaded = load_config(str(config), overrides)
-    torch.manual_seed(0)
-    model = build_model(loaded)
-    return Path(
-        save_weights_only(
-            str(path), model.state_dict(), meta or {}, key="state_dict" if loaded.kind == "mmengine" else "model"
-        )
-    )
 
 
 # ----------------------------------------------------------------------------- trained checkpoints
@@ -822,3 +795,24 @@ def test_an_image_the_model_refuses_is_skipped_by_name(tmp_path, capsys):
     )
     assert "is not valid for a UNet with depth=4, padding='same'" in line
     assert sorted(p.name for p in (out / "labels").iterdir()) == ["fine.png"]
+
+
+def test_head_num_classes_reads_the_first_head_that_says():
+    from torch import nn
+
+    from segclassics.engine.inference import head_num_classes
+
+    def head(k):
+        m = nn.Module()
+        m.num_classes = k
+        return m
+
+    seg = nn.Module()
+    seg.decode_head = head(19)
+    assert head_num_classes(seg, ("decode_head", "roi_heads")) == 19
+    cascade = nn.Module()
+    cascade.roi_head = nn.Module()
+    cascade.roi_head.bbox_head = nn.ModuleList([head(3), head(4), head(5)])
+    assert head_num_classes(cascade, ("decode_head", "roi_head.bbox_head")) == 5  # the last stage
+    assert head_num_classes(cascade, ("sem_seg_head",)) is None
+    assert head_num_classes(nn.Module(), ("decode_head",)) is None

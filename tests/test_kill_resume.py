@@ -28,7 +28,8 @@ from pathlib import Path
 import pytest
 import torch
 
-REPO = Path(__file__).resolve().parents[1]
+from helpers import REPO, data_root_overrides
+
 ITERS, PERIOD = 12, 2
 
 MM_COMMON = [
@@ -145,9 +146,7 @@ def one_image_synthetic(tmp_path_factory):
 @pytest.mark.slow
 def test_mmseg_kill_and_resume(tmp_path, synthetic_root):
     config = REPO / "configs/unet/unet_synthetic.py"
-    args = ["--cfg-options", *MM_COMMON] + [
-        f"{d}.dataset.data_root={synthetic_root}" for d in ("train_dataloader", "val_dataloader")
-    ]
+    args = ["--cfg-options", *MM_COMMON] + data_root_overrides(synthetic_root, ("train", "val"))
     whole = _train(config, tmp_path / "whole", args)
     assert whole.returncode == 0, whole.stderr[-3000:]
     killed_at, _ = _train_and_kill(config, tmp_path / "killed", args, after=4)

@@ -13,7 +13,9 @@ from typing import Iterator, List, Tuple
 
 import pytest
 
-PACKAGE = Path(__file__).resolve().parents[1] / "plugins" / "segclassics"
+from helpers import REPO
+
+PACKAGE = REPO / "plugins" / "segclassics"
 FRAMEWORKS = ("mmengine", "mmcv", "mmseg", "mmdet", "detectron2")
 ADAPTERS = ("mmseg", "mmdet", "detectron2", "openmmlab")
 TOP = ("engine", "deploy")

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+from helpers import REPO
+
 PINNED = next(
     line.split("==", 1)[1].strip()
     for line in (REPO / "requirements" / "lint.txt").read_text().splitlines()

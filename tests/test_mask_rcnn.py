@@ -22,7 +22,8 @@ import numpy as np
 import pytest
 import torch
 
-REPO = Path(__file__).resolve().parents[1]
+from helpers import REPO
+
 D2_CONFIGS = REPO / "configs" / "detectron2"
 
 

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-REPO = Path(__file__).resolve().parents[1]
+from helpers import REPO
+
 FAMILIES = ["fcn", "mask_rcnn", "segnet", "setr", "unet"]
 # Configs of a family folder that are not that family's model (mmseg's own UNet, a benchmark reference).
 NOT_INDEXED = {"configs/unet/mmseg_unet_s5_d16_fcn_drive_64x64.py"}

@@ -161,6 +161,7 @@ def test_unet_valid_mmseg_config(tmp_path):
         ],
     )
     assert sf.output_border == 92 and family.sizes.describe().startswith("188 + 16k")
+    assert sf.input_order == "L"  # one grey channel, Pillow's and detectron2's name
     _, checks = _export_and_compare(tmp_path, wrapper, family, 1, [(1, 188, 188), (2, 204, 220)])
     assert [c.output_shape for c in checks] == [(1, 2, 4, 4), (2, 2, 20, 36)]  # input - 2 * 92
     assert _meaningful(checks), checks

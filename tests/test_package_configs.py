@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from helpers import REPO
 from segclassics.engine.errors import UserError
 from segclassics.utils import package_configs
 
-REPO = Path(__file__).resolve().parents[1]
 CONFIG_SUFFIXES = {".py", ".yaml", ".yml"}
 
 

@@ -6,7 +6,8 @@ import importlib.util
 import json
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from helpers import REPO
+
 spec = importlib.util.spec_from_file_location("plot_run", REPO / "tools" / "analysis" / "plot_run.py")
 plot_run = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(plot_run)

@@ -8,15 +8,13 @@ from __future__ import annotations
 
 import shutil
 import textwrap
-from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from test_engine import error_line
+from helpers import REPO, error_line
 
-REPO = Path(__file__).resolve().parents[1]
 UNET = REPO / "configs/unet/unet_synthetic.py"
 UNET_D2 = REPO / "configs/detectron2/unet_synthetic.py"
 MM_FAST = [

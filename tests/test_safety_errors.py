@@ -16,11 +16,9 @@ import pytest
 import torch
 from PIL import Image
 
+from helpers import REPO, data_root_overrides, error_message, random_weights
 from pickles import RunsCode
-from test_engine import error_message
-from test_inference import random_weights
 
-REPO = Path(__file__).resolve().parents[1]
 UNET = REPO / "configs/unet/unet_synthetic.py"
 
 
@@ -193,7 +191,7 @@ def _sigint_as_in_a_terminal() -> None:
 def test_ctrl_c_is_one_line_naming_the_last_checkpoint(tmp_path, synthetic_root, config, opts):
     work = tmp_path / "w"
     data = (
-        [f"train_dataloader.dataset.data_root={synthetic_root}", f"val_dataloader.dataset.data_root={synthetic_root}"]
+        data_root_overrides(synthetic_root, ("train", "val"))
         if config == UNET
         else [f"dataloader.train.dataset.root={synthetic_root}"]
     )

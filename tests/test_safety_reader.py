@@ -26,10 +26,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+from helpers import REPO, data_root_overrides
 from pickles import Call, RunsCode, dumps, torch_save
 from segclassics.utils.reader import UnsafeCheckpointError, UnsafeConfigError, read_checkpoint, read_yaml
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 @contextlib.contextmanager
@@ -361,7 +360,7 @@ def test_mmengine_pickle_files_are_read_as_plain_data(tmp_path):
 
 @pytest.mark.slow
 def test_train_refuses_load_from_a_url_that_runs_code(run_tool, tmp_path, synthetic_root):
-    from test_engine import error_message
+    from helpers import error_message
 
     marker = tmp_path / "ran"
     served = tmp_path / "served"
@@ -375,7 +374,7 @@ def test_train_refuses_load_from_a_url_that_runs_code(run_tool, tmp_path, synthe
             tmp_path / "w",
             "--cfg-options",
             f"load_from={url}/model.pth",
-            *(f"{s}_dataloader.dataset.data_root={synthetic_root}" for s in ("train", "val")),
+            *data_root_overrides(synthetic_root, ("train", "val")),
             "train_cfg.max_iters=1",
             env={"TORCH_HOME": str(tmp_path / "torch")},
         )
@@ -419,7 +418,7 @@ def test_detectron2_weights_at_an_address_are_refused_or_named_in_one_line(run_t
 
 @pytest.mark.slow
 def test_test_py_refuses_a_yaml_config_that_runs_code(run_tool, tmp_path):
-    from test_engine import error_message
+    from helpers import error_message
 
     marker = tmp_path / "ran"
     config = tmp_path / "config.yaml"

@@ -21,14 +21,12 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
+from helpers import REPO, data_root_overrides, error_message, random_weights, run_infer
 from segclassics.datasets.sample_checks import DataError, check_stored_image, check_stored_label
 from segclassics.engine.errors import UserError
 from segclassics.utils.checkpoint import CheckpointMismatchError, NonFiniteCheckpointError
 from segclassics.utils.resume import ResumeError, resume_checkpoint
-from test_engine import error_message
-from test_inference import random_weights, run_infer
 
-REPO = Path(__file__).resolve().parents[1]
 UNET = REPO / "configs/unet/unet_synthetic.py"
 PROPERTY = settings(suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 
@@ -164,8 +162,7 @@ def test_train_refuses_load_from_sharing_no_weight(run_tool, tmp_path, synthetic
         tmp_path / "w",
         "--cfg-options",
         f"load_from={other}",
-        f"train_dataloader.dataset.data_root={synthetic_root}",
-        f"val_dataloader.dataset.data_root={synthetic_root}",
+        *data_root_overrides(synthetic_root, ("train", "val")),
     )
     assert error_message(proc).startswith(f"load_from {other}: none of its 1 weights fits EncoderDecoder")
 

@@ -21,6 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image, PngImagePlugin
 
+from helpers import REPO, data_root_overrides, error_message
 from segclassics.utils import writer
 from segclassics.utils.writer import (
     DiskFullError,
@@ -34,9 +35,6 @@ from segclassics.utils.writer import (
     take_work_dir,
     write_json,
 )
-from test_engine import error_message
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(autouse=True)
@@ -234,7 +232,7 @@ def test_training_on_a_full_disk(run_tool, tiny_disk, synthetic_root, config, op
     """A work dir on a disk too small for one checkpoint: one line naming the device and the file,
     no partial checkpoint (mmseg left one; detectron2 said only "unexpected pos ...")."""
     data = (
-        [f"train_dataloader.dataset.data_root={synthetic_root}"]
+        data_root_overrides(synthetic_root, ("train",))
         if "unet/" in config
         else [f"dataloader.train.dataset.root={synthetic_root}"]
     )
@@ -298,7 +296,7 @@ def test_a_work_dir_that_is_a_file(tmp_path):
 
 def _weights(tmp_path) -> Path:
     """Random weights of the synthetic UNet (mmseg)."""
-    from test_inference import random_weights
+    from helpers import random_weights
 
     return random_weights(REPO / "configs/unet/unet_synthetic.py", tmp_path / "w.pth")
 
@@ -327,8 +325,7 @@ def test_training_twice_into_one_work_dir(run_tool, tmp_path, synthetic_root):
         "train_cfg.max_iters=2",
         "train_cfg.val_interval=100",
         "default_hooks.checkpoint.interval=2",
-        f"train_dataloader.dataset.data_root={synthetic_root}",
-        f"val_dataloader.dataset.data_root={synthetic_root}",
+        *data_root_overrides(synthetic_root, ("train", "val")),
         "train_dataloader.num_workers=0",
         "train_dataloader.persistent_workers=False",
     ]

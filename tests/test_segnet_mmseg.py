@@ -17,6 +17,7 @@ from mmseg.structures import SegDataSample  # noqa: E402
 from mmseg.utils import register_all_modules  # noqa: E402
 
 import segclassics.mmseg  # noqa: E402,F401  (registers our classes)
+from helpers import data_root_overrides  # noqa: E402
 from segclassics.models.segnet import PoolRecord, SegNetBasic  # noqa: E402
 
 register_all_modules()  # mmseg's default scope, so SegDataPreProcessor etc. resolve
@@ -275,9 +276,7 @@ def test_short_mmseg_training_lowers_the_loss(run_tool, synthetic_root, tmp_path
         "--work-dir",
         work,
         "--cfg-options",
-        f"train_dataloader.dataset.data_root={synthetic_root}",
-        f"val_dataloader.dataset.data_root={synthetic_root}",
-        f"test_dataloader.dataset.data_root={synthetic_root}",
+        *data_root_overrides(synthetic_root),
         "model.backbone.channels=8",
         "model.decode_head.in_channels=8",
         "model.decode_head.channels=8",

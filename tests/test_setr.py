@@ -7,6 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from helpers import setr_pup_vitl_param_count
 from segclassics.models.setr_heads import SETR_AUX_LAYERS, SETRMLAHead, SETRMLANeck, SETRUpHead, build_setr
 from segclassics.models.vit_convert import convert_official_setr, detect_format
 
@@ -51,22 +52,11 @@ def test_aux_layers_follow_paper():
     assert SETR_AUX_LAYERS["pup"] == (10, 15, 20, 24)
 
 
-def _count_setr_pup_vitl(num_classes=150, img=512, ch=256, d=1024, depth=24):
-    """Independent count of SETR-PUP (ViT-L/16, ADE20K, 4 aux heads), from layer shapes."""
-    block = 4 * d + (3 * d * d + 3 * d) + (d * d + d) + (4 * d * d + 4 * d) + (4 * d * d + d)
-    vit = depth * block + (3 * 16 * 16 * d + d) + (img // 16) ** 2 * d
-    conv3 = lambda cin, cout: 9 * cin * cout + 2 * cout  # noqa: E731  conv (no bias) + BN affine
-    cls = ch * num_classes + num_classes
-    pup = 2 * d + conv3(d, ch) + 3 * conv3(ch, ch) + cls
-    aux = 2 * d + conv3(d, ch) + cls
-    return vit + pup + 4 * aux
-
-
 def test_setr_pup_vit_large_parameter_count():
     with torch.device("meta"):
         m = build_setr("pup", "vit_large_patch16", num_classes=150, img_size=512)
     n = sum(p.numel() for p in m.parameters())
-    assert n == _count_setr_pup_vitl()
+    assert n == setr_pup_vitl_param_count()
     # the issue gives the paper's SETR-PUP (ViT-L) size as ~318 M
     assert abs(n / 318e6 - 1) < 0.01, n
 

@@ -18,12 +18,12 @@ from mmseg.registry import MODELS  # noqa: E402
 from mmseg.structures import SegDataSample  # noqa: E402
 
 import segclassics.mmseg  # noqa: E402,F401
+from helpers import REPO  # noqa: E402
 from segclassics.mmseg.setr_checkpoint import setr_checkpoint_to_mmseg  # noqa: E402
 from segclassics.models.vit import adapt_vit_state_dict  # noqa: E402
 from segclassics.models.vit_convert import convert_mmseg_setr, convert_vit_checkpoint  # noqa: E402
 from segclassics.utils.checkpoint import load_state_dict_checked  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
 init_default_scope("mmseg")
 TINY = dict(arch=None, embed_dim=32, depth=4, num_heads=4, patch_size=16, mlp_ratio=4.0)
 
@@ -499,3 +499,14 @@ def test_head_losses_equal_mmsegs_and_accuracy_needs_no_topk(config, monkeypatch
     assert set(ours) == set(ref)
     for key in ref:
         assert torch.equal(ours[key], ref[key]), key
+
+
+def test_setrvit_in_chans_is_a_deprecated_name_of_in_channels():
+    """Checkpoint keys are unchanged: the old and new names build the same state dict keys."""
+    with pytest.warns(DeprecationWarning, match="SETRViT: in_chans is deprecated; write in_channels"):
+        old = MODELS.build(dict(type="SETRViT", img_size=32, in_chans=1, **TINY))
+    new = MODELS.build(dict(type="SETRViT", img_size=32, in_channels=1, **TINY))
+    assert old.patch_embed.proj.in_channels == new.patch_embed.proj.in_channels == 1
+    assert list(old.state_dict()) == list(new.state_dict())
+    with pytest.raises(ValueError, match="SETRViT: give in_channels only"):
+        MODELS.build(dict(type="SETRViT", img_size=32, in_chans=1, in_channels=1, **TINY))

@@ -13,7 +13,8 @@ import pytest
 import torch
 import yaml
 
-REPO = Path(__file__).resolve().parents[1]
+from helpers import REPO
+
 WEIGHTS = REPO / "weights"
 MAX_TOTAL_BYTES = 20 * 1000 * 1000
 

@@ -4,9 +4,9 @@ are outside tools/)."""
 
 from __future__ import annotations
 
-from pathlib import Path
+from helpers import REPO
 
-TOOLS = Path(__file__).resolve().parents[1] / "tools"
+TOOLS = REPO / "tools"
 
 
 def test_only_the_bootstrap_edits_sys_path():

@@ -10,6 +10,7 @@ import pytest
 import torch
 from torch import nn
 
+from helpers import paper_unet_param_count
 from segclassics.datasets.unet_augment import border_distances, elastic_deform, instances_from_semantic, unet_weight_map
 from segclassics.evaluation.binary import (
     BinaryConfusion,
@@ -45,22 +46,6 @@ def test_paper_shape_572_to_388():
     assert out.shape == (1, 2, 388, 388)
     assert unet_output_size(572) == (388, 388)
     assert unet_border() == (572 - 388) // 2
-
-
-def paper_unet_param_count(in_channels: int = 1, num_classes: int = 2) -> int:
-    """Independent count from the paper's Fig. 1: channels 64..1024, 3x3 convs with bias,
-    2x2 up-convs halving the channels, final 1x1 conv to the classes."""
-    ch = [64, 128, 256, 512, 1024]
-    conv3 = lambda ci, co: 9 * ci * co + co  # noqa: E731
-    n = 0
-    cin = in_channels
-    for c in ch:  # contracting path
-        n += conv3(cin, c) + conv3(c, c)
-        cin = c
-    for c_hi, c in zip(ch[::-1], ch[-2::-1]):  # expansive path
-        n += 4 * c_hi * c + c  # 2x2 up-conv
-        n += conv3(2 * c, c) + conv3(c, c)
-    return n + 64 * num_classes + num_classes  # 1x1 classifier
 
 
 def test_paper_param_count_and_23_convs():

@@ -16,6 +16,7 @@ from mmseg.structures import SegDataSample  # noqa: E402
 from mmseg.utils import register_all_modules  # noqa: E402
 
 import segclassics.mmseg  # noqa: E402,F401
+from helpers import data_root_overrides  # noqa: E402
 from segclassics.datasets.unet_augment import unet_weight_map  # noqa: E402
 from segclassics.models.overlap_tile import overlap_tile_predict  # noqa: E402
 from segclassics.models.unet import unet_output_size, unet_valid_sizes  # noqa: E402
@@ -117,6 +118,18 @@ def test_overlap_tile_predict_full_size():
     m.test_cfg = ConfigDict(mode="overlap_tile", tile_size=tile + 1)
     with pytest.raises(ValueError, match="Nearest valid sizes"):
         m.predict(x, [s])
+
+
+def test_predict_by_feat_with_pad_shape_none():
+    """``pad_shape=None`` reads ``img_shape``: the valid head's size check names the fix (it used to crash)."""
+    m = _tiny_valid().eval()
+    tile = m.test_cfg["tile_size"]
+    out = unet_output_size(tile, 3)[0]
+    logits = torch.zeros(1, 2, out, out)
+    with pytest.raises(ValueError, match=rf"maps a \({tile}, {tile}\) input to \({out}, {out}\) outputs"):
+        m.decode_head.predict_by_feat(logits, [dict(img_shape=(tile, tile), pad_shape=None)])
+    same = m.decode_head.predict_by_feat(logits, [dict(img_shape=(out, out), pad_shape=None)])
+    assert torch.equal(same, logits)
 
 
 def test_binary_sigmoid_head_and_bad_config():
@@ -246,9 +259,7 @@ def test_synthetic_config_short_training_lowers_loss(run_tool, synthetic_root, t
         "--work-dir",
         str(tmp_path),
         "--cfg-options",
-        f"train_dataloader.dataset.data_root={synthetic_root}",
-        f"val_dataloader.dataset.data_root={synthetic_root}",
-        f"test_dataloader.dataset.data_root={synthetic_root}",
+        *data_root_overrides(synthetic_root),
         "train_cfg.max_iters=30",
         "train_cfg.val_interval=30",
         "default_hooks.logger.interval=5",

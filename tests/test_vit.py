@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from helpers import REPO
 from segclassics.models.vit import (
     VIT_PRESETS,
     Attention,
@@ -318,11 +319,8 @@ def test_convert_tool_timm_and_bad_keys(tmp_path, run_tool):
     load_state_dict_checked(ours, sd)  # loads with no conversion left to do
     # the bad case in-process (same code path, one interpreter start less)
     import importlib.util
-    from pathlib import Path
 
-    spec = importlib.util.spec_from_file_location(
-        "vit_timm_tool", Path(__file__).resolve().parents[1] / "tools/convert_weights/vit_timm.py"
-    )
+    spec = importlib.util.spec_from_file_location("vit_timm_tool", REPO / "tools/convert_weights/vit_timm.py")
     tool = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(tool)
     bad = dict(ref.state_dict())

@@ -12,6 +12,7 @@ from detectron2.modeling import BACKBONE_REGISTRY, build_backbone  # noqa: E402
 from detectron2.modeling.backbone.vit import SimpleFeaturePyramid  # noqa: E402
 
 import segclassics.detectron2  # noqa: E402,F401
+from helpers import REPO  # noqa: E402
 from segclassics.detectron2.config import add_segclassics_config  # noqa: E402
 from segclassics.detectron2.vit_backbone import SETRViTBackbone  # noqa: E402
 
@@ -28,6 +29,13 @@ def test_output_shape_matches_forward():
         assert (64 // f.shape[2], 96 // f.shape[3]) == (shapes[name].stride,) * 2
     with pytest.raises(ValueError, match="distinct names"):
         SETRViTBackbone(out_indices=(0, 2), out_features=("a",), **SMALL)
+
+
+def test_in_chans_is_a_deprecated_name_of_in_channels():
+    with pytest.warns(DeprecationWarning, match="SETRViTBackbone: in_chans is deprecated; write in_channels"):
+        old = SETRViTBackbone(in_chans=1, **SMALL)
+    assert old.net.patch_embed.proj.in_channels == 1
+    assert SETRViTBackbone(in_channels=1, **SMALL).net.patch_embed.proj.in_channels == 1
 
 
 def test_build_from_yaml_config():
@@ -212,11 +220,10 @@ def test_setr_from_yaml_config():
 
 
 def test_setr_lazy_config_builds():
-    from pathlib import Path
 
     from detectron2.config import LazyConfig, instantiate
 
-    cfg = LazyConfig.load(str(Path(__file__).resolve().parents[1] / "configs/detectron2/setr_pup_synthetic.py"))
+    cfg = LazyConfig.load(str(REPO / "configs/detectron2/setr_pup_synthetic.py"))
     model = instantiate(cfg.model)
     assert model.backbone.size_divisibility == 16 and len(model.sem_seg_head.module.aux_heads) == 4
 

@@ -31,7 +31,8 @@ import pytest
 from packaging.requirements import Requirement
 from PIL import Image
 
-REPO = Path(__file__).resolve().parents[1]
+from helpers import REPO
+
 pytestmark = pytest.mark.slow
 
 

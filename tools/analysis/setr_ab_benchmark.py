@@ -13,12 +13,10 @@ after ``malloc_trim``; CUDA: ``max_memory_allocated``), for training (forward + 
 """
 
 import argparse
-import ctypes
 import json
 import os
 import runpy
 import statistics
-import time
 
 # segclassics importable from a source checkout (tools/_bootstrap.py)
 runpy.run_path(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "_bootstrap.py"))
@@ -35,14 +33,10 @@ def _status_mb(field):
 
 
 def _begin(device):
-    import gc
+    from segclassics.engine.benchmark import release_memory
 
-    gc.collect()
+    release_memory()
     if device == "cpu":
-        try:
-            ctypes.CDLL("libc.so.6").malloc_trim(0)
-        except OSError:
-            pass
         with open("/proc/self/clear_refs", "w") as f:
             f.write("5")
         return _status_mb("VmRSS")
@@ -95,7 +89,10 @@ def main(argv=None):
         samples.append(s)
     metas = [s.metainfo for s in samples]
     opts_ = [torch.optim.SGD(m.parameters(), lr=1e-5, momentum=0.9) for m in models]
-    amp = lambda: torch.autocast(a.device.split(":")[0], dtype=torch.bfloat16, enabled=a.amp == "bf16")  # noqa: E731
+    from segclassics.engine.benchmark import timed
+    from segclassics.utils.amp import amp_autocast
+
+    amp = lambda: amp_autocast(a.device.split(":")[0], torch.bfloat16, enabled=a.amp == "bf16")  # noqa: E731
 
     def train_step(i):
         m, o = models[i], opts_[i]
@@ -119,11 +116,7 @@ def main(argv=None):
         for r in range(a.rounds + 1):
             for i in (0, 1) if r % 2 == 0 else (1, 0):
                 base = _begin(a.device)
-                t = time.perf_counter()
-                fn(i)
-                if a.device != "cpu":
-                    torch.cuda.synchronize()
-                dt = time.perf_counter() - t
+                dt = timed(lambda: fn(i), a.device)  # noqa: B023  called at once, in this iteration
                 mem = _end(a.device, base)
                 if r > 0:  # round 0 warms up (and allocates the optimizer state)
                     times[i].append(dt)

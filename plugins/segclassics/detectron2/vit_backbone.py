@@ -29,7 +29,7 @@ from detectron2.modeling.backbone.fpn import LastLevelMaxPool
 from detectron2.modeling.backbone.vit import SimpleFeaturePyramid
 
 from segclassics.detectron2.config import part_options
-from segclassics.models.vit import VisionTransformer
+from segclassics.models.vit import VisionTransformer, rename_in_chans
 from segclassics.models.vit_convert import convert_vit_checkpoint
 from segclassics.utils.checkpoint import read_state_dict
 
@@ -38,18 +38,19 @@ __all__ = ["SETRViTBackbone", "build_setr_vit_sfp_backbone"]
 
 @BACKBONE_REGISTRY.register()
 class SETRViTBackbone(Backbone):
-    """ViT encoder: image (N, in_chans, H, W) -> {name: (N, embed_dim, ceil(H/p), ceil(W/p))}.
+    """ViT encoder: image (N, in_channels, H, W) -> {name: (N, embed_dim, ceil(H/p), ceil(W/p))}.
 
     Args:
         img_size: size of the position-embedding grid (pretraining size); other input sizes
             are handled by bicubic resizing of the embedding.
-        patch_size, in_chans, embed_dim, depth, num_heads, mlp_ratio, qkv_bias, drop_path_rate,
+        patch_size, in_channels, embed_dim, depth, num_heads, mlp_ratio, qkv_bias, drop_path_rate,
         class_token, final_norm, interpolate_mode, with_cp: see ``VisionTransformer``.
         out_indices: 0-based layers returned.
         out_features: their names (default ``layer{i+1}``, SETR's ``Z^{i+1}``).
         pretrained: optional checkpoint (timm, mmseg or official SETR keys, see
             ``segclassics.models.vit_convert``), loaded with a key-by-key check.
         pretrained_format: 'auto', 'timm', 'mmseg' or 'official'.
+        in_chans: deprecated name of ``in_channels`` (a ``DeprecationWarning``).
 
     ``output_shape()`` gives ``ShapeSpec(channels=embed_dim, stride=patch_size)`` per output and
     ``size_divisibility`` is ``patch_size`` (detectron2 pads batches to it; the encoder would
@@ -62,7 +63,7 @@ class SETRViTBackbone(Backbone):
         *,
         img_size=224,
         patch_size: int = 16,
-        in_chans: int = 3,
+        in_channels: int = 3,
         embed_dim: int = 768,
         depth: int = 12,
         num_heads: int = 12,
@@ -77,12 +78,15 @@ class SETRViTBackbone(Backbone):
         with_cp: bool = False,
         pretrained: Optional[str] = None,
         pretrained_format: str = "auto",
+        in_chans: Optional[int] = None,
     ):
         super().__init__()
+        if in_chans is not None:
+            in_channels = rename_in_chans(dict(in_chans=in_chans), "SETRViTBackbone")["in_channels"]
         self.net = VisionTransformer(
             img_size=img_size,
             patch_size=patch_size,
-            in_chans=in_chans,
+            in_channels=in_channels,
             embed_dim=embed_dim,
             depth=depth,
             num_heads=num_heads,
@@ -113,7 +117,7 @@ class SETRViTBackbone(Backbone):
         kwargs = part_options(cfg, "VIT")
         kwargs["out_indices"] = tuple(kwargs["out_indices"] or (-1,))
         if input_shape is not None and input_shape.channels:
-            kwargs["in_chans"] = input_shape.channels
+            kwargs["in_channels"] = input_shape.channels
         return kwargs
 
     @property

@@ -66,15 +66,26 @@ def build_benchmark_model(config: str, cfg_options: Sequence[str] = (), device: 
 # ----------------------------------------------------------------------------- measuring
 
 
-def _sync(device: str) -> None:
+def sync(device: str) -> None:
+    """Wait for the device's queued work (CUDA), so a clock read after it covers that work."""
     if device.startswith("cuda"):
         torch.cuda.synchronize()
 
 
-def _trim() -> None:
+def release_memory() -> None:
+    """``gc.collect()`` and glibc's ``malloc_trim(0)``: memory freed so far goes back to the
+    system before a measurement, so a peak measured after it is this phase's own."""
     gc.collect()
     with contextlib.suppress(Exception):
         ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
+def timed(step: Callable[[], Any], device: str = "cpu") -> float:
+    """Seconds one call of ``step`` takes, its device work included (:func:`sync`)."""
+    t0 = time.perf_counter()
+    step()
+    sync(device)
+    return time.perf_counter() - t0
 
 
 class _RssSampler:
@@ -111,7 +122,7 @@ def _timed_phase(step: Callable[[], Any], warmup: int, iters: int, device: str) 
         torch.cuda.reset_peak_memory_stats()
         sampler = contextlib.nullcontext()
     else:
-        _trim()
+        release_memory()
         import psutil
 
         base = psutil.Process().memory_info().rss
@@ -119,11 +130,11 @@ def _timed_phase(step: Callable[[], Any], warmup: int, iters: int, device: str) 
     with sampler:
         for _ in range(warmup):
             step()
-        _sync(device)
+        sync(device)
         t0 = time.perf_counter()
         for _ in range(iters):
             step()
-        _sync(device)
+        sync(device)
         seconds = time.perf_counter() - t0
     if device.startswith("cuda"):
         peak = torch.cuda.max_memory_allocated() / 2**20
@@ -133,10 +144,10 @@ def _timed_phase(step: Callable[[], Any], warmup: int, iters: int, device: str) 
 
 
 def _autocast(device: str, amp: Optional[str]):
-    if not amp:
-        return contextlib.nullcontext()
-    dtype = dict(bf16=torch.bfloat16, fp16=torch.float16)[amp]
-    return torch.autocast(device_type="cuda" if device.startswith("cuda") else "cpu", dtype=dtype)
+    from segclassics.utils.amp import amp_autocast
+
+    dtype = dict(bf16=torch.bfloat16, fp16=torch.float16)[amp] if amp else None
+    return amp_autocast("cuda" if device.startswith("cuda") else "cpu", dtype, enabled=bool(amp))
 
 
 def count_flops(infer: Callable[[], Any]) -> int:
@@ -260,7 +271,7 @@ def benchmark_config(
         )
         log(f"[benchmark]   training:  {result['train_images_per_s']:.2f} img/s, peak mem {peak:.1f} MiB")
     del data, infer, loss_fn, model, built
-    _trim()
+    release_memory()
     return result
 
 

@@ -23,7 +23,7 @@ class BuiltModel:
 
     model: torch.nn.Module
     framework: str  # 'mmseg' | 'mmdet' | 'detectron2'
-    task: str  # 'sem_seg' | 'instances' | 'sem_seg+instances'
+    task: str  # the predictor's words: 'semantic' | 'instance' | 'semantic+instance' (panoptic FPN)
     num_classes: int
     config: str
     extra: dict = field(default_factory=dict)
@@ -129,11 +129,11 @@ def make_detectron2_inputs(built: BuiltModel, batch: int, shape: Sequence[int], 
         d = dict(
             image=torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float().to(device), height=h, width=w
         )
-        if "sem_seg" in built.task:
+        if "semantic" in built.task.split("+"):
             lab = label.astype(np.int64)
             lab[lab != 255] %= built.num_classes
             d["sem_seg"] = torch.from_numpy(lab).to(device)
-        if "instances" in built.task:
+        if "instance" in built.task.split("+"):
             inst = Instances((h, w))
             masks = np.stack([m for _, m in instances]) if instances else np.zeros((0, h, w), bool)
             inst.gt_boxes = Boxes(torch.tensor([_boxes(m) for m in masks], dtype=torch.float32).reshape(-1, 4))

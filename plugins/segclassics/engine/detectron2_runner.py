@@ -32,7 +32,9 @@ class AutocastForward(nn.Module):
         self.module, self.device_type, self.dtype = model, device_type, dtype
 
     def forward(self, *args, **kwargs):
-        with torch.autocast(device_type=self.device_type, dtype=self.dtype):
+        from segclassics.utils.amp import amp_autocast
+
+        with amp_autocast(self.device_type, self.dtype):
             return self.module(*args, **kwargs)
 
 
@@ -66,7 +68,9 @@ def _output_dir(args, default_attr_value):
         return args.work_dir
     if default_attr_value and default_attr_value not in ("./output", "output"):
         return default_attr_value
-    return osp.join("./work_dirs", osp.splitext(osp.basename(args.config.split("::")[-1]))[0])
+    from segclassics.utils.writer import default_work_dir
+
+    return default_work_dir(args.config)
 
 
 def load_config(args):
@@ -240,6 +244,7 @@ def _train_yaml(cfg, args) -> dict:
 
 def _build_and_load(cfg, lazy, checkpoint, trusted: bool = False):
     from segclassics.detectron2.checkpointer import SafeDetectionCheckpointer
+    from segclassics.utils.reader import require_checkpoint
 
     if lazy:
         from detectron2.config import instantiate
@@ -249,8 +254,7 @@ def _build_and_load(cfg, lazy, checkpoint, trusted: bool = False):
         from detectron2.modeling import build_model
 
         model = build_model(cfg)
-    if not osp.isfile(checkpoint):
-        raise UserError(f"checkpoint not found: {checkpoint!r}")
+    require_checkpoint(checkpoint)
     SafeDetectionCheckpointer(model, trusted=trusted).load_exact(checkpoint)
     model.eval()
     return model

@@ -27,17 +27,17 @@ configured without it is refused rather than predicting on a resized, shifted ma
 
 from __future__ import annotations
 
-import contextlib
-import os
+import numbers
 from dataclasses import dataclass
 from typing import Optional, Sequence
 
 import numpy as np
 import torch
 
+from segclassics.utils.amp import amp_autocast
 from segclassics.utils.checkpoint import load_checkpoint_file, load_state_dict_checked, plain_meta, state_dict_of
+from segclassics.utils.reader import require_checkpoint
 
-from ..errors import MissingFileError
 from .config_loader import LoadedConfig, load_config
 from .cpu_precision import require_cpu_bf16
 from .errors import UserError
@@ -93,12 +93,9 @@ class Predictor:
 
     def autocast(self):
         """``--amp``: bf16 autocast on CPU, fp16 on CUDA; otherwise full precision."""
-        if not self.amp:
-            return contextlib.nullcontext()
-        if self.device.type != "cuda":
+        if self.amp and self.device.type != "cuda":
             require_cpu_bf16("--amp")
-        dtype = torch.float16 if self.device.type == "cuda" else torch.bfloat16
-        return torch.autocast(device_type=self.device.type, dtype=dtype)
+        return amp_autocast(self.device.type, enabled=bool(self.amp))
 
     def load_weights(self, checkpoint: str, trusted: bool) -> dict:
         """Load ``checkpoint`` into ``self.model`` after a strict key/shape check; returns its
@@ -109,15 +106,30 @@ class Predictor:
         return plain_meta(data)
 
 
-def _num_classes(model) -> Optional[int]:
-    """Classes of an mmseg decode head, an mmdet RoI head's box head or a detectron2 RoI head."""
-    for path in ("decode_head.num_classes", "roi_head.bbox_head.num_classes", "roi_heads.num_classes"):
+#: the heads whose ``num_classes`` :func:`_num_classes` reads, in order
+PREDICTOR_HEADS = ("decode_head", "roi_head.bbox_head", "roi_heads")
+
+
+def head_num_classes(model, heads: Sequence[str]) -> Optional[int]:
+    """``num_classes`` of the first of ``heads`` (dotted attribute paths, e.g. mmseg's
+    ``decode_head``, detectron2's ``sem_seg_head`` / ``roi_heads``, mmdet's ``roi_head.bbox_head``)
+    that ``model`` has with an integer class count; for a list of heads (a cascade's box heads)
+    the last one's. None when no head says. The one place class counts are read from models."""
+    for path in heads:
         obj = model
         for name in path.split("."):
             obj = getattr(obj, name, None)
-        if isinstance(obj, int):
-            return obj
+        if isinstance(obj, (list, tuple, torch.nn.ModuleList)) and len(obj):
+            obj = obj[-1]
+        count = getattr(obj, "num_classes", None)
+        if isinstance(count, numbers.Integral) and not isinstance(count, bool):
+            return int(count)
     return None
+
+
+def _num_classes(model) -> Optional[int]:
+    """Classes of an mmseg decode head, an mmdet RoI head's box head or a detectron2 RoI head."""
+    return head_num_classes(model, PREDICTOR_HEADS)
 
 
 def _instances(boxes, scores, labels, masks, shape) -> InstancePrediction:
@@ -182,6 +194,5 @@ def build_predictor(
     """
     device = resolve_device(device)
     loaded = load_config(config, overrides)
-    if not os.path.isfile(checkpoint):
-        raise MissingFileError(f"checkpoint not found: {checkpoint!r}")
+    require_checkpoint(checkpoint)
     return loaded.backend.predictor(loaded, checkpoint, device, trusted, amp)

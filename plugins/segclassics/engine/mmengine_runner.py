@@ -23,8 +23,9 @@ import os.path as osp
 
 import torch
 
+from segclassics.utils.reader import require_checkpoint
 from segclassics.utils.resume import resume_checkpoint
-from segclassics.utils.writer import take_work_dir
+from segclassics.utils.writer import default_work_dir, take_work_dir
 
 from .config_loader import load_config
 from .cpu_precision import require_cpu_bf16
@@ -53,7 +54,7 @@ def _load_cfg(args):
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir
     elif cfg.get("work_dir", None) is None:
-        cfg.work_dir = osp.join("./work_dirs", osp.splitext(osp.basename(args.config.split("::")[-1]))[0])
+        cfg.work_dir = default_work_dir(args.config)
     from segclassics.openmmlab.portable_config import portable_config
 
     saved = portable_config(cfg)
@@ -219,9 +220,7 @@ def _enable_show_dir(cfg, show_dir):
 
 def test(args) -> dict:
     cfg, saved = _load_cfg(args)
-    if not osp.isfile(args.checkpoint):
-        raise UserError(f"checkpoint not found: {args.checkpoint!r}")
-    cfg.load_from = args.checkpoint
+    cfg.load_from = require_checkpoint(args.checkpoint)
     if args.show_dir:
         _enable_show_dir(cfg, args.show_dir)
     if getattr(args, "out", None):

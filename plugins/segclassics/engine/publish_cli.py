@@ -22,7 +22,6 @@ import hashlib
 import os
 from typing import Optional, Sequence, Tuple
 
-from ..errors import MissingFileError
 from ..utils.cli_args import add_debug, add_trust_checkpoint
 from .errors import UserError, run_reporting_user_errors
 
@@ -54,10 +53,10 @@ def publish(in_file: str, out_file: str, trusted: bool = False, half: bool = Fal
     import torch
 
     from segclassics.utils.checkpoint import published_payload
+    from segclassics.utils.reader import require_checkpoint
     from segclassics.utils.writer import check_writable, open_for_write
 
-    if not os.path.isfile(in_file):
-        raise MissingFileError(f"checkpoint not found: {in_file!r}")
+    require_checkpoint(in_file)
     if os.path.isdir(out_file) or out_file.endswith(os.sep):
         out_file = os.path.join(out_file, os.path.basename(in_file))
     stem, ext = os.path.splitext(out_file)

@@ -34,8 +34,9 @@ from .config_loader import LoadedConfig
 class SemanticForward:
     """``net``: normalised image -> logits. ``mean``/``std`` per channel in the order ``net``
     sees them; ``input_order``: channel order of the 0..255 images the config's pipeline loads
-    ('BGR', 'RGB' or 'GRAY'); ``reverse_channels``: the preprocessor flips that order first;
-    ``output_border``: pixels the output lacks on each side (0 but for the valid UNet)."""
+    ('BGR', 'RGB' or 'L' for grey, Pillow's and detectron2's name); ``reverse_channels``: the
+    preprocessor flips that order first; ``output_border``: pixels the output lacks on each side
+    (0 but for the valid UNet)."""
 
     net: nn.Module
     mean: List[float]
@@ -61,7 +62,7 @@ def _flat(t: torch.Tensor) -> List[float]:
 
 def detectron2_input_order(loaded: LoadedConfig) -> str:
     """Channel order of the images a detectron2 config feeds its model: ``INPUT.FORMAT`` (yaml) or
-    the test mapper's ``image_format`` (LazyConfig; detectron2's default 'BGR'); 'L' is 'GRAY'."""
+    the test mapper's ``image_format`` (LazyConfig; detectron2's default 'BGR'); 'L' for grey."""
     return loaded.backend.input_order(loaded)
 
 

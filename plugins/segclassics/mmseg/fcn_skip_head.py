@@ -20,18 +20,8 @@ from typing import List, Optional, Sequence
 import torch
 from mmseg.registry import MODELS
 
-from segclassics.mmseg.torch_decode_head import TorchModuleDecodeHead
+from segclassics.mmseg.torch_decode_head import TorchModuleDecodeHead, network_input_size
 from segclassics.models.fcn import FCNDecoder
-
-
-def _input_size_from_metas(batch_img_metas: List[dict]):
-    """The size ``BaseDecodeHead.predict_by_feat`` resizes to (= the network input)."""
-    meta = batch_img_metas[0]
-    if isinstance(meta["img_shape"], torch.Size):  # stacked batch / slide inference
-        return tuple(meta["img_shape"])[-2:]
-    if meta.get("pad_shape") is not None:
-        return tuple(meta["pad_shape"])[:2]
-    return tuple(meta["img_shape"])[:2]
 
 
 @MODELS.register_module()
@@ -100,5 +90,5 @@ class FCNSkipHead(TorchModuleDecodeHead):
         return self.loss_by_feat(self.forward(inputs, size), batch_data_samples)
 
     def predict(self, inputs, batch_img_metas: List[dict], test_cfg) -> torch.Tensor:
-        logits = self.forward(inputs, _input_size_from_metas(batch_img_metas))
+        logits = self.forward(inputs, network_input_size(batch_img_metas))
         return self.predict_by_feat(logits, batch_img_metas)

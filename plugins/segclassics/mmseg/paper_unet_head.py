@@ -8,7 +8,7 @@ from mmseg.registry import MODELS
 from mmseg.utils import SampleList
 
 from ..models.unet import UNetDecoder, check_labels, crop_labels_or_resize_logits, init_unet_weights, unet_channels
-from .torch_decode_head import TorchModuleDecodeHead, pixel_accuracy
+from .torch_decode_head import TorchModuleDecodeHead, network_input_size, pixel_accuracy
 
 
 @MODELS.register_module()
@@ -97,12 +97,7 @@ class PaperUNetHead(TorchModuleDecodeHead):
         return loss
 
     def predict_by_feat(self, seg_logits, batch_img_metas):
-        meta = batch_img_metas[0]
-        size = (
-            meta["img_shape"]
-            if isinstance(meta["img_shape"], torch.Size)
-            else meta.get("pad_shape", meta["img_shape"])[:2]
-        )
+        size = network_input_size(batch_img_metas)
         if self.padding == "valid" and tuple(seg_logits.shape[-2:]) != tuple(size):
             raise ValueError(
                 f"the valid UNet maps a {tuple(size)} input to {tuple(seg_logits.shape[-2:])} outputs; resizing would "

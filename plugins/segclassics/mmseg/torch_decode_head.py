@@ -17,8 +17,11 @@ which splits batches whose output would pass CUDA's 2**31-element limit.
 
 from __future__ import annotations
 
+from typing import List, Tuple
+
 import torch
 from mmseg.models.decode_heads.decode_head import BaseDecodeHead
+from mmseg.models.utils import resize
 
 from segclassics.models.setr_heads import upsample_bilinear
 
@@ -30,6 +33,23 @@ def pixel_accuracy(seg_logits: torch.Tensor, seg_label: torch.Tensor, ignore_ind
     valid = seg_label != ignore_index
     correct = (seg_logits.argmax(1) == seg_label) & valid
     return (correct.sum().float().reshape(1) + eps) * (100.0 / (int(valid.sum()) + eps))
+
+
+def network_input_size(batch_img_metas: List[dict]) -> Tuple[int, int]:
+    """The network input's ``(H, W)`` from mmseg image metas: what ``BaseDecodeHead.predict_by_feat``
+    resizes logits to, except that a ``pad_shape`` of ``None`` falls back to ``img_shape``.
+
+    A ``torch.Size`` ``img_shape`` is the crop of slide inference; otherwise ``pad_shape`` (the
+    batch-padded input) when set, else ``img_shape``. Only the first meta is read: mmseg pads a
+    batch to one size. Sizes stay as given (no ``int()``), so ``torch.export`` keeps a traced
+    input's height and width dynamic.
+    """
+    meta = batch_img_metas[0]
+    if isinstance(meta["img_shape"], torch.Size):  # slide inference: the crop's (H, W)
+        return tuple(meta["img_shape"][-2:])
+    if meta.get("pad_shape") is not None:
+        return tuple(meta["pad_shape"][:2])
+    return tuple(meta["img_shape"][:2])
 
 
 class TorchModuleDecodeHead(BaseDecodeHead):
@@ -68,3 +88,9 @@ class TorchModuleDecodeHead(BaseDecodeHead):
             )
         loss["acc_seg"] = pixel_accuracy(seg_logits, seg_label, self.ignore_index)
         return loss
+
+    def predict_by_feat(self, seg_logits: torch.Tensor, batch_img_metas: List[dict]) -> torch.Tensor:
+        """mmseg's: resize the logits to :func:`network_input_size` (bilinear, ``align_corners``)."""
+        return resize(
+            seg_logits, size=network_input_size(batch_img_metas), mode="bilinear", align_corners=self.align_corners
+        )

@@ -40,7 +40,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import torch
 from torch import nn
 
-from .vgg import VGG16
+from .vgg import VGG16, vgg16_feature_size
 
 VARIANTS = {"32s": 32, "16s": 16, "8s": 8}
 MODES = ("caffe", "padded")
@@ -256,12 +256,7 @@ class FCNDecoder(nn.Module):
 
     def expected_size(self, name: str, size: int) -> int:
         """Size (one axis) of backbone feature ``name`` for input side ``size`` (ceil-mode pools)."""
-        x = size + 2 * self.conv1_1_padding - 2
-        for k in range(1, 6):
-            x = -(-x // 2) if self.ceil_mode else x // 2
-            if name == f"pool{k}":
-                return x
-        return x + 2 * self.fc6_padding - 6  # fc7
+        return vgg16_feature_size(name, size, self.conv1_1_padding, self.fc6_padding, self.ceil_mode)
 
     def largest_input_size(self, name: str, feat_size: int) -> int:
         """Largest input side whose feature ``name`` has ``feat_size`` cells (inverse of

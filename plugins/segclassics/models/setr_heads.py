@@ -22,6 +22,15 @@ Transformers", CVPR 2021, Sec. 3.3 (decoder designs) and Sec. 4 (auxiliary losse
   3x3 conv + BN + ReLU, 4x upsampling, 1x1 classifier; MLA aux = 1x1 classifier on a neck output.
   (mmseg's ADE20K SETR-PUP config instead uses 3 aux heads with 2 conv stages each.)
 
+**Layer numbers.** The paper numbers the transformer layers from 1: ``Z^l``, ``l = 1..24`` for
+ViT-L (Sec. 3.1, Eq. 1-2; Sec. 3.3 and 4 name the layers each decoder reads). The code and every
+config key use 0-based encoder indices, as timm and mmseg do: ``Z^l`` is ``out_indices`` entry
+``l - 1`` (ViT-L SETR-PUP: ``out_indices=(9, 14, 19, 23)`` = ``Z^10, Z^15, Z^20, Z^24``).
+The paper's numbers appear in one place, :data:`SETR_DECODERS`, and are converted once, by
+:func:`setr_layer_indices` when :func:`build_setr` builds the encoder. Two other numbers are not
+layer indices: a head's ``in_index`` (mmseg) / ``decode_in``, ``aux_in`` (here) is a position in
+the encoder's output list, and detectron2's default feature names ``layer{l}`` name ``Z^l``.
+
 All heads take ``(B, C, h, w)`` maps (channels-last views from :class:`VisionTransformer`
 are fine) and return logits ``(B, num_classes, h', w')``.
 """
@@ -143,8 +152,9 @@ def _spec(decoder: str) -> SETRDecoderSpec:
 
 
 def setr_layer_indices(layers: Sequence[int], depth: int) -> List[int]:
-    """0-based encoder layers for the paper's 1-based ViT-L layers, scaled to ``depth``
-    (``round(l * depth / 24) - 1``; identity for 24 layers)."""
+    """0-based encoder indices (``out_indices``) of the paper's 1-based ViT-L layers ``Z^l``,
+    scaled to ``depth``: ``round(l * depth / 24) - 1`` (``l - 1`` for 24 layers). The only
+    conversion between the two numberings (module docstring, "Layer numbers")."""
     return [max(1, round(layer * depth / 24)) - 1 for layer in layers]
 
 

@@ -65,6 +65,31 @@ def vgg_layer_names(cfg: Sequence[Sequence[int]] = VGG16_CFG) -> List[List[str]]
     return [[f"conv{s + 1}_{i + 1}" for i in range(len(stage))] for s, stage in enumerate(cfg)]
 
 
+def vgg16_feature_size(
+    name: str, size: int, conv1_1_padding: int = 1, fc6_padding: int = 0, ceil_mode: bool = True
+) -> int:
+    """Spatial size (one axis) of VGG16 feature ``name`` for an input of ``size`` pixels.
+
+    ``name``: ``convS_I``, ``poolS`` (S = 1..5), ``fc6``, ``fc7`` or ``fc8``. conv1_1 (3x3, padding
+    ``conv1_1_padding``) gives ``size + 2 p - 2``; the other 3x3 convs (padding 1) keep the size;
+    each 2x2 stride-2 pool halves it, rounding up in ``ceil_mode`` (Caffe's); fc6, a 7x7
+    convolution with padding ``fc6_padding``, adds ``2 p6 - 6``; fc7 and fc8 (1x1) keep it.
+    Plain integer arithmetic, so symbolic (traced) sizes stay symbolic.
+    """
+    if name in ("fc6", "fc7", "fc8"):
+        pools, fc = 5, True
+    elif name.startswith("pool") and name[4:].isdigit():
+        pools, fc = int(name[4:]), False
+    elif name.startswith("conv") and name[4:].split("_")[0].isdigit():
+        pools, fc = int(name[4:].split("_")[0]) - 1, False
+    else:
+        raise ValueError(f"unknown VGG16 feature {name!r}: convS_I, poolS, fc6, fc7 or fc8")
+    x = size + 2 * conv1_1_padding - 2  # conv1_1 (3x3)
+    for _ in range(pools):
+        x = -(-x // 2) if ceil_mode else x // 2
+    return x + 2 * fc6_padding - 6 if fc else x
+
+
 def build_vgg_stages(
     in_channels: int = 3,
     cfg: Sequence[Sequence[int]] = VGG16_CFG,
@@ -249,16 +274,7 @@ class VGG16(nn.Module):
     # -- geometry --------------------------------------------------------------------------
     def feature_size(self, name: str, size: int) -> int:
         """Spatial size (one axis) of feature ``name`` for an input of ``size`` pixels."""
-        name = self._resolve(name)
-        x = size + 2 * self.conv1_1_padding - 2  # conv1_1 (3x3)
-        for n, kind in self._plan:
-            if kind == "pool":
-                x = -(-x // 2) if self.ceil_mode else x // 2
-            elif n == "fc6":
-                x = x + 2 * self.fc6_padding - 6
-            if n == name:
-                return x
-        raise AssertionError(name)
+        return vgg16_feature_size(self._resolve(name), size, self.conv1_1_padding, self.fc6_padding, self.ceil_mode)
 
     def min_input_size(self) -> int:
         """Smallest input side for which every returned feature is non-empty."""

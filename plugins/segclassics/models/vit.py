@@ -33,6 +33,7 @@ bottom/right to the next multiple (``pad_to_patch=True``, the behaviour of mmseg
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
@@ -87,15 +88,28 @@ def naive_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.
     return attn.softmax(dim=-1) @ v
 
 
+def rename_in_chans(kwargs: dict, owner: str) -> dict:
+    """``kwargs`` with timm's ``in_chans`` renamed to our ``in_channels`` (a ``DeprecationWarning``
+    names ``owner``); giving both is a ``ValueError``. For configs written with the old name."""
+    if "in_chans" not in kwargs:
+        return kwargs
+    kwargs = dict(kwargs)
+    if kwargs.get("in_channels") is not None:
+        raise ValueError(f"{owner}: give in_channels only (in_chans is its deprecated name), not both")
+    kwargs["in_channels"] = kwargs.pop("in_chans")
+    warnings.warn(f"{owner}: in_chans is deprecated; write in_channels", DeprecationWarning, stacklevel=3)
+    return kwargs
+
+
 class PatchEmbed(nn.Module):
-    """Image (B, 3, H, W) -> tokens (B, H/p * W/p, C) by a p x p, stride p convolution
+    """Image (B, in_channels, H, W) -> tokens (B, H/p * W/p, C) by a p x p, stride p convolution
     (the linear projection of flattened patches, ViT Eq. 1)."""
 
-    def __init__(self, patch_size: int = 16, in_chans: int = 3, embed_dim: int = 768, pad_to_patch: bool = True):
+    def __init__(self, patch_size: int = 16, in_channels: int = 3, embed_dim: int = 768, pad_to_patch: bool = True):
         super().__init__()
         self.patch_size = pair(patch_size, "patch_size")
         self.pad_to_patch = pad_to_patch
-        self.proj = nn.Conv2d(in_chans, embed_dim, kernel_size=self.patch_size, stride=self.patch_size)
+        self.proj = nn.Conv2d(in_channels, embed_dim, kernel_size=self.patch_size, stride=self.patch_size)
 
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, Tuple[int, int]]:
         if x.ndim != 4:
@@ -250,7 +264,8 @@ class VisionTransformer(nn.Module):
             (``img_size // patch_size``). Other input sizes work: the embedding is resized
             on the fly with ``interpolate_mode``.
         patch_size: 16 for SETR.
-        in_chans: image channels.
+        in_channels: image channels (timm's ``in_chans``; the framework backbones still accept
+            that name, with a ``DeprecationWarning``).
         embed_dim, depth, num_heads, mlp_ratio, qkv_bias: ViT size (ViT-L/16: 1024, 24, 16, 4).
         out_indices: 0-based layer indices whose outputs are returned (SETR's ``Z^l`` is
             ``out_indices = l - 1``). Negative indices count from the end.
@@ -264,7 +279,7 @@ class VisionTransformer(nn.Module):
         pad_to_patch: zero-pad inputs to a multiple of ``patch_size`` (else ValueError).
         norm_eps: LayerNorm epsilon (1e-6 as the JAX/timm ViT).
 
-    Shapes: ``forward(x)`` with ``x`` ``(B, in_chans, H, W)`` returns a list, one tensor per
+    Shapes: ``forward(x)`` with ``x`` ``(B, in_channels, H, W)`` returns a list, one tensor per
     ``out_indices`` entry, each ``(B, embed_dim, ceil(H/p), ceil(W/p))`` (a channels-last view).
     """
 
@@ -272,7 +287,7 @@ class VisionTransformer(nn.Module):
         self,
         img_size: Union[int, Tuple[int, int]] = 224,
         patch_size: int = 16,
-        in_chans: int = 3,
+        in_channels: int = 3,
         embed_dim: int = 768,
         depth: int = 12,
         num_heads: int = 12,
@@ -313,7 +328,7 @@ class VisionTransformer(nn.Module):
             idx.append(j)
         self.out_indices = tuple(idx)
 
-        self.patch_embed = PatchEmbed(patch_size, in_chans, embed_dim, pad_to_patch=pad_to_patch)
+        self.patch_embed = PatchEmbed(patch_size, in_channels, embed_dim, pad_to_patch=pad_to_patch)
         self.cls_token = nn.Parameter(torch.zeros(1, 1, embed_dim)) if class_token else None
         num_pos = self.grid_size[0] * self.grid_size[1] + self.num_prefix_tokens
         self.pos_embed = nn.Parameter(torch.zeros(1, num_pos, embed_dim))

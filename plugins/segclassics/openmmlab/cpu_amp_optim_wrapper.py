@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 
-import torch
 from mmengine.optim import OptimWrapper
 from mmengine.registry import OPTIM_WRAPPERS
+
+from ..utils.amp import amp_autocast
 
 
 @OPTIM_WRAPPERS.register_module()
@@ -21,5 +22,5 @@ class CPUBF16AmpOptimWrapper(OptimWrapper):
 
     @contextmanager
     def optim_context(self, model):
-        with super().optim_context(model), torch.autocast(device_type="cpu", dtype=torch.bfloat16):
+        with super().optim_context(model), amp_autocast("cpu"):
             yield

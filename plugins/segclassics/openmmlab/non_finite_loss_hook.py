@@ -95,8 +95,7 @@ def enable_non_finite_loss_check(cfg) -> bool:
     ``cfg.non_finite_loss_check`` is False; returns whether the check is on."""
     if cfg.get(CONFIG_KEY, True) is False:
         return False
-    hooks = list(cfg.get("custom_hooks", None) or [])
-    if not any(h.get("type") in ("NonFiniteLossHook", NonFiniteLossHook) for h in hooks):
-        hooks.append(dict(type="NonFiniteLossHook"))
-    cfg.custom_hooks = hooks
+    from .custom_hooks import add_custom_hook
+
+    add_custom_hook(cfg, NonFiniteLossHook)
     return True

@@ -114,7 +114,6 @@ class RandomStateHook(Hook):
 
 def enable_random_state_checkpoints(cfg) -> None:
     """Add :class:`RandomStateHook` to an mmengine ``cfg``'s ``custom_hooks`` (once)."""
-    hooks = list(cfg.get("custom_hooks", None) or [])
-    if not any(h.get("type") in ("RandomStateHook", RandomStateHook) for h in hooks):
-        hooks.append(dict(type="RandomStateHook"))
-    cfg.custom_hooks = hooks
+    from .custom_hooks import add_custom_hook
+
+    add_custom_hook(cfg, RandomStateHook)

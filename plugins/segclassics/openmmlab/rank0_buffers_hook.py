@@ -34,7 +34,6 @@ class Rank0BuffersHook(Hook):
 
 def enable_rank0_buffers(cfg) -> None:
     """Add :class:`Rank0BuffersHook` to an mmengine ``cfg``'s ``custom_hooks`` (once)."""
-    hooks = list(cfg.get("custom_hooks", None) or [])
-    if not any(h.get("type") in ("Rank0BuffersHook", Rank0BuffersHook) for h in hooks):
-        hooks.append(dict(type="Rank0BuffersHook"))
-    cfg.custom_hooks = hooks
+    from .custom_hooks import add_custom_hook
+
+    add_custom_hook(cfg, Rank0BuffersHook)

@@ -16,7 +16,7 @@ from typing import Optional
 from mmengine.logging import print_log
 
 from ..errors import MissingFileError
-from ..models.vit import VIT_PRESETS, VisionTransformer
+from ..models.vit import VIT_PRESETS, VisionTransformer, rename_in_chans
 from ..models.vit_convert import convert_vit_checkpoint
 from ..utils.checkpoint import read_state_dict
 
@@ -39,7 +39,8 @@ class SETRViT(VisionTransformer):
             when ``pretrained`` does not exist.
         init_cfg: mmengine-style ``dict(type='Pretrained', checkpoint=PATH)`` is accepted as an
             alias of ``pretrained``.
-        Other arguments: :class:`segclassics.models.vit.VisionTransformer`.
+        Other arguments: :class:`segclassics.models.vit.VisionTransformer` (``in_channels``; the
+            old ``in_chans`` still works, with a ``DeprecationWarning``).
     """
 
     def __init__(
@@ -52,6 +53,7 @@ class SETRViT(VisionTransformer):
         init_cfg=None,
         **kwargs,
     ):
+        kwargs = rename_in_chans(kwargs, "SETRViT")
         if arch is not None:
             if arch not in VIT_PRESETS:
                 raise ValueError(f"SETRViT arch must be one of {sorted(VIT_PRESETS)} or None, got {arch!r}")

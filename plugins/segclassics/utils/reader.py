@@ -304,6 +304,14 @@ def _size(source) -> Optional[int]:
         return None
 
 
+def require_checkpoint(path: str, name: Optional[str] = None) -> str:
+    """``path`` when it is a file; otherwise :class:`MissingFileError` ``checkpoint not found: 'NAME'``
+    (``name``: how the message names it, default ``path``). Every "checkpoint not found" is this one."""
+    if not os.path.isfile(path):
+        raise MissingFileError(f"checkpoint not found: {name or path!r}")
+    return path
+
+
 def read_checkpoint(
     source: Source,
     *,
@@ -332,8 +340,7 @@ def read_checkpoint(
         if is_url(source):
             source = download(source, model_dir)
         source = os.path.expanduser(source)
-        if not os.path.isfile(source):
-            raise MissingFileError(f"checkpoint not found: {name!r}")
+        require_checkpoint(source, name)
     name = name or "checkpoint"
     if isinstance(source, (bytes, bytearray)):
         source = io.BytesIO(source)

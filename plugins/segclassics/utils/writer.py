@@ -408,6 +408,12 @@ def _holder(path: str) -> Optional[dict]:
 WORK_DIR_OUTPUTS = (".pth", "last_checkpoint")
 
 
+def default_work_dir(config: str) -> str:
+    """``./work_dirs/<config file stem>``: where a training of ``config`` writes when neither
+    ``--work-dir`` nor the config names a folder (a ``segclassics::`` prefix is dropped)."""
+    return os.path.join("./work_dirs", os.path.splitext(os.path.basename(config.split("::")[-1]))[0])
+
+
 def take_work_dir(
     work_dir: str, resume: bool = False, overwrite: bool = False, outputs: tuple = WORK_DIR_OUTPUTS
 ) -> None:

@@ -109,7 +109,8 @@ class Backend:
 
     def benchmark_model(self, loaded, model: torch.nn.Module, config: str):
         """The :class:`segclassics.engine.benchmark_inputs.BuiltModel` of a built model: its
-        framework, the benchmark's task ('sem_seg', 'instances' or both) and class count."""
+        framework, its task (:meth:`task`'s words: 'semantic', 'instance', or
+        'semantic+instance' for a model with both heads) and class count."""
         raise NotImplementedError
 
     def benchmark_inputs(self, built, batch: int, shape: Sequence[int], device: str) -> dict:

@@ -34,7 +34,14 @@ from ..config_loader import (
     _run_config,
 )
 from ..errors import UserError
-from ..inference import Predictor, SemanticPrediction, _instances, _num_classes, _refuse_valid_unet_without_tiles
+from ..inference import (
+    Predictor,
+    SemanticPrediction,
+    _instances,
+    _num_classes,
+    _refuse_valid_unet_without_tiles,
+    head_num_classes,
+)
 from .base import DATA_ROOT_KEY, Backend, split_data_root
 
 SPLITS = ("train", "test")
@@ -90,9 +97,8 @@ class Detectron2Backend(Backend):
         return wanted if not wanted.startswith("cuda") or torch.cuda.is_available() else "cpu"
 
     def input_order(self, loaded: LoadedConfig) -> str:
-        """Channel order of the images the config feeds its model; 'L' is 'GRAY'."""
-        order = self.input_format(loaded.cfg)
-        return "GRAY" if order == "L" else order
+        """Channel order of the images the config feeds its model ('BGR', 'RGB' or 'L')."""
+        return self.input_format(loaded.cfg)
 
     def train(self, args) -> dict:
         from .. import detectron2_runner
@@ -157,9 +163,9 @@ class Detectron2Backend(Backend):
                 f"{config}: {type(model).__name__} has neither sem_seg_head nor roi_heads; the benchmark "
                 f"feeds semantic-segmentation or instance inputs"
             )
-        task = "+".join(t for t, ok in (("sem_seg", has_sem), ("instances", has_inst)) if ok)
-        nc_sem = int(getattr(model.sem_seg_head, "num_classes", 2)) if has_sem else 0
-        nc_inst = int(getattr(model.roi_heads, "num_classes", 1)) if has_inst else 0
+        task = "+".join(t for t, ok in (("semantic", has_sem), ("instance", has_inst)) if ok)
+        nc_sem = (head_num_classes(model, ("sem_seg_head",)) or 2) if has_sem else 0
+        nc_inst = (head_num_classes(model, ("roi_heads",)) or 1) if has_inst else 0
         return BuiltModel(model, "detectron2", task, nc_sem or nc_inst, config, extra=dict(num_thing_classes=nc_inst))
 
     def benchmark_inputs(self, built, batch, shape, device):

@@ -26,7 +26,14 @@ from torch import nn
 from ..config_kind import MMENGINE
 from ..config_loader import LoadedConfig, _check_mmengine_keys, _check_value, _current, _run_config
 from ..errors import UserError
-from ..inference import Predictor, SemanticPrediction, _instances, _num_classes, _refuse_valid_unet_without_tiles
+from ..inference import (
+    Predictor,
+    SemanticPrediction,
+    _instances,
+    _num_classes,
+    _refuse_valid_unet_without_tiles,
+    head_num_classes,
+)
 from .base import Backend, split_data_root
 
 LOADERS = ("train_dataloader", "val_dataloader", "test_dataloader")
@@ -186,7 +193,7 @@ class MMEngineBackend(Backend):
             channels = model.backbone.in_channels if hasattr(model.backbone, "in_channels") else 3
             mean, std = [0.0] * channels, [1.0] * channels
         net = _MMSegValidUNet(model) if border else _MMSegEncodeDecode(model)
-        order = "GRAY" if len(mean) == 1 else "BGR"
+        order = "L" if len(mean) == 1 else "BGR"
         return SemanticForward(net, mean, std, order, bool(getattr(pre, "channel_conversion", False)), border)
 
     # ------------------------------------------------------------------------- benchmark
@@ -194,10 +201,11 @@ class MMEngineBackend(Backend):
         from ..benchmark_inputs import BuiltModel
 
         if TASKS[self.framework(loaded.cfg)] == "semantic":
-            heads = [model.decode_head] if hasattr(model, "decode_head") else []
-            nc = int(getattr(heads[0], "num_classes", 2)) if heads else 2
-            return BuiltModel(model, "mmseg", "sem_seg", nc, config)
-        return BuiltModel(model, "mmdet", "instances", _mmdet_num_classes(model), config)
+            nc = head_num_classes(model, ("decode_head",)) or 2
+            return BuiltModel(model, "mmseg", "semantic", nc, config)
+        # a two-stage detector's box head (a cascade's last), else a one-stage detector's
+        heads = ("roi_head.bbox_head",) if getattr(model, "roi_head", None) is not None else ("bbox_head",)
+        return BuiltModel(model, "mmdet", "instance", head_num_classes(model, heads) or 1, config)
 
     def benchmark_inputs(self, built, batch, shape, device):
         from ..benchmark_inputs import INPUT_BUILDERS
@@ -226,15 +234,6 @@ def _relative_to(path: str, root) -> Optional[str]:
     if path.rstrip("/") == base:
         return ""
     return path[len(base) + 1 :] if path.startswith(base + "/") else None
-
-
-def _mmdet_num_classes(model) -> int:
-    roi = getattr(model, "roi_head", None)
-    if roi is not None:
-        head = roi.bbox_head[-1] if isinstance(roi.bbox_head, (list, torch.nn.ModuleList)) else roi.bbox_head
-        return int(head.num_classes)
-    head = getattr(model, "bbox_head", None)
-    return int(getattr(head, "num_classes", 1))
 
 
 # ----------------------------------------------------------------------------- semantic forward
