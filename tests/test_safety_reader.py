@@ -388,7 +388,7 @@ def test_detectron2_weights_at_an_address_are_refused_or_named_in_one_line(run_t
     """MODEL.WEIGHTS as an address, fetched by detectron2's own PathManager: a pickle that would
     run code is refused like a local one; an address that cannot be fetched (HTTP 404 here) is one
     line naming it, not urllib's traceback."""
-    from test_engine import error_message
+    from helpers import error_message
 
     marker = tmp_path / "ran"
     served = tmp_path / "served"
