@@ -59,6 +59,13 @@ def train_parser() -> argparse.ArgumentParser:
         help="resume from the latest checkpoint in the work dir, or from the given file",
     )
     add_amp(p)
+    p.add_argument(
+        "--channels-last",
+        action="store_true",
+        help="store the model's 4-d weights channels-last (NHWC) for the training: with --amp on a CPU with AMX "
+        "the convolutions of most models train faster (docs/benchmark.md); the weights' values and the "
+        "checkpoint's keys are the same",
+    )
     p.add_argument("--auto-scale-lr", action="store_true", help="mmdet: scale lr by the real batch size")
     _common(p)
     return p

@@ -18,7 +18,7 @@ import os.path as osp
 import torch
 from torch import nn
 
-from .cpu_precision import require_cpu_bf16
+from .cpu_precision import require_cpu_bf16, to_channels_last
 from .errors import UserError, user_facing_message
 
 logger = logging.getLogger("segclassics")
@@ -140,6 +140,8 @@ def train(args) -> dict:
 
     model = instantiate(cfg.model)
     model.to(cfg.train.device)
+    if getattr(args, "channels_last", False):
+        to_channels_last(model)
     logger.info("Model:\n%s", model)
     cfg.optimizer.params.model = model
     optimizer = instantiate(cfg.optimizer)
@@ -233,6 +235,8 @@ def _yaml_trainer_class():
 
 def _train_yaml(cfg, args) -> dict:
     trainer = _yaml_trainer_class()(cfg, args.trust_checkpoint)  # its checkpointer is the checked one
+    if getattr(args, "channels_last", False):
+        to_channels_last(trainer._trainer.model)  # the same Parameter objects: the optimizer's stay valid
     if args.amp and not cfg.MODEL.DEVICE.startswith("cuda"):
         require_cpu_bf16("--amp")
         trainer._trainer.model = AutocastForward(trainer._trainer.model)

@@ -28,7 +28,7 @@ from segclassics.utils.resume import resume_checkpoint
 from segclassics.utils.writer import default_work_dir, take_work_dir
 
 from .config_loader import load_config
-from .cpu_precision import require_cpu_bf16
+from .cpu_precision import require_cpu_bf16, to_channels_last
 from .errors import UserError
 
 
@@ -175,6 +175,8 @@ def train(args) -> dict:
         _check_checkpoint_matches(runner, cfg.load_from, args.trust_checkpoint)
     elif cfg.get("load_from"):
         _check_starting_point(runner, cfg.load_from, args.trust_checkpoint)
+    if getattr(args, "channels_last", False):
+        to_channels_last(runner.model)  # the same Parameter objects: the optimizer's stay valid
     runner.train()
     _publish_weights(cfg.work_dir)
     return {}
