@@ -29,8 +29,8 @@ PRAGMAS = re.compile(r"#\s*(noqa|type:|fmt:|pragma|isort|yapf|pylint)")
 KEEP_INLINE = re.compile(r"#\s*(noqa(:\s*[A-Z]+[0-9]+(,\s*[A-Z]+[0-9]+)*)?|pragma: no cover|type: ignore(\[[\w-]+\])?)")
 
 
-def _docstring_lines(tree: ast.AST) -> Set[int]:
-    lines: Set[int] = set()
+def _docstrings(tree: ast.AST):
+    """The ``ast.Constant`` of every module, class and function docstring in ``tree``."""
     for node in ast.walk(tree):
         if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and node.body:
             first = node.body[0]
@@ -39,7 +39,13 @@ def _docstring_lines(tree: ast.AST) -> Set[int]:
                 and isinstance(first.value, ast.Constant)
                 and isinstance(first.value.value, str)
             ):
-                lines.update(range(first.lineno, first.end_lineno + 1))
+                yield first.value
+
+
+def _docstring_lines(tree: ast.AST) -> Set[int]:
+    lines: Set[int] = set()
+    for doc in _docstrings(tree):
+        lines.update(range(doc.lineno, doc.end_lineno + 1))
     return lines
 
 
@@ -90,15 +96,8 @@ def wrap_source(source: str, limit: int) -> str:
 
 def _normalised(tree: ast.AST) -> str:
     """The tree with every docstring's whitespace runs collapsed (wrapping changes only those)."""
-    for node in ast.walk(tree):
-        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and node.body:
-            first = node.body[0]
-            if (
-                isinstance(first, ast.Expr)
-                and isinstance(first.value, ast.Constant)
-                and isinstance(first.value.value, str)
-            ):
-                first.value.value = " ".join(first.value.value.split())
+    for doc in _docstrings(tree):
+        doc.value = " ".join(doc.value.split())
     return ast.dump(tree)
 
 

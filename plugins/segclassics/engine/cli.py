@@ -107,11 +107,12 @@ def _run(mode: str, argv) -> int:
     if "LOCAL_RANK" not in os.environ:
         os.environ["LOCAL_RANK"] = str(args.local_rank)
     result: dict = {}
+    chosen: dict = {}  # the backend, once chosen (the error path frees its groups too)
 
     def dispatch() -> int:
         if mode == "test" and args.metrics_json:
             check_writable(args.metrics_json, what="--metrics-json")  # before the evaluation, not after
-        backend = backend_for(args.config)
+        backend = chosen["backend"] = backend_for(args.config)
         backend.check_arguments(args)
         result.update(getattr(backend, mode)(args) or {})
         if mode == "test" and int(os.environ.get("RANK", "0")) == 0:
@@ -122,7 +123,7 @@ def _run(mode: str, argv) -> int:
     with overwriting(args.overwrite):
         status = run_reporting_user_errors(dispatch, args.debug, args.config, trust_flag=True)
     if status:
-        _abandon_process_group()
+        _abandon_process_group(chosen.get("backend"))
     return status
 
 
@@ -141,37 +142,45 @@ def _report_metrics(result: dict, args) -> None:
 
 
 def _leave_process_group(backend) -> None:
-    """End a torchrun job cleanly: wait for every rank, then destroy the process groups and free
-    them while the interpreter is still whole.
+    """End a torchrun job cleanly: wait for every rank, then :func:`_free_process_groups`."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        _free_process_groups(backend)
+
+
+def _abandon_process_group(backend) -> None:
+    """After an error: :func:`_free_process_groups` without waiting for the other ranks (a barrier
+    would wait for a peer that is gone), so that the process exits instead of aborting in the
+    groups' teardown at interpreter exit. ``backend``: None when the error came before one was
+    chosen."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        try:
+            _free_process_groups(backend)
+        except Exception:  # noqa: BLE001 - the error that stopped the run is already reported
+            pass
+
+
+def _free_process_groups(backend) -> None:
+    """Destroy the process groups and free them while the interpreter is still whole.
 
     Left to the interpreter's exit, a gloo group's threads can be torn down while still joinable
-    ("terminate called without an active exception", SIGABRT) after a run that finished, which
-    torchrun then reports as a failed job. ``destroy_process_group`` only forgets the groups: the
-    C++ objects go when the last Python reference does, so the framework's own references go
-    first (``backend.forget_process_groups``) and the collector runs once.
+    ("terminate called without an active exception", SIGABRT), which torchrun then reports as a
+    failed job. ``destroy_process_group`` only forgets the groups: the C++ objects go when the
+    last Python reference does, so the framework's own references go first
+    (``backend.forget_process_groups``) and the collector runs once.
     """
     import gc
 
     import torch.distributed as dist
 
-    if dist.is_available() and dist.is_initialized():
-        dist.barrier()
+    if backend is not None:
         backend.forget_process_groups()
-        dist.destroy_process_group()
-        gc.collect()
-
-
-def _abandon_process_group() -> None:
-    """After an error: leave the process group without waiting for the other ranks (a barrier
-    would wait for a peer that is gone), so that the process exits instead of aborting in the
-    group's teardown at interpreter exit."""
-    import torch.distributed as dist
-
-    if dist.is_available() and dist.is_initialized():
-        try:
-            dist.destroy_process_group()
-        except Exception:  # noqa: BLE001 - the error that stopped the run is already reported
-            pass
+    dist.destroy_process_group()
+    gc.collect()
 
 
 def train_main(argv=None) -> int:

@@ -140,7 +140,7 @@ def train(args) -> dict:
 
     model = instantiate(cfg.model)
     model.to(cfg.train.device)
-    if getattr(args, "channels_last", False):
+    if args.channels_last:
         to_channels_last(model)
     logger.info("Model:\n%s", model)
     cfg.optimizer.params.model = model
@@ -235,7 +235,7 @@ def _yaml_trainer_class():
 
 def _train_yaml(cfg, args) -> dict:
     trainer = _yaml_trainer_class()(cfg, args.trust_checkpoint)  # its checkpointer is the checked one
-    if getattr(args, "channels_last", False):
+    if args.channels_last:
         to_channels_last(trainer._trainer.model)  # the same Parameter objects: the optimizer's stay valid
     if args.amp and not cfg.MODEL.DEVICE.startswith("cuda"):
         require_cpu_bf16("--amp")

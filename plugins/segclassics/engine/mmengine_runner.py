@@ -175,7 +175,7 @@ def train(args) -> dict:
         _check_checkpoint_matches(runner, cfg.load_from, args.trust_checkpoint)
     elif cfg.get("load_from"):
         _check_starting_point(runner, cfg.load_from, args.trust_checkpoint)
-    if getattr(args, "channels_last", False):
+    if args.channels_last:
         to_channels_last(runner.model)  # the same Parameter objects: the optimizer's stay valid
     runner.train()
     _publish_weights(cfg.work_dir)
