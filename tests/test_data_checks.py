@@ -440,6 +440,43 @@ def test_mmseg_loaders_decode_and_check_each_file_once_per_process(tmp_path, mon
     assert len(decodes) == 3
 
 
+def test_detectron2_mapper_decodes_and_checks_each_file_once_per_process(tmp_path, monkeypatch):
+    """CheckedDatasetMapper maps a semantic sample exactly as detectron2's DatasetMapper does (same
+    tensors, same keys, same augmentation draws), decodes and checks its files the first time only,
+    gives the augmentations a copy, and decodes a file changed on disk again."""
+    pytest.importorskip("detectron2")
+    from detectron2.data import DatasetMapper, detection_utils
+    from detectron2.data import transforms as T
+
+    from segclassics.datasets import decoded_cache as dc
+    from segclassics.detectron2.checked_dataset_mapper import CheckedDatasetMapper
+
+    monkeypatch.setattr(dc, "_CACHE", dc.DecodedCache(2**20))
+    image, label = tmp_path / "a.png", tmp_path / "a_label.png"
+    Image.fromarray(np.arange(3 * 8 * 8, dtype=np.uint8).reshape(8, 8, 3)).save(image)
+    Image.fromarray(np.tile(np.array([0, 1, 255, 1], np.uint8), (8, 2))).save(label)
+    sample = {"file_name": str(image), "sem_seg_file_name": str(label), "height": 8, "width": 8}
+    decodes = []
+    real = detection_utils.read_image
+    monkeypatch.setattr(detection_utils, "read_image", lambda *a, **k: decodes.append(a[0]) or real(*a, **k))
+    augmentations = [T.RandomFlip(prob=0.5), T.RandomCrop("absolute", (6, 5))]
+    ours = CheckedDatasetMapper(is_train=True, augmentations=augmentations, image_format="BGR")
+    theirs = DatasetMapper(is_train=True, augmentations=augmentations, image_format="BGR")
+    for seed in range(4):
+        np.random.seed(seed)
+        mine = ours(dict(sample))
+        np.random.seed(seed)
+        reference = theirs(dict(sample))
+        assert sorted(mine) == sorted(reference)
+        assert torch.equal(mine["image"], reference["image"]) and torch.equal(mine["sem_seg"], reference["sem_seg"])
+    assert decodes.count(str(image)) == 1 + 4 and decodes.count(str(label)) == 1 + 4  # ours once, theirs 4 times
+    mine["image"][:] = 0
+    assert ours(dict(sample))["image"].max() > 0  # the cache holds its own copy
+    os.utime(label, ns=(0, 0))  # the file changed (its time): read again
+    ours(dict(sample))
+    assert decodes.count(str(label)) == 1 + 4 + 1 and decodes.count(str(image)) == 1 + 4  # the image was not
+
+
 def test_decoded_cache_keeps_to_its_budget():
     from segclassics.datasets.decoded_cache import DecodedCache
 

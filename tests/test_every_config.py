@@ -63,6 +63,7 @@ DATA = {
     "mask_rcnn/mask-rcnn_vit-b_sfp_isbi2012.py": "isbi2012",
     "mixing/vgg16_aspp_synthetic.py": "synthetic",
     "segnet/segnet_basic_camvid.py": "camvid",
+    "segnet/segnet_basic_camvid_180x240_cpu.py": "camvid",
     "segnet/segnet_basic_camvid_cpu.py": "camvid",
     "segnet/segnet_basic_synthetic.py": "synthetic",
     "segnet/segnet_vgg16_camvid.py": "camvid",

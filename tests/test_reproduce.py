@@ -49,27 +49,39 @@ def test_table_row_names_config_schedule_time_machine_and_weights():
     )
 
 
-def test_amp_reaches_the_training_command(monkeypatch):
-    """--amp goes from the command line through reproduce() into tools/train.py's arguments, and
-    into the row's schedule; without it the training command is unchanged."""
+def test_amp_and_channels_last_reach_the_training_command(monkeypatch):
+    """--amp and --channels-last go from the command line through reproduce() into tools/train.py's
+    arguments; without them the training command is unchanged."""
     seen = {}
     monkeypatch.setattr(reproduce, "reproduce", lambda *args: seen.update(args=args) or dict(name=args[0]))
-    assert reproduce.main(["isbi", "--amp", "--threads", "2", "--cfg-options", "train_cfg.max_iters=5"]) == 0
-    name, work, _root, threads, weights_dir, cfg_options, amp = seen["args"]
-    assert (name, work, threads, weights_dir, cfg_options, amp) == (
+    argv = ["isbi", "--amp", "--channels-last", "--threads", "2", "--cfg-options", "train_cfg.max_iters=5"]
+    assert reproduce.main(argv) == 0
+    name, work, _root, threads, weights_dir, cfg_options, amp, channels_last = seen["args"]
+    assert (name, work, threads, weights_dir, cfg_options, amp, channels_last) == (
         "isbi",
         None,
         2,
         None,
         ["train_cfg.max_iters=5"],
         True,
+        True,
     )
     seen.clear()
     assert reproduce.main(["isbi"]) == 0
-    assert seen["args"][-1] is False
+    assert seen["args"][-2:] == (False, False)
 
-    cmd = reproduce.train_command("C.py", "/w", resume=True, amp=True, cfg_options=["a=1"])
-    assert cmd[1:] == ["tools/train.py", "C.py", "--work-dir", "/w", "--resume", "--amp", "--cfg-options", "a=1"]
+    cmd = reproduce.train_command("C.py", "/w", resume=True, amp=True, cfg_options=["a=1"], channels_last=True)
+    assert cmd[1:] == [
+        "tools/train.py",
+        "C.py",
+        "--work-dir",
+        "/w",
+        "--resume",
+        "--amp",
+        "--channels-last",
+        "--cfg-options",
+        "a=1",
+    ]
     cmd = reproduce.train_command("C.py", "/w", resume=False, amp=False, cfg_options=["a=1"])
     assert cmd[1:] == ["tools/train.py", "C.py", "--work-dir", "/w", "--cfg-options", "a=1"]
 

@@ -3,7 +3,7 @@
 weights (fp16, sha256 in the name), evaluate them, draw the curve and write the model-zoo row.
 
     python tools/reproduce.py {drive,isbi,camvid} [--work-dir DIR] [--data-root ../shared/data]
-        [--threads N] [--weights-dir DIR] [--amp]
+        [--threads N] [--weights-dir DIR] [--amp] [--channels-last]
 
 See segclassics.engine.reproduce and docs/model_zoo.md.
 """

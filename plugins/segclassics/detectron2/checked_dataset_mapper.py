@@ -11,6 +11,11 @@ it checks the label values against the dataset's ``stuff_classes`` and ``ignore_
 naming the file, in training and in evaluation (the test loader maps every sample before the
 evaluator sees it).
 
+A semantic sample (an image and its label file, no instance annotations) is decoded and checked
+once per process: the arrays are kept in :mod:`segclassics.datasets.decoded_cache`, as the
+OpenMMLab loaders keep theirs, so later epochs neither decode nor check the files again; the
+augmentations run on a copy. Instance samples take detectron2's own path.
+
 ``segclassics.engine.data_check.add_detectron2_sample_checks`` puts it in place of
 ``DatasetMapper`` in LazyConfigs run by tools/train.py and tools/test.py; yaml configs get it
 from the runner's trainer (``CheckedDatasetMapper(cfg, is_train)``).
@@ -18,13 +23,19 @@ from the runner's trainer (``CheckedDatasetMapper(cfg, is_train)``).
 
 from __future__ import annotations
 
+import copy
 import re
 from typing import Optional, Sequence, Tuple
 
+import numpy as np
+import torch
 from detectron2.config import configurable
 from detectron2.data import DatasetMapper, MetadataCatalog
+from detectron2.data import detection_utils as utils
+from detectron2.data import transforms as T
 from detectron2.data.detection_utils import SizeMismatchError
 
+from segclassics.datasets.decoded_cache import decoded_cache, file_key
 from segclassics.datasets.sample_checks import (
     DataError,
     check_label_values,
@@ -73,28 +84,79 @@ class CheckedDatasetMapper(DatasetMapper):
         return self._label_spec
 
     def __call__(self, dataset_dict):
+        if "annotations" in dataset_dict or self.proposal_topk is not None:
+            return self._map_instances(dataset_dict)
+        return self._map_semantic(dataset_dict)
+
+    def _map_instances(self, dataset_dict):
+        """detectron2's mapping, with the file checks around it."""
         image_path = dataset_dict["file_name"]
-        label_path = dataset_dict.get("sem_seg_file_name")
-        paths = [p for p in (image_path, label_path) if p]
         check_stored_image(image_path)
-        if label_path:
+        try:
+            return _naming_the_size_mismatch(super().__call__, dataset_dict, image_path=image_path)
+        except (OSError, SyntaxError) as exc:  # Pillow could not decode the file
+            raise image_error([image_path], exc) from exc
+
+    def _map_semantic(self, dataset_dict):
+        """``DatasetMapper.__call__`` for an image and its label, with arrays decoded once."""
+        dataset_dict = copy.deepcopy(dataset_dict)
+        image_path = dataset_dict["file_name"]
+        image, sem_seg = self._decoded(image_path, dataset_dict.pop("sem_seg_file_name", None))
+        _naming_the_size_mismatch(utils.check_image_size, dataset_dict, image, image_path=image_path)
+        aug_input = T.AugInput(image, sem_seg=sem_seg)
+        self.augmentations(aug_input)
+        image, sem_seg = aug_input.image, aug_input.sem_seg
+        dataset_dict["image"] = torch.as_tensor(np.ascontiguousarray(image.transpose(2, 0, 1)))
+        if sem_seg is not None:
+            dataset_dict["sem_seg"] = torch.as_tensor(sem_seg.astype("long"))
+        return dataset_dict
+
+    def _decoded(self, image_path: str, label_path: Optional[str]):
+        """The image (``self.image_format``) and the ``(H, W)`` label (None without a label file) as
+        detectron2 reads them, checked; from the process's cache after the first time (copies)."""
+        cache = decoded_cache()
+        image_key = file_key(image_path, "detectron2 image", self.image_format)
+        image = cache.get(image_key)
+        if image is None:
+            check_stored_image(image_path)
+            image = _read(image_path, self.image_format)
+            cache.put(image_key, image)
+        if not label_path:
+            return image, None
+        label_key = file_key(label_path, "detectron2 label", self.label_spec())
+        label = cache.get(label_key)
+        if label is None:
             _check_headers(image_path, label_path)
             check_stored_label(label_path, palette_reads_as_grey=True)
-        try:
-            out = super().__call__(dataset_dict)
-        except SizeMismatchError as exc:  # the image is not the size its annotation records
-            got = re.search(r"got \((\d+), (\d+)\), expect \((\d+), (\d+)\)", str(exc))
-            if got is None:
-                raise
-            (w, h, rw, rh) = map(int, got.groups())
-            check_recorded_size((h, w), (rh, rw), image_path)
+            label = _read(label_path, "L").squeeze(2)
+            num_classes, ignore = self.label_spec()
+            if num_classes is not None:
+                check_label_values(label, num_classes, ignore, label_path)
+            cache.put(label_key, label)
+        return image, label
+
+
+def _read(path: str, image_format: str) -> np.ndarray:
+    """detectron2's ``read_image``; a file Pillow cannot decode is a ``DataError`` naming it."""
+    try:
+        return utils.read_image(path, format=image_format)
+    except (OSError, SyntaxError) as exc:
+        raise image_error([path], exc) from exc
+
+
+def _naming_the_size_mismatch(call, dataset_dict, *args, image_path: str = ""):
+    """``call(dataset_dict, *args)``; detectron2's ``SizeMismatchError`` (the image is not the size
+    its annotation records) becomes a ``DataError`` naming the file."""
+    image_path = image_path or dataset_dict["file_name"]
+    try:
+        return call(dataset_dict, *args)
+    except SizeMismatchError as exc:
+        got = re.search(r"got \((\d+), (\d+)\), expect \((\d+), (\d+)\)", str(exc))
+        if got is None:
             raise
-        except (OSError, SyntaxError) as exc:  # Pillow could not decode one of the files
-            raise image_error(paths, exc) from exc
-        num_classes, ignore = self.label_spec()
-        if label_path and num_classes is not None and "sem_seg" in out:
-            check_label_values(out["sem_seg"].numpy(), num_classes, ignore, label_path)
-        return out
+        (w, h, rw, rh) = map(int, got.groups())
+        check_recorded_size((h, w), (rh, rw), image_path)
+        raise
 
 
 def _check_headers(image_path: str, label_path: str) -> None:

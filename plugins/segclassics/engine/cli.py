@@ -12,7 +12,14 @@ import argparse
 import json
 import os
 
-from segclassics.utils.cli_args import add_amp, add_cfg_options, add_debug, add_overwrite, add_trust_checkpoint
+from segclassics.utils.cli_args import (
+    add_amp,
+    add_cfg_options,
+    add_channels_last,
+    add_debug,
+    add_overwrite,
+    add_trust_checkpoint,
+)
 from segclassics.utils.writer import check_writable, overwriting, write_json
 
 from .backends import backend_for
@@ -59,13 +66,7 @@ def train_parser() -> argparse.ArgumentParser:
         help="resume from the latest checkpoint in the work dir, or from the given file",
     )
     add_amp(p)
-    p.add_argument(
-        "--channels-last",
-        action="store_true",
-        help="store the model's 4-d weights channels-last (NHWC) for the training: with --amp on a CPU with AMX "
-        "the convolutions of most models train faster (docs/benchmark.md); the weights' values and the "
-        "checkpoint's keys are the same",
-    )
+    add_channels_last(p)
     p.add_argument("--auto-scale-lr", action="store_true", help="mmdet: scale lr by the real batch size")
     _common(p)
     return p

@@ -1,7 +1,8 @@
 """One command per real-data reproduction: train, publish the weights, evaluate them, draw the curve,
 write the table row.
 
-    python tools/reproduce.py {drive,isbi,camvid} [--work-dir DIR] [--data-root DIR] [--threads N] [--amp]
+    python tools/reproduce.py {drive,isbi,camvid} [--work-dir DIR] [--data-root DIR] [--threads N]
+        [--amp] [--channels-last]
 
 Each recipe is a shipped config (:data:`RECIPES`) run by ``tools/train.py`` in
 ``work_dirs/reproduce/<name>`` (resumed from its newest complete checkpoint when the folder holds
@@ -33,7 +34,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence
 
-from segclassics.utils.cli_args import add_amp, add_cfg_options, add_debug
+from segclassics.utils.cli_args import add_amp, add_cfg_options, add_channels_last, add_debug
 
 from .errors import UserError, run_reporting_user_errors
 
@@ -74,9 +75,9 @@ RECIPES: Dict[str, Recipe] = {
         reference="paper (base 64, test set): pixel error 0.0611, Rand error 0.0382",
     ),
     "camvid": Recipe(
-        config="configs/segnet/segnet_basic_camvid_cpu.py",
+        config="configs/segnet/segnet_basic_camvid_180x240_cpu.py",
         dataset="camvid",
-        what="SegNet-Basic from scratch, CamVid val (101 images) scored at 360x480",
+        what="SegNet-Basic from scratch at 180x240, CamVid val (101 images) scored at 360x480",
         metric="mIoU",
         row_metrics=("G", "C", "mIoU", "BF"),
         reference="paper SegNet-Basic (test set): G 82.8, C 62.3, mIoU 46.3",
@@ -202,9 +203,12 @@ def table_row(
     )
 
 
-def train_command(config: str, work: str, resume: bool, amp: bool, cfg_options: Sequence[str]) -> List[str]:
+def train_command(
+    config: str, work: str, resume: bool, amp: bool, cfg_options: Sequence[str], channels_last: bool = False
+) -> List[str]:
     """The ``tools/train.py`` call of a reproduction; ``amp``: its ``--amp`` (bf16 autocast with fp32
-    master weights on a CPU with native bf16, fp16 with loss scaling on a GPU)."""
+    master weights on a CPU with native bf16, fp16 with loss scaling on a GPU); ``channels_last``: its
+    ``--channels-last``."""
     return [
         _python(),
         "tools/train.py",
@@ -213,6 +217,7 @@ def train_command(config: str, work: str, resume: bool, amp: bool, cfg_options: 
         work,
         *(["--resume"] if resume else []),
         *(["--amp"] if amp else []),
+        *(["--channels-last"] if channels_last else []),
         "--cfg-options",
         *cfg_options,
     ]
@@ -236,6 +241,7 @@ def reproduce(
     weights_dir: Optional[str],
     cfg_options: Sequence[str] = (),
     amp: bool = False,
+    channels_last: bool = False,
 ) -> dict:
     recipe = RECIPES[name]
     if amp:
@@ -254,7 +260,7 @@ def reproduce(
         resume = os.path.isfile(os.path.join(work, "last_checkpoint"))
         print(f"[reproduce {name}] training {recipe.config} in {work}" + (" (resuming)" if resume else ""), flush=True)
         _run(
-            train_command(config, work, resume, amp, [*data_options(root), *cfg_options]),
+            train_command(config, work, resume, amp, [*data_options(root), *cfg_options], channels_last),
             os.path.join(work, "reproduce_train.log"),
             progress,
         )
@@ -298,7 +304,11 @@ def reproduce(
     from .config_loader import load_config
 
     cfg = load_config(config, list(cfg_options)).cfg
-    schedule = f"{cfg.train_cfg.max_iters} it x batch {cfg.train_dataloader.batch_size}" + (", --amp" if amp else "")
+    schedule = (
+        f"{cfg.train_cfg.max_iters} it x batch {cfg.train_dataloader.batch_size}"
+        + (", --amp" if amp else "")
+        + (" --channels-last" if channels_last else "")
+    )
     title = f"{recipe.config}, {recipe.what}, {schedule}"
     _run(
         [
@@ -334,6 +344,7 @@ def reproduce(
         train_sessions_s=sessions,
         machine=machine,
         amp=amp,
+        channels_last=channels_last,
         row=row,
         curve=os.path.join(work, "curve.png"),
         overlays=os.path.join(work, "overlays.png"),
@@ -363,6 +374,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=None, help="torch threads (OMP_NUM_THREADS) of the training")
     p.add_argument("--weights-dir", default=None, help="where the published weights go (default: the work dir)")
     add_amp(p)
+    add_channels_last(p)
     add_cfg_options(p, note="applied to training and evaluation (train_cfg.max_iters=100 for a quick try)")
     add_debug(p)
     return p
@@ -373,7 +385,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     return run_reporting_user_errors(
         lambda: (
             reproduce(
-                args.name, args.work_dir, args.data_root, args.threads, args.weights_dir, args.cfg_options, args.amp
+                args.name,
+                args.work_dir,
+                args.data_root,
+                args.threads,
+                args.weights_dir,
+                args.cfg_options,
+                args.amp,
+                args.channels_last,
             )
             and 0
         ),

@@ -56,6 +56,18 @@ def add_overwrite(parser: argparse.ArgumentParser, what: str) -> None:
     parser.add_argument("--overwrite", action="store_true", help=f"replace {what}; {OVERWRITE_TAIL}")
 
 
+def add_channels_last(parser: argparse.ArgumentParser) -> None:
+    """``--channels-last`` (``args.channels_last``, a bool): the model's 4-d weights stored NHWC for the
+    training."""
+    parser.add_argument(
+        "--channels-last",
+        action="store_true",
+        help="store the model's 4-d weights channels-last (NHWC) for the training: with --amp on a CPU with AMX "
+        "the convolutions of most models train faster (docs/benchmark.md); the weights' values and the "
+        "checkpoint's keys are the same",
+    )
+
+
 def add_amp(parser: argparse.ArgumentParser) -> None:
     """``--amp`` (``args.amp``, a bool): automatic mixed precision, as the tools that train or
     predict set it up."""
