@@ -245,3 +245,24 @@ def test_onnx_benchmark_alternates_its_steps():
     out = interleaved_medians([lambda: calls.append("a"), lambda: calls.append("b")], iters=3, warmup=1, repeats=2)
     assert calls == ["a", "b"] * (1 + 3 * 2)
     assert [len(per_step) for per_step in out] == [2, 2] and all(t >= 0 for r in out for t in r)
+
+
+@pytest.mark.parametrize("kernel_peak", [True, False], ids=["VmHWM", "psutil sampling"])
+def test_phase_peak_memory_is_the_phase_own_peak(monkeypatch, kernel_peak):
+    """64 MiB written inside the block count (>= 64); a later block that writes 16 MiB reports the
+    16, not the earlier 64 (the peak starts again at each block: below 64)."""
+    if not kernel_peak:
+        monkeypatch.setattr(bm, "_reset_peak_rss", lambda: False)
+
+    def touch(mib):
+        buf = torch.empty(mib * 2**20, dtype=torch.uint8)
+        buf.fill_(1)
+        return buf
+
+    with bm.PhasePeakMemory("cpu") as big:
+        kept = touch(64)
+    del kept
+    with bm.PhasePeakMemory("cpu") as small:
+        kept = touch(16)
+    assert big.mib >= 64
+    assert 16 <= small.mib < 64

@@ -4,8 +4,8 @@
 ``tools/benchmark.py`` measures config 1 completely, then config 2: on a shared, loaded machine
 the load can change between the two and dominate the ratio. This script builds both models in
 one process and alternates their steps (A, B, A, B, ...), reporting the minimum and median step
-time of each and the per-step peak memory increase (CPU: VmHWM reset via /proc/self/clear_refs
-after ``malloc_trim``; CUDA: ``max_memory_allocated``), for training (forward + losses + backward
+time of each and the per-step peak memory increase (``segclassics.engine.benchmark.PhasePeakMemory``, as
+``tools/benchmark.py`` measures it), for training (forward + losses + backward
 + SGD step) and inference (``encode_decode`` under ``no_grad``), fp32 and bf16 autocast.
 
     python tools/analysis/setr_ab_benchmark.py configs/setr/benchmark/setr_pup_vit-b_256_{mmseg,ours}.py \
@@ -22,34 +22,6 @@ import statistics
 runpy.run_path(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "_bootstrap.py"))
 
 import torch  # noqa: E402
-
-
-def _status_mb(field):
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) / 1024
-    raise RuntimeError(field)
-
-
-def _begin(device):
-    from segclassics.engine.benchmark import release_memory
-
-    release_memory()
-    if device == "cpu":
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-        return _status_mb("VmRSS")
-    torch.cuda.synchronize()
-    torch.cuda.reset_peak_memory_stats()
-    return torch.cuda.memory_allocated() / 2**20
-
-
-def _end(device, base):
-    if device == "cpu":
-        return _status_mb("VmHWM") - base
-    torch.cuda.synchronize()
-    return torch.cuda.max_memory_allocated() / 2**20 - base
 
 
 def build(config, cfg_options, device):
@@ -89,7 +61,7 @@ def main(argv=None):
         samples.append(s)
     metas = [s.metainfo for s in samples]
     opts_ = [torch.optim.SGD(m.parameters(), lr=1e-5, momentum=0.9) for m in models]
-    from segclassics.engine.benchmark import timed
+    from segclassics.engine.benchmark import PhasePeakMemory, timed
     from segclassics.utils.amp import amp_autocast
 
     amp = lambda: amp_autocast(a.device.split(":")[0], torch.bfloat16, enabled=a.amp == "bf16")  # noqa: E731
@@ -115,9 +87,9 @@ def main(argv=None):
         times, mems = {0: [], 1: []}, {0: [], 1: []}
         for r in range(a.rounds + 1):
             for i in (0, 1) if r % 2 == 0 else (1, 0):
-                base = _begin(a.device)
-                dt = timed(lambda: fn(i), a.device)  # noqa: B023  called at once, in this iteration
-                mem = _end(a.device, base)
+                with PhasePeakMemory(a.device) as memory:
+                    dt = timed(lambda: fn(i), a.device)  # noqa: B023  called at once, in this iteration
+                mem = memory.mib
                 if r > 0:  # round 0 warms up (and allocates the optimizer state)
                     times[i].append(dt)
                     mems[i].append(mem)

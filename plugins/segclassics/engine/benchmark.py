@@ -16,11 +16,13 @@ config's backend, :mod:`.backends`). Then:
   ``torch.no_grad()``, ``warmup`` untimed iterations then ``iters`` timed ones.
 * **training throughput**: images/s of forward (losses) + backward + ``torch.optim.SGD`` step
   (lr 1e-5, momentum 0.9) with a synthetic batch carrying labels / instances.
-* **peak memory**: on CUDA ``torch.cuda.max_memory_allocated`` during the phase (warmup +
-  timed iterations). On CPU the process' resident set size (psutil) sampled every 2 ms by a
-  thread during the phase, minus the RSS right before it (after ``gc.collect()`` and glibc
-  ``malloc_trim(0)`` so memory freed by an earlier phase is returned first): the *increase*
-  the phase needs on top of the built model and its inputs.
+* **peak memory** (:class:`PhasePeakMemory`, also used by ``tools/analysis/setr_ab_benchmark.py``):
+  the *increase* a phase (warmup + timed iterations) needs on top of what was in use at its start
+  (the built model and its inputs), measured after ``gc.collect()`` and glibc ``malloc_trim(0)`` so
+  memory freed by an earlier phase is returned first. CUDA: ``torch.cuda.max_memory_allocated``
+  minus ``memory_allocated`` at the start. CPU: the process' peak resident set size minus its RSS
+  at the start; on Linux the kernel's own peak (``VmHWM``, reset at the start through
+  ``/proc/self/clear_refs``), elsewhere the RSS sampled every 2 ms by a thread (psutil).
 """
 
 from __future__ import annotations
@@ -46,10 +48,13 @@ FLOPS_NOTE = (
     "matmul/conv/attention only (element-wise, norm, pooling, interpolation not counted)"
 )
 CPU_MEMORY_NOTE = (
-    "CPU: peak RSS increase over the RSS before the phase (psutil, sampled every 2 ms by "
-    "a thread during warmup + timed iterations, after gc.collect() + malloc_trim(0))"
+    "CPU: peak RSS increase over the RSS at the start of the phase (warmup + timed iterations, after "
+    "gc.collect() + malloc_trim(0)); Linux VmHWM reset via /proc/self/clear_refs, elsewhere psutil "
+    "sampled every 2 ms"
 )
-CUDA_MEMORY_NOTE = "CUDA: torch.cuda.max_memory_allocated during warmup + timed iterations"
+CUDA_MEMORY_NOTE = (
+    "CUDA: torch.cuda.max_memory_allocated minus memory_allocated at the start of the phase (warmup + timed iterations)"
+)
 
 
 # ----------------------------------------------------------------------------- building
@@ -88,15 +93,70 @@ def timed(step: Callable[[], Any], device: str = "cpu") -> float:
     return time.perf_counter() - t0
 
 
+class PhasePeakMemory:
+    """``with PhasePeakMemory(device) as mem: ...``; then ``mem.mib``: the peak memory of the block
+    in MiB above what was in use when it began (see the module docstring)."""
+
+    def __init__(self, device: str = "cpu"):
+        self.device = device
+        self.mib = 0.0
+        self._base = 0
+        self._sampler: Optional[_RssSampler] = None
+
+    def __enter__(self) -> "PhasePeakMemory":
+        release_memory()
+        if self.device.startswith("cuda"):
+            torch.cuda.synchronize(self.device)
+            torch.cuda.reset_peak_memory_stats(self.device)
+            self._base = torch.cuda.memory_allocated(self.device)
+        elif _reset_peak_rss():
+            self._base = _proc_status_bytes("VmRSS")
+        else:
+            self._sampler = _RssSampler().__enter__()
+            self._base = self._sampler.start
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.device.startswith("cuda"):
+            torch.cuda.synchronize(self.device)
+            peak = torch.cuda.max_memory_allocated(self.device)
+        elif self._sampler is None:
+            peak = _proc_status_bytes("VmHWM")
+        else:
+            self._sampler.__exit__(*exc)
+            peak = self._sampler.peak
+        self.mib = (peak - self._base) / 2**20
+
+
+def _reset_peak_rss() -> bool:
+    """Reset the kernel's peak-RSS counter of this process (Linux >= 4.0); False where it cannot."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        _proc_status_bytes("VmHWM")
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+def _proc_status_bytes(field: str) -> int:
+    """A ``kB`` field of ``/proc/self/status`` in bytes."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) * 1024
+    raise ValueError(f"/proc/self/status has no {field}")
+
+
 class _RssSampler:
-    """Samples this process' RSS in a thread; ``peak`` in bytes."""
+    """Samples this process' RSS in a thread; ``start`` and ``peak`` in bytes."""
 
     def __init__(self, interval: float = 0.002):
         import psutil
 
         self.proc = psutil.Process()
         self.interval = interval
-        self.peak = self.proc.memory_info().rss
+        self.start = self.peak = self.proc.memory_info().rss
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -117,17 +177,7 @@ class _RssSampler:
 
 def _timed_phase(step: Callable[[], Any], warmup: int, iters: int, device: str) -> tuple[float, float]:
     """Run ``step`` warmup + iters times; returns (seconds for the timed iters, peak memory MiB)."""
-    if device.startswith("cuda"):
-        torch.cuda.empty_cache()
-        torch.cuda.reset_peak_memory_stats()
-        sampler = contextlib.nullcontext()
-    else:
-        release_memory()
-        import psutil
-
-        base = psutil.Process().memory_info().rss
-        sampler = _RssSampler()
-    with sampler:
+    with PhasePeakMemory(device) as memory:
         for _ in range(warmup):
             step()
         sync(device)
@@ -136,11 +186,7 @@ def _timed_phase(step: Callable[[], Any], warmup: int, iters: int, device: str) 
             step()
         sync(device)
         seconds = time.perf_counter() - t0
-    if device.startswith("cuda"):
-        peak = torch.cuda.max_memory_allocated() / 2**20
-    else:
-        peak = (sampler.peak - base) / 2**20
-    return seconds, peak
+    return seconds, memory.mib
 
 
 def _autocast(device: str, amp: Optional[str]):
