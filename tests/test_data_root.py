@@ -7,6 +7,8 @@ evaluators' ``ann_file`` / ``image_root``) now lies under DIR, and nothing else 
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from helpers import REPO, SHIPPED_CONFIGS
@@ -86,6 +88,22 @@ def test_data_root_moves_every_dataset_path(config):
     assert set(after) == set(before) | ({"data_root"} if kind == MMENGINE else set())
 
 
+@pytest.mark.parametrize("config", CONFIGS)
+def test_real_data_defaults_do_not_depend_on_the_working_directory(config, tmp_path, monkeypatch):
+    """A config loaded from another folder resolves to the same paths, and every default under
+    ``../shared/data`` is the absolute folder beside the checkout (``SHARED_DATA``)."""
+    from segclassics.datasets.paths import SHARED_DATA
+
+    monkeypatch.chdir(REPO)
+    from_checkout = _leaves(load_config(str(REPO / config)).cfg)
+    monkeypatch.chdir(tmp_path)
+    elsewhere = _leaves(load_config(str(REPO / config)).cfg)
+    assert elsewhere == from_checkout
+    shared = {k: v for k, v in elsewhere.items() if isinstance(v, str) and "shared/data" in v}
+    for key, value in shared.items():
+        assert os.path.isabs(value) and os.path.normpath(value).startswith(SHARED_DATA + os.sep), (key, value)
+
+
 def test_data_root_moves_the_mmdet_evaluator_files():
     # an independent fact for one config: the COCO metric's files under the new root
     cfg = load_config(
@@ -116,7 +134,7 @@ def test_data_root_refused_where_an_evaluator_file_is_elsewhere(tmp_path):
         load_config(str(config), [f"data_root={MOVED}"])
     assert str(err.value) == (
         f"data_root={MOVED} for {config}: val_evaluator.ann_file ('/annotations/val.json') is not under the "
-        f"config's data_root ('../shared/data/isbi2012/'); set it too: --cfg-options val_evaluator.ann_file=PATH"
+        f"config's data_root ('{REPO}/configs/mask_rcnn/../../../shared/data/isbi2012/'); set it too: --cfg-options val_evaluator.ann_file=PATH"
     )
 
 

@@ -1,7 +1,7 @@
 """``import segclassics.detectron2`` alone registers the semantic datasets our configs name (VOC 2012,
 CamVid), as detectron2 registers its builtin ones: a saved ``config.yaml`` or detectron2's own tools
 find them without the ``.py`` config. Their folders follow the shared-data default
-(``../shared/data/camvid`` from the checkout root) and move with one variable each."""
+(``../shared/data/camvid`` beside the checkout, from any working directory) and move with one variable each."""
 
 from __future__ import annotations
 
@@ -51,12 +51,14 @@ def test_the_package_import_registers_voc_and_camvid(tmp_path):
     report = _report(*VOC_NAMES, *CAMVID_NAMES, cwd=tmp_path)
     assert report["registered"] == sorted(VOC_NAMES + CAMVID_NAMES)
     meta = report["meta"]
-    # defaults: mmseg's VOC folder, the shared CamVid copy (both relative to the working directory)
+    # defaults: mmseg's VOC folder (relative to the working directory), the shared CamVid copy beside
+    # the checkout (the same from any working directory)
     assert meta["voc_2012_sem_seg_train"]["image_root"] == "data/VOCdevkit/VOC2012/JPEGImages"
     assert meta["voc_2012_sem_seg_train"]["sem_seg_root"] == "data/VOCdevkit/VOC2012/SegmentationClassIndex"
     assert meta["voc_2012_sem_seg_aug"]["sem_seg_root"] == "data/VOCdevkit/VOC2012/SegmentationClassAug"
-    assert meta["camvid_sem_seg_train"]["image_root"] == "../shared/data/camvid/images/train"
-    assert meta["camvid_sem_seg_test"]["sem_seg_root"] == "../shared/data/camvid/labels/test"
+    shared_camvid = os.path.normpath(REPO / ".." / "shared" / "data" / "camvid")
+    assert meta["camvid_sem_seg_train"]["image_root"] == f"{shared_camvid}/images/train"
+    assert meta["camvid_sem_seg_test"]["sem_seg_root"] == f"{shared_camvid}/labels/test"
     for name in VOC_NAMES:
         assert meta[name]["stuff_classes"] == list(voc.CLASSES)
         assert (meta[name]["ignore_label"], meta[name]["evaluator_type"]) == (255, "sem_seg")
@@ -79,11 +81,11 @@ def test_one_variable_moves_each_dataset(tmp_path):
     assert meta["camvid_sem_seg_val"]["sem_seg_root"] == "/copies/camvid/labels/val"
 
 
-def test_camvid_default_reads_the_shared_copy_from_the_checkout_root(shared_data):
+def test_camvid_default_reads_the_shared_copy_from_any_working_directory(shared_data, tmp_path):
     shared = shared_data("camvid")
     if (REPO.parent / "shared" / "data" / "camvid").resolve() != shared.resolve():
         pytest.skip(f"the shared CamVid ({shared}) is not ../shared/data/camvid of the checkout")
-    files = _report("camvid_sem_seg_val", "list", cwd=REPO)["camvid_val"]
+    files = _report("camvid_sem_seg_val", "list", cwd=tmp_path)["camvid_val"]
     expected = sorted((shared / "images" / "val").glob("*.jpg"))
     assert len(files) == len(expected) == 101  # the val split of the SegNet tutorial's CamVid
-    assert [os.path.realpath(REPO / f) for f in files] == [os.path.realpath(p) for p in expected]
+    assert [os.path.realpath(f) for f in files] == [os.path.realpath(p) for p in expected]

@@ -1,7 +1,7 @@
 """SegNet-Basic (Badrinarayanan et al., TPAMI 2017, Sec. 3.1: 4+4 layers, 64 channels, 7x7, BN)
 on CamVid 11 classes in detectron2, with median-frequency class weights.
 
-Data: ``../shared/data/camvid`` (train 367 / val 101, 480x360), override with
+Data: ``../shared/data/camvid`` beside the checkout (train 367 / val 101, 480x360), override with
 ``dataloader.train.dataset.root=... dataloader.test.dataset.root=...``. The label files keep
 void = 11, hence ``ignore_value=11`` (detectron2 also pads targets with it). Class weights:
 ``tools/analysis/class_weights.py ../shared/data/camvid/labels/train --num-classes 11
@@ -18,7 +18,7 @@ from detectron2.solver.build import get_default_optimizer_params
 from fvcore.common.param_scheduler import LinearParamScheduler
 from omegaconf import OmegaConf
 
-from segclassics.detectron2.camvid import register_camvid
+from segclassics.detectron2.camvid import DEFAULT_ROOT, register_camvid
 from segclassics.detectron2.datasets import registered_dataset_dicts
 from segclassics.detectron2.segnet_backbone import SegNetEncoderBackbone
 from segclassics.detectron2.segnet_evaluator import SegNetMetricsEvaluator
@@ -36,9 +36,7 @@ model = L(SemanticSegmentor)(
 
 dataloader = OmegaConf.create()
 dataloader.train = L(build_detection_train_loader)(
-    dataset=L(registered_dataset_dicts)(
-        name="camvid_sem_seg_train", register=register_camvid, root="../shared/data/camvid"
-    ),
+    dataset=L(registered_dataset_dicts)(name="camvid_sem_seg_train", register=register_camvid, root=DEFAULT_ROOT),
     mapper=L(DatasetMapper)(is_train=True, augmentations=[L(T.RandomFlip)(horizontal=True)], image_format="RGB"),
     total_batch_size=12,
     num_workers=2,

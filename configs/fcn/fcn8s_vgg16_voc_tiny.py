@@ -5,7 +5,7 @@
 # The folder has no ImageSets/*.txt, so mmseg's generic BaseSegDataset (file-name pairing) with
 # PASCAL VOC's class names is used instead of PascalVOCDataset.
 _base_ = "./fcn8s-atonce_vgg16_voc12aug.py"
-data_root = "../shared/data/voc_tiny/voc"
+data_root = "{{ fileDirname }}/../../../shared/data/voc_tiny/voc"  # beside the checkout
 # segclassics.datasets.voc.CLASSES (an mmengine config cannot import it; tests/test_voc_classes.py
 # checks that the two are equal)
 voc_metainfo = dict(

@@ -29,7 +29,7 @@ model = dict(
     test_cfg=dict(rcnn=dict(max_per_img=100)),
 )
 
-data_root = "../shared/data/isbi2012/"
+data_root = "{{ fileDirname }}/../../../shared/data/isbi2012/"  # beside the checkout
 metainfo = dict(classes=("cell",), palette=[(220, 20, 60)])
 img_scale = (512, 512)  # the slices' own size
 crop_size = (256, 256)

@@ -11,7 +11,7 @@ model = dict(
     rpn_head=dict(anchor_generator=dict(scales=[8])),  # COCO's 32..512 px anchors: VOC objects are large
     roi_head=dict(bbox_head=dict(num_classes=20), mask_head=dict(num_classes=20)),
 )
-data_root = "../shared/data/voc_tiny/coco/"
+data_root = "{{ fileDirname }}/../../../shared/data/voc_tiny/coco/"  # beside the checkout
 # segclassics.datasets.voc.LABELME_THING_CLASSES (the json's spelling) and PALETTE[1:] (an mmengine
 # config cannot import them; tests/test_voc_classes.py checks that they are equal)
 metainfo = dict(

@@ -10,7 +10,7 @@ _base_ = ["../_base_/default_runtime.py"]
 base_channels, depth = 64, 5
 border = 92  # (572 - 388) / 2
 tile = (572, 572)
-data_root = "../shared/data/isbi2012"
+data_root = "{{ fileDirname }}/../../../shared/data/isbi2012"  # beside the checkout
 data_preprocessor = dict(
     type="SegDataPreProcessor", mean=[127.5], std=[127.5], bgr_to_rgb=False, pad_val=0, seg_pad_val=255, size=tile
 )  # = the training crop: nothing padded

@@ -1,9 +1,10 @@
 # CamVid, SegNet's 11 classes (train 367 / val 101 / test 233, 480x360).
-# Default location: ../shared/data/camvid (layout written by tools/dataset_converters/camvid.py:
+# Default location: ../shared/data/camvid beside the checkout, from any current directory (mmengine
+# replaces {{ fileDirname }} with this file's folder; layout written by tools/dataset_converters/camvid.py:
 # images/{train,val,test}/*.jpg, labels/{train,val,test}/*.png with void = 11; CamVidDataset maps 11 -> 255).
 # Elsewhere: --cfg-options data_root=DIR (moves the train, val and test dataloaders)
 dataset_type = "CamVidDataset"
-data_root = "../shared/data/camvid"
+data_root = "{{ fileDirname }}/../../../../shared/data/camvid"
 crop_size = (360, 480)  # (H, W): the full SegNet-benchmark image, no cropping
 train_pipeline = [
     dict(type="LoadImageFromFile"),

@@ -11,6 +11,19 @@ class DatasetNotFoundError(MissingFileError):
     """A dataset folder or file a config points to does not exist."""
 
 
+#: ``../shared/data`` beside the source checkout this package runs from: the default folder of the
+#: real datasets (CamVid, ISBI 2012, VOC tiny) of the shipped configs and registered detectron2
+#: datasets, the same from any current directory (the mmengine configs say it with
+#: ``{{ fileDirname }}``, which mmengine replaces with the config file's folder).
+_CHECKOUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, os.pardir, os.pardir)
+SHARED_DATA = os.path.normpath(os.path.join(_CHECKOUT, os.pardir, "shared", "data"))
+
+
+def shared_data(*parts: str) -> str:
+    """``SHARED_DATA/<parts>``: e.g. ``shared_data("camvid")``."""
+    return os.path.join(SHARED_DATA, *parts)
+
+
 #: How to point an mmengine (mmseg/mmdet) config at another copy of its data.
 MMENGINE_RELOCATE = "or point the config at your copy with --cfg-options data_root=DIR (every dataloader)"
 

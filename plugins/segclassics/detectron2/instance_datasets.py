@@ -4,8 +4,9 @@ Like detectron2's builtin datasets, ``import segclassics.detectron2`` registers 
 json is read when a dataloader first lists the data), so a config that only *names* them -- a
 yaml config, or the ``config.yaml`` that ``default_setup`` saves next to a run -- runs without
 the ``.py`` config that first used them. Each goes through the checked COCO loader
-(``segclassics.detectron2.coco_instances``); paths are relative to the working directory, and a
-variable moves each dataset:
+(``segclassics.detectron2.coco_instances``); a variable moves each dataset. The ``../shared/data``
+defaults are beside the source checkout (``segclassics.datasets.paths.SHARED_DATA``), whatever the
+working directory; ``data/coco`` is relative to the working directory, as in mmdet's configs:
 
 =================================================  ==========================  =====================================
 names                                              variable                    default folder
@@ -22,6 +23,7 @@ import os
 from typing import List
 
 from segclassics.datasets import voc
+from segclassics.datasets.paths import shared_data
 from segclassics.detectron2.coco_instances import register_checked_coco_instances
 
 __all__ = [
@@ -46,7 +48,7 @@ def register_instance_datasets() -> List[str]:
     """(Re-)register every name of the table above, with the folders the variables say now."""
     names = []
     # ISBI 2012 cells: 24 / 6 slices of 512x512 EM, one class, ~110 cells per slice
-    root = os.environ.get("SEGCLASSICS_ISBI2012", "../shared/data/isbi2012")
+    root = os.environ.get("SEGCLASSICS_ISBI2012") or shared_data("isbi2012")
     how = "ISBI 2012 instances are in ../shared/data/isbi2012/instances (set SEGCLASSICS_ISBI2012 to another copy)"
     for name, split in ((ISBI2012_TRAIN, "train"), (ISBI2012_VAL, "val")):
         names.append(
@@ -60,7 +62,7 @@ def register_instance_datasets() -> List[str]:
             )
         )
     # voc_tiny: 3 Pascal VOC 2011 images with labelme polygons, a single split
-    root = os.path.join(os.environ.get("SEGCLASSICS_VOC_TINY", "../shared/data/voc_tiny"), "coco")
+    root = os.path.join(os.environ.get("SEGCLASSICS_VOC_TINY") or shared_data("voc_tiny"), "coco")
     names.append(
         register_checked_coco_instances(
             VOC_TINY,

@@ -7,8 +7,11 @@ import os.path as osp
 from mmseg.datasets import BaseSegDataset
 from mmseg.registry import DATASETS
 
-from ..datasets.paths import require_path
+from ..datasets.paths import require_path, shared_data
 from ..datasets.sample_checks import DataError
+
+#: ``../shared/data/isbi2012`` beside the source checkout
+DEFAULT_ROOT = shared_data("isbi2012")
 
 
 @DATASETS.register_module()
@@ -23,7 +26,8 @@ class ISBI2012Dataset(BaseSegDataset):
 
     Args:
         slices: slice numbers to use (e.g. ``range(0, 24)``); None = all images found.
-        data_root: default ``'../shared/data/isbi2012'``.
+        data_root: default ``../shared/data/isbi2012`` beside the source checkout (whatever the
+            working directory).
         data_prefix: default ``img_path='images/train', seg_map_path='labels/train'``.
     """
 
@@ -32,7 +36,7 @@ class ISBI2012Dataset(BaseSegDataset):
     def __init__(
         self,
         slices=None,
-        data_root="../shared/data/isbi2012",
+        data_root=DEFAULT_ROOT,
         data_prefix=dict(img_path="images/train", seg_map_path="labels/train"),
         img_suffix=".png",
         seg_map_suffix=".png",
