@@ -134,7 +134,8 @@ def test_data_root_refused_where_an_evaluator_file_is_elsewhere(tmp_path):
         load_config(str(config), [f"data_root={MOVED}"])
     assert str(err.value) == (
         f"data_root={MOVED} for {config}: val_evaluator.ann_file ('/annotations/val.json') is not under the "
-        f"config's data_root ('{REPO}/configs/mask_rcnn/../../../shared/data/isbi2012/'); set it too: --cfg-options val_evaluator.ann_file=PATH"
+        f"config's data_root ('{REPO}/configs/mask_rcnn/../../../shared/data/isbi2012/'); set it too: "
+        f"--cfg-options val_evaluator.ann_file=PATH"
     )
 
 

@@ -75,6 +75,14 @@ def test_rewrite_imports_on_hand_made_package(tmp_path):
     assert closure == {"segclassics.mmseg.head", "segclassics.models.net"}
 
 
+def test_rewrite_config_names_the_upstream_data_folder():
+    """Our real-data default (../shared/data beside the checkout, said relative to the config file)
+    becomes upstream's data/<dataset>."""
+    text = 'data_root = "{{ fileDirname }}/../../../../shared/data/camvid"\n'
+    out = assemble.rewrite_config(text, "c.py", "mmseg", "projects.segnet.segnet")
+    assert 'data_root = "data/camvid"' in out and "fileDirname" not in out
+
+
 def test_registered_names_forms(tmp_path):
     f = tmp_path / "reg.py"
     f.write_text(

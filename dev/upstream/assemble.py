@@ -28,6 +28,7 @@ import argparse
 import ast
 import glob
 import os
+import re
 import shutil
 import sys
 from dataclasses import dataclass, field
@@ -165,9 +166,15 @@ def config_closure(configs: Sequence[str]) -> List[str]:
     return vendor.closure(configs, bases)
 
 
+#: the real-data defaults of our configs ("../shared/data" beside the checkout, said relative to the
+#: config file); upstream configs name data/<dataset> of the repository instead
+SHARED_DATA_DEFAULT = re.compile(r"\{\{ fileDirname \}\}/(?:\.\./)+shared/data/")
+
+
 def rewrite_config(text: str, path: str, framework: str, import_name: str) -> str:
     old = SCOPE_PACKAGE[framework]
     text = text.replace(f"'{old}'", f"'{import_name}'").replace(f'"{old}"', f'"{import_name}"')
+    text = SHARED_DATA_DEFAULT.sub("data/", text)
     left = sorted(c for c in vendor.string_constants_of(text, path) if "segclassics" in c)
     if left:
         raise AssembleError(f"{path}: still refers to segclassics after rewriting custom_imports: {left}")
