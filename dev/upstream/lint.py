@@ -9,7 +9,8 @@ and ``.flake8``), and the upstream's tools run there, in the order their hooks r
 
 * mmsegmentation / mmdetection (``.pre-commit-config.yaml``): the fixers isort, yapf,
   double-quote-string-fixer, trailing-whitespace, end-of-file-fixer, mixed-line-ending --fix=lf,
-  fix-encoding-pragma --remove, docformatter --in-place --wrap-descriptions 79; then the checkers
+  fix-encoding-pragma --remove, docformatter --in-place --wrap-descriptions 79, mdformat --number
+  (with mdformat-openmmlab, mdformat-frontmatter, linkify-it-py); then the checkers
   flake8 (its defaults: 79 columns), codespell and check-yaml;
 * detectron2 (``dev/linter.sh``, as its CI runs it): the fixers isort -y (4.3.21) and
   black -l 100; then flake8 with its ``.flake8``.
@@ -163,6 +164,7 @@ def lint(upstream: str, project: str, venv: str) -> LintReport:
                 [tool("mixed-line-ending"), "--fix=lf", *every],
                 [tool("fix-encoding-pragma"), "--remove", *py],
                 [tool("docformatter"), "--in-place", "--wrap-descriptions", "79", *py],
+                [tool("mdformat"), "--number", *[p for p in every if p.endswith(".md")]],
             ]
             checkers = [
                 [tool("flake8"), rel],

@@ -88,6 +88,22 @@ def _box(done: bool) -> str:
     return "[x]" if done else "[ ]"
 
 
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]], right: Sequence[int] = ()) -> str:
+    """A table as mdformat (OpenMMLab's pre-commit hook, with mdformat-tables) writes it: every
+    column padded to its widest cell (at least 3), columns ``right`` right-aligned."""
+    widths = [max(3, len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
+
+    def line(cells):
+        return (
+            "| "
+            + " | ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths)))
+            + " |"
+        )
+
+    rule = "| " + " | ".join("-" * (w - 1) + ":" if i in right else "-" * w for i, w in enumerate(widths)) + " |"
+    return "\n".join([line(header), rule, *(line(r) for r in rows)]) + "\n"
+
+
 def results_table(meta: dict, name: str) -> str:
     rows = []
     for model in meta.get("Models", []):
@@ -98,17 +114,21 @@ def results_table(meta: dict, name: str) -> str:
             metrics = ", ".join(f"{k} {v}" for k, v in res["Metrics"].items())
             md = model.get("Metadata", {})
             rows.append(
-                f"| [{model['Name']}](configs/{model['Config'].split('/configs/', 1)[1]}) | "
-                f"{res['Dataset']} | {md.get('backbone', '')} | {md.get('crop size', '')} | "
-                f"{md.get('lr schd', '')} | {metrics} | {md.get('Training Resources', '')} | - |"
+                [
+                    f"[{model['Name']}](configs/{model['Config'].split('/configs/', 1)[1]})",
+                    str(res["Dataset"]),
+                    str(md.get("backbone", "")),
+                    str(md.get("crop size", "")),
+                    str(md.get("lr schd", "")),
+                    metrics,
+                    str(md.get("Training Resources", "")),
+                    "-",
+                ]
             )
     if not rows:
         return ""
-    head = (
-        "| config | dataset | backbone | crop size | lr schd | metrics (measured) | machine | download |\n"
-        "| --- | --- | --- | --- | ---: | --- | --- | --- |\n"
-    )
-    return head + "\n".join(rows) + "\n"
+    header = ["config", "dataset", "backbone", "crop size", "lr schd", "metrics (measured)", "machine", "download"]
+    return markdown_table(header, rows, right=(4,))
 
 
 def write_readme(
@@ -134,8 +154,16 @@ def write_readme(
     lib_pin = pins.get("mmsegmentation" if framework == "mmseg" else "mmdet", "?")
     extra = [r for r in requirements if r not in ("torch", "numpy", "mmengine", "mmcv", "mmseg", "mmdet")]
     results = results_table(metafile, name)
+    results_text = (
+        results + "\nThese are the measured results of short runs on the machine named in each row, not the paper "
+        "budget: they show that training and evaluation run end to end. No weights are published yet."
+        if results
+        else "No accuracy has been measured with this code for these configs yet. " + notes.get("train", "")
+    )
     missing_doc = undocumented_classes(written, registered)
-    module_rows = "\n".join(f"| `{n}` | `{os.path.relpath(p, out)}` |" for n, p in sorted(registered.items()))
+    modules = markdown_table(
+        ["name", "file"], [[f"`{n}`", f"`{os.path.relpath(p, out)}`"] for n, p in sorted(registered.items())]
+    )
     first = configs[0]
     cmd_cfg = f"projects/{name}/configs/{family}/{first}"
     text = f"""# {paper["Title"]} ({coll["Name"]})
@@ -153,10 +181,7 @@ segclassics package.
 
 Registered in {framework}'s registries when a config imports `projects.{name}.{package}`:
 
-| name | file |
-| --- | --- |
-{module_rows}
-
+{modules}
 ## Usage
 
 ### Prerequisites
@@ -197,8 +222,7 @@ Configs: {", ".join(f"`configs/{family}/{c}`" for c in configs)}.
 
 ## Results
 
-{results or "No accuracy has been measured with this code for these configs yet. " + notes.get("train", "")}
-{"These are the measured results of short runs on the machine named in each row, not the paper budget: they show that training and evaluation run end to end. No weights are published yet." if results else ""}
+{results_text}
 
 ## Citation
 
