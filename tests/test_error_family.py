@@ -8,6 +8,8 @@ import ast
 import importlib
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from helpers import REPO
 from segclassics.engine.errors import run_reporting_user_errors, user_facing_message
@@ -106,3 +108,44 @@ def test_an_error_raised_while_handling_ctrl_c_is_the_interruption(capsys, monke
     assert capsys.readouterr().err == "interrupted (Ctrl-C); this run wrote no checkpoint\n"
     with pytest.raises(RuntimeError, match="unexpected pos"):  # --debug: the traceback
         run_reporting_user_errors(run, debug=True)
+
+
+class _RecordingStream:
+    """A stderr stand-in that keeps each ``write`` call apart."""
+
+    def __init__(self):
+        self.writes: list[str] = []
+
+    def write(self, text: str) -> int:
+        self.writes.append(text)
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+
+@pytest.mark.property
+@given(message=st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\n\r")))
+def test_each_reported_line_is_one_write(message):
+    # the processes of a distributed run share one stderr: a line written as text, then newline
+    # (print's two writes, unbuffered under torchrun) interleaves with another process's line
+    import sys
+
+    stream = _RecordingStream()
+    old, sys.stderr = sys.stderr, stream
+    try:
+
+        def run():
+            raise UserError(message)
+
+        assert run_reporting_user_errors(run) == 2
+        assert run_reporting_user_errors(_raise_keyboard_interrupt) == 130
+    finally:
+        sys.stderr = old
+    from segclassics.engine.errors import interrupted_message
+
+    assert stream.writes == [f"error: {message}\n", f"{interrupted_message()}\n"]
+
+
+def _raise_keyboard_interrupt():
+    raise KeyboardInterrupt

@@ -4,9 +4,10 @@ Each family is assembled (dev/upstream/assemble.py) as an mmsegmentation or mmde
 and as a detectron2 project, and linted as the upstream's pre-commit hooks / ``dev/linter.sh``
 would (``lint_settings/``, the linters' versions of ``requirements/lint_openmmlab.txt`` and
 ``requirements/lint_detectron2.txt``). The fixers (isort, yapf, docformatter, black, the quote and
-whitespace fixers) may reformat Python files, mdformat leaves the README as it is; the checkers find nothing, line length included: the
-assembler wraps comments, docstrings, string literals and long assignments to upstream's 79 / 100
-columns (dev/upstream/wrap.py), and the formatters the rest of the code.
+whitespace fixers) may reformat Python files, mdformat leaves the README as it is; the checkers
+find nothing, line length included: the assembler wraps comments, docstrings, string literals and
+long assignments to upstream's 79 / 100 columns (dev/upstream/wrap.py), and the formatters the
+rest of the code.
 
 The linters live in their own venvs (their pins conflict with each other and are not this
 project's): ``SEGCLASSICS_LINT_OPENMMLAB`` / ``SEGCLASSICS_LINT_DETECTRON2`` name them; without

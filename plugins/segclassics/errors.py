@@ -9,7 +9,9 @@ second base (e.g. :class:`MissingFileError` is a ``FileNotFoundError``).
 
 from __future__ import annotations
 
-__all__ = ["UserError", "MissingFileError"]
+import sys
+
+__all__ = ["UserError", "MissingFileError", "print_error_line"]
 
 
 class UserError(Exception):
@@ -19,3 +21,12 @@ class UserError(Exception):
 class MissingFileError(UserError, FileNotFoundError):
     """A file or folder the user named (or a config points to) does not exist or holds nothing
     usable; the message names it and what would be right."""
+
+
+def print_error_line(message: str, prefix: str = "error: ") -> None:
+    """Write ``prefix + message`` and its newline to stderr in one write, then flush. The processes of
+    a distributed run share one stream (a log file, a terminal), and ``print`` writes the text and
+    the newline separately: unbuffered (``PYTHONUNBUFFERED``, torchrun's workers), two processes'
+    lines then interleave into one."""
+    sys.stderr.write(f"{prefix}{message}\n")
+    sys.stderr.flush()

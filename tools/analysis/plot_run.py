@@ -37,7 +37,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 # segclassics importable from a source checkout (tools/_bootstrap.py)
 runpy.run_path(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "_bootstrap.py"))
 
-from segclassics.errors import UserError  # noqa: E402
+from segclassics.errors import UserError, print_error_line  # noqa: E402
 from segclassics.utils.cli_args import add_debug  # noqa: E402
 
 LOSS_KEYS = ("loss", "total_loss")  # mmengine's summed loss, detectron2's
@@ -371,7 +371,7 @@ def main(argv=None) -> int:
     except UserError as e:
         if args.debug:
             raise
-        print(f"error: {e}", file=sys.stderr)
+        print_error_line(str(e))
         return 2
     return 0
 

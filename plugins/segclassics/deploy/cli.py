@@ -20,7 +20,7 @@ from typing import List, Optional, Sequence, Tuple
 
 import torch
 
-from segclassics.errors import UserError
+from segclassics.errors import UserError, print_error_line
 from segclassics.utils.cli_args import add_cfg_options, add_debug, add_overwrite, add_trust_checkpoint
 
 from .export import DEFAULT_OPSET, SUPPORTED_OPSETS, export_onnx
@@ -166,7 +166,7 @@ def _finish(results, out: str, family: Optional[Family] = None) -> int:
     if not all(r.passed() for r in results):
         if family is not None and family.argmax_unpooling:
             print(SEGNET_NOTE)
-        print(f"error: {out}: onnxruntime differs from PyTorch by more than {TOLERANCE:g} (see above)", file=sys.stderr)
+        print_error_line(f"{out}: onnxruntime differs from PyTorch by more than {TOLERANCE:g} (see above)")
         return 1
     return 0
 

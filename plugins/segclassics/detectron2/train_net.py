@@ -38,7 +38,7 @@ import segclassics.detectron2  # noqa: F401  (registers our parts and datasets)
 from segclassics.detectron2.checkpointer import SafeDetectionCheckpointer
 from segclassics.detectron2.config import add_segclassics_config
 from segclassics.detectron2.trainer import Trainer
-from segclassics.errors import UserError
+from segclassics.errors import UserError, print_error_line
 from segclassics.utils.cli_args import add_debug, add_trust_checkpoint
 from segclassics.utils.reader import trust_option
 
@@ -110,7 +110,7 @@ def cli(argv=None) -> int:
     except UserError as exc:
         if args.debug:
             raise
-        print(f"error: {exc}", file=sys.stderr)
+        print_error_line(str(exc))
         return 2
     return 0
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import re
-import sys
 
-from segclassics.errors import UserError  # noqa: F401  (re-exported: the tools' error family)
+from segclassics.errors import (
+    UserError,  # noqa: F401  (re-exported: the tools' error family)
+    print_error_line,
+)
 from segclassics.utils.non_finite import non_finite_loss_message
 
 
@@ -148,16 +150,16 @@ def run_reporting_user_errors(run, debug: bool = False, config: str | None = Non
     except KeyboardInterrupt:
         if debug:
             raise
-        print(interrupted_message(), file=sys.stderr)
+        print_error_line(interrupted_message(), prefix="")
         return EXIT_INTERRUPTED
     except Exception as exc:  # noqa: BLE001 - user errors become one line, bugs re-raise
         if _raised_while_interrupted(exc) and not debug:
             # Ctrl-C inside code that then failed cleaning up (torch.save's zip writer raises
             # RuntimeError on the half-written file): still the interruption, not a bug
-            print(interrupted_message(), file=sys.stderr)
+            print_error_line(interrupted_message(), prefix="")
             return EXIT_INTERRUPTED
         message = user_facing_message(exc, config)
         if message is None or debug:
             raise
-        print(f"error: {message}", file=sys.stderr)
+        print_error_line(message)
         return 2

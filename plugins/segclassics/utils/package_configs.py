@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import sys
 
-from segclassics.errors import UserError
+from segclassics.errors import UserError, print_error_line
 
 PREFIX = "segclassics::"
 
@@ -69,7 +69,7 @@ def main(argv=None) -> int:
     try:
         print(resolve(args.reference))
     except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print_error_line(str(exc))
         return 2
     return 0
 

@@ -20,6 +20,7 @@ import numpy as np
 from PIL import Image
 
 from segclassics.datasets.class_weights import ClassFrequencyCounter
+from segclassics.errors import print_error_line
 
 
 def main(argv=None):
@@ -32,11 +33,11 @@ def main(argv=None):
     p.add_argument("--json", default=None, help="also write frequencies and weights to this file")
     args = p.parse_args(argv)
     if not os.path.isdir(args.label_dir):
-        print(f"error: label folder not found: {args.label_dir!r}", file=sys.stderr)
+        print_error_line(f"label folder not found: {args.label_dir!r}")
         return 1
     files = sorted(f for f in os.listdir(args.label_dir) if f.endswith(args.suffix))
     if not files:
-        print(f"error: no *{args.suffix} file in {args.label_dir!r}", file=sys.stderr)
+        print_error_line(f"no *{args.suffix} file in {args.label_dir!r}")
         return 1
     counters = {cv: ClassFrequencyCounter(args.num_classes, args.ignore_index, count_void=cv) for cv in (False, True)}
     try:
@@ -51,7 +52,7 @@ def main(argv=None):
             key = "all_pixels" if cv else "labelled_pixels"
             result[key] = {"freq": c.frequencies().tolist(), "weights": c.weights().round(args.decimals).tolist()}
     except ValueError as e:
-        print(f"error: {e}", file=sys.stderr)
+        print_error_line(str(e))
         return 1
     print(f"{len(files)} label maps in {args.label_dir}")
     print("class_weight (total = labelled pixels of the image; used in configs/segnet):")

@@ -25,6 +25,7 @@ import os
 import sys
 
 from segclassics.datasets import camvid
+from segclassics.errors import print_error_line
 
 
 def parse_size(text):
@@ -74,7 +75,7 @@ def main(argv=None):
             args.limit,
         )
     except (FileNotFoundError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
+        print_error_line(str(e))
         return 1
     for split, n in counts.items():
         print(f"{split}: {n} images -> {os.path.join(args.out, 'images', split)}")

@@ -17,6 +17,7 @@ import os
 import sys
 
 from segclassics.datasets import synthetic
+from segclassics.errors import print_error_line
 
 
 def main(argv=None) -> int:
@@ -37,7 +38,7 @@ def main(argv=None) -> int:
             verbose=True,
         )
     except (ValueError, FileExistsError) as e:
-        print(f"error: {e}", file=sys.stderr)
+        print_error_line(str(e))
         return 2
     meta = synthetic.read_meta(args.root)
     state = "generated" if made else "already up to date"
