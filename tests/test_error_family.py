@@ -5,6 +5,7 @@ exception, a plain ``FileNotFoundError`` from a bug included, keeps its tracebac
 from __future__ import annotations
 
 import ast
+import contextlib
 import importlib
 
 import pytest
@@ -12,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from helpers import REPO
-from segclassics.engine.errors import run_reporting_user_errors, user_facing_message
+from segclassics.engine.errors import interrupted_message, run_reporting_user_errors, user_facing_message
 from segclassics.errors import MissingFileError, UserError
 
 PACKAGE = REPO / "plugins" / "segclassics"
@@ -129,23 +130,14 @@ class _RecordingStream:
 def test_each_reported_line_is_one_write(message):
     # the processes of a distributed run share one stderr: a line written as text, then newline
     # (print's two writes, unbuffered under torchrun) interleaves with another process's line
-    import sys
+    def user_error():
+        raise UserError(message)
+
+    def ctrl_c():
+        raise KeyboardInterrupt
 
     stream = _RecordingStream()
-    old, sys.stderr = sys.stderr, stream
-    try:
-
-        def run():
-            raise UserError(message)
-
-        assert run_reporting_user_errors(run) == 2
-        assert run_reporting_user_errors(_raise_keyboard_interrupt) == 130
-    finally:
-        sys.stderr = old
-    from segclassics.engine.errors import interrupted_message
-
+    with contextlib.redirect_stderr(stream):
+        assert run_reporting_user_errors(user_error) == 2
+        assert run_reporting_user_errors(ctrl_c) == 130
     assert stream.writes == [f"error: {message}\n", f"{interrupted_message()}\n"]
-
-
-def _raise_keyboard_interrupt():
-    raise KeyboardInterrupt
