@@ -67,6 +67,8 @@ def test_every_error_class_is_a_user_error():
         ("segclassics.utils.checkpoint.CheckpointMismatchError", RuntimeError),
         ("segclassics.utils.override_values.OverrideValueError", ValueError),
         ("segclassics.datasets.sample_checks.DataError", ValueError),
+        ("segclassics.datasets.synthetic.SyntheticSizeError", ValueError),
+        ("segclassics.datasets.synthetic.DataRootTakenError", FileExistsError),
     ],
 )
 def test_user_errors_keep_their_builtin_base(name, builtin):
@@ -80,6 +82,78 @@ def test_a_missing_file_named_by_the_user_is_one_line(capsys):
 
     assert run_reporting_user_errors(run) == 2
     assert capsys.readouterr().err == "error: checkpoint not found: 'w.pth'\n"
+
+
+def _label_folder(root, values):
+    import numpy as np
+    from PIL import Image
+
+    root.mkdir()
+    Image.fromarray(np.array(values, dtype=np.uint8)).save(root / "0.png")
+    return root
+
+
+@pytest.mark.parametrize(
+    "tool, argv, expected",
+    [
+        (
+            "segclassics.tools.analysis.class_weights",
+            lambda d: [str(d / "absent"), "--num-classes", "3"],
+            lambda d: f"label folder not found: {str(d / 'absent')!r}",
+        ),
+        (
+            "segclassics.tools.analysis.class_weights",
+            lambda d: [str(_label_folder(d / "labels", [[0, 7]])), "--num-classes", "3"],
+            lambda d: (
+                f"label values [7] in {str(d / 'labels' / '0.png')} are outside 0..2 and are not the ignore index 255"
+            ),
+        ),
+        (
+            "segclassics.tools.analysis.class_weights",
+            lambda d: [str(_label_folder(d / "labels", [[0, 1]])), "--num-classes", "3"],
+            lambda d: (
+                "classes [2] have no pixel in the training labels: median frequency balancing needs every class "
+                "to occur (drop the class or set its weight by hand)"
+            ),
+        ),
+        (
+            "segclassics.tools.dataset_converters.make_synthetic",
+            lambda d: [str(d / "s"), "--size", "8", "8"],
+            lambda d: "size must be (H, W) with H, W >= 16, got (8, 8)",
+        ),
+        (
+            "segclassics.tools.dataset_converters.make_synthetic",
+            lambda d: [str(_label_folder(d / "mine", [[0]]))],
+            lambda d: (
+                f"{str(d / 'mine')!r} exists and is not a segclassics synthetic dataset (no readable meta.json); "
+                "refusing to overwrite it. Choose another data_root or remove the folder."
+            ),
+        ),
+        (
+            "segclassics.tools.dataset_converters.camvid",
+            lambda d: [str(d), str(d / "out"), "--splits", "test"],
+            lambda d: (
+                f"CamVid split file not found: {str(d / 'test.txt')!r} (expected one image name per line, "
+                "or the SegNet tutorial's train.txt/val.txt/test.txt)"
+            ),
+        ),
+    ],
+    ids=[
+        "class_weights-no-folder",
+        "class_weights-bad-value",
+        "class_weights-absent-class",
+        "synthetic-size",
+        "synthetic-foreign-folder",
+        "camvid-no-split",
+    ],
+)
+def test_small_tools_report_input_errors_as_the_reporter_does(tool, argv, expected, tmp_path, capsys):
+    """The converters and class_weights raise the error family; their entry points (tools/ and
+    ``python -m``) report it as one line, exit 2, like every other tool."""
+    main = importlib.import_module(tool).main
+    assert run_reporting_user_errors(lambda: main(argv(tmp_path))) == 2
+    captured = capsys.readouterr()
+    assert captured.err == f"error: {expected(tmp_path)}\n"
 
 
 def test_a_plain_file_not_found_error_is_a_bug_with_its_traceback():

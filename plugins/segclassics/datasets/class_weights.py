@@ -19,6 +19,8 @@ from typing import Iterable, Optional
 
 import numpy as np
 
+from .sample_checks import DataError
+
 
 class ClassFrequencyCounter:
     """Accumulates the two sums of ``freq(c)`` one label map at a time.
@@ -44,7 +46,7 @@ class ClassFrequencyCounter:
         if values.size and (values.min() < 0 or values.max() >= self.num_classes):
             bad = np.unique(values[(values < 0) | (values >= self.num_classes)]).tolist()[:10]
             where = f" in {name}" if name else ""
-            raise ValueError(
+            raise DataError(
                 f"label values {bad}{where} are outside 0..{self.num_classes - 1} and are not "
                 f"the ignore index {self.ignore_index}"
             )
@@ -71,7 +73,7 @@ def median_frequency_weights(freq: Iterable[float]) -> np.ndarray:
     freq = np.asarray(list(freq), dtype=np.float64)
     missing = np.where(~(freq > 0))[0].tolist()
     if missing:
-        raise ValueError(
+        raise DataError(
             f"classes {missing} have no pixel in the training labels: median frequency "
             f"balancing needs every class to occur (drop the class or set its weight by hand)"
         )

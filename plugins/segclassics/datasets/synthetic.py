@@ -36,7 +36,17 @@ from typing import Iterator, Sequence
 import numpy as np
 from PIL import Image, ImageFilter
 
+from segclassics.errors import UserError
 from segclassics.utils.writer import save_image, write_text
+
+
+class SyntheticSizeError(UserError, ValueError):
+    """A size or image count the generator cannot make (from a config or the command line)."""
+
+
+class DataRootTakenError(UserError, FileExistsError):
+    """The folder given for the synthetic data holds something else: it is never written into."""
+
 
 __all__ = [
     "CLASSES",
@@ -230,10 +240,10 @@ def _coco_annotation(mask: np.ndarray) -> dict:
 
 def _params(num_train, num_val, size, seed) -> dict:
     if not (isinstance(size, (tuple, list)) and len(size) == 2 and all(int(s) >= 16 for s in size)):
-        raise ValueError(f"size must be (H, W) with H, W >= 16, got {size!r}")
+        raise SyntheticSizeError(f"size must be (H, W) with H, W >= 16, got {size!r}")
     for name, v in (("num_train", num_train), ("num_val", num_val)):
         if int(v) < 0:
-            raise ValueError(f"{name} must be >= 0, got {v!r}")
+            raise SyntheticSizeError(f"{name} must be >= 0, got {v!r}")
     return dict(
         version=GENERATOR_VERSION,
         num_train=int(num_train),
@@ -299,7 +309,7 @@ def generate(
     """
     params = _params(num_train, num_val, size, seed)
     if os.path.isdir(root) and os.listdir(root):
-        raise FileExistsError(
+        raise DataRootTakenError(
             f"generate() writes into an empty or absent folder; {root!r} is not empty "
             f"(use ensure_synthetic({root!r}, ...) to (re)generate in place)"
         )
@@ -351,9 +361,9 @@ def _locked(root: str, timeout: float = 600.0) -> Iterator[None]:
 
 def _check_ours(root: str, meta: dict | None) -> None:
     if os.path.exists(root) and not os.path.isdir(root):
-        raise FileExistsError(f"{root!r} exists and is not a folder; choose another data_root")
+        raise DataRootTakenError(f"{root!r} exists and is not a folder; choose another data_root")
     if meta is None and os.path.isdir(root) and os.listdir(root):
-        raise FileExistsError(
+        raise DataRootTakenError(
             f"{root!r} exists and is not a segclassics synthetic dataset (no readable meta.json); "
             f"refusing to overwrite it. Choose another data_root or remove the folder."
         )

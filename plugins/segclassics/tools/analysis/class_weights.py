@@ -20,7 +20,7 @@ import numpy as np
 from PIL import Image
 
 from segclassics.datasets.class_weights import ClassFrequencyCounter
-from segclassics.errors import print_error_line
+from segclassics.errors import MissingFileError
 
 
 def main(argv=None):
@@ -33,27 +33,21 @@ def main(argv=None):
     p.add_argument("--json", default=None, help="also write frequencies and weights to this file")
     args = p.parse_args(argv)
     if not os.path.isdir(args.label_dir):
-        print_error_line(f"label folder not found: {args.label_dir!r}")
-        return 1
+        raise MissingFileError(f"label folder not found: {args.label_dir!r}")
     files = sorted(f for f in os.listdir(args.label_dir) if f.endswith(args.suffix))
     if not files:
-        print_error_line(f"no *{args.suffix} file in {args.label_dir!r}")
-        return 1
+        raise MissingFileError(f"no *{args.suffix} file in {args.label_dir!r}")
     counters = {cv: ClassFrequencyCounter(args.num_classes, args.ignore_index, count_void=cv) for cv in (False, True)}
-    try:
-        for f in files:
-            path = os.path.join(args.label_dir, f)
-            with Image.open(path) as im:
-                lab = np.asarray(im)
-            for c in counters.values():
-                c.update(lab, name=path)
-        result = {}
-        for cv, c in counters.items():
-            key = "all_pixels" if cv else "labelled_pixels"
-            result[key] = {"freq": c.frequencies().tolist(), "weights": c.weights().round(args.decimals).tolist()}
-    except ValueError as e:
-        print_error_line(str(e))
-        return 1
+    for f in files:
+        path = os.path.join(args.label_dir, f)
+        with Image.open(path) as im:
+            lab = np.asarray(im)
+        for c in counters.values():
+            c.update(lab, name=path)
+    result = {}
+    for cv, c in counters.items():
+        key = "all_pixels" if cv else "labelled_pixels"
+        result[key] = {"freq": c.frequencies().tolist(), "weights": c.weights().round(args.decimals).tolist()}
     print(f"{len(files)} label maps in {args.label_dir}")
     print("class_weight (total = labelled pixels of the image; used in configs/segnet):")
     print(json.dumps(result["labelled_pixels"]["weights"]))
@@ -65,5 +59,7 @@ def main(argv=None):
     return 0
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+if __name__ == "__main__":  # an input error is one `error:` line (exit 2), Ctrl-C one line (exit 130)
+    from segclassics.engine.errors import run_reporting_user_errors
+
+    sys.exit(run_reporting_user_errors(main))

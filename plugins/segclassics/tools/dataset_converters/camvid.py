@@ -25,7 +25,6 @@ import os
 import sys
 
 from segclassics.datasets import camvid
-from segclassics.errors import print_error_line
 
 
 def parse_size(text):
@@ -62,21 +61,17 @@ def main(argv=None):
     args = p.parse_args(argv)
     if not os.path.isdir(args.src):
         p.error(f"source folder not found: {args.src!r}")
-    try:
-        counts = camvid.convert(
-            args.layout,
-            args.src,
-            args.out,
-            args.splits,
-            args.split_dir,
-            args.img_ext,
-            args.size,
-            args.quality,
-            args.limit,
-        )
-    except (FileNotFoundError, ValueError) as e:
-        print_error_line(str(e))
-        return 1
+    counts = camvid.convert(
+        args.layout,
+        args.src,
+        args.out,
+        args.splits,
+        args.split_dir,
+        args.img_ext,
+        args.size,
+        args.quality,
+        args.limit,
+    )
     for split, n in counts.items():
         print(f"{split}: {n} images -> {os.path.join(args.out, 'images', split)}")
     return 0

@@ -17,7 +17,6 @@ import os
 import sys
 
 from segclassics.datasets import synthetic
-from segclassics.errors import print_error_line
 
 
 def main(argv=None) -> int:
@@ -28,18 +27,14 @@ def main(argv=None) -> int:
     p.add_argument("--size", type=int, nargs=2, default=(128, 128), metavar=("H", "W"))
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
-    try:
-        made = synthetic.ensure_synthetic(
-            args.root,
-            num_train=args.num_train,
-            num_val=args.num_val,
-            size=tuple(args.size),
-            seed=args.seed,
-            verbose=True,
-        )
-    except (ValueError, FileExistsError) as e:
-        print_error_line(str(e))
-        return 2
+    made = synthetic.ensure_synthetic(
+        args.root,
+        num_train=args.num_train,
+        num_val=args.num_val,
+        size=tuple(args.size),
+        seed=args.seed,
+        verbose=True,
+    )
     meta = synthetic.read_meta(args.root)
     state = "generated" if made else "already up to date"
     print(
