@@ -11,8 +11,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
+from helpers import REPO
 from segclassics.datasets import synthetic
 from segclassics.datasets.synthetic import CLASSES, IGNORE_INDEX, ensure_synthetic, generate, render_sample
 
@@ -343,3 +346,58 @@ def test_mmseg_dataset_generates_missing_root(tmp_path):
     meta = synthetic.read_meta(str(root))
     assert (meta["num_train"], meta["num_val"], meta["size"], meta["seed"]) == (160, 40, [128, 128], 0)
     assert len(ds) == 40
+
+
+_ENTRY = st.sampled_from(["img_dir", "ann_dir", "images", "labels", "meta.jsonx", "notes.txt", "train", "a"])
+
+
+@pytest.mark.property
+@settings(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    entries=st.lists(st.tuples(_ENTRY, st.booleans()), min_size=1, max_size=5, unique_by=lambda e: e[0]),
+    generate=st.sampled_from([None, True, False]),
+)
+def test_a_folder_of_other_files_is_one_error_and_stays_as_it_was(entries, generate, tmp_path_factory):
+    """A data_root that holds something else (no meta.json, not both img_dir/ and ann_dir/) is one
+    DatasetNotFoundError naming the folder and what it lacks, whatever ``generate`` says; nothing in
+    it is written or removed."""
+    from segclassics.datasets.paths import DatasetNotFoundError
+
+    root = tmp_path_factory.mktemp("user_folder")
+    for name, is_dir in entries:
+        if is_dir:
+            (root / name).mkdir()
+        else:
+            (root / name).write_text("the user's file")
+    has_layout = all((root / d).is_dir() for d in ("img_dir", "ann_dir"))
+    before = sorted((p.relative_to(root).as_posix(), p.is_dir()) for p in root.rglob("*"))
+    if has_layout:
+        assert synthetic.prepare(str(root), generate=generate, verbose=False) is False  # used as it is
+    else:
+        absent = [d for d in ("img_dir", "ann_dir") if not (root / d).is_dir()]
+        expected = (
+            f"{str(root)!r} is not a synthetic shapes dataset: it has no meta.json and no "
+            f"{' and no '.join(absent)} folder (expected img_dir/{{train,val}} and ann_dir/{{train,val}}). "
+            "Fix the data root, or generate the shapes into a new or empty folder with "
+            "python -m segclassics.tools.dataset_converters.make_synthetic DIR"
+        )
+        with pytest.raises(DatasetNotFoundError) as raised:
+            synthetic.prepare(str(root), generate=generate, verbose=False)
+        assert str(raised.value) == expected
+    assert sorted((p.relative_to(root).as_posix(), p.is_dir()) for p in root.rglob("*")) == before
+
+
+@pytest.mark.slow
+def test_train_on_a_folder_of_other_files_is_one_error_line(run_tool, tmp_path):
+    (tmp_path / "mine.txt").write_text("the user's file")
+    proc = run_tool(
+        "train.py",
+        REPO / "configs" / "unet" / "unet_synthetic.py",
+        "--work-dir",
+        tmp_path / "work",
+        "--cfg-options",
+        f"data_root={tmp_path}",
+    )
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    assert proc.stderr.splitlines()[-1].startswith(f"error: {str(tmp_path)!r} is not a synthetic shapes dataset")
+    assert "Traceback" not in proc.stderr and sorted(os.listdir(tmp_path)) == ["mine.txt", "work"]

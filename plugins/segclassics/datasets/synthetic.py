@@ -504,4 +504,17 @@ def prepare(root: str, generate: bool | None = None, verbose: bool = True) -> bo
             f"python -m segclassics.tools.dataset_converters.make_synthetic {root} (or set generate=True on the "
             f"dataset); otherwise fix the data root"
         )
+    if read_meta(root) is None and not missing:
+        # a folder the generator did not make: used as it is when it has the layout, never written into
+        layout = ("img_dir", "ann_dir")
+        absent = [d for d in layout if not os.path.isdir(os.path.join(root, d))]
+        if absent:
+            from .paths import DatasetNotFoundError
+
+            raise DatasetNotFoundError(
+                f"{os.path.abspath(root)!r} is not a synthetic shapes dataset: it has no meta.json and no "
+                f"{' and no '.join(absent)} folder (expected img_dir/{{train,val}} and ann_dir/{{train,val}}). "
+                f"Fix the data root, or generate the shapes into a new or empty folder with "
+                f"python -m segclassics.tools.dataset_converters.make_synthetic DIR"
+            )
     return ensure_current(root, verbose=verbose)
