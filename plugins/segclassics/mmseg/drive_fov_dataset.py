@@ -27,6 +27,11 @@ class DRIVEFOVDataset(BaseSegDataset):
     """
 
     METAINFO = dict(classes=("background", "vessel"), palette=[[0, 0, 0], [255, 255, 255]])
+    # segclassics.engine.data_check: the hint of a missing-data error
+    how_to_get = (
+        "Make img_dir/, ann_dir/ and fov_dir/ from the DRIVE download with: python -m "
+        "segclassics.tools.dataset_converters.drive DRIVE DATA_ROOT."
+    )
 
     def __init__(
         self,
