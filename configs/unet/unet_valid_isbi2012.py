@@ -70,6 +70,25 @@ val_dataloader = dict(
     dataset=dict(type="ISBI2012Dataset", data_root=data_root, slices=list(range(24, 30)), pipeline=test_pipeline),
 )
 test_dataloader = val_dataloader
+# tools/test.py --tta: the paper's ISBI entry averaged the network's output over rotated versions of
+# each image (Sec. 4, Table 1: "averaged over 7 rotated versions"); mmseg's SegTTAModel (tta_model in
+# ../_base_/default_runtime.py) averages softmax scores and undoes horizontal and vertical flips only,
+# so here: the image as it is, flipped left-right and flipped up-down (3 views).
+tta_pipeline = [
+    dict(type="LoadImageFromFile", color_type="grayscale"),
+    dict(
+        type="TestTimeAug",
+        transforms=[
+            [
+                dict(type="RandomFlip", prob=0.0, direction="horizontal"),
+                dict(type="RandomFlip", prob=1.0, direction="horizontal"),
+                dict(type="RandomFlip", prob=1.0, direction="vertical"),
+            ],
+            [dict(type="LoadAnnotations")],
+            [dict(type="PackSegInputsWithWeight")],
+        ],
+    ),
+]
 # pixel, Rand and warping errors as in the ISBI challenge (cells = 4-connected components of class 1)
 val_evaluator = dict(type="BinarySegMetric", positive=1, fov_key=None, rand=True, warping=True)
 test_evaluator = val_evaluator
