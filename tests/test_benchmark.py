@@ -227,7 +227,7 @@ def test_tool_bad_input(run_tool, tmp_path):
 
 
 def test_bad_arguments():
-    from segclassics.engine.errors import UserError
+    from segclassics.errors import UserError
 
     with pytest.raises(UserError, match="H, W >= 16"):
         bm.run([D2_UNET], shape=(8, 8), batch=1)

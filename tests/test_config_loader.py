@@ -11,7 +11,7 @@ import pytest
 from helpers import REPO, error_message
 from segclassics.engine.config_kind import D2_LAZY, D2_YAML, MMENGINE
 from segclassics.engine.config_loader import build_model, load_config, resolve_config_path
-from segclassics.engine.errors import UserError
+from segclassics.errors import UserError
 
 MM = str(REPO / "configs/unet/unet_synthetic.py")
 LAZY = str(REPO / "configs/detectron2/unet_synthetic.py")

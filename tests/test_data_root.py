@@ -14,7 +14,7 @@ import pytest
 from helpers import REPO, SHIPPED_CONFIGS
 from segclassics.engine.config_kind import D2_LAZY, D2_YAML, MMENGINE, detect_config_kind
 from segclassics.engine.config_loader import load_config
-from segclassics.engine.errors import UserError
+from segclassics.errors import UserError
 
 CONFIGS = sorted(str(p.relative_to(REPO)) for p in SHIPPED_CONFIGS)
 MOVED = "/elsewhere/moved-data"

@@ -8,6 +8,8 @@ import subprocess
 import sys
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 pytest.importorskip("detectron2")
 
@@ -136,3 +138,52 @@ def test_trust_checkpoint_reads_a_legacy_file(synthetic_root, tmp_path):
     assert trusted.returncode == 0, log[-4000:]
     assert "copypaste: Task: sem_seg" in log
     assert "not found in the checkpoint" not in log  # every weight came from the file
+
+
+_REFUSED_VALUES = st.one_of(
+    st.tuples(st.just("MODEL.SEGCLASSICS.UNET.DEPTH"), st.integers(-3, 0).map(str)),
+    st.tuples(st.just("MODEL.SEGCLASSICS.UNET.BASE_CHANNELS"), st.integers(-3, 0).map(str)),
+    st.tuples(
+        st.just("MODEL.SEGCLASSICS.UNET.PADDING"),
+        st.text(alphabet="abcdefghijklmnopqrstuvwxyz_", min_size=1, max_size=8).filter(
+            lambda s: s not in ("valid", "same")
+        ),
+    ),
+)
+
+
+@pytest.mark.property
+@settings(max_examples=12, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(key_value=_REFUSED_VALUES)
+def test_property_a_value_the_yaml_part_refuses_is_one_line(tmp_path, capsys, key_value):
+    """A yaml value of the right type that one of our parts refuses (generated: depths and widths
+    below 1, unknown paddings) stops train_net with one line naming the file, the part and the value,
+    exit status 2, as every segclassics tool reports it; no traceback."""
+    key, value = key_value
+    config = tmp_path / "tiny_unet.yaml"
+    config.write_text(TINY_UNET)
+    from segclassics.detectron2.train_net import cli
+
+    capsys.readouterr()
+    status = cli(["--config-file", str(config), key, value, "OUTPUT_DIR", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.startswith("error: ")]
+    assert status == 2 and "Traceback" not in err, err[-3000:]
+    assert len(lines) == 1, err[-3000:]
+    assert lines[0].startswith(f"error: {config}: PaperUNetBackbone: UNet ") and lines[0].endswith(
+        "; check that option in the config"
+    )
+    assert repr(int(value) if key != "MODEL.SEGCLASSICS.UNET.PADDING" else value) in lines[0]
+
+
+def test_a_file_that_is_not_yaml_is_one_line(tmp_path, capsys):
+    config = tmp_path / "broken.yaml"
+    config.write_text("MODEL:\n  DEVICE: [cpu\nSOLVER: {}\n")
+    from segclassics.detectron2.train_net import cli
+
+    status = cli(["--config-file", str(config), "OUTPUT_DIR", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert status == 2 and "Traceback" not in err
+    assert [line for line in err.splitlines() if line.startswith("error: ")] == [
+        f"error: {config}:3: not valid YAML: did not find expected ',' or ']'"
+    ]

@@ -374,7 +374,7 @@ def test_a_two_process_run_resumes_from_its_checkpoint_in_two_processes(
 def test_syncbn_on_cpu_processes_is_one_line(framework, tmp_path, synthetic_root):
     """torch's SyncBatchNorm synchronises over nccl only and refuses CPU tensors (DDP refuses a
     CPU module holding one): a 2-process CPU run of a config with norm='SyncBN' stops on every
-    process with the one line of segclassics.engine.errors. Whether the statistics are
+    process with the one line of segclassics.utils.reporting. Whether the statistics are
     synchronised needs GPUs: not tested here."""
     if framework == "mmseg":
         args = [

@@ -15,7 +15,7 @@ import torch
 from helpers import REPO, data_root_overrides, error_line, error_message
 from segclassics.engine.config_kind import D2_LAZY, D2_YAML, MMENGINE, detect_config_kind
 from segclassics.engine.cpu_precision import cpu_bf16_supported
-from segclassics.engine.errors import UserError
+from segclassics.errors import UserError
 
 
 def write(tmp_path, name, text):

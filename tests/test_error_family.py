@@ -13,8 +13,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from helpers import REPO
-from segclassics.engine.errors import interrupted_message, run_reporting_user_errors, user_facing_message
 from segclassics.errors import MissingFileError, UserError
+from segclassics.utils.reporting import interrupted_message, run_reporting_user_errors, user_facing_message
 
 PACKAGE = REPO / "plugins" / "segclassics"
 
@@ -168,7 +168,7 @@ def test_a_plain_file_not_found_error_is_a_bug_with_its_traceback():
 def test_an_error_raised_while_handling_ctrl_c_is_the_interruption(capsys, monkeypatch):
     # Ctrl-C inside torch.save: its zip writer then fails on the half-written file with a
     # RuntimeError whose context is the KeyboardInterrupt
-    from segclassics.engine import errors
+    from segclassics.utils import reporting as errors
 
     monkeypatch.setattr(errors, "interrupted_message", lambda: "interrupted (Ctrl-C); this run wrote no checkpoint")
 

@@ -26,7 +26,7 @@ from PIL import Image
 from helpers import REPO, error_message, malicious_checkpoint, random_weights, refusal, run_infer
 from segclassics.datasets import synthetic
 from segclassics.datasets.image_input import ImageInputError, find_inputs, read_image
-from segclassics.engine.errors import UserError
+from segclassics.errors import UserError
 
 UNET = REPO / "configs/unet/unet_synthetic.py"
 D2_YAML = REPO / "configs/detectron2/unet_synthetic.yaml"

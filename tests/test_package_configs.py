@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from helpers import REPO
-from segclassics.engine.errors import UserError
+from segclassics.errors import UserError
 from segclassics.utils import package_configs
 
 CONFIG_SUFFIXES = {".py", ".yaml", ".yml"}

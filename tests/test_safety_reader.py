@@ -28,7 +28,14 @@ from hypothesis.extra import numpy as hnp
 
 from helpers import REPO, data_root_overrides
 from pickles import Call, RunsCode, dumps, torch_save
-from segclassics.utils.reader import UnsafeCheckpointError, UnsafeConfigError, read_checkpoint, read_yaml
+from segclassics.errors import UserError
+from segclassics.utils.reader import (
+    InvalidYamlError,
+    UnsafeCheckpointError,
+    UnsafeConfigError,
+    read_checkpoint,
+    read_yaml,
+)
 
 
 @contextlib.contextmanager
@@ -587,6 +594,45 @@ def test_property_a_python_tag_anywhere_is_refused(tmp_path, data, tag, depth, l
         load(path)
     assert "\n" not in str(info.value) and "refused to load" in str(info.value)
     assert not marker.exists()
+
+
+@pytest.mark.property
+@PROPERTY
+@given(
+    text=st.one_of(
+        st.text(max_size=60),
+        st.text(alphabet=":-[]{},'\"&*!|>#%@` \n\tabc01", max_size=60),  # yaml's own syntax characters
+    ),
+    loader=st.sampled_from(["reader", "fvcore"]),
+)
+def test_property_any_text_is_data_or_one_line_naming_the_file(tmp_path, text, loader):
+    """Any text given as a yaml config: plain data, or one error of the family (not valid YAML, a
+    python tag, ...) whose one line starts with the file's path -- never yaml's own exception."""
+    path = tmp_path / "c.yaml"
+    path.write_text(text, encoding="utf-8")
+    load = {"reader": read_yaml, "fvcore": _fvcore_base}[loader]
+    try:
+        load(path)
+    except UserError as exc:
+        assert str(exc).startswith(f"{path}") and "\n" not in str(exc), str(exc)
+    except (KeyError, TypeError, AttributeError) as exc:  # fvcore: a document that is not a mapping of keys
+        assert loader == "fvcore", exc
+
+
+def test_invalid_yaml_names_file_line_and_problem(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("a: 1\nb: [2\nc: 3\n")
+    with pytest.raises(InvalidYamlError) as info:
+        read_yaml(str(path))
+    assert str(info.value) == f"{path}:3: not valid YAML: did not find expected ',' or ']'"
+    path.write_bytes(b"a: \xff\xfe\n")
+    with pytest.raises(InvalidYamlError) as info:
+        read_yaml(str(path))
+    assert str(info.value) == f"{path}: not valid YAML: not UTF-8 text (invalid start byte at byte 3)"
+    path.write_text("? [1, 2]\n: 3\n")  # a list as a key: yaml's constructor, not a python tag
+    with pytest.raises(InvalidYamlError) as info:
+        read_yaml(str(path))
+    assert str(info.value) == f"{path}:1: not valid YAML: found unhashable key"
 
 
 def _fvcore_base(path):

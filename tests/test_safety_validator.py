@@ -23,7 +23,7 @@ from PIL import Image
 
 from helpers import REPO, data_root_overrides, error_message, random_weights, run_infer
 from segclassics.datasets.sample_checks import DataError, check_stored_image, check_stored_label
-from segclassics.engine.errors import UserError
+from segclassics.errors import UserError
 from segclassics.utils.checkpoint import CheckpointMismatchError, NonFiniteCheckpointError
 from segclassics.utils.resume import ResumeError, resume_checkpoint
 

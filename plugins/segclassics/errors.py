@@ -2,7 +2,7 @@
 
 Every error caused by user input (a config, a data location, a checkpoint, an option) subclasses
 :class:`UserError`; the tools print it as one ``error: ...`` line with exit status 2 (see
-:func:`segclassics.engine.errors.run_reporting_user_errors`), and anything else, bugs included,
+:func:`segclassics.utils.reporting.run_reporting_user_errors`), and anything else, bugs included,
 keeps its traceback. An error that code or users also catch by a builtin type keeps that type as a
 second base (e.g. :class:`MissingFileError` is a ``FileNotFoundError``).
 """

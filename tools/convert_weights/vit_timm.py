@@ -15,6 +15,6 @@ runpy.run_path(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__fi
 from segclassics.tools.convert_weights.vit_timm import main  # noqa: E402
 
 if __name__ == "__main__":  # an input error is one `error:` line (exit 2), Ctrl-C one line (exit 130)
-    from segclassics.engine.errors import run_reporting_user_errors
+    from segclassics.utils.reporting import run_reporting_user_errors
 
     sys.exit(run_reporting_user_errors(main))

@@ -488,7 +488,8 @@ def prepare(root: str, generate: bool | None = None, verbose: bool = True) -> bo
     Returns:
         True if it wrote data.
     """
-    missing = read_meta(root) is None and not (os.path.isdir(root) and os.listdir(root))
+    has_meta = read_meta(root) is not None
+    missing = not has_meta and not (os.path.isdir(root) and os.listdir(root))
     if missing and not (generate if generate is not None else is_default_root(root)):
         from .paths import DatasetNotFoundError
 
@@ -504,7 +505,7 @@ def prepare(root: str, generate: bool | None = None, verbose: bool = True) -> bo
             f"python -m segclassics.tools.dataset_converters.make_synthetic {root} (or set generate=True on the "
             f"dataset); otherwise fix the data root"
         )
-    if read_meta(root) is None and not missing:
+    if not has_meta and not missing:
         # a folder the generator did not make: used as it is when it has the layout, never written into
         layout = ("img_dir", "ann_dir")
         absent = [d for d in layout if not os.path.isdir(os.path.join(root, d))]

@@ -138,7 +138,7 @@ def main(argv=None) -> int:
     if args.checkpoint and len(args.configs) > 1:
         p.error("--checkpoint goes with a single config")
     from segclassics.engine.benchmark import machine_info
-    from segclassics.engine.errors import run_reporting_user_errors
+    from segclassics.utils.reporting import run_reporting_user_errors
 
     rows = []
     load_before = os.getloadavg()

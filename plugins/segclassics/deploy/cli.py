@@ -291,7 +291,7 @@ def run_export(args) -> int:
 
 
 def export_main(argv=None) -> int:
-    from segclassics.engine.errors import run_reporting_user_errors
+    from segclassics.utils.reporting import run_reporting_user_errors
     from segclassics.utils.writer import overwriting
 
     args = export_parser().parse_args(argv)

@@ -5,7 +5,7 @@ raised during training with ``logger.exception(...)`` before re-raising it, so a
 by the input -- a corrupt image, a label of another size, a loss that became NaN -- reaches the
 terminal as a full traceback followed by the tools' ``error:`` line. This filter drops those log
 records when the exception has a one-line message (the tools pass
-:func:`segclassics.engine.errors.user_facing_message`); bugs keep their traceback, and
+:func:`segclassics.utils.reporting.user_facing_message`); bugs keep their traceback, and
 ``--debug`` (which does not install the filter) shows everything.
 """
 

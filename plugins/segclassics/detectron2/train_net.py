@@ -38,9 +38,10 @@ import segclassics.detectron2  # noqa: F401  (registers our parts and datasets)
 from segclassics.detectron2.checkpointer import SafeDetectionCheckpointer
 from segclassics.detectron2.config import add_segclassics_config
 from segclassics.detectron2.trainer import Trainer
-from segclassics.errors import UserError, print_error_line
+from segclassics.errors import UserError
 from segclassics.utils.cli_args import add_debug, add_trust_checkpoint
 from segclassics.utils.reader import trust_option
+from segclassics.utils.reporting import run_reporting_user_errors
 
 __all__ = ["setup", "main", "cli", "argument_parser"]
 
@@ -62,6 +63,8 @@ def setup(args):
     ):
         try:
             merge(what)
+        except UserError:  # the yaml reader's own line (not valid YAML, a python tag, ...)
+            raise
         except (KeyError, ValueError, AssertionError) as exc:  # yacs: unknown key, wrong type, odd-length opts
             text = exc.args[0] if exc.args else exc
             raise UserError(
@@ -98,7 +101,8 @@ def cli(argv=None) -> int:
     """Parse ``argv`` as detectron2's ``default_argument_parser`` does (plus ``--trust-checkpoint``
     and ``--debug``) and ``launch`` :func:`main`."""
     args = argument_parser().parse_args(argv)
-    try:
+
+    def run() -> int:
         launch(
             main,
             args.num_gpus,
@@ -107,12 +111,11 @@ def cli(argv=None) -> int:
             dist_url=args.dist_url,
             args=(args,),
         )
-    except UserError as exc:
-        if args.debug:
-            raise
-        print_error_line(str(exc))
-        return 2
-    return 0
+        return 0
+
+    # the reporter of every segclassics tool: input errors (ours, the registries', a value a built
+    # class refuses) are one line, Ctrl-C is one line with exit status 130, bugs keep their traceback
+    return run_reporting_user_errors(run, args.debug, args.config_file or None)
 
 
 if __name__ == "__main__":

@@ -38,9 +38,9 @@ from typing import Any, Callable, List, Optional, Sequence
 
 import torch
 
+from ..errors import UserError
 from .benchmark_inputs import BuiltModel, batch_for, forward_fns
 from .config_loader import build_model, load_config
-from .errors import UserError
 
 FLOPS_NOTE = (
     "torch.utils.flop_counter.FlopCounterMode on one inference forward of batch 1; "
@@ -476,7 +476,7 @@ def main(argv=None) -> int:
 
     from segclassics.utils.cli_args import add_cfg_options, add_debug
 
-    from .errors import run_reporting_user_errors
+    from ..utils.reporting import run_reporting_user_errors
 
     p = argparse.ArgumentParser(
         description="Params, FLOPs, inference/training throughput and peak memory of one or two configs "

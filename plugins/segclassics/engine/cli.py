@@ -22,9 +22,9 @@ from segclassics.utils.cli_args import (
 )
 from segclassics.utils.writer import check_writable, overwriting, write_json
 
+from ..utils.reporting import run_reporting_user_errors
 from .backends import backend_for
 from .distributed import DEFAULT_TIMEOUT_S, SRUN_COMMAND, TORCHRUN_COMMAND
-from .errors import run_reporting_user_errors
 
 
 def _common(parser: argparse.ArgumentParser) -> None:

@@ -19,7 +19,7 @@ import ast
 import os
 import re
 
-from .errors import UserError
+from ..errors import UserError
 
 MMENGINE = "mmengine"
 D2_LAZY = "detectron2-lazy"

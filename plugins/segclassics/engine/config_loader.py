@@ -26,9 +26,9 @@ import torch
 
 from segclassics.utils.reader import UnsafeConfigError
 
+from ..errors import UserError
 from .backends import backend_of_kind
 from .config_kind import detect_config_kind
-from .errors import UserError
 
 # Top-level mmengine keys that a config may leave out but an override may set: what mmengine's
 # Runner reads besides the Runner constructor's arguments, and segclassics' own run options.

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import torch
 
-from .errors import UserError
+from ..errors import UserError
 
 
 def cpu_bf16_supported() -> bool:

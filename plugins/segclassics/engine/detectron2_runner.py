@@ -18,8 +18,9 @@ import os.path as osp
 import torch
 from torch import nn
 
+from ..errors import UserError
+from ..utils.reporting import user_facing_message
 from .cpu_precision import require_cpu_bf16, to_channels_last
-from .errors import UserError, user_facing_message
 
 logger = logging.getLogger("segclassics")
 

@@ -22,7 +22,7 @@ import re
 
 import torch
 
-from .errors import UserError
+from ..errors import UserError
 
 #: Seconds a collective may wait for a peer (--dist-timeout). Long enough for rank 0 alone to
 #: evaluate or write a checkpoint while the others wait at a barrier, short enough that a hung

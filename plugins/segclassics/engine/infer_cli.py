@@ -36,7 +36,8 @@ import numpy as np
 
 from segclassics.utils.cli_args import add_amp, add_cfg_options, add_debug, add_overwrite, add_trust_checkpoint
 
-from .errors import UserError, run_reporting_user_errors
+from ..errors import UserError
+from ..utils.reporting import run_reporting_user_errors
 
 #: Exit status of a run that finished but skipped at least one image.
 EXIT_SKIPPED = 3

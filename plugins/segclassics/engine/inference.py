@@ -38,9 +38,9 @@ from segclassics.utils.amp import amp_autocast
 from segclassics.utils.checkpoint import load_checkpoint_file, load_state_dict_checked, plain_meta, state_dict_of
 from segclassics.utils.reader import require_checkpoint
 
+from ..errors import UserError
 from .config_loader import LoadedConfig, load_config
 from .cpu_precision import require_cpu_bf16
-from .errors import UserError
 from .semantic_forward import valid_unet_border
 
 

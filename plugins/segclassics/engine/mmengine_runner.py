@@ -27,9 +27,9 @@ from segclassics.utils.reader import require_checkpoint
 from segclassics.utils.resume import resume_checkpoint
 from segclassics.utils.writer import default_work_dir, take_work_dir
 
+from ..errors import UserError
 from .config_loader import load_config
 from .cpu_precision import require_cpu_bf16, to_channels_last
-from .errors import UserError
 
 
 def _backend():

@@ -22,8 +22,9 @@ import hashlib
 import os
 from typing import Optional, Sequence, Tuple
 
+from ..errors import UserError
 from ..utils.cli_args import add_debug, add_trust_checkpoint
-from .errors import UserError, run_reporting_user_errors
+from ..utils.reporting import run_reporting_user_errors
 
 
 def publish_parser() -> argparse.ArgumentParser:

@@ -36,7 +36,8 @@ from typing import Dict, List, Optional, Sequence
 
 from segclassics.utils.cli_args import add_amp, add_cfg_options, add_channels_last, add_debug
 
-from .errors import UserError, run_reporting_user_errors
+from ..errors import UserError
+from ..utils.reporting import run_reporting_user_errors
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 

@@ -46,7 +46,7 @@ def add_trust_checkpoint(parser: argparse.ArgumentParser) -> None:
 
 def add_debug(parser: argparse.ArgumentParser) -> None:
     """``--debug`` (``args.debug``): a traceback instead of the one ``error:`` line of an input
-    error (``segclassics.engine.errors.run_reporting_user_errors``)."""
+    error (``segclassics.utils.reporting.run_reporting_user_errors``)."""
     parser.add_argument("--debug", action="store_true", help=DEBUG_HELP)
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import sys
 
-from segclassics.errors import UserError, print_error_line
+from segclassics.errors import UserError
 
 PREFIX = "segclassics::"
 
@@ -66,12 +66,13 @@ def main(argv=None) -> int:
     )
     parser.add_argument("reference", help="segclassics::REL, e.g. segclassics::unet/unet_synthetic.py")
     args = parser.parse_args(argv)
-    try:
+    from .reporting import run_reporting_user_errors
+
+    def run() -> int:
         print(resolve(args.reference))
-    except UserError as exc:
-        print_error_line(str(exc))
-        return 2
-    return 0
+        return 0
+
+    return run_reporting_user_errors(run)
 
 
 if __name__ == "__main__":

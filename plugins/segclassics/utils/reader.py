@@ -66,6 +66,11 @@ class UnsafeConfigError(UserError, RuntimeError):
     """A config file asks to construct Python objects (a yaml python tag)."""
 
 
+class InvalidYamlError(UserError, ValueError):
+    """A yaml file that cannot be read as yaml (its syntax, a duplicate or unhashable key, a bad
+    byte): named with the line where the reading stopped."""
+
+
 # ----------------------------------------------------------------------------- allow-lists
 
 
@@ -385,6 +390,8 @@ def yaml_refusal(exc: BaseException, name: Optional[str] = None) -> Optional[Uns
     if not isinstance(exc, yaml.constructor.ConstructorError):
         return None
     text = str(getattr(exc, "problem", "") or exc)
+    if "could not determine a constructor" not in text:  # e.g. an unhashable key: the file's syntax
+        return None
     tag = re.search(r"tag '?(tag:yaml\.org,2002:)?([^'\s]+)'?", text)
     mark = getattr(exc, "problem_mark", None)
     where = name or (mark.name if mark is not None else "config")
@@ -452,11 +459,20 @@ def safe_load_yaml(stream, name: Optional[str] = None) -> Any:
     try:
         data = yaml.load(stream, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except yaml.YAMLError as exc:
-        refusal = yaml_refusal(exc, name)
-        if refusal is not None:
-            raise refusal from None
-        raise
+        raise (yaml_refusal(exc, name) or invalid_yaml(exc, name)) from None
+    except UnicodeDecodeError as exc:  # a binary file given as a config
+        where = name or "config"
+        raise InvalidYamlError(f"{where}: not valid YAML: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     return check_yaml_size(data, name)
+
+
+def invalid_yaml(exc: BaseException, name: Optional[str] = None) -> InvalidYamlError:
+    """The one line for a yaml syntax error: ``FILE:LINE: not valid YAML: PROBLEM``."""
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    where = name or (mark.name if mark is not None else "config")
+    line = f":{mark.line + 1}" if mark is not None else ""
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    return InvalidYamlError(f"{where}{line}: not valid YAML: {problem}")
 
 
 def read_yaml(path: str) -> Any:

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ...errors import UserError
 from ..config_kind import D2_LAZY, D2_YAML
 from ..config_loader import (
     LoadedConfig,
@@ -33,7 +34,6 @@ from ..config_loader import (
     _literal,
     _run_config,
 )
-from ..errors import UserError
 from ..inference import (
     Predictor,
     SemanticPrediction,
@@ -305,7 +305,6 @@ class Detectron2YamlBackend(Detectron2Backend):
         return cfg
 
     def load(self, file: str, overrides: Sequence[str]):
-        import yaml
         from detectron2.config import get_cfg
 
         import segclassics.detectron2  # noqa: F401
@@ -313,11 +312,9 @@ class Detectron2YamlBackend(Detectron2Backend):
 
         cfg = add_segclassics_config(get_cfg())
         try:
-            cfg.merge_from_file(file)
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f"{file}:{mark.line + 1}" if mark is not None else file
-            raise UserError(f"{where}: not valid YAML: {getattr(exc, 'problem', None) or exc}") from exc
+            cfg.merge_from_file(file)  # the file and its _BASE_ files are read by segclassics' yaml reader
+        except UserError:  # not valid YAML, a python tag, an alias bomb: already one line naming the file
+            raise
         except (KeyError, AssertionError, ValueError) as exc:
             raise UserError(
                 f"{file}: {_key_error_text(exc)} (detectron2 yaml keys are those of "

@@ -23,9 +23,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from ...errors import UserError
 from ..config_kind import MMENGINE
 from ..config_loader import LoadedConfig, _check_mmengine_keys, _check_value, _current, _run_config
-from ..errors import UserError
 from ..inference import (
     Predictor,
     SemanticPrediction,

@@ -65,6 +65,6 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":  # an input error is one `error:` line (exit 2), Ctrl-C one line (exit 130)
-    from segclassics.engine.errors import run_reporting_user_errors
+    from segclassics.utils.reporting import run_reporting_user_errors
 
     sys.exit(run_reporting_user_errors(main))

@@ -1,13 +1,11 @@
-"""Errors a user can fix, printed by the tools as one clear ``error: ...`` line (exit status 2)."""
+"""Errors a user can fix, printed by every entry point (the tools, the console scripts, detectron2's
+``train_net``, the converters) as one clear ``error: ...`` line (exit status 2): the one reporter."""
 
 from __future__ import annotations
 
 import re
 
-from segclassics.errors import (
-    UserError,  # noqa: F401  (re-exported: the tools' error family)
-    print_error_line,
-)
+from segclassics.errors import UserError, print_error_line
 from segclassics.utils.non_finite import non_finite_loss_message
 
 
@@ -111,15 +109,24 @@ def interrupted_message() -> str:
 
 def _built_class(exc: BaseException):
     """The name of the innermost class whose constructor raised ``exc`` while a config was being
-    built (called by mmengine's ``build_from_cfg`` or detectron2's ``instantiate``), or None."""
-    found, tb, builder = None, exc.__traceback__, False
+    built, or None: a class called by mmengine's ``build_from_cfg`` or detectron2's ``instantiate``
+    (LazyConfig), or, under detectron2's yaml ``build_model``, the innermost detectron2 part (a class
+    of ``detectron2`` or ``segclassics.detectron2``, which the yaml's registry names build) whose
+    constructor was running."""
+    found, tb, builder, yaml_build, part = None, exc.__traceback__, False, False, None
     while tb is not None:
-        code = tb.tb_frame.f_code
-        if builder and code.co_name == "__init__" and "self" in tb.tb_frame.f_locals:
-            found = type(tb.tb_frame.f_locals["self"]).__name__
+        frame, code = tb.tb_frame, tb.tb_frame.f_code
+        if code.co_name == "__init__" and "self" in frame.f_locals:
+            cls = type(frame.f_locals["self"])
+            if builder:
+                found = cls.__name__
+            if yaml_build and cls.__module__.startswith(("detectron2.", "segclassics.detectron2.")):
+                part = cls.__name__
         builder = code.co_name in ("build_from_cfg", "instantiate")
+        if code.co_name == "build_model" and code.co_filename.replace("\\", "/").endswith("meta_arch/build.py"):
+            yaml_build = True  # detectron2.modeling.build_model(cfg): the yaml config's model
         tb = tb.tb_next
-    return found
+    return found or part
 
 
 def _raised_while_interrupted(exc: BaseException) -> bool:
