@@ -110,6 +110,7 @@ EXPECTED = {
         "SETRMLANeck",
         "SETRMLADecodeHead",
         "ClassWeightedCrossEntropyLoss",
+        "SegRot90TTAModel",
     },
     ("from mmseg.registry import DATASETS as R", "R.module_dict"): {
         "SyntheticShapesDataset",
@@ -121,6 +122,7 @@ EXPECTED = {
         "UNetWeightMap",
         "ElasticDeformation",
         "MirrorPadBorder",
+        "Rot90",
         "PackSegInputsWithWeight",
     },
     ("from mmseg.registry import METRICS as R", "R.module_dict"): {"SegNetMetric", "BinarySegMetric"},

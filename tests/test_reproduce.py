@@ -35,7 +35,7 @@ def test_training_wall_time_is_the_sum_of_the_sessions(tmp_path):
 def test_table_row_names_config_schedule_time_machine_and_weights():
     row = reproduce.table_row(
         reproduce.RECIPES["isbi"],
-        dict(pixel_error=0.06811, rand_error=0.2, warping_error=0.001, Dice=95.0, other=1.0),
+        dict(pixel_error=0.06811, pixel_error_fscore=0.05, rand_error=0.2, warping_error=0.001, Dice=95.0, other=1.0),
         "2000 it x batch 1",
         [3000.0, 600.0],
         "2-core X CPU",
@@ -44,8 +44,9 @@ def test_table_row_names_config_schedule_time_machine_and_weights():
     assert row == (
         "| UNet valid, base 16, depth 5, ISBI 2012 val slices 24-29, overlap-tile + flip test | "
         "`configs/unet/unet_valid-b16_isbi2012_572x572_cpu.py` | 2000 it x batch 1, 60 min in 2 sessions "
-        "on a 2-core X CPU | pixel_error 0.06811, rand_error 0.2, warping_error 0.001, Dice 95 | "
-        "paper (base 64, test set, 7 rotations averaged): pixel error 0.0611, Rand error 0.0382 | "
+        "on a 2-core X CPU | pixel_error_fscore 0.05, pixel_error 0.06811, rand_error 0.2, warping_error 0.001, "
+        "Dice 95 | paper (base 64, test set, 7 rotations averaged): pixel error (1 - max F-score) 0.0611, "
+        "Rand error 0.0382 | "
         "`weights/x-12345678.pth` |"
     )
 

@@ -24,8 +24,8 @@ from segclassics.models.unet import unet_output_size, unet_valid_sizes  # noqa: 
 register_all_modules(init_default_scope=True)
 
 OURS = {
-    MODELS: ["PaperUNetEncoder", "PaperUNetHead", "OverlapTileEncoderDecoder"],
-    TRANSFORMS: ["MirrorPadBorder", "UNetWeightMap", "ElasticDeformation", "PackSegInputsWithWeight"],
+    MODELS: ["PaperUNetEncoder", "PaperUNetHead", "OverlapTileEncoderDecoder", "SegRot90TTAModel"],
+    TRANSFORMS: ["MirrorPadBorder", "UNetWeightMap", "ElasticDeformation", "Rot90", "PackSegInputsWithWeight"],
     DATASETS: ["ISBI2012Dataset", "DRIVEFOVDataset"],
     METRICS: ["BinarySegMetric"],
 }
@@ -229,6 +229,8 @@ def test_binary_seg_metric_reports_the_warping_error_when_asked():
     res = metric.evaluate(len(samples))
     assert res["warping_error"] == round((1 / 119 + 0) / 2, 6)  # mean over images, 119 counted pixels
     assert res["pixel_error"] == round(10 / 238, 6)
+    # the challenge's pixel error, 1 - F-score of the cells: TP 150, FP 0, FN 10 -> F = 300 / 310
+    assert res["pixel_error_fscore"] == round(1 / 31, 6)
     plain = METRICS.build(dict(type="BinarySegMetric", positive=1, fov_key=None))
     plain.dataset_meta = metric.dataset_meta
     plain.process({}, samples)

@@ -71,24 +71,25 @@ val_dataloader = dict(
 )
 test_dataloader = val_dataloader
 # tools/test.py --tta: the paper's ISBI entry averaged the network's output over rotated versions of
-# each image (Sec. 4, Table 1: "averaged over 7 rotated versions"); mmseg's SegTTAModel (tta_model in
-# ../_base_/default_runtime.py) averages softmax scores and undoes horizontal and vertical flips only,
-# so here: the image as it is, flipped left-right and flipped up-down (3 views).
+# each image (Sec. 4, Table 1: "averaged over 7 rotated versions"). Here the eight rotations and
+# reflections of the image (quarter turns k = 0-3, each as it is and flipped left-right): Rot90 turns the
+# view, the segmentor undoes the flip and SegRot90TTAModel the turn before averaging the softmax scores.
 tta_pipeline = [
     dict(type="LoadImageFromFile", color_type="grayscale"),
     dict(
         type="TestTimeAug",
         transforms=[
+            [dict(type="Rot90", k=k) for k in range(4)],
             [
                 dict(type="RandomFlip", prob=0.0, direction="horizontal"),
                 dict(type="RandomFlip", prob=1.0, direction="horizontal"),
-                dict(type="RandomFlip", prob=1.0, direction="vertical"),
             ],
             [dict(type="LoadAnnotations")],
             [dict(type="PackSegInputsWithWeight")],
         ],
     ),
 ]
+tta_model = dict(type="SegRot90TTAModel")
 # pixel, Rand and warping errors as in the ISBI challenge (cells = 4-connected components of class 1)
 val_evaluator = dict(type="BinarySegMetric", positive=1, fov_key=None, rand=True, warping=True)
 test_evaluator = val_evaluator

@@ -1,6 +1,8 @@
 """Binary segmentation metrics (numpy), for the UNet benchmarks (Ronneberger et al. 2015, Sec. 4).
 
-* ISBI 2012 EM segmentation challenge: *pixel error* (1 - pixel accuracy), *Rand error*
+* ISBI 2012 EM segmentation challenge: *pixel error* (here 1 - pixel accuracy; the challenge defines
+  it as 1 - the maximal F-score of pixel similarity over thresholds of a probability map, which at a
+  binary prediction is 1 - the Dice of the cells: ``BinarySegMetric``'s ``pixel_error_fscore``), *Rand error*
   (1 - foreground-restricted Rand F-score of the cell regions, Arganda-Carreras et al. 2015,
   the challenge's ``V_rand``) and *warping error* (the pixel error left after the ground truth is
   warped onto the prediction by topology-preserving flips; Jain et al. 2010). Paper: pixel error

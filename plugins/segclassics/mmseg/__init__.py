@@ -18,6 +18,8 @@ from . import paper_unet_encoder  # noqa: F401
 from . import paper_unet_head  # noqa: F401
 from . import overlap_tile_encoder_decoder  # noqa: F401
 from . import mirror_pad_border  # noqa: F401
+from . import rot90  # noqa: F401
+from . import seg_rot90_tta_model  # noqa: F401
 from . import unet_weight_map  # noqa: F401
 from . import elastic_deformation  # noqa: F401
 from . import pack_seg_inputs_with_weight  # noqa: F401

@@ -23,7 +23,10 @@ class BinarySegMetric(BaseMetric):
     Reported (Dice, accuracy, precision, recall in %, errors as fractions like the papers):
     ``Dice`` (= F1, from counts summed over the dataset, as mmseg's ``IoUMetric``), ``mDice_img``
     (mean of per-image Dice), ``Acc``, ``Precision``, ``Recall`` (sensitivity), ``Specificity``,
-    ``pixel_error`` (1 - accuracy) and, with ``rand=True``, ``rand_error`` (ISBI: 1 - foreground-
+    ``pixel_error`` (1 - accuracy), ``pixel_error_fscore`` (1 - F-score of the ``positive`` class, the
+    ISBI 2012 challenge's definition of the pixel error: "1 - the maximal F-score of pixel similarity",
+    the maximum taken over thresholds of a submitted probability map, so for a probability map the
+    challenge's value is at most this one at the argmax) and, with ``rand=True``, ``rand_error`` (ISBI: 1 - foreground-
     restricted Rand F-score of the connected components of the ``positive`` class, mean over images)
     and, with ``warping=True``, ``warping_error`` (ISBI: the pixel error left after the ground truth is
     warped onto the prediction by topology-preserving flips, ``positive`` pixels 4-connected and the
@@ -99,6 +102,7 @@ class BinarySegMetric(BaseMetric):
             Recall=100 * c.recall(),
             Specificity=100 * c.specificity(),
             pixel_error=c.pixel_error(),
+            pixel_error_fscore=1.0 - c.dice(),
         )
         c_all = BinaryConfusion(*(int(v) for v in arr[:, 6:10].sum(0)))
         res["Dice_all"] = 100 * c_all.dice()  # all non-ignored pixels, as mmseg's IoUMetric 'Dice' column
@@ -106,5 +110,5 @@ class BinarySegMetric(BaseMetric):
             res["rand_error"] = float(arr[:, 5].mean())
         if self.warping:
             res["warping_error"] = float(arr[:, 10].mean())
-        errors = ("pixel_error", "rand_error", "warping_error")
+        errors = ("pixel_error", "pixel_error_fscore", "rand_error", "warping_error")
         return {k: round(v, 6) if k in errors else round(v, 2) for k, v in res.items()}

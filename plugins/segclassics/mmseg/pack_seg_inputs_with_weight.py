@@ -20,6 +20,7 @@ _META = (
     "flip_direction",
     "reduce_zero_label",
     "fov_path",
+    "rot90_k",
 )
 
 
@@ -27,7 +28,8 @@ _META = (
 class PackSegInputsWithWeight(PackSegInputs):
     """Pack like ``PackSegInputs`` and add ``gt_weight_map`` (``PixelData``, float ``(1, H, W)``)
     when the results hold one; ``meta_keys`` default to mmseg's plus ``fov_path``
-    (read by ``BinarySegMetric`` to evaluate inside the field of view)."""
+    (read by ``BinarySegMetric`` to evaluate inside the field of view) and ``rot90_k`` (set by ``Rot90``,
+    read by ``SegRot90TTAModel``)."""
 
     def __init__(self, meta_keys=_META):
         super().__init__(meta_keys=meta_keys)
