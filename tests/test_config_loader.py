@@ -169,3 +169,17 @@ def test_resume_followed_by_an_override(run_tool, tmp_path, synthetic_root):
     assert second.returncode == 0, second.stderr[-3000:]
     log = second.stdout + second.stderr
     assert "Starting training from iteration 1" in log and "iter: 1" in log
+
+
+def test_an_element_of_a_tuple_or_a_plain_list_is_overridden_in_place():
+    """mmengine merges list indices only into dicts held by a list: ``size.0=32`` (a tuple) and
+    ``out_indices.0=1`` (ints) were tracebacks; now the element is replaced and the container keeps
+    its kind and its other elements."""
+    cfg = load_config(
+        "configs/setr/setr_pup_vit-tiny_synthetic.py",
+        ["model.data_preprocessor.size.0=96", "model.data_preprocessor.size.1=80", "model.backbone.out_indices.0=1"],
+    ).cfg
+    assert cfg.model.data_preprocessor.size == (96, 80)
+    assert cfg.model.backbone.out_indices == (1, 1, 2, 3)
+    cfg = load_config("configs/unet/unet_synthetic.py", ["custom_imports.imports.0=segclassics.mmseg"]).cfg
+    assert cfg.custom_imports.imports == ["segclassics.mmseg"]

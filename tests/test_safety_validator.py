@@ -596,9 +596,19 @@ _keys = st.sampled_from(
         "optim_wrapper.optimizer.lr",
         "model.decode_head.num_classes",
         "default_hooks.checkpoint.interval",
+        "train_cfg.val_interval",
         "randomness.seed",
     ]
 )
+#: What the runner divides by or counts with: an applied value must be at least this (mmengine's
+#: loops take val_interval modulo; a hook interval of 0 switches the hook off).
+_AT_LEAST = {
+    "train_cfg.max_iters": 1,
+    "train_dataloader.batch_size": 1,
+    "model.decode_head.num_classes": 1,
+    "train_cfg.val_interval": 1,
+    "default_hooks.checkpoint.interval": 0,
+}
 _texts = st.one_of(
     st.integers(-5, 10**6).map(str),
     st.floats(allow_nan=True).map(repr),
@@ -636,3 +646,125 @@ def test_property_override_values(key, text):
     assert isinstance(after, (int, float)) == isinstance(before, (int, float))
     if isinstance(after, float):
         assert np.isfinite(after)
+    if key in _AT_LEAST:
+        assert after >= _AT_LEAST[key], (key, after)
+
+
+@pytest.mark.parametrize(
+    "config, override, leaf",
+    [
+        (str(UNET), "train_cfg.val_interval=0", "val_interval"),
+        ("configs/detectron2/unet_synthetic.yaml", "SOLVER.CHECKPOINT_PERIOD=0", "CHECKPOINT_PERIOD"),
+        ("configs/detectron2/unet_synthetic.py", "train.checkpointer.period=0", "period"),
+        ("configs/detectron2/unet_synthetic.py", "train.log_period=0", "log_period"),
+    ],
+)
+def test_a_period_the_loop_divides_by_must_be_positive(config, override, leaf):
+    """0 is not "off" for these: mmengine's loop and fvcore's / detectron2's periodic hooks take the
+    iteration modulo the value (a ZeroDivisionError after the first iteration)."""
+    from segclassics.engine.config_loader import load_config
+
+    with pytest.raises(UserError) as info:
+        load_config(config, [override])
+    key, value = override.split("=")
+    assert str(info.value) == f"override {key}=0 for {config}: {leaf} counts something and must be at least 1"
+
+
+@pytest.mark.parametrize(
+    "config, override",
+    [
+        ("configs/detectron2/unet_synthetic.yaml", "TEST.EVAL_PERIOD=0"),
+        ("configs/detectron2/unet_synthetic.py", "train.eval_period=0"),
+        (str(UNET), "default_hooks.checkpoint.interval=0"),
+    ],
+)
+def test_a_period_of_0_that_switches_off_is_accepted(config, override):
+    from segclassics.engine.config_loader import load_config
+
+    load_config(config, [override])
+
+
+# ----------------------------------------------------------------------------- overrides that would do nothing
+
+_MM_CONFIGS = (
+    "configs/unet/unet_synthetic.py",
+    "configs/unet/unet_valid-b16_isbi2012_572x572_cpu.py",
+    "configs/segnet/segnet_basic_camvid_180x240_cpu.py",
+    "configs/setr/setr_pup_vit-tiny_synthetic.py",
+    "configs/mask_rcnn/mask-rcnn_r18_fpn_gn-scratch_isbi2012.py",
+)
+
+
+@functools.lru_cache(maxsize=None)
+def _mm_config(path):
+    from segclassics.engine.config_loader import load_config
+
+    return load_config(path).cfg
+
+
+def _scalar_leaves(node, prefix=""):
+    items = node.items() if hasattr(node, "items") else enumerate(node) if isinstance(node, (list, tuple)) else ()
+    for k, child in items:
+        key = f"{prefix}.{k}".lstrip(".")
+        if isinstance(child, (bool, int, float, str)):
+            yield key, child
+        else:
+            yield from _scalar_leaves(child, key)
+
+
+def _changed(value):
+    if isinstance(value, bool):
+        return not value
+    if isinstance(value, (int, float)):
+        return value + 1
+    return value + "x"
+
+
+def _read_part(cfg) -> dict:
+    """What a run reads of a loaded config: the mmengine Runner's arguments and the keys read after loading."""
+    import inspect
+
+    from mmengine.runner import Runner
+
+    from segclassics.engine.config_loader import EXTRA_MMENGINE_TOP_LEVEL_KEYS, READ_MMENGINE_TOP_LEVEL_KEYS
+
+    read = set(inspect.signature(Runner.__init__).parameters) | EXTRA_MMENGINE_TOP_LEVEL_KEYS
+    read |= READ_MMENGINE_TOP_LEVEL_KEYS
+    return {k: cfg._cfg_dict.to_dict()[k] for k in cfg._cfg_dict if k in read}
+
+
+@pytest.mark.property
+@settings(PROPERTY, max_examples=min(settings.default.max_examples, 60))
+@given(data=st.data())
+def test_property_an_accepted_override_changes_what_the_run_reads(data):
+    """Any scalar entry of a shipped mmengine config, overridden with another value of its kind: either
+    the override changes what the run reads, or it is one line saying why (a variable of the file,
+    which mmengine copied into the entries that use it, is never changed silently)."""
+    from segclassics.engine.config_loader import load_config
+
+    path = data.draw(st.sampled_from(_MM_CONFIGS))
+    original = _mm_config(path)
+    key, value = data.draw(st.sampled_from(sorted(_scalar_leaves(original._cfg_dict.to_dict()))))
+    override = f"{key}={_changed(value)!r}"
+    try:
+        loaded = load_config(path, [override]).cfg
+    except UserError as exc:
+        assert str(exc).startswith(f"override {key}=") or str(exc).startswith("unknown config key"), str(exc)
+        assert "\n" not in str(exc)
+        return
+    assert _read_part(loaded) != _read_part(original), f"{override} was accepted and changed nothing a run reads"
+
+
+def test_an_override_of_a_variable_names_the_entries_that_use_it():
+    from segclassics.engine.config_loader import load_config
+
+    config = "configs/unet/unet_valid-b16_isbi2012_572x572_cpu.py"
+    with pytest.raises(UserError) as info:
+        load_config(config, ["max_iters=100"])
+    assert str(info.value) == (
+        f"override max_iters=100 for {config}: 'max_iters' is a variable of the config file, which mmengine "
+        f"copied into the entries that use it when it read the file, so changing it now would change nothing "
+        f"the run uses; override those entries instead; the entries that hold its value now: "
+        f"param_scheduler.1.end, train_cfg.max_iters"
+    )
+    load_config(config, ["train_cfg.max_iters=100", "param_scheduler.1.end=100"])  # what the line says works

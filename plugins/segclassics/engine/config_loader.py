@@ -33,6 +33,12 @@ from .config_kind import detect_config_kind
 # Top-level mmengine keys that a config may leave out but an override may set: what mmengine's
 # Runner reads besides the Runner constructor's arguments, and segclassics' own run options.
 EXTRA_MMENGINE_TOP_LEVEL_KEYS = {"runner_type", "model_wrapper_cfg", "find_unused_parameters", "non_finite_loss_check"}
+# Top-level keys read after loading besides those: test-time augmentation (mmseg's tools/test.py
+# --tta, ours), the test pipeline (mmseg's inference_model), the custom imports and FlexibleRunner's
+# options. Every other top-level key of a config file is a variable of the file (crop_size,
+# max_iters, optimizer, train_pipeline, ...): mmengine copied its value into the entries that use it
+# when it read the file, so an override of it afterwards changes nothing the run uses.
+READ_MMENGINE_TOP_LEVEL_KEYS = {"tta_model", "tta_pipeline", "test_pipeline", "custom_imports", "compile", "strategy"}
 
 
 @dataclass
@@ -139,6 +145,46 @@ def _current(cfg, key: str):
     return node
 
 
+def _whole_containers(cfg, options: dict) -> dict:
+    """``options`` for mmengine's ``merge_from_dict``, where an override that reaches into a tuple or
+    sets a plain element of a list (``model.data_preprocessor.size.0=32``,
+    ``model.backbone.out_indices.1=3``) becomes the replacement of that whole tuple or list: mmengine
+    merges list indices only into dicts held by a list, and refuses tuples (a TypeError or
+    AttributeError traceback instead of the override)."""
+    merged: dict = {}
+    for key, value in options.items():
+        parts = key.split(".")
+        node, cut = cfg, None
+        for i, part in enumerate(parts[:-1]):
+            node = _child(node, part)
+            if isinstance(node, (list, tuple)) and (
+                isinstance(node, tuple) or not isinstance(_child(node, parts[i + 1]), dict)
+            ):
+                cut = i + 1  # the outermost such container: replaced whole
+                break
+        if cut is None:
+            merged[key] = value
+            continue
+        outer = ".".join(parts[:cut])
+        whole = merged.get(outer, _current(cfg, outer))
+        merged[outer] = _replaced(whole, parts[cut:], value)
+    return merged
+
+
+def _replaced(node, parts, value):
+    """A copy of ``node`` (nested tuples, lists and dicts) with the element at ``parts`` set to ``value``."""
+    if not parts:
+        return value
+    head, rest = parts[0], parts[1:]
+    if isinstance(node, (list, tuple)):
+        items = list(node)
+        items[int(head)] = _replaced(items[int(head)], rest, value)
+        return type(node)(items) if isinstance(node, tuple) else items
+    copy = dict(node)
+    copy[head] = _replaced(copy[head], rest, value)
+    return copy
+
+
 def _check_value(key: str, value, current, file: str) -> None:
     from segclassics.utils.override_values import OverrideValueError, check_override_value
 
@@ -217,12 +263,57 @@ def _mm_type_target(node, scope: str):
     return None
 
 
+def _holders(node, value, prefix: str = "", found: list | None = None, skip: str = "") -> list:
+    """The keys under ``node`` whose value equals ``value`` (a dict, list or scalar), ``skip`` left out."""
+    found = [] if found is None else found
+    items = node.items() if hasattr(node, "items") else enumerate(node) if isinstance(node, (list, tuple)) else ()
+    for k, child in items:
+        key = f"{prefix}.{k}".lstrip(".")
+        if key == skip:
+            continue
+        try:
+            equal = child == value and type(child) is not bool and not (isinstance(child, str) and child != value)
+        except Exception:  # noqa: BLE001 - values that do not compare are not copies
+            equal = False
+        if equal:
+            found.append(key)
+        else:
+            _holders(child, value, key, found, skip)
+    return found
+
+
+def _variable_override(cfg, key: str, value, file: str, top_level_ok: set) -> UserError | None:
+    """The refusal of an override of a config file's variable (a top-level key the run never reads), or None."""
+    read = top_level_ok | READ_MMENGINE_TOP_LEVEL_KEYS
+    top = key.split(".")[0]
+    if top in read or _child(cfg._cfg_dict, top) is _MISSING:
+        return None
+    current = _child(cfg._cfg_dict, top)
+    # None holds a place in many entries that have nothing to do with the variable: not named
+    holders = (
+        [] if current is None else [k for k in _holders(cfg._cfg_dict, current, skip=top) if k.split(".")[0] in read]
+    )
+    where = (
+        f"; the entries that hold its value now: {', '.join(holders[:4])}{' ...' if len(holders) > 4 else ''}"
+        if holders
+        else ""
+    )
+    return UserError(
+        f"override {key}={value!r} for {file}: {top!r} is a variable of the config file, which mmengine copied "
+        f"into the entries that use it when it read the file, so changing it now would change nothing the run uses; "
+        f"override those entries instead{where}"
+    )
+
+
 def _check_mmengine_keys(cfg, options: dict, file: str) -> None:
     from mmengine.runner import Runner
 
     top_level_ok = set(inspect.signature(Runner.__init__).parameters) | EXTRA_MMENGINE_TOP_LEVEL_KEYS
     scope = cfg.get("default_scope")
     for key in options:
+        refusal = _variable_override(cfg, key, options[key], file, top_level_ok)
+        if refusal is not None:
+            raise refusal
         parts = key.split(".")
         node, prefix = cfg._cfg_dict, ""
         for i, part in enumerate(parts):

@@ -9,8 +9,10 @@ the file and what would be right,
 
 * a value of another kind than the config's (a number where it has a number, a flag where it has
   a flag, text where it has text; an int where it has a float is fine, ``None`` either way too);
-* a count that is not positive (batch sizes, iterations, class counts) or is negative (intervals,
-  periods, dataloader workers: 0 switches them off);
+* a count that is not positive (batch sizes, iterations, class counts, and the intervals and periods
+  the frameworks divide by: mmengine's ``val_interval``, detectron2's checkpoint and log periods) or
+  is negative (mmengine's hook intervals, detectron2's eval period, dataloader workers: 0 switches
+  them off);
 * a float that is not finite or does not fit float32.
 """
 
@@ -25,8 +27,13 @@ from segclassics.errors import UserError
 __all__ = ["OverrideValueError", "check_override_value"]
 
 #: Keys whose value counts something and must be at least 1 (matched on the last part of the key).
+#: The loops divide by ``val_interval`` (mmengine's ``IterBasedTrainLoop``/``EpochBasedTrainLoop``) and
+#: by every period but the eval period (fvcore's ``PeriodicCheckpointer``, detectron2's
+#: ``PeriodicWriter``): 0 is a ZeroDivisionError there, not "off".
 POSITIVE_COUNTS = re.compile(
-    r"(^|_)(batch_size|samples_per_gpu|ims_per_batch|max_iters?|max_epochs|num_classes)$", re.IGNORECASE
+    r"(^|_)(batch_size|samples_per_gpu|ims_per_batch|max_iters?|max_epochs|num_classes|val_interval|"
+    r"(?<!eval_)period)$",
+    re.IGNORECASE,
 )
 #: Keys that count and may be 0 (an interval or period of 0 switches the thing off, 0 workers load in-process).
 COUNTS = re.compile(r"(^|_)(interval|period|num_workers)$", re.IGNORECASE)

@@ -25,7 +25,14 @@ from torch import nn
 
 from ...errors import UserError
 from ..config_kind import MMENGINE
-from ..config_loader import LoadedConfig, _check_mmengine_keys, _check_value, _current, _run_config
+from ..config_loader import (
+    LoadedConfig,
+    _check_mmengine_keys,
+    _check_value,
+    _current,
+    _run_config,
+    _whole_containers,
+)
 from ..inference import (
     Predictor,
     SemanticPrediction,
@@ -78,7 +85,7 @@ class MMEngineBackend(Backend):
             _check_mmengine_keys(cfg, namespace.options, file)
             for key, value in namespace.options.items():
                 _check_value(key, value, _current(cfg._cfg_dict, key), file)
-            cfg.merge_from_dict(namespace.options)
+            cfg.merge_from_dict(_whole_containers(cfg._cfg_dict, namespace.options))
         return cfg
 
     @staticmethod
