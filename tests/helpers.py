@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import socket
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +26,14 @@ SHIPPED_CONFIGS = sorted(
     and "_base_" not in p.parts
     and "common" not in p.parts
 )
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on now: distributed tests never take a fixed port, which another
+    suite or job on the same machine may hold (gloo's rendezvous then fails)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def data_root_overrides(root, loaders=("train", "val", "test")) -> list:

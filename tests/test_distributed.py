@@ -14,7 +14,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import REPO, data_root_overrides
+from helpers import REPO, data_root_overrides, free_port
 from segclassics.engine.distributed import first_host, slurm_to_torchrun_env
 from segclassics.errors import UserError
 
@@ -106,7 +105,7 @@ def test_detectron2_lazy_config_trains_and_evaluates_in_two_processes(run_tool, 
         "dataloader.train.total_batch_size=2",
         "dataloader.test.num_workers=0",
     ]
-    env = {"PYTHON": sys.executable, "PORT": "29541", "OMP_NUM_THREADS": "1"}
+    env = {"PYTHON": sys.executable, "PORT": str(free_port()), "OMP_NUM_THREADS": "1"}
     work = tmp_path / "work"
     proc = run_tool("dist_train.sh", config, "2", "--work-dir", work, *opts, launcher=["bash"], env=env, timeout=600)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
@@ -127,7 +126,7 @@ def test_detectron2_lazy_config_trains_and_evaluates_in_two_processes(run_tool, 
         two,
         *opts,
         launcher=["bash"],
-        env=dict(env, PORT="29543"),
+        env=dict(env, PORT=str(free_port())),
         timeout=600,
     )
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
@@ -135,13 +134,6 @@ def test_detectron2_lazy_config_trains_and_evaluates_in_two_processes(run_tool, 
 
 
 # ----------------------------------------------------------------------------- helpers for runs under torchrun
-
-
-def _free_port() -> int:
-    """A TCP port nobody listens on now (tests run in parallel with other jobs on the machine)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _launch(script: str, args, log: Path, **env) -> subprocess.Popen:
@@ -199,7 +191,7 @@ def _finish(procs, timeout: float) -> list[int]:
 def _two_nodes(script: str, args, tmp_path: Path, timeout: float = 300, **env) -> str:
     """A simulated two-machine run: two launcher invocations with NNODES=2, NODE_RANK 0 and 1, one
     process each, rendezvous at 127.0.0.1; both must succeed. Returns node 0's log."""
-    port = _free_port()
+    port = free_port()
     logs = [tmp_path / f"node{rank}.log" for rank in (0, 1)]
     procs = [
         _launch(script, args, logs[rank], NNODES=2, NODE_RANK=rank, MASTER_ADDR="127.0.0.1", PORT=port, **env)
@@ -290,7 +282,7 @@ def two_by_one_and_one_by_two(tmp_path_factory, synthetic_root):
         "dist_train.sh",
         [MM_UNET, 2, "--work-dir", base / "two", *_mm_opts(synthetic_root, *EQ_OPTS, "train_dataloader.batch_size=1")],
         base / "two.log",
-        PORT=_free_port(),
+        PORT=free_port(),
     )
     assert _finish([two], 300) == [0], (base / "two.log").read_text()[-4000:]
     one = subprocess.run(
@@ -360,7 +352,7 @@ def test_a_two_process_run_resumes_from_its_checkpoint_in_two_processes(
             *_mm_opts(synthetic_root, *EQ_OPTS, "train_dataloader.batch_size=1", "train_cfg.max_iters=5"),
         ],
         tmp_path / "resume.log",
-        PORT=_free_port(),
+        PORT=free_port(),
     )
     assert _finish([proc], 300) == [0], (tmp_path / "resume.log").read_text()[-4000:]
     log = (tmp_path / "resume.log").read_text()
@@ -403,7 +395,7 @@ def test_syncbn_on_cpu_processes_is_one_line(framework, tmp_path, synthetic_root
             "dataloader.train.num_workers=0",
             "dataloader.train.total_batch_size=2",
         ]
-    proc = _launch("dist_train.sh", args, tmp_path / "log", PORT=_free_port())
+    proc = _launch("dist_train.sh", args, tmp_path / "log", PORT=free_port())
     assert _finish([proc], 300) != [0]
     lines = _error_lines((tmp_path / "log").read_text())
     assert (
@@ -423,7 +415,7 @@ def test_a_killed_process_stops_the_other_with_one_line(tmp_path, synthetic_root
     with the lost-peer line and a failed exit status: the kill closes the connections
     (--dist-timeout 60 would end a hang at the latest; the 120 s wait below fails the test if
     neither happens)."""
-    port = _free_port()
+    port = free_port()
     args = [
         MM_UNET,
         1,
@@ -542,7 +534,7 @@ def test_detectron2_yaml_config_trains_and_evaluates_in_two_processes(tmp_path, 
     env = {"SEGCLASSICS_SYNTHETIC_ROOT": synthetic_root}
     work = tmp_path / "w"
     proc = _launch(
-        "dist_train.sh", [D2_YAML, 2, "--work-dir", work, *opts], tmp_path / "train.log", PORT=_free_port(), **env
+        "dist_train.sh", [D2_YAML, 2, "--work-dir", work, *opts], tmp_path / "train.log", PORT=free_port(), **env
     )
     assert _finish([proc], 300) == [0], (tmp_path / "train.log").read_text()[-4000:]
     log = (tmp_path / "train.log").read_text()
@@ -561,7 +553,7 @@ def test_detectron2_yaml_config_trains_and_evaluates_in_two_processes(tmp_path, 
             *opts,
         ],
         tmp_path / "test.log",
-        PORT=_free_port(),
+        PORT=free_port(),
         **env,
     )
     assert _finish([proc], 300) == [0], (tmp_path / "test.log").read_text()[-4000:]
@@ -611,7 +603,7 @@ def test_mmdet_mask_rcnn_trains_and_evaluates_in_two_processes(tmp_path, synthet
         "dist_train.sh",
         [config, 2, "--work-dir", tmp_path / "w"],
         tmp_path / "log",
-        PORT=_free_port(),
+        PORT=free_port(),
         SEGCLASSICS_CACHE=tmp_path / "cache",
     )
     assert _finish([proc], 300) == [0], (tmp_path / "log").read_text()[-4000:]
@@ -639,7 +631,7 @@ def test_leaving_the_job_drops_detectron2s_references_to_its_groups(tmp_path):
     references to them (its per-machine group, the cached gloo group), so that they are freed
     while the interpreter is whole, not in its shutdown (where gloo can abort the process)."""
     proc = subprocess.run(
-        [sys.executable, "-c", LEAVE_GROUPS % _free_port(), str(D2_YAML)],
+        [sys.executable, "-c", LEAVE_GROUPS % free_port(), str(D2_YAML)],
         capture_output=True,
         text=True,
         timeout=120,

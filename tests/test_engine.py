@@ -12,7 +12,7 @@ import textwrap
 import pytest
 import torch
 
-from helpers import REPO, data_root_overrides, error_line, error_message
+from helpers import REPO, data_root_overrides, error_line, error_message, free_port
 from segclassics.engine.config_kind import D2_LAZY, D2_YAML, MMENGINE, detect_config_kind
 from segclassics.engine.cpu_precision import cpu_bf16_supported
 from segclassics.errors import UserError
@@ -234,7 +234,7 @@ def test_distributed_two_cpu_processes(run_tool, tmp_path, synthetic_root):
         "val_dataloader.num_workers=0",
         "val_dataloader.persistent_workers=False",
         launcher=["bash"],
-        env={"PYTHON": sys.executable, "PORT": "29533", "OMP_NUM_THREADS": "1"},
+        env={"PYTHON": sys.executable, "PORT": str(free_port()), "OMP_NUM_THREADS": "1"},
     )
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     log = proc.stdout + proc.stderr

@@ -2,7 +2,6 @@
 
 import os
 import re
-import socket
 
 import numpy as np
 import pytest
@@ -17,7 +16,7 @@ from mmseg.structures import SegDataSample  # noqa: E402
 from mmseg.utils import register_all_modules  # noqa: E402
 
 import segclassics.mmseg  # noqa: E402,F401  (registers our classes)
-from helpers import data_root_overrides  # noqa: E402
+from helpers import data_root_overrides, free_port  # noqa: E402
 from segclassics.models.segnet import PoolRecord, SegNetBasic  # noqa: E402
 
 register_all_modules()  # mmseg's default scope, so SegDataPreProcessor etc. resolve
@@ -123,12 +122,6 @@ def test_vgg16_config_parameter_count(repo_root):
     assert sum(p.numel() for p in m.parameters()) == sum(p.numel() for p in SegNet(11).parameters())
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _ddp_worker(rank, world, port, repo_root, result_dir):
     import torch.distributed as dist
     from mmengine.model import MMDistributedDataParallel
@@ -170,7 +163,7 @@ def _ddp_worker(rank, world, port, repo_root, result_dir):
 def test_ddp_two_processes_gloo(repo_root, tmp_path):
     import torch.multiprocessing as mp
 
-    mp.spawn(_ddp_worker, args=(2, _free_port(), repo_root, str(tmp_path)), nprocs=2, join=True)
+    mp.spawn(_ddp_worker, args=(2, free_port(), repo_root, str(tmp_path)), nprocs=2, join=True)
     results = [torch.load(tmp_path / f"rank{r}.pt") for r in range(2)]
     for r in results:
         assert np.isfinite(r["loss"]) and r["same"] and r["moved"] and r["pred_shape"] == (1, 37, 53)
