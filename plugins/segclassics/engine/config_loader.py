@@ -272,7 +272,7 @@ def _holders(node, value, prefix: str = "", found: list | None = None, skip: str
         if key == skip:
             continue
         try:
-            equal = child == value and type(child) is not bool and not (isinstance(child, str) and child != value)
+            equal = type(child) is type(value) and child == value  # a copy has the type too (1 is not True)
         except Exception:  # noqa: BLE001 - values that do not compare are not copies
             equal = False
         if equal:
