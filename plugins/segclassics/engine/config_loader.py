@@ -286,9 +286,9 @@ def _variable_override(cfg, key: str, value, file: str, top_level_ok: set) -> Us
     """The refusal of an override of a config file's variable (a top-level key the run never reads), or None."""
     read = top_level_ok | READ_MMENGINE_TOP_LEVEL_KEYS
     top = key.split(".")[0]
-    if top in read or _child(cfg._cfg_dict, top) is _MISSING:
-        return None
     current = _child(cfg._cfg_dict, top)
+    if top in read or current is _MISSING:
+        return None
     # None holds a place in many entries that have nothing to do with the variable: not named
     holders = (
         [] if current is None else [k for k in _holders(cfg._cfg_dict, current, skip=top) if k.split(".")[0] in read]
