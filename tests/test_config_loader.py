@@ -97,7 +97,10 @@ def test_unknown_override_keys_are_refused(config, override, message):
 def test_unknown_yaml_override_is_refused():
     with pytest.raises(UserError) as info:
         load_config(YAML, ["SOLVER.MAX_ITERS=2"])
-    assert str(info.value) == f"override for {YAML}: Non-existent key: SOLVER.MAX_ITERS"
+    assert str(info.value) == (
+        f"override for {YAML}: Non-existent key: SOLVER.MAX_ITERS "
+        "(detectron2 yaml keys are those of detectron2.config.get_cfg() plus MODEL.SEGCLASSICS.*)"
+    )
 
 
 def test_override_without_equals_sign():

@@ -81,7 +81,7 @@ def test_trains_then_evaluates_a_yaml_config(synthetic_root, tmp_path):
     bad = _train_net("--config-file", config, "MODEL.SEGCLASSICS.UNET.BASE_CHANNEL", "8", env=env)
     assert bad.returncode == 2
     assert bad.stderr.strip().splitlines()[-1] == (
-        f"error: {config} (command-line override): Non-existent key: MODEL.SEGCLASSICS.UNET.BASE_CHANNEL "
+        f"error: override for {config}: Non-existent key: MODEL.SEGCLASSICS.UNET.BASE_CHANNEL "
         f"(detectron2 yaml keys "
         f"are those of detectron2.config.get_cfg() plus MODEL.SEGCLASSICS.*)"
     )

@@ -58,10 +58,30 @@ class TestConfigKind:
         with pytest.raises(UserError, match="config not found"):
             detect_config_kind(str(tmp_path / "nope.py"))
 
+    def test_a_folder_names_a_config_in_it(self, tmp_path):
+        write(tmp_path, "b.yaml", "MODEL: {}\n")
+        write(tmp_path, "a.py", "model = dict()\n")
+        write(tmp_path, "_base.py", "x = 1\n")
+        write(tmp_path, "metafile.yaml", "Models: []\n")
+        with pytest.raises(UserError) as err:
+            detect_config_kind(str(tmp_path))
+        assert str(err.value) == f"{str(tmp_path)!r} is a folder; give a config file in it, e.g. {tmp_path / 'a.py'}"
+        empty = tmp_path / "empty"
+        empty.mkdir()
+        with pytest.raises(UserError) as err:
+            detect_config_kind(str(empty))
+        assert str(err.value) == f"{str(empty)!r} is a folder; give a config file"
+
 
 class TestInputErrors:
     def test_missing_config(self, run_tool, tmp_path):
         assert "config not found" in error_line(run_tool("train.py", tmp_path / "missing.py"))
+
+    def test_a_folder_as_config(self, run_tool):
+        assert error_line(run_tool("train.py", "configs/unet")) == (
+            "error: 'configs/unet' is a folder; give a config file in it, "
+            "e.g. configs/unet/mmseg_unet_s5_d16_fcn_drive_64x64.py"
+        )
 
     def test_unknown_model_type(self, run_tool, tmp_path):
         cfg = write(

@@ -33,11 +33,15 @@ with keyword arguments.
 
 from __future__ import annotations
 
-from typing import Dict
+from typing import Dict, Optional, Sequence
 
 from detectron2.config import CfgNode
 
-__all__ = ["SEGCLASSICS_DEFAULTS", "add_segclassics_config", "part_options"]
+from ..errors import UserError
+
+__all__ = ["SEGCLASSICS_DEFAULTS", "add_segclassics_config", "merge_or_report", "part_options"]
+
+YAML_KEYS_HINT = "detectron2 yaml keys are those of detectron2.config.get_cfg() plus MODEL.SEGCLASSICS.*"
 
 SEGCLASSICS_DEFAULTS: Dict[str, dict] = {
     # FCN's reference geometry (Long et al., voc-fcn*/net.py)
@@ -96,6 +100,25 @@ def add_segclassics_config(cfg: CfgNode) -> CfgNode:
     for part, defaults in SEGCLASSICS_DEFAULTS.items():
         if part not in node:
             node[part] = CfgNode({k: (list(v) if isinstance(v, list) else v) for k, v in defaults.items()})
+    return cfg
+
+
+def merge_or_report(cfg: CfgNode, file: str, opts: Optional[Sequence[str]] = None) -> CfgNode:
+    """``cfg.merge_from_file(file)``, or with ``opts`` ``cfg.merge_from_list(opts)`` (the overrides of
+    that file's run), yacs's refusals (unknown key, wrong type, odd-length list) as one
+    :class:`UserError` naming the file. The yaml reader's own errors (not valid YAML, a python tag)
+    are already such a line and pass through."""
+    try:
+        if opts is None:
+            cfg.merge_from_file(file)  # the file and its _BASE_ files go through segclassics' yaml reader
+        else:
+            cfg.merge_from_list(list(opts))
+    except UserError:
+        raise
+    except (KeyError, AssertionError, ValueError) as exc:
+        where = file if opts is None else f"override for {file}"
+        text = str(exc.args[0]).splitlines()[0] if exc.args else type(exc).__name__
+        raise UserError(f"{where}: {text} ({YAML_KEYS_HINT})") from exc
     return cfg
 
 

@@ -36,9 +36,8 @@ from detectron2.utils import comm
 
 import segclassics.detectron2  # noqa: F401  (registers our parts and datasets)
 from segclassics.detectron2.checkpointer import SafeDetectionCheckpointer
-from segclassics.detectron2.config import add_segclassics_config
+from segclassics.detectron2.config import add_segclassics_config, merge_or_report
 from segclassics.detectron2.trainer import Trainer
-from segclassics.errors import UserError
 from segclassics.utils.cli_args import add_debug, add_trust_checkpoint
 from segclassics.utils.reader import trust_option
 from segclassics.utils.reporting import run_reporting_user_errors
@@ -56,21 +55,8 @@ def argument_parser():
 
 def setup(args):
     """The frozen config of ``args.config_file`` + ``args.opts`` (our keys added), after ``default_setup``."""
-    cfg = add_segclassics_config(get_cfg())
-    for where, merge, what in (
-        (args.config_file, cfg.merge_from_file, args.config_file),
-        (f"{args.config_file} (command-line override)", cfg.merge_from_list, args.opts),
-    ):
-        try:
-            merge(what)
-        except UserError:  # the yaml reader's own line (not valid YAML, a python tag, ...)
-            raise
-        except (KeyError, ValueError, AssertionError) as exc:  # yacs: unknown key, wrong type, odd-length opts
-            text = exc.args[0] if exc.args else exc
-            raise UserError(
-                f"{where}: {text} (detectron2 yaml keys are those of "
-                f"detectron2.config.get_cfg() plus MODEL.SEGCLASSICS.*)"
-            ) from None
+    cfg = merge_or_report(add_segclassics_config(get_cfg()), args.config_file)
+    merge_or_report(cfg, args.config_file, args.opts)
     cfg.freeze()
     default_setup(cfg, args)
     return cfg

@@ -26,9 +26,24 @@ D2_LAZY = "detectron2-lazy"
 D2_YAML = "detectron2-yaml"
 
 
+def _example_in(folder: str) -> str:
+    """`` in it, e.g. FIRST`` naming the folder's first config file, or ``""`` if it holds none."""
+    try:
+        names = sorted(
+            n
+            for n in os.listdir(folder)
+            if n.endswith((".py", ".yaml", ".yml")) and not n.startswith(("_", "metafile"))  # model-index files
+        )
+    except OSError:
+        return ""
+    return f" in it, e.g. {os.path.join(folder, names[0])}" if names else ""
+
+
 def detect_config_kind(path: str) -> str:
     if re.match(r"^(mmseg|mmdet|mmpretrain|mmengine)::", path):
         return _packaged_mmengine_config(path)
+    if os.path.isdir(path):
+        raise UserError(f"{path!r} is a folder; give a config file{_example_in(path)}")
     if not os.path.isfile(path):
         raise UserError(
             f"config not found: {path!r} (give a path to a .py or .yaml config, e.g. configs/unet/unet_synthetic.py)"
@@ -39,6 +54,8 @@ def detect_config_kind(path: str) -> str:
             text = f.read()
     except UnicodeDecodeError:
         text = "\0"
+    except OSError as exc:  # e.g. no permission to read it
+        raise UserError(f"cannot read config {path!r}: {exc.strerror or exc}") from exc
     if "\0" in text:
         raise UserError(
             f"{path!r} is not a text file; a config is a .py (mmengine or detectron2 LazyConfig) or .yaml file"

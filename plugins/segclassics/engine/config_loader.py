@@ -194,10 +194,6 @@ def _check_value(key: str, value, current, file: str) -> None:
         raise UserError(str(exc)) from None
 
 
-def _key_error_text(exc: Exception) -> str:
-    return str(exc.args[0]).splitlines()[0] if exc.args else type(exc).__name__
-
-
 # ----------------------------------------------------------------------------- override keys
 
 _MISSING = object()

@@ -30,7 +30,6 @@ from ..config_loader import (
     _check_lazy_key,
     _check_value,
     _current,
-    _key_error_text,
     _literal,
     _run_config,
 )
@@ -308,18 +307,9 @@ class Detectron2YamlBackend(Detectron2Backend):
         from detectron2.config import get_cfg
 
         import segclassics.detectron2  # noqa: F401
-        from segclassics.detectron2.config import add_segclassics_config
+        from segclassics.detectron2.config import add_segclassics_config, merge_or_report
 
-        cfg = add_segclassics_config(get_cfg())
-        try:
-            cfg.merge_from_file(file)  # the file and its _BASE_ files are read by segclassics' yaml reader
-        except UserError:  # not valid YAML, a python tag, an alias bomb: already one line naming the file
-            raise
-        except (KeyError, AssertionError, ValueError) as exc:
-            raise UserError(
-                f"{file}: {_key_error_text(exc)} (detectron2 yaml keys are those of "
-                f"detectron2.config.get_cfg() plus MODEL.SEGCLASSICS.*)"
-            ) from exc
+        cfg = merge_or_report(add_segclassics_config(get_cfg()), file)
         data_root, overrides = split_data_root(overrides)
         if data_root is not None:
             names = [*cfg.DATASETS.TRAIN, *cfg.DATASETS.TEST]
@@ -327,11 +317,7 @@ class Detectron2YamlBackend(Detectron2Backend):
         for item in overrides:
             key, text = item.split("=", 1)
             _check_value(key, _literal(text), _current(cfg, key), file)
-        try:
-            cfg.merge_from_list([x for kv in overrides for x in kv.split("=", 1)])
-        except (KeyError, AssertionError, ValueError) as exc:  # yacs: unknown key, type mismatch
-            raise UserError(f"override for {file}: {_key_error_text(exc)}") from exc
-        return cfg
+        return merge_or_report(cfg, file, [x for kv in overrides for x in kv.split("=", 1)])
 
     def build_model(self, loaded, device):
         from detectron2.modeling import build_model as d2_build_model
