@@ -393,12 +393,125 @@ def test_errors_inside_a_config_are_one_line(tmp_path, kind, body):
             "has 6 classes",
         ),
         (UNET, ["--cfg-options", "model.backbone.padding=valdi"], "{config}: PaperUNetEncoder: UNet padding must be"),
+        (
+            UNET,
+            ["--cfg-options", "model.backbone.in_channels=1"],
+            "{config}: model.backbone.in_channels is 1 but train_dataloader reads 3-channel images "
+            "(LoadImageFromFile color_type='color'); set model.backbone.in_channels=3, or load the images with the "
+            "channels the model takes",
+        ),
+        (
+            REPO / "configs/detectron2/unet_synthetic.yaml",
+            ["MODEL.PIXEL_MEAN=[0.5]", "MODEL.PIXEL_STD=[1.0]"],
+            "{config}: MODEL.PIXEL_MEAN has 1 value (the backbone's input channels) but INPUT.FORMAT 'RGB' reads "
+            "3-channel images; give 3 values in MODEL.PIXEL_MEAN and MODEL.PIXEL_STD, or set INPUT.FORMAT=L to read "
+            "one-channel images",
+        ),
     ],
-    ids=["mmseg class count", "detectron2 class count", "mmseg option value"],
+    ids=[
+        "mmseg class count",
+        "detectron2 class count",
+        "mmseg option value",
+        "mmseg input channels",
+        "detectron2 input channels",
+    ],
 )
 def test_config_objects_are_checked_before_training(run_tool, tmp_path, config, opts, message):
     proc = run_tool("train.py", config, "--work-dir", tmp_path / "w", *opts)
     assert error_message(proc).startswith(message.format(config=config))
+
+
+@PROPERTY
+@given(
+    color_type=st.sampled_from(["color", "grayscale", "unchanged", None]),
+    mean_values=st.sampled_from([None, 1, 2, 3, 4]),
+    in_channels=st.one_of(st.none(), st.integers(1, 4)),
+)
+def test_property_input_channels_are_refused_exactly_when_the_model_would_get_others(
+    color_type, mean_values, in_channels
+):
+    """Reference: mmseg's own SegDataPreProcessor on an image of the loader's channels. The check
+    refuses a config (one DataError naming the file) exactly when that image cannot be normalised
+    or reaches the backbone with another channel count than its in_channels."""
+    from mmengine.config import ConfigDict
+    from mmseg.models.data_preprocessor import SegDataPreProcessor
+
+    from segclassics.engine.data_check import check_mmengine_input_channels
+
+    loader = (
+        dict(type="LoadImageFromFile") if color_type is None else dict(type="LoadImageFromFile", color_type=color_type)
+    )
+    preprocessor = {} if mean_values is None else dict(mean=[0.5] * mean_values, std=[2.0] * mean_values)
+    backbone = {} if in_channels is None else dict(in_channels=in_channels)
+    cfg = ConfigDict(
+        model=dict(backbone=backbone, data_preprocessor=preprocessor),
+        test_dataloader=dict(dataset=dict(type="D", pipeline=[loader])),
+    )
+    channels = {"color": 3, None: 3, "grayscale": 1}.get(color_type)
+    if channels is None:  # 'unchanged': the file's channels, unknown before reading
+        check_mmengine_input_channels(cfg, "c.py", ["test_dataloader"])
+        return
+    try:
+        image = torch.zeros(channels, 4, 4, dtype=torch.uint8)
+        reached = SegDataPreProcessor(**preprocessor)(dict(inputs=[image]))["inputs"].shape[1]
+    except RuntimeError:  # the mean does not broadcast against the image
+        reached = None
+    expect_refusal = reached is None or (in_channels is not None and in_channels != reached)
+    if expect_refusal:
+        with pytest.raises(DataError) as err:
+            check_mmengine_input_channels(cfg, "c.py", ["test_dataloader"])
+        assert str(err.value).startswith("c.py: model.") and "\n" not in str(err.value)
+    else:
+        check_mmengine_input_channels(cfg, "c.py", ["test_dataloader"])
+
+
+@PROPERTY
+@given(
+    lazy=st.booleans(),
+    image_format=st.sampled_from(["RGB", "BGR", "L"]),
+    mean_values=st.integers(1, 4),
+    std_values=st.integers(1, 4),
+)
+def test_property_detectron2_input_channels_are_refused_exactly_when_the_model_would_get_others(
+    lazy, image_format, mean_values, std_values
+):
+    """Reference: torch's broadcast of detectron2's ``(image - pixel_mean) / pixel_std`` (both
+    ``view(-1, 1, 1)``) on an image of the format's channels; a yaml backbone is built with
+    ``len(MODEL.PIXEL_MEAN)`` input channels. Refused (one DataError naming the file) exactly when
+    the normalisation fails or, for yaml, gives another channel count."""
+    from omegaconf import OmegaConf
+
+    from segclassics.engine.data_check import check_detectron2_input_channels
+
+    mean, std = [100.0] * mean_values, [50.0] * std_values
+    if lazy:
+        cfg = OmegaConf.create(
+            dict(
+                model=dict(pixel_mean=mean, pixel_std=std),
+                dataloader=dict(test=dict(mapper=dict(image_format=image_format))),
+            )
+        )
+    else:
+        from detectron2.config import get_cfg
+
+        cfg = get_cfg()
+        cfg.MODEL.PIXEL_MEAN, cfg.MODEL.PIXEL_STD, cfg.INPUT.FORMAT = mean, std, image_format
+    channels = 1 if image_format == "L" else 3
+    try:
+        normalised = (torch.zeros(channels, 2, 2) - torch.tensor(mean).view(-1, 1, 1)) / torch.tensor(std).view(
+            -1, 1, 1
+        )
+        reached = normalised.shape[0]
+    except RuntimeError:
+        reached = None
+    # detectron2 registers both as buffers of one shape (a mean and std of different lengths is refused too)
+    expect_refusal = reached is None or mean_values != std_values or (not lazy and reached != mean_values)
+    if expect_refusal:
+        with pytest.raises(DataError) as err:
+            check_detectron2_input_channels(cfg, lazy, "c.py", ["test"])
+        assert str(err.value).startswith("c.py: ") and "\n" not in str(err.value)
+    else:
+        check_detectron2_input_channels(cfg, lazy, "c.py", ["test"])
 
 
 def test_every_part_of_a_concatenated_training_set_is_counted():

@@ -11,6 +11,13 @@
   ``CheckedLoadAnnotations``, ``CheckedDatasetMapper``), which check every sample as it is read
   (sizes, label values, decoding; :mod:`segclassics.datasets.sample_checks`). A pipeline that
   already names a checked loader, or another loader, is left as it is.
+* ``check_mmengine_input_channels``: the channels a loader's images reach the model with (the
+  loader's ``color_type``, then the data preprocessor's normalisation, which broadcasts a one-channel
+  image against a 3-value ``mean``) against the backbone's ``in_channels``. A mismatch otherwise
+  stops the first iteration with the backbone's or torch's shape error, a traceback.
+  ``check_detectron2_input_channels`` does the same for detectron2 configs (``INPUT.FORMAT`` /
+  the mapper's ``image_format`` against ``PIXEL_MEAN``, whose length a yaml config's backbone takes
+  as its input channels).
 """
 
 from __future__ import annotations
@@ -258,3 +265,102 @@ def check_detectron2_class_counts(cfg, lazy: bool, config: str) -> None:
             classes = getattr(meta, key, None) if key in meta.as_dict() else None
             if isinstance(count, int) and classes:
                 check_class_counts({option: count}, list(classes), name, config)
+
+
+# ----------------------------------------------------------------------------- input channels
+
+#: mmcv's ``LoadImageFromFile`` colour types -> channels of the decoded image ('unchanged': the file's)
+_COLOR_TYPE_CHANNELS = {
+    "color": 3,
+    "color_ignore_orientation": 3,
+    "grayscale": 1,
+    "grayscale_ignore_orientation": 1,
+}
+_IMAGE_LOADERS = ("LoadImageFromFile", "CheckedLoadImageFromFile")
+
+
+def _loaded_channels(pipeline) -> Optional[tuple]:
+    """(channels, the loader's colour type) of the first image loader of ``pipeline``; None when the
+    pipeline has none or its images keep the file's channels."""
+    for transform in pipeline or []:
+        if hasattr(transform, "get") and transform.get("type") in _IMAGE_LOADERS:
+            color_type = transform.get("color_type", "color")
+            channels = _COLOR_TYPE_CHANNELS.get(color_type)
+            return (channels, color_type) if channels else None
+    return None
+
+
+def check_mmengine_input_channels(cfg, config: str, loaders: Iterable[str]) -> None:
+    """Raise :class:`DataError` when the images of one of ``loaders`` reach ``cfg``'s model with
+    another channel count than ``model.backbone.in_channels`` (when the config sets it), or cannot be
+    normalised by ``model.data_preprocessor.mean`` at all."""
+    from segclassics.datasets.sample_checks import DataError
+
+    model = cfg.get("model") or {}
+    backbone = model.get("backbone") or {}
+    in_channels = backbone.get("in_channels") if hasattr(backbone, "get") else None
+    mean = (model.get("data_preprocessor") or {}).get("mean")
+    values = len(mean) if isinstance(mean, (list, tuple)) else None
+    for loader in loaders:
+        for ds in _datasets((cfg.get(loader) or {}).get("dataset")):
+            found = _loaded_channels(ds.get("pipeline"))
+            if found is None:
+                continue
+            channels, color_type = found
+            reads = f"{loader} reads {channels}-channel images (LoadImageFromFile color_type={color_type!r})"
+            if values not in (None, 1, channels) and channels != 1:
+                raise DataError(
+                    f"{config}: model.data_preprocessor.mean has {values} values but {reads}; give "
+                    f"{channels} values (and as many in std), or load the images with {values} channels"
+                )
+            reaching = values if channels == 1 and values else channels  # (1, H, W) - mean(C, 1, 1): C channels
+            if isinstance(in_channels, int) and not isinstance(in_channels, bool) and in_channels != reaching:
+                normalised = f", normalised by a {values}-value mean into {reaching}" if reaching != channels else ""
+                raise DataError(
+                    f"{config}: model.backbone.in_channels is {in_channels} but {reads}{normalised}; set "
+                    f"model.backbone.in_channels={reaching}, or load the images with the channels the model takes"
+                )
+
+
+def _format_channels(image_format) -> int:
+    """Channels of detectron2's ``read_image(format=...)``: 'L' one, the others ('BGR', 'RGB', YUV) three."""
+    return 1 if image_format == "L" else 3
+
+
+def check_detectron2_input_channels(cfg, lazy: bool, config: str, loaders: Iterable[str]) -> None:
+    """Raise :class:`DataError` when detectron2's normalisation ``(image - pixel_mean) / pixel_std``
+    cannot take the images ``loaders`` read, or (yaml: the backbone is built with
+    ``len(MODEL.PIXEL_MEAN)`` input channels) gives the backbone another channel count."""
+    from segclassics.datasets.sample_checks import DataError
+
+    if lazy:
+        model = cfg.get("model", None) or {}
+        mean, std = model.get("pixel_mean", None), model.get("pixel_std", None)
+        mean_key, std_key = "model.pixel_mean", "model.pixel_std"
+        formats = {}
+        for split in loaders:
+            mapper = ((cfg.get("dataloader", None) or {}).get(split, None) or {}).get("mapper", None) or {}
+            if mapper.get("image_format", None) is not None:
+                formats[f"dataloader.{split}.mapper.image_format"] = mapper.get("image_format")
+    else:
+        mean, std = cfg.MODEL.PIXEL_MEAN, cfg.MODEL.PIXEL_STD
+        mean_key, std_key = "MODEL.PIXEL_MEAN", "MODEL.PIXEL_STD"
+        formats = {"INPUT.FORMAT": cfg.INPUT.FORMAT}
+    if mean is None or std is None:
+        return
+    values = len(mean)
+    count = lambda n: f"{n} value" + ("" if n == 1 else "s")  # noqa: E731
+    if len(std) != values:
+        raise DataError(
+            f"{config}: {std_key} has {count(len(std))} but {mean_key} has {values}; give both the same number"
+        )
+    for key, image_format in formats.items():
+        channels = _format_channels(image_format)
+        if channels == 1 or values == channels or (lazy and values == 1):
+            continue  # (1, H, W) or a 1-value mean broadcast; a yaml backbone takes len(PIXEL_MEAN) channels
+        raise DataError(
+            f"{config}: {mean_key} has {count(values)}"
+            + ("" if lazy else " (the backbone's input channels)")
+            + f" but {key} {image_format!r} reads {channels}-channel images; give {channels} values in "
+            f"{mean_key} and {std_key}" + (f", or set {key}=L to read one-channel images" if values == 1 else "")
+        )

@@ -117,7 +117,7 @@ def train(args) -> dict:
     cfg, lazy = load_config(args)
     from .backends import backend_for
 
-    backend_for(args.config).prepare_run(cfg, args.config, ["train"])  # head classes against the datasets'
+    backend_for(args.config).prepare_run(cfg, args.config, ["train", "test"])  # head classes against the datasets'
     output_dir = cfg.train.output_dir if lazy else cfg.OUTPUT_DIR
     if args.resume:  # said before the work dir is made: a mistyped one does not exist
         from segclassics.utils.resume import resume_checkpoint
@@ -274,6 +274,9 @@ def test(args) -> dict:
             )
     init_distributed(args)
     cfg, lazy = load_config(args)
+    from .backends import backend_for
+
+    backend_for(args.config).prepare_run(cfg, args.config, ["test"])  # input channels against the model's
     _default_setup(cfg, args)
     model = _build_and_load(cfg, lazy, args.checkpoint, args.trust_checkpoint)
     if lazy:

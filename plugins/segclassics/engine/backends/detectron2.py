@@ -262,8 +262,9 @@ class Detectron2LazyBackend(Detectron2Backend):
         return add_detectron2_sample_checks(cfg)
 
     def prepare_run(self, cfg, config: str, loaders: Sequence[str]) -> None:
-        from ..data_check import check_detectron2_class_counts
+        from ..data_check import check_detectron2_class_counts, check_detectron2_input_channels
 
+        check_detectron2_input_channels(cfg, True, config, loaders)
         if "train" in loaders:
             check_detectron2_class_counts(cfg, True, config)
 
@@ -328,8 +329,9 @@ class Detectron2YamlBackend(Detectron2Backend):
         return d2_build_model(cfg)
 
     def prepare_run(self, cfg, config: str, loaders: Sequence[str]) -> None:
-        from ..data_check import check_detectron2_class_counts
+        from ..data_check import check_detectron2_class_counts, check_detectron2_input_channels
 
+        check_detectron2_input_channels(cfg, False, config, loaders)
         if "train" in loaders:
             check_detectron2_class_counts(cfg, False, config)
 

@@ -161,9 +161,10 @@ class MMEngineBackend(Backend):
         return add_sample_checks(cfg)
 
     def prepare_run(self, cfg, config: str, loaders: Sequence[str]) -> None:
-        from ..data_check import check_mmengine_class_counts, check_mmengine_data
+        from ..data_check import check_mmengine_class_counts, check_mmengine_data, check_mmengine_input_channels
 
         check_mmengine_data(cfg, loaders)
+        check_mmengine_input_channels(cfg, config, loaders)
         if "train_dataloader" in loaders:
             check_mmengine_class_counts(cfg, config)
 
