@@ -425,10 +425,11 @@ def test_config_objects_are_checked_before_training(run_tool, tmp_path, config, 
 @given(
     color_type=st.sampled_from(["color", "grayscale", "unchanged", None]),
     mean_values=st.sampled_from([None, 1, 2, 3, 4]),
+    std_values=st.integers(1, 4),
     in_channels=st.one_of(st.none(), st.integers(1, 4)),
 )
 def test_property_input_channels_are_refused_exactly_when_the_model_would_get_others(
-    color_type, mean_values, in_channels
+    color_type, mean_values, std_values, in_channels
 ):
     """Reference: mmseg's own SegDataPreProcessor on an image of the loader's channels. The check
     refuses a config (one DataError naming the file) exactly when that image cannot be normalised
@@ -441,7 +442,7 @@ def test_property_input_channels_are_refused_exactly_when_the_model_would_get_ot
     loader = (
         dict(type="LoadImageFromFile") if color_type is None else dict(type="LoadImageFromFile", color_type=color_type)
     )
-    preprocessor = {} if mean_values is None else dict(mean=[0.5] * mean_values, std=[2.0] * mean_values)
+    preprocessor = {} if mean_values is None else dict(mean=[0.5] * mean_values, std=[2.0] * std_values)
     backbone = {} if in_channels is None else dict(in_channels=in_channels)
     cfg = ConfigDict(
         model=dict(backbone=backbone, data_preprocessor=preprocessor),

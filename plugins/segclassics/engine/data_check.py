@@ -290,17 +290,26 @@ def _loaded_channels(pipeline) -> Optional[tuple]:
     return None
 
 
+def _broadcast_channels(*sizes: int) -> Optional[int]:
+    """The channels of ``(C, H, W)`` images broadcast against ``(N, 1, 1)`` vectors (a data
+    preprocessor's ``(image - mean) / std``) for the sizes C, N, ...; None where torch's broadcast fails."""
+    wide = {size for size in sizes if size != 1}
+    return None if len(wide) > 1 else next(iter(wide), 1)
+
+
 def check_mmengine_input_channels(cfg, config: str, loaders: Iterable[str]) -> None:
     """Raise :class:`DataError` when the images of one of ``loaders`` reach ``cfg``'s model with
     another channel count than ``model.backbone.in_channels`` (when the config sets it), or cannot be
-    normalised by ``model.data_preprocessor.mean`` at all."""
+    normalised by ``model.data_preprocessor``'s ``mean`` and ``std`` at all."""
     from segclassics.datasets.sample_checks import DataError
 
     model = cfg.get("model") or {}
     backbone = model.get("backbone") or {}
     in_channels = backbone.get("in_channels") if hasattr(backbone, "get") else None
-    mean = (model.get("data_preprocessor") or {}).get("mean")
-    values = len(mean) if isinstance(mean, (list, tuple)) else None
+    preprocessor = model.get("data_preprocessor") or {}
+    mean, std = preprocessor.get("mean"), preprocessor.get("std")
+    # mmseg / mmengine normalise only with both; the image, mean and std then broadcast together
+    vectors = [len(mean), len(std)] if isinstance(mean, (list, tuple)) and isinstance(std, (list, tuple)) else []
     for loader in loaders:
         for ds in _datasets((cfg.get(loader) or {}).get("dataset")):
             found = _loaded_channels(ds.get("pipeline"))
@@ -308,14 +317,18 @@ def check_mmengine_input_channels(cfg, config: str, loaders: Iterable[str]) -> N
                 continue
             channels, color_type = found
             reads = f"{loader} reads {channels}-channel images (LoadImageFromFile color_type={color_type!r})"
-            if values not in (None, 1, channels) and channels != 1:
+            reaching = _broadcast_channels(channels, *vectors)
+            if reaching is None:
                 raise DataError(
-                    f"{config}: model.data_preprocessor.mean has {values} values but {reads}; give "
-                    f"{channels} values (and as many in std), or load the images with {values} channels"
+                    f"{config}: model.data_preprocessor.mean and std have {vectors[0]} and {vectors[1]} values but "
+                    f"{reads}; give {channels} values (or one) in each, or load the images with as many channels"
                 )
-            reaching = values if channels == 1 and values else channels  # (1, H, W) - mean(C, 1, 1): C channels
             if isinstance(in_channels, int) and not isinstance(in_channels, bool) and in_channels != reaching:
-                normalised = f", normalised by a {values}-value mean into {reaching}" if reaching != channels else ""
+                normalised = (
+                    f", normalised by model.data_preprocessor's mean and std into {reaching}"
+                    if reaching != channels
+                    else ""
+                )
                 raise DataError(
                     f"{config}: model.backbone.in_channels is {in_channels} but {reads}{normalised}; set "
                     f"model.backbone.in_channels={reaching}, or load the images with the channels the model takes"
@@ -340,8 +353,9 @@ def check_detectron2_input_channels(cfg, lazy: bool, config: str, loaders: Itera
         formats = {}
         for split in loaders:
             mapper = ((cfg.get("dataloader", None) or {}).get(split, None) or {}).get("mapper", None) or {}
-            if mapper.get("image_format", None) is not None:
-                formats[f"dataloader.{split}.mapper.image_format"] = mapper.get("image_format")
+            image_format = mapper.get("image_format", None)
+            if image_format is not None:
+                formats[f"dataloader.{split}.mapper.image_format"] = image_format
     else:
         mean, std = cfg.MODEL.PIXEL_MEAN, cfg.MODEL.PIXEL_STD
         mean_key, std_key = "MODEL.PIXEL_MEAN", "MODEL.PIXEL_STD"
@@ -356,8 +370,9 @@ def check_detectron2_input_channels(cfg, lazy: bool, config: str, loaders: Itera
         )
     for key, image_format in formats.items():
         channels = _format_channels(image_format)
-        if channels == 1 or values == channels or (lazy and values == 1):
-            continue  # (1, H, W) or a 1-value mean broadcast; a yaml backbone takes len(PIXEL_MEAN) channels
+        reaching = _broadcast_channels(channels, values)
+        if reaching is not None and (lazy or reaching == values):
+            continue  # a lazy backbone states its channels itself; a yaml one takes len(PIXEL_MEAN)
         raise DataError(
             f"{config}: {mean_key} has {count(values)}"
             + ("" if lazy else " (the backbone's input channels)")
