@@ -187,3 +187,58 @@ def test_a_file_that_is_not_yaml_is_one_line(tmp_path, capsys):
     assert [line for line in err.splitlines() if line.startswith("error: ")] == [
         f"error: {config}:3: not valid YAML: did not find expected ',' or ']'"
     ]
+
+
+@pytest.mark.parametrize(
+    "opts,message",
+    [
+        (
+            ["MODEL.PIXEL_MEAN", "[0.5]", "MODEL.PIXEL_STD", "[1.0]"],
+            "{config}: MODEL.PIXEL_MEAN has 1 value (the backbone's input channels) but INPUT.FORMAT 'RGB' reads "
+            "3-channel images; give 3 values in MODEL.PIXEL_MEAN and MODEL.PIXEL_STD, or set INPUT.FORMAT=L to read "
+            "one-channel images",
+        ),
+        (
+            ["MODEL.SEM_SEG_HEAD.NUM_CLASSES", "3"],
+            "{config}: MODEL.SEM_SEG_HEAD.NUM_CLASSES is 3 but the training data (synthetic_shapes_sem_seg_train) "
+            "has 6 classes",
+        ),
+    ],
+    ids=["input channels", "class count"],
+)
+def test_the_run_checks_of_tools_train_py_apply(tmp_path, capsys, opts, message):
+    """The checks tools/train.py makes before a run (test_safety_validator.py::
+    test_config_objects_are_checked_before_training, same lines) stop train_net before it builds anything."""
+    config = tmp_path / "tiny_unet.yaml"
+    config.write_text(TINY_UNET)
+    from segclassics.detectron2.train_net import cli
+
+    status = cli(["--config-file", str(config), *opts, "OUTPUT_DIR", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.startswith("error: ")]
+    assert status == 2 and "Traceback" not in err, err[-3000:]
+    assert len(lines) == 1 and lines[0].startswith("error: " + message.format(config=config)), err[-3000:]
+    assert not (tmp_path / "out" / "model_final.pth").exists()
+
+
+def test_an_evaluation_checks_the_input_channels_only(tmp_path, capsys):
+    """--eval-only reads no training data: a head's class count is not held against it, the input
+    channels are (the test images reach the model)."""
+    config = tmp_path / "tiny_unet.yaml"
+    config.write_text(TINY_UNET)
+    from segclassics.datasets.sample_checks import DataError
+    from segclassics.detectron2.train_net import setup
+
+    args = _parsed(config, "--eval-only", "MODEL.SEM_SEG_HEAD.NUM_CLASSES", "3", tmp_path)
+    assert setup(args).MODEL.SEM_SEG_HEAD.NUM_CLASSES == 3
+    args = _parsed(config, "--eval-only", "MODEL.PIXEL_MEAN", "[0.5]", tmp_path, "MODEL.PIXEL_STD", "[1]")
+    with pytest.raises(DataError, match=r"MODEL\.PIXEL_MEAN has 1 value"):
+        setup(args)
+
+
+def _parsed(config, flag, key, value, tmp_path, *more):
+    from segclassics.detectron2.train_net import argument_parser
+
+    return argument_parser().parse_args(
+        ["--config-file", str(config), flag, key, value, *more, "OUTPUT_DIR", str(tmp_path / "out")]
+    )

@@ -482,7 +482,7 @@ def test_property_detectron2_input_channels_are_refused_exactly_when_the_model_w
     the normalisation fails or, for yaml, gives another channel count."""
     from omegaconf import OmegaConf
 
-    from segclassics.engine.data_check import check_detectron2_input_channels
+    from segclassics.detectron2.run_checks import check_input_channels
 
     mean, std = [100.0] * mean_values, [50.0] * std_values
     if lazy:
@@ -509,10 +509,10 @@ def test_property_detectron2_input_channels_are_refused_exactly_when_the_model_w
     expect_refusal = reached is None or mean_values != std_values or (not lazy and reached != mean_values)
     if expect_refusal:
         with pytest.raises(DataError) as err:
-            check_detectron2_input_channels(cfg, lazy, "c.py", ["test"])
+            check_input_channels(cfg, lazy, "c.py", ["test"])
         assert str(err.value).startswith("c.py: ") and "\n" not in str(err.value)
     else:
-        check_detectron2_input_channels(cfg, lazy, "c.py", ["test"])
+        check_input_channels(cfg, lazy, "c.py", ["test"])
 
 
 def test_every_part_of_a_concatenated_training_set_is_counted():
@@ -542,7 +542,7 @@ def test_every_detectron2_training_dataset_is_counted():
     from detectron2.config import get_cfg
     from detectron2.data import MetadataCatalog
 
-    from segclassics.engine.data_check import check_detectron2_class_counts
+    from segclassics.detectron2.run_checks import check_class_counts
 
     MetadataCatalog.get("count_part_a").set(stuff_classes=[f"c{i}" for i in range(6)])
     MetadataCatalog.get("count_part_b").set(stuff_classes=[f"c{i}" for i in range(4)])
@@ -555,7 +555,7 @@ def test_every_detectron2_training_dataset_is_counted():
         match=r"^c\.yaml: MODEL\.SEM_SEG_HEAD\.NUM_CLASSES is 6 but the training "
         r"data \(count_part_b\) has 4 classes",
     ):
-        check_detectron2_class_counts(cfg, lazy=False, config="c.yaml")
+        check_class_counts(cfg, lazy=False, config="c.yaml")
 
 
 # ----------------------------------------------------------------------------- inputs that are not images

@@ -387,6 +387,24 @@ def test_a_folder_of_other_files_is_one_error_and_stays_as_it_was(entries, gener
     assert sorted((p.relative_to(root).as_posix(), p.is_dir()) for p in root.rglob("*")) == before
 
 
+@pytest.mark.parametrize("generate", [None, True, False])
+def test_a_file_as_the_data_root_is_one_error_and_stays_as_it_was(generate, tmp_path):
+    """A data_root that is a file (a path given one level too deep, a typo matching a file) is named
+    as a file whatever ``generate`` says, never generated into (which would fail inside makedirs)."""
+    from segclassics.datasets.paths import DatasetNotFoundError
+
+    root = tmp_path / "shapes.zip"
+    root.write_bytes(b"PK the user's archive")
+    with pytest.raises(DatasetNotFoundError) as raised:
+        synthetic.prepare(str(root), generate=generate, verbose=False)
+    assert str(raised.value) == (
+        f"{str(root)!r} is a file, not a folder: the synthetic shapes' data root is the folder holding img_dir/ "
+        "and ann_dir/ (or a new folder to generate them into with "
+        "python -m segclassics.tools.dataset_converters.make_synthetic DIR)"
+    )
+    assert root.read_bytes() == b"PK the user's archive" and sorted(os.listdir(tmp_path)) == ["shapes.zip"]
+
+
 @pytest.mark.slow
 def test_train_on_a_folder_of_other_files_is_one_error_line(run_tool, tmp_path):
     (tmp_path / "mine.txt").write_text("the user's file")

@@ -488,6 +488,14 @@ def prepare(root: str, generate: bool | None = None, verbose: bool = True) -> bo
     Returns:
         True if it wrote data.
     """
+    if os.path.exists(root) and not os.path.isdir(root):
+        from .paths import DatasetNotFoundError
+
+        raise DatasetNotFoundError(
+            f"{os.path.abspath(root)!r} is a file, not a folder: the synthetic shapes' data root is the folder "
+            f"holding img_dir/ and ann_dir/ (or a new folder to generate them into with "
+            f"python -m segclassics.tools.dataset_converters.make_synthetic DIR)"
+        )
     has_meta = read_meta(root) is not None
     missing = not has_meta and not (os.path.isdir(root) and os.listdir(root))
     if missing and not (generate if generate is not None else is_default_root(root)):

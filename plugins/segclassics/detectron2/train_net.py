@@ -20,7 +20,8 @@ A script of one's own needs the same two lines before ``merge_from_file``::
     from segclassics.detectron2.config import add_segclassics_config
     cfg = add_segclassics_config(get_cfg())
 
-An unknown key, a value of the wrong type or a file that is not a config is one ``error:``
+An unknown key, a value of the wrong type, a file that is not a config, images whose channels
+the model does not take or heads with another class count than the training data is one ``error:``
 line (exit status 2); ``--debug`` shows the traceback instead.
 """
 
@@ -37,6 +38,7 @@ from detectron2.utils import comm
 import segclassics.detectron2  # noqa: F401  (registers our parts and datasets)
 from segclassics.detectron2.checkpointer import SafeDetectionCheckpointer
 from segclassics.detectron2.config import add_segclassics_config, merge_or_report
+from segclassics.detectron2.run_checks import check_run
 from segclassics.detectron2.trainer import Trainer
 from segclassics.utils.cli_args import add_debug, add_trust_checkpoint
 from segclassics.utils.reader import trust_option
@@ -54,10 +56,13 @@ def argument_parser():
 
 
 def setup(args):
-    """The frozen config of ``args.config_file`` + ``args.opts`` (our keys added), after ``default_setup``."""
+    """The frozen config of ``args.config_file`` + ``args.opts`` (our keys added), checked as
+    ``tools/train.py`` checks it (:func:`~segclassics.detectron2.run_checks.check_run`: input
+    channels, and class counts when training), after ``default_setup``."""
     cfg = merge_or_report(add_segclassics_config(get_cfg()), args.config_file)
     merge_or_report(cfg, args.config_file, args.opts)
     cfg.freeze()
+    check_run(cfg, False, args.config_file, ["test"] if args.eval_only else ["train", "test"])
     default_setup(cfg, args)
     return cfg
 

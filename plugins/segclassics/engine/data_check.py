@@ -15,9 +15,9 @@
   loader's ``color_type``, then the data preprocessor's normalisation, which broadcasts a one-channel
   image against a 3-value ``mean``) against the backbone's ``in_channels``. A mismatch otherwise
   stops the first iteration with the backbone's or torch's shape error, a traceback.
-  ``check_detectron2_input_channels`` does the same for detectron2 configs (``INPUT.FORMAT`` /
-  the mapper's ``image_format`` against ``PIXEL_MEAN``, whose length a yaml config's backbone takes
-  as its input channels).
+  detectron2 configs have the same check, and their class-count check, in
+  :mod:`segclassics.detectron2.run_checks`, which ``python -m segclassics.detectron2.train_net``
+  runs too.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ import importlib
 import os
 from typing import Iterable, Optional
 
+from segclassics.datasets.input_channels import broadcast_channels
 from segclassics.datasets.paths import DatasetNotFoundError
 from segclassics.datasets.sample_checks import check_split_not_empty
 
@@ -237,36 +238,6 @@ def check_mmengine_class_counts(cfg, config: str) -> None:
             check_class_counts(heads, list(classes), f"{dataset.get('type')}", config)
 
 
-def check_detectron2_class_counts(cfg, lazy: bool, config: str) -> None:
-    """The heads of a detectron2 config against the metadata of each of its training datasets."""
-    from detectron2.data import MetadataCatalog
-
-    from segclassics.datasets.class_counts import check_class_counts
-
-    if lazy:
-        dataset = cfg.dataloader.train.get("dataset", {})
-        names = dataset.get("names", dataset.get("name"))
-        model = cfg.model
-        heads = {
-            "model.sem_seg_head.num_classes": model.get("sem_seg_head", {}).get("num_classes"),
-            "model.roi_heads.num_classes": model.get("roi_heads", {}).get("num_classes"),
-        }
-    else:
-        names = list(cfg.DATASETS.TRAIN)
-        rcnn = cfg.MODEL.META_ARCHITECTURE == "GeneralizedRCNN"
-        heads = {
-            "MODEL.SEM_SEG_HEAD.NUM_CLASSES": None if rcnn else cfg.MODEL.SEM_SEG_HEAD.NUM_CLASSES,
-            "MODEL.ROI_HEADS.NUM_CLASSES": cfg.MODEL.ROI_HEADS.NUM_CLASSES if rcnn else None,
-        }
-    for name in [names] if isinstance(names, str) else list(names or ()):  # every training dataset
-        meta = MetadataCatalog.get(name)
-        for option, count in heads.items():
-            key = "stuff_classes" if "sem_seg" in option.lower() else "thing_classes"
-            classes = getattr(meta, key, None) if key in meta.as_dict() else None
-            if isinstance(count, int) and classes:
-                check_class_counts({option: count}, list(classes), name, config)
-
-
 # ----------------------------------------------------------------------------- input channels
 
 #: mmcv's ``LoadImageFromFile`` colour types -> channels of the decoded image ('unchanged': the file's)
@@ -290,13 +261,6 @@ def _loaded_channels(pipeline) -> Optional[tuple]:
     return None
 
 
-def _broadcast_channels(*sizes: int) -> Optional[int]:
-    """The channels of ``(C, H, W)`` images broadcast against ``(N, 1, 1)`` vectors (a data
-    preprocessor's ``(image - mean) / std``) for the sizes C, N, ...; None where torch's broadcast fails."""
-    wide = {size for size in sizes if size != 1}
-    return None if len(wide) > 1 else next(iter(wide), 1)
-
-
 def check_mmengine_input_channels(cfg, config: str, loaders: Iterable[str]) -> None:
     """Raise :class:`DataError` when the images of one of ``loaders`` reach ``cfg``'s model with
     another channel count than ``model.backbone.in_channels`` (when the config sets it), or cannot be
@@ -317,7 +281,7 @@ def check_mmengine_input_channels(cfg, config: str, loaders: Iterable[str]) -> N
                 continue
             channels, color_type = found
             reads = f"{loader} reads {channels}-channel images (LoadImageFromFile color_type={color_type!r})"
-            reaching = _broadcast_channels(channels, *vectors)
+            reaching = broadcast_channels(channels, *vectors)
             if reaching is None:
                 raise DataError(
                     f"{config}: model.data_preprocessor.mean and std have {vectors[0]} and {vectors[1]} values but "
@@ -333,49 +297,3 @@ def check_mmengine_input_channels(cfg, config: str, loaders: Iterable[str]) -> N
                     f"{config}: model.backbone.in_channels is {in_channels} but {reads}{normalised}; set "
                     f"model.backbone.in_channels={reaching}, or load the images with the channels the model takes"
                 )
-
-
-def _format_channels(image_format) -> int:
-    """Channels of detectron2's ``read_image(format=...)``: 'L' one, the others ('BGR', 'RGB', YUV) three."""
-    return 1 if image_format == "L" else 3
-
-
-def check_detectron2_input_channels(cfg, lazy: bool, config: str, loaders: Iterable[str]) -> None:
-    """Raise :class:`DataError` when detectron2's normalisation ``(image - pixel_mean) / pixel_std``
-    cannot take the images ``loaders`` read, or (yaml: the backbone is built with
-    ``len(MODEL.PIXEL_MEAN)`` input channels) gives the backbone another channel count."""
-    from segclassics.datasets.sample_checks import DataError
-
-    if lazy:
-        model = cfg.get("model", None) or {}
-        mean, std = model.get("pixel_mean", None), model.get("pixel_std", None)
-        mean_key, std_key = "model.pixel_mean", "model.pixel_std"
-        formats = {}
-        for split in loaders:
-            mapper = ((cfg.get("dataloader", None) or {}).get(split, None) or {}).get("mapper", None) or {}
-            image_format = mapper.get("image_format", None)
-            if image_format is not None:
-                formats[f"dataloader.{split}.mapper.image_format"] = image_format
-    else:
-        mean, std = cfg.MODEL.PIXEL_MEAN, cfg.MODEL.PIXEL_STD
-        mean_key, std_key = "MODEL.PIXEL_MEAN", "MODEL.PIXEL_STD"
-        formats = {"INPUT.FORMAT": cfg.INPUT.FORMAT}
-    if mean is None or std is None:
-        return
-    values = len(mean)
-    count = lambda n: f"{n} value" + ("" if n == 1 else "s")  # noqa: E731
-    if len(std) != values:
-        raise DataError(
-            f"{config}: {std_key} has {count(len(std))} but {mean_key} has {values}; give both the same number"
-        )
-    for key, image_format in formats.items():
-        channels = _format_channels(image_format)
-        reaching = _broadcast_channels(channels, values)
-        if reaching is not None and (lazy or reaching == values):
-            continue  # a lazy backbone states its channels itself; a yaml one takes len(PIXEL_MEAN)
-        raise DataError(
-            f"{config}: {mean_key} has {count(values)}"
-            + ("" if lazy else " (the backbone's input channels)")
-            + f" but {key} {image_format!r} reads {channels}-channel images; give {channels} values in "
-            f"{mean_key} and {std_key}" + (f", or set {key}=L to read one-channel images" if values == 1 else "")
-        )

@@ -262,11 +262,9 @@ class Detectron2LazyBackend(Detectron2Backend):
         return add_detectron2_sample_checks(cfg)
 
     def prepare_run(self, cfg, config: str, loaders: Sequence[str]) -> None:
-        from ..data_check import check_detectron2_class_counts, check_detectron2_input_channels
+        from segclassics.detectron2.run_checks import check_run
 
-        check_detectron2_input_channels(cfg, True, config, loaders)
-        if "train" in loaders:
-            check_detectron2_class_counts(cfg, True, config)
+        check_run(cfg, True, config, loaders)
 
     def input_format(self, cfg) -> str:
         return cfg.get("dataloader", {}).get("test", {}).get("mapper", {}).get("image_format", "BGR")
@@ -329,11 +327,9 @@ class Detectron2YamlBackend(Detectron2Backend):
         return d2_build_model(cfg)
 
     def prepare_run(self, cfg, config: str, loaders: Sequence[str]) -> None:
-        from ..data_check import check_detectron2_class_counts, check_detectron2_input_channels
+        from segclassics.detectron2.run_checks import check_run
 
-        check_detectron2_input_channels(cfg, False, config, loaders)
-        if "train" in loaders:
-            check_detectron2_class_counts(cfg, False, config)
+        check_run(cfg, False, config, loaders)
 
     def input_format(self, cfg) -> str:
         return cfg.INPUT.FORMAT
