@@ -38,6 +38,26 @@ TEST: {EVAL_PERIOD: 0}
 """
 
 
+@pytest.fixture(autouse=True)
+def _fresh_detectron2_loggers():
+    """train_net called in this process (``cli``, ``setup``) runs detectron2's ``default_setup``, whose
+    cached ``setup_logger`` binds stream handlers to the ``sys.stdout`` of that moment: pytest's capture,
+    closed after the test. Each test here gets the loggers as they were, so a later warning is not
+    written into a closed capture (logging's "--- Logging error ---" traceback)."""
+    import logging
+
+    from detectron2.utils.logger import setup_logger
+
+    names = ("detectron2", "fvcore", "segclassics")
+    before = {name: list(logging.getLogger(name).handlers) for name in names}
+    yield
+    for name in names:
+        logger = logging.getLogger(name)
+        for handler in [h for h in logger.handlers if h not in before[name]]:
+            logger.removeHandler(handler)
+    setup_logger.cache_clear()
+
+
 def _train_net(*args, env):
     return subprocess.run(
         [sys.executable, "-m", "segclassics.detectron2.train_net", *map(str, args)],
