@@ -249,16 +249,15 @@ def test_an_evaluation_checks_the_input_channels_only(tmp_path, capsys):
     from segclassics.datasets.sample_checks import DataError
     from segclassics.detectron2.train_net import setup
 
-    args = _parsed(config, "--eval-only", "MODEL.SEM_SEG_HEAD.NUM_CLASSES", "3", tmp_path)
+    args = _parsed(config, tmp_path, "--eval-only", "MODEL.SEM_SEG_HEAD.NUM_CLASSES", "3")
     assert setup(args).MODEL.SEM_SEG_HEAD.NUM_CLASSES == 3
-    args = _parsed(config, "--eval-only", "MODEL.PIXEL_MEAN", "[0.5]", tmp_path, "MODEL.PIXEL_STD", "[1]")
+    args = _parsed(config, tmp_path, "--eval-only", "MODEL.PIXEL_MEAN", "[0.5]", "MODEL.PIXEL_STD", "[1]")
     with pytest.raises(DataError, match=r"MODEL\.PIXEL_MEAN has 1 value"):
         setup(args)
 
 
-def _parsed(config, flag, key, value, tmp_path, *more):
+def _parsed(config, tmp_path, *args):
+    """train_net's arguments for ``config`` with ``args`` (flags, then KEY VALUE pairs), writing under ``tmp_path``."""
     from segclassics.detectron2.train_net import argument_parser
 
-    return argument_parser().parse_args(
-        ["--config-file", str(config), flag, key, value, *more, "OUTPUT_DIR", str(tmp_path / "out")]
-    )
+    return argument_parser().parse_args(["--config-file", str(config), *args, "OUTPUT_DIR", str(tmp_path / "out")])

@@ -99,6 +99,12 @@ class Detectron2Backend(Backend):
         """Channel order of the images the config feeds its model ('BGR', 'RGB' or 'L')."""
         return self.input_format(loaded.cfg)
 
+    def prepare_run(self, cfg, config: str, loaders: Sequence[str]) -> None:
+        # the checks python -m segclassics.detectron2.train_net makes too
+        from segclassics.detectron2.run_checks import check_run
+
+        check_run(cfg, self.lazy, config, loaders)
+
     def train(self, args) -> dict:
         from .. import detectron2_runner
 
@@ -261,11 +267,6 @@ class Detectron2LazyBackend(Detectron2Backend):
 
         return add_detectron2_sample_checks(cfg)
 
-    def prepare_run(self, cfg, config: str, loaders: Sequence[str]) -> None:
-        from segclassics.detectron2.run_checks import check_run
-
-        check_run(cfg, True, config, loaders)
-
     def input_format(self, cfg) -> str:
         return cfg.get("dataloader", {}).get("test", {}).get("mapper", {}).get("image_format", "BGR")
 
@@ -325,11 +326,6 @@ class Detectron2YamlBackend(Detectron2Backend):
         cfg.defrost()
         cfg.MODEL.DEVICE = device
         return d2_build_model(cfg)
-
-    def prepare_run(self, cfg, config: str, loaders: Sequence[str]) -> None:
-        from segclassics.detectron2.run_checks import check_run
-
-        check_run(cfg, False, config, loaders)
 
     def input_format(self, cfg) -> str:
         return cfg.INPUT.FORMAT
