@@ -558,6 +558,19 @@ def test_every_detectron2_training_dataset_is_counted():
         check_class_counts(cfg, lazy=False, config="c.yaml")
 
 
+@pytest.mark.parametrize("count,word", [(1, "class"), (2, "classes")])
+def test_a_class_count_reads_as_english(count, word):
+    from segclassics.datasets.class_counts import check_class_counts
+
+    with pytest.raises(UserError) as raised:
+        check_class_counts({"MODEL.ROI_HEADS.NUM_CLASSES": 3}, ["cell", "nucleus"][:count], "cells_train", "c.yaml")
+    shown = ", ".join(["cell", "nucleus"][:count])
+    assert str(raised.value) == (
+        f"c.yaml: MODEL.ROI_HEADS.NUM_CLASSES is 3 but the training data (cells_train) has {count} {word} ({shown}); "
+        f"set MODEL.ROI_HEADS.NUM_CLASSES={count}, or give the dataset the classes the model predicts"
+    )
+
+
 # ----------------------------------------------------------------------------- inputs that are not images
 
 

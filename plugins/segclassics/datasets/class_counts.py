@@ -22,8 +22,9 @@ def check_class_counts(heads: Mapping[str, int], classes: Sequence[str], dataset
     for option, count in heads.items():
         if isinstance(count, int) and count != len(classes):
             shown = ", ".join(map(str, list(classes)[:6])) + (" ..." if len(classes) > 6 else "")
+            n = len(classes)
             raise DataError(
-                f"{config}: {option} is {count} but the training data ({dataset}) has {len(classes)} "
-                f"classes ({shown}); set {option}={len(classes)}, or give the dataset the classes the "
-                f"model predicts"
+                f"{config}: {option} is {count} but the training data ({dataset}) has {n} "
+                f"class{'' if n == 1 else 'es'} ({shown}); set {option}={n}, or give the dataset the classes "
+                f"the model predicts"
             )
